@@ -1,0 +1,364 @@
+import { randomBytes } from 'node:crypto';
+import { type Context, diag, SpanStatusCode } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { resolveOptions } from './config.js';
+import { ExportQueue } from './export-queue.js';
+import type { FlushMark } from './marks.js';
+import type {
+  FlightRecorderOptions,
+  FlightRecorderStats,
+  FlushScope,
+  ResolvedOptions,
+  SnapshotResult,
+} from './options.js';
+import { estimateSpanBytes } from './size-estimate.js';
+import { SpanDeque } from './span-deque.js';
+
+/** How many traces with open local roots are tracked for pinning; the oldest goes first. */
+const MAX_OPEN_TRACES = 65_536;
+/** How many flushed trace ids are remembered so their late spans follow them. */
+const MAX_FLUSHED_TRACES = 16_384;
+/** Late spans are gathered this long before they are exported together. */
+const LATE_EXPORT_DELAY_MS = 100;
+
+interface OpenTrace {
+  /** Local roots of the trace that have started and not ended. */
+  roots: number;
+  /** Spans of the trace held in the pinned deque. */
+  pinned: number;
+}
+
+function hrTimeToMs(t: readonly [number, number]): number {
+  return t[0] * 1e3 + t[1] / 1e6;
+}
+
+function isLocalRoot(span: ReadableSpan): boolean {
+  const parent = span.parentSpanContext;
+  return parent === undefined || parent.isRemote === true;
+}
+
+/**
+ * A span processor that records every ended span in memory, in a buffer
+ * bounded by age (`minAgeMs`) and estimated heap bytes (`maxBytes`), and
+ * exports only when something worth seeing happens: a local root span that
+ * is slow or fails, a custom trigger, or a manual {@link snapshot}. A flush
+ * exports the triggering trace and, at most once per `minFlushIntervalMs`,
+ * the whole preceding window. No span is exported twice.
+ *
+ * @example
+ * ```ts
+ * const sdk = new NodeSDK({ spanProcessors: [new FlightRecorderSpanProcessor()] });
+ * ```
+ */
+export class FlightRecorderSpanProcessor implements SpanProcessor {
+  private readonly _options: ResolvedOptions;
+  private readonly _exporter: SpanExporter | undefined;
+  private readonly _exports: ExportQueue | undefined;
+  /** Spans in end order that are younger than `minAgeMs`. */
+  private readonly _ring = new SpanDeque<string>();
+  /** Spans older than `minAgeMs` kept because their trace's local root is open; all older than the ring's. */
+  private readonly _pinned = new SpanDeque<string>();
+  private readonly _open = new Map<string, OpenTrace>();
+  private readonly _flushed = new Map<string, FlushMark>();
+  private readonly _latency: boolean;
+  private readonly _error: boolean;
+  private readonly _sweep: ReturnType<typeof setInterval> | undefined;
+  private readonly _counters = {
+    spansRecorded: 0,
+    spansEvictedByAge: 0,
+    spansEvictedByBytes: 0,
+    flushes: 0,
+    spansLate: 0,
+    spansExported: 0,
+    spansDropped: 0,
+    exportFailures: 0,
+  };
+  private readonly _triggers: Record<string, number> = {};
+  private _off: boolean;
+  private _lastTime = Number.NEGATIVE_INFINITY;
+  private _lastWindowFlush = Number.NEGATIVE_INFINITY;
+  private _pinnedDirty = false;
+  private _warnedOnEnd = false;
+  private _warnedShouldTrigger = false;
+  private _shutdown: Promise<void> | undefined;
+
+  /**
+   * @throws TypeError when an option is invalid, naming the option and value.
+   */
+  constructor(options?: FlightRecorderOptions) {
+    const o = resolveOptions(options);
+    this._options = o;
+    this._latency = o.triggers.includes('latency');
+    this._error = o.triggers.includes('error');
+    this._off = o.disabled;
+    this._exporter = o.exporter ?? (o.disabled ? undefined : new OTLPTraceExporter());
+    if (this._exporter !== undefined) {
+      this._exports = new ExportQueue(
+        this._exporter,
+        o.maxBytes,
+        o.maxExportBatchSize,
+        o.exportTimeoutMs,
+        this._counters,
+      );
+    }
+    if (!o.disabled) {
+      // Ages spans out while no span ends, so an idle process lets go of them.
+      const every = Math.min(Math.max(o.minAgeMs / 2, 1_000), 60_000);
+      this._sweep = setInterval(() => this._evict(this._now()), every);
+      this._sweep.unref();
+    }
+  }
+
+  /** The flush scope in force, after options and environment. */
+  get flushScope(): FlushScope {
+    return this._options.flushScope;
+  }
+
+  onStart(span: Span, _parentContext: Context): void {
+    if (this._off) return;
+    try {
+      if (!isLocalRoot(span)) return;
+      const traceId = span.spanContext().traceId;
+      const open = this._open.get(traceId);
+      if (open !== undefined) {
+        open.roots++;
+        return;
+      }
+      this._open.set(traceId, { roots: 1, pinned: 0 });
+      if (this._open.size > MAX_OPEN_TRACES) {
+        // Roots that never end must not pin memory forever: forget the oldest.
+        const [oldest, state] = this._open.entries().next().value as [string, OpenTrace];
+        this._open.delete(oldest);
+        if (state.pinned > 0) this._pinnedDirty = true;
+      }
+    } catch (error) {
+      this._warnOnce(error);
+    }
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if (this._off) return;
+    try {
+      const traceId = span.spanContext().traceId;
+      let reason: string | undefined;
+      if (isLocalRoot(span)) {
+        this._closeRoot(traceId);
+        reason = this._rootTrigger(span);
+      }
+      if (reason === undefined && this._options.shouldTrigger !== undefined) {
+        reason = this._customTrigger(span);
+      }
+      const size = estimateSpanBytes(span);
+      let time = hrTimeToMs(span.endTime);
+      // Buffer order is end order, so times are kept non-decreasing.
+      if (time < this._lastTime) time = this._lastTime;
+      else this._lastTime = time;
+      this._counters.spansRecorded++;
+      if (reason === undefined && this._flushed.size !== 0) {
+        const mark = this._flushed.get(traceId);
+        if (mark !== undefined && this._exports !== undefined) {
+          // A late span of a trace already flushed goes straight out with its marks.
+          this._counters.spansLate++;
+          this._exports.push(span, mark, size, time);
+          this._exports.schedule(LATE_EXPORT_DELAY_MS);
+          return;
+        }
+      }
+      this._ring.push(span, traceId, size, time);
+      if (reason !== undefined) this._flush(reason, time, traceId);
+      this._evict(time);
+    } catch (error) {
+      this._warnOnce(error);
+    }
+  }
+
+  /**
+   * Exports the whole buffered window now, marked with `reason` as its
+   * trigger (`manual` by default), and resolves once it has been exported.
+   * Flushed spans leave the buffer. This ignores `flushScope` and
+   * `minFlushIntervalMs`, and restarts the interval.
+   */
+  async snapshot(reason = 'manual'): Promise<SnapshotResult> {
+    if (this._off || this._exports === undefined) {
+      return { snapshotId: newSnapshotId(), trigger: reason, spans: 0, traces: 0 };
+    }
+    const result = this._flush(reason, this._now());
+    await this._exports.whenIdle();
+    return result;
+  }
+
+  /** The recorder's counters and current sizes. */
+  stats(): FlightRecorderStats {
+    if (!this._off) this._evict(this._now());
+    return {
+      bufferedSpans: this._ring.length + this._pinned.length,
+      bufferedBytes: this._ring.bytes + this._pinned.bytes,
+      queuedSpans: this._exports?.length ?? 0,
+      queuedBytes: this._exports?.bytes ?? 0,
+      ...this._counters,
+      triggers: { ...this._triggers },
+    };
+  }
+
+  /** Waits for pending exports, then flushes the exporter. It does not flush the buffer: that is {@link snapshot}. */
+  async forceFlush(): Promise<void> {
+    await this._exports?.whenIdle();
+    await this._exporter?.forceFlush?.();
+  }
+
+  /**
+   * Stops recording, exports what is pending within `exportTimeoutMs`, then
+   * shuts the exporter down. Calling it again returns the same promise.
+   */
+  shutdown(): Promise<void> {
+    this._shutdown ??= this._doShutdown();
+    return this._shutdown;
+  }
+
+  private async _doShutdown(): Promise<void> {
+    this._off = true;
+    if (this._sweep !== undefined) clearInterval(this._sweep);
+    this._ring.clear();
+    this._pinned.clear();
+    this._open.clear();
+    this._flushed.clear();
+    const exports = this._exports;
+    if (exports !== undefined) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this._options.exportTimeoutMs);
+        timer.unref();
+      });
+      await Promise.race([exports.whenIdle(), timedOut]);
+      clearTimeout(timer);
+      exports.discard();
+    }
+    try {
+      await this._exporter?.shutdown();
+    } catch (error) {
+      diag.error(`otel-flight-recorder: exporter shutdown failed: ${String(error)}`);
+    }
+  }
+
+  private _now(): number {
+    const now = Date.now();
+    return Math.max(now, this._lastTime);
+  }
+
+  private _rootTrigger(span: ReadableSpan): string | undefined {
+    if (this._error && span.status.code === SpanStatusCode.ERROR) return 'error';
+    if (this._latency && hrTimeToMs(span.duration) > this._options.latencyThresholdMs) {
+      return 'latency';
+    }
+    return undefined;
+  }
+
+  private _customTrigger(span: ReadableSpan): string | undefined {
+    try {
+      const name = this._options.shouldTrigger!(span);
+      return typeof name === 'string' && name !== '' ? name : undefined;
+    } catch (error) {
+      if (!this._warnedShouldTrigger) {
+        this._warnedShouldTrigger = true;
+        diag.warn(`otel-flight-recorder: shouldTrigger threw; treating as no trigger: ${error}`);
+      }
+      return undefined;
+    }
+  }
+
+  private _closeRoot(traceId: string): void {
+    const open = this._open.get(traceId);
+    if (open === undefined || --open.roots > 0) return;
+    this._open.delete(traceId);
+    if (open.pinned > 0) this._pinnedDirty = true;
+  }
+
+  /**
+   * Moves spans to the export queue under one new mark: the trace's own
+   * spans, or the whole window when `traceId` is not given or a window flush
+   * is due. Remembers each flushed trace so its late spans follow.
+   */
+  private _flush(trigger: string, now: number, traceId?: string): SnapshotResult {
+    const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
+    this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
+    this._counters.flushes++;
+    this._evict(now);
+    const exports = this._exports;
+    if (exports === undefined) return { ...mark, spans: 0, traces: 0 };
+    const whole =
+      traceId === undefined ||
+      (this._options.flushScope === 'window' &&
+        now - this._lastWindowFlush >= this._options.minFlushIntervalMs);
+    const traces = new Set<string>();
+    if (traceId !== undefined) traces.add(traceId);
+    const take = whole
+      ? (tag: string) => {
+          traces.add(tag);
+          return true;
+        }
+      : (tag: string) => tag === traceId;
+    if (whole) this._lastWindowFlush = now;
+    // Pinned spans are older than the ring's, so they go first.
+    const spans =
+      this._pinned.removeWhere(take, exports.deque, mark) +
+      this._ring.removeWhere(take, exports.deque, mark);
+    for (const id of traces) {
+      const open = this._open.get(id);
+      if (open !== undefined) open.pinned = 0;
+      this._flushed.delete(id);
+      this._flushed.set(id, mark);
+    }
+    while (this._flushed.size > MAX_FLUSHED_TRACES) {
+      this._flushed.delete(this._flushed.keys().next().value as string);
+    }
+    exports.bound();
+    exports.schedule(0);
+    return { ...mark, spans, traces: traces.size };
+  }
+
+  /** Applies both bounds: bytes first (oldest out, pinned or not), then age. */
+  private _evict(now: number): void {
+    const ring = this._ring;
+    const pinned = this._pinned;
+    const maxBytes = this._options.maxBytes;
+    while (ring.bytes + pinned.bytes > maxBytes) {
+      if (pinned.length > 0) {
+        const open = this._open.get(pinned.headTag()!);
+        if (open !== undefined) open.pinned--;
+        pinned.shift();
+      } else {
+        ring.shift();
+      }
+      this._counters.spansEvictedByBytes++;
+    }
+    const cutoff = now - this._options.minAgeMs;
+    while (ring.headTime() < cutoff) {
+      const open = this._open.get(ring.headTag()!);
+      if (open !== undefined) {
+        // Its local root is still open: keep it so the whole trace can go out.
+        open.pinned++;
+        ring.shift(pinned);
+      } else {
+        ring.shift();
+        this._counters.spansEvictedByAge++;
+      }
+    }
+    if (this._pinnedDirty) {
+      this._pinnedDirty = false;
+      this._counters.spansEvictedByAge += pinned.removeWhere((tag) => !this._open.has(tag));
+    }
+  }
+
+  private _warnOnce(error: unknown): void {
+    if (this._warnedOnEnd) return;
+    this._warnedOnEnd = true;
+    diag.error(
+      `otel-flight-recorder: failed to record a span (further failures are silent): ${error}`,
+    );
+  }
+}
+
+function newSnapshotId(): string {
+  return randomBytes(8).toString('hex');
+}

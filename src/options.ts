@@ -1,0 +1,154 @@
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+
+/** A built-in trigger: a slow local root (`latency`) or one that ended with status ERROR (`error`). */
+export type BuiltInTrigger = 'latency' | 'error';
+
+/**
+ * What a flush exports: `window` sends every buffered span (what the whole
+ * process was doing), `trace` only the spans of the triggering trace.
+ */
+export type FlushScope = 'window' | 'trace';
+
+/**
+ * Options of {@link FlightRecorderSpanProcessor}. A value set here wins over
+ * the environment variable named with it, which wins over the default.
+ */
+export interface FlightRecorderOptions {
+  /**
+   * Where flushed spans go. The default is `new OTLPTraceExporter()` from
+   * `@opentelemetry/exporter-trace-otlp-http`, which reads the
+   * `OTEL_EXPORTER_OTLP_*` variables itself. The recorder shuts it down on
+   * {@link FlightRecorderSpanProcessor.shutdown}.
+   */
+  exporter?: SpanExporter;
+  /**
+   * A local root span that lasts longer than this triggers a `latency` flush.
+   * Unit: milliseconds. Env: `FLIGHT_RECORDER_LATENCY_THRESHOLD_MS`.
+   * The default value is 500 ms.
+   */
+  latencyThresholdMs?: number;
+  /**
+   * The built-in triggers that are on. An empty list means manual
+   * {@link FlightRecorderSpanProcessor.snapshot} (and `shouldTrigger`) only.
+   * Env: `FLIGHT_RECORDER_TRIGGERS`, a comma list of `latency` and `error`,
+   * or `none`. The default is `['latency', 'error']`.
+   */
+  triggers?: readonly BuiltInTrigger[];
+  /**
+   * A custom trigger, called with every span that ends. Return a trigger name
+   * to flush that span's trace (and the window), or `undefined`. It must be
+   * cheap: it runs on the hot path. If it throws, the span does not trigger
+   * and one warning is logged. Code only; there is no default.
+   */
+  shouldTrigger?: (span: ReadableSpan) => string | undefined;
+  /**
+   * How long a span stays buffered after it ends, unless its trace's local
+   * root is still open. Unit: milliseconds. Env: `FLIGHT_RECORDER_MIN_AGE_MS`.
+   * The default value is 10000 ms.
+   */
+  minAgeMs?: number;
+  /**
+   * The most memory the buffered spans may hold, as estimated heap bytes.
+   * Past it the oldest spans are evicted, pinned or not. Spans waiting for
+   * export are bounded by the same number again. Unit: bytes.
+   * Env: `FLIGHT_RECORDER_MAX_BYTES`. The default value is 16777216 (16 MiB).
+   */
+  maxBytes?: number;
+  /**
+   * What a trigger exports. Env: `FLIGHT_RECORDER_FLUSH_SCOPE`.
+   * The default is `window`.
+   */
+  flushScope?: FlushScope;
+  /**
+   * Window flushes happen at most once in this interval; a trigger within it
+   * exports only its own trace. Unit: milliseconds.
+   * Env: `FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS`. The default value is 60000 ms.
+   */
+  minFlushIntervalMs?: number;
+  /**
+   * The most spans handed to the exporter in one call. Unit: spans.
+   * Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`. The default value is 512.
+   */
+  maxExportBatchSize?: number;
+  /**
+   * How long one export call may take before it counts as failed and the
+   * next batch may go. Also bounds how long `shutdown` waits. Unit:
+   * milliseconds. Env: `FLIGHT_RECORDER_EXPORT_TIMEOUT_MS`.
+   * The default value is 30000 ms.
+   */
+  exportTimeoutMs?: number;
+  /**
+   * When true the recorder records and exports nothing.
+   * Env: `FLIGHT_RECORDER_DISABLED=true`. The default is `false`.
+   */
+  disabled?: boolean;
+}
+
+/** The options with every default applied. */
+export interface ResolvedOptions {
+  exporter: SpanExporter | undefined;
+  latencyThresholdMs: number;
+  triggers: readonly BuiltInTrigger[];
+  shouldTrigger: ((span: ReadableSpan) => string | undefined) | undefined;
+  minAgeMs: number;
+  maxBytes: number;
+  flushScope: FlushScope;
+  minFlushIntervalMs: number;
+  maxExportBatchSize: number;
+  exportTimeoutMs: number;
+  disabled: boolean;
+}
+
+export const DEFAULTS = {
+  latencyThresholdMs: 500,
+  triggers: ['latency', 'error'] as readonly BuiltInTrigger[],
+  minAgeMs: 10_000,
+  maxBytes: 16 * 1024 * 1024,
+  flushScope: 'window' as FlushScope,
+  minFlushIntervalMs: 60_000,
+  maxExportBatchSize: 512,
+  exportTimeoutMs: 30_000,
+  disabled: false,
+} as const;
+
+/** What {@link FlightRecorderSpanProcessor.stats} reports. Counters only grow. */
+export interface FlightRecorderStats {
+  /** Spans in the buffer now. */
+  bufferedSpans: number;
+  /** Estimated heap bytes of the buffered spans now; never above `maxBytes`. */
+  bufferedBytes: number;
+  /** Spans waiting for export now. */
+  queuedSpans: number;
+  /** Estimated heap bytes of the spans waiting for export now. */
+  queuedBytes: number;
+  /** Spans that reached `onEnd` and were recorded. */
+  spansRecorded: number;
+  /** Spans discarded because they were older than `minAgeMs`. */
+  spansEvictedByAge: number;
+  /** Spans discarded to keep the buffer under `maxBytes`. */
+  spansEvictedByBytes: number;
+  /** Triggers fired, by reason (`latency`, `error`, `manual` or a custom name). */
+  triggers: Record<string, number>;
+  /** Flushes made (each has its own snapshot id). */
+  flushes: number;
+  /** Spans of flushed traces that ended after their flush and were exported as they ended. */
+  spansLate: number;
+  /** Spans the exporter accepted. */
+  spansExported: number;
+  /** Spans meant for export that never got there: queue overflow, failed or timed-out exports, shutdown. */
+  spansDropped: number;
+  /** Export calls that failed or timed out. */
+  exportFailures: number;
+}
+
+/** What {@link FlightRecorderSpanProcessor.snapshot} resolves to once the flush is exported. */
+export interface SnapshotResult {
+  /** The `flight_recorder.snapshot.id` carried by every span of this flush. */
+  snapshotId: string;
+  /** The `flight_recorder.trigger` carried by every span of this flush. */
+  trigger: string;
+  /** How many spans this flush took from the buffer. */
+  spans: number;
+  /** How many distinct traces those spans belong to. */
+  traces: number;
+}
