@@ -82,6 +82,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _warnedOnEnd = false;
   private _warnedShouldTrigger = false;
   private _shutdown: Promise<void> | undefined;
+  /** Spans started and not yet ended; tracked only when a crash dump needs them. */
+  private _openSpans: Set<Span> | undefined;
 
   /**
    * @throws TypeError when an option is invalid, naming the option and value.
@@ -118,6 +120,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   onStart(span: Span, _parentContext: Context): void {
     if (this._off) return;
     try {
+      this._openSpans?.add(span);
       if (!isLocalRoot(span)) return;
       const traceId = span.spanContext().traceId;
       const open = this._open.get(traceId);
@@ -140,6 +143,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   onEnd(span: ReadableSpan): void {
     if (this._off) return;
     try {
+      this._openSpans?.delete(span as Span);
       const traceId = span.spanContext().traceId;
       let reason: string | undefined;
       if (isLocalRoot(span)) {
@@ -239,6 +243,32 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     } catch (error) {
       diag.error(`otel-flight-recorder: exporter shutdown failed: ${String(error)}`);
     }
+  }
+
+  /**
+   * The buffered window, oldest first, without removing it.
+   * @internal For snapshot writers and crash dumps.
+   */
+  _windowSpans(): ReadableSpan[] {
+    if (!this._off) this._evict(this._now());
+    const spans: ReadableSpan[] = [];
+    const add = (span: ReadableSpan): void => {
+      spans.push(span);
+    };
+    this._pinned.forEach(add);
+    this._ring.forEach(add);
+    return spans;
+  }
+
+  /**
+   * Starts tracking the spans that have started and not ended, and returns
+   * the live set. Costs a Set insert and delete per span, so only crash dumps
+   * turn it on.
+   * @internal
+   */
+  _trackOpenSpans(): ReadonlySet<Span> {
+    this._openSpans ??= new Set();
+    return this._openSpans;
   }
 
   private _now(): number {
