@@ -112,11 +112,14 @@ export function resolveOptions(
     }
     resolved[option] = parsed;
   }
-  const { exporter, shouldTrigger } = options;
-  if (shouldTrigger !== undefined && typeof shouldTrigger !== 'function') {
-    throw new TypeError(
-      `Expected \`shouldTrigger\` to be a function, got ${describe(shouldTrigger)}`,
-    );
+  const { exporter, shouldTrigger, onFlush } = options;
+  for (const [name, fn] of [
+    ['shouldTrigger', shouldTrigger],
+    ['onFlush', onFlush],
+  ] as const) {
+    if (fn !== undefined && typeof fn !== 'function') {
+      throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(fn)}`);
+    }
   }
   if (
     exporter !== undefined &&
@@ -131,5 +134,6 @@ export function resolveOptions(
   }
   resolved.exporter = exporter;
   resolved.shouldTrigger = shouldTrigger;
+  resolved.onFlush = onFlush;
   return resolved as unknown as ResolvedOptions;
 }

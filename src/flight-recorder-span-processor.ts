@@ -8,6 +8,7 @@ import type { FlushMark } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
+  FlushInfo,
   FlushScope,
   ResolvedOptions,
   SnapshotResult,
@@ -81,6 +82,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _pinnedDirty = false;
   private _warnedOnEnd = false;
   private _warnedShouldTrigger = false;
+  private _warnedOnFlush = false;
   private _shutdown: Promise<void> | undefined;
   /** Spans started and not yet ended; tracked only when a crash dump needs them. */
   private _openSpans: Set<Span> | undefined;
@@ -344,7 +346,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
     exports.bound();
     exports.schedule(0);
-    return { ...mark, spans, traces: traces.size };
+    const result = { ...mark, spans, traces: traces.size };
+    if (this._options.onFlush !== undefined) {
+      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
+    }
+    return result;
+  }
+
+  private _notify(flush: FlushInfo): void {
+    try {
+      this._options.onFlush!(flush);
+    } catch (error) {
+      if (this._warnedOnFlush) return;
+      this._warnedOnFlush = true;
+      diag.warn(`otel-flight-recorder: onFlush threw (further errors are silent): ${error}`);
+    }
   }
 
   /** Applies both bounds: bytes first (oldest out, pinned or not), then age. */

@@ -4,6 +4,7 @@ export type {
   BuiltInTrigger,
   FlightRecorderOptions,
   FlightRecorderStats,
+  FlushInfo,
   FlushScope,
   SnapshotResult,
 } from './options.js';

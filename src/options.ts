@@ -78,6 +78,12 @@ export interface FlightRecorderOptions {
    */
   exportTimeoutMs?: number;
   /**
+   * Called after each flush has moved its spans to the export queue, with
+   * what it took. It runs inside the `onEnd` that triggered the flush, so it
+   * must be cheap; if it throws, one warning is logged. Code only; no default.
+   */
+  onFlush?: (flush: FlushInfo) => void;
+  /**
    * When true the recorder records and exports nothing.
    * Env: `FLIGHT_RECORDER_DISABLED=true`. The default is `false`.
    */
@@ -90,6 +96,7 @@ export interface ResolvedOptions {
   latencyThresholdMs: number;
   triggers: readonly BuiltInTrigger[];
   shouldTrigger: ((span: ReadableSpan) => string | undefined) | undefined;
+  onFlush: ((flush: FlushInfo) => void) | undefined;
   minAgeMs: number;
   maxBytes: number;
   flushScope: FlushScope;
@@ -151,4 +158,12 @@ export interface SnapshotResult {
   spans: number;
   /** How many distinct traces those spans belong to. */
   traces: number;
+}
+
+/** What {@link FlightRecorderOptions.onFlush} is told about a flush. */
+export interface FlushInfo extends SnapshotResult {
+  /** The trace whose span triggered the flush; undefined for a manual snapshot. */
+  traceId: string | undefined;
+  /** `window` when the flush took the whole buffer, `trace` when only the triggering trace. */
+  scope: FlushScope;
 }
