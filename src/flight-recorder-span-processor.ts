@@ -171,9 +171,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           return;
         }
       }
+      this._evictByAge(time);
       this._ring.push(span, traceId, size, time);
+      // A flush first, so the triggering trace leaves whole before bytes evict anything.
       if (reason !== undefined) this._flush(reason, time, traceId);
-      this._evict(time);
+      this._evictByBytes();
     } catch (error) {
       this._warnOnce(error);
     }
@@ -189,6 +191,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (this._off || this._exports === undefined) {
       return { snapshotId: newSnapshotId(), trigger: reason, spans: 0, traces: 0 };
     }
+    this._evictByAge(this._now());
     const result = this._flush(reason, this._now());
     await this._exports.whenIdle();
     return result;
@@ -315,7 +318,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
     this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
     this._counters.flushes++;
-    this._evict(now);
     const exports = this._exports;
     if (exports === undefined) return { ...mark, spans: 0, traces: 0 };
     const whole =
@@ -363,8 +365,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
   }
 
-  /** Applies both bounds: bytes first (oldest out, pinned or not), then age. */
+  /** Applies both bounds. */
   private _evict(now: number): void {
+    this._evictByAge(now);
+    this._evictByBytes();
+  }
+
+  /** The oldest spans go until the buffer fits in `maxBytes`, pinned or not. */
+  private _evictByBytes(): void {
     const ring = this._ring;
     const pinned = this._pinned;
     const maxBytes = this._options.maxBytes;
@@ -378,6 +386,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       this._counters.spansEvictedByBytes++;
     }
+  }
+
+  /**
+   * Spans that ended more than `minAgeMs` before `now` go, except those of a
+   * trace whose local root is open: they move to the pinned deque.
+   */
+  private _evictByAge(now: number): void {
+    const ring = this._ring;
+    const pinned = this._pinned;
     const cutoff = now - this._options.minAgeMs;
     while (ring.headTime() < cutoff) {
       const open = this._open.get(ring.headTag()!);
