@@ -147,11 +147,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     try {
       this._openSpans?.delete(span as Span);
       const traceId = span.spanContext().traceId;
-      let reason: string | undefined;
-      if (isLocalRoot(span)) {
-        this._closeRoot(traceId);
-        reason = this._rootTrigger(span);
-      }
+      const root = isLocalRoot(span);
+      let reason = root ? this._rootTrigger(span) : undefined;
       if (reason === undefined && this._options.shouldTrigger !== undefined) {
         reason = this._customTrigger(span);
       }
@@ -168,6 +165,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           this._counters.spansLate++;
           this._exports.push(span, mark, size, time);
           this._exports.schedule(LATE_EXPORT_DELAY_MS);
+          if (root) this._closeRoot(traceId);
           return;
         }
       }
@@ -175,6 +173,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._ring.push(span, traceId, size, time);
       // A flush first, so the triggering trace leaves whole before bytes evict anything.
       if (reason !== undefined) this._flush(reason, time, traceId);
+      // The root closes last: until then its trace's pinned spans must stay.
+      if (root) this._closeRoot(traceId);
       this._evictByBytes();
     } catch (error) {
       this._warnOnce(error);

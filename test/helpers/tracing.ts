@@ -1,0 +1,97 @@
+import {
+  type Context,
+  context,
+  type DiagLogger,
+  DiagLogLevel,
+  diag,
+  type Span,
+  type SpanContext,
+  SpanStatusCode,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  type ReadableSpan,
+  type Sampler,
+  SamplingDecision,
+  type SpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+
+// Exports run under suppressTracing, which needs a real context manager, as
+// NodeSDK registers for users.
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+
+/** Samples nothing but records everything: spans reach onEnd unsampled. */
+export const recordOnlySampler: Sampler = {
+  shouldSample: () => ({ decision: SamplingDecision.RECORD }),
+  toString: () => 'RecordOnlySampler',
+};
+
+/** A tracer over a real SDK TracerProvider, with spans at explicit times (epoch ms). */
+export function makeTracing(processor: SpanProcessor, sampler?: Sampler) {
+  const provider = new TracerProvider({
+    spanProcessors: [processor],
+    ...(sampler ? { sampler } : {}),
+  });
+  const tracer = provider.getTracer('test');
+  return {
+    provider,
+    /** Starts a span at `time`, as a child of `parent` when given (a span or a remote context). */
+    start(name: string, time: number, parent?: Span | SpanContext): Span {
+      let ctx: Context = context.active();
+      if (parent !== undefined) {
+        ctx =
+          'spanContext' in parent ? trace.setSpan(ctx, parent) : trace.setSpanContext(ctx, parent);
+      }
+      return tracer.startSpan(name, { startTime: time }, ctx);
+    },
+  };
+}
+
+export function fail(span: Span): Span {
+  span.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
+  return span;
+}
+
+export function remoteParent(traceId: string): SpanContext {
+  return { traceId, spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED, isRemote: true };
+}
+
+export function names(spans: readonly ReadableSpan[]): string[] {
+  return spans.map((s) => s.name).sort();
+}
+
+export function traceIdOf(span: Span | ReadableSpan): string {
+  return span.spanContext().traceId;
+}
+
+/** Captures diag messages at WARN and above until `restore` is called. */
+export function captureDiag() {
+  const messages: { level: 'error' | 'warn'; message: string }[] = [];
+  const push =
+    (level: 'error' | 'warn') =>
+    (message: string, ...args: unknown[]) =>
+      messages.push({ level, message: [message, ...args.map(String)].join(' ') });
+  const logger: DiagLogger = {
+    error: push('error'),
+    warn: push('warn'),
+    info: () => {},
+    debug: () => {},
+    verbose: () => {},
+  };
+  diag.setLogger(logger, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  return {
+    messages,
+    restore: () => diag.disable(),
+  };
+}
+
+// Taken before any test fakes timers, so settle() works under fake timers.
+const realSetImmediate = globalThis.setImmediate;
+
+/** Lets queued microtasks and real immediates run, a few rounds. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => realSetImmediate(resolve));
+}
