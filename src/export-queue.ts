@@ -16,7 +16,8 @@ export interface ExportCounters {
  *
  * Invariants: at most one `exporter.export` call is outstanding at a time
  * (a call that outlives `timeoutMs` counts as failed and releases the loop);
- * queued bytes never exceed `maxBytes` (the oldest spans are dropped first);
+ * queued bytes exceed `maxBytes` only by the newest flush or span, which is
+ * never cut (older spans are dropped first);
  * batches go out one per macrotask, so a large flush never blocks the event
  * loop for longer than one batch takes to serialize.
  */
@@ -55,9 +56,13 @@ export class ExportQueue {
     return this._queue;
   }
 
-  /** Applies the byte bound after spans were moved in through {@link deque}. */
-  bound(): void {
-    this._bound();
+  /**
+   * Applies the byte bound after `added` spans were moved in through
+   * {@link deque}. Only older spans are dropped: a flush is never cut, so the
+   * queue holds at most `maxBytes` or the newest flush, whichever is larger.
+   */
+  bound(added = 0): void {
+    this._bound(added);
   }
 
   /** Starts exporting after `delayMs`, unless already under way. */
@@ -93,9 +98,9 @@ export class ExportQueue {
     if (!this._inFlight) this._settleIdle();
   }
 
-  private _bound(): void {
+  private _bound(keep = 1): void {
     let dropped = 0;
-    while (this._queue.bytes > this._maxBytes && this._queue.length > 0) {
+    while (this._queue.bytes > this._maxBytes && this._queue.length > keep) {
       this._queue.shift();
       dropped++;
     }

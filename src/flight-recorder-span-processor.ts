@@ -346,7 +346,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     while (this._flushed.size > MAX_FLUSHED_TRACES) {
       this._flushed.delete(this._flushed.keys().next().value as string);
     }
-    exports.bound();
+    exports.bound(spans);
     exports.schedule(0);
     const result = { ...mark, spans, traces: traces.size };
     if (this._options.onFlush !== undefined) {
