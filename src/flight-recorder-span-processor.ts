@@ -14,6 +14,11 @@ import type {
   SnapshotResult,
 } from './options.js';
 import { estimateSpanBytes } from './size-estimate.js';
+import {
+  type SnapshotWriteResult,
+  type WriteSnapshotOptions,
+  writeWindowSnapshot,
+} from './snapshot-writer.js';
 import { SpanDeque } from './span-deque.js';
 
 /** How many traces with open local roots are tracked for pinning; the oldest goes first. */
@@ -195,6 +200,27 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const result = this._flush(reason, this._now());
     await this._exports.whenIdle();
     return result;
+  }
+
+  /**
+   * Writes the buffered window to `stream` as one OTLP/HTTP JSON
+   * `ExportTraceServiceRequest` body (POSTable to any collector's
+   * `/v1/traces`), like Go's `FlightRecorder.WriteTo`. The spans are neither
+   * exported nor removed from the buffer; each carries a new
+   * `flight_recorder.snapshot.id` and the trigger `snapshot` (or
+   * `options.trigger`). It writes a slice of spans at a time, waits for
+   * `'drain'` when the stream asks, and leaves the stream open unless
+   * `options.end` is true.
+   *
+   * Only one snapshot write runs at a time: a call while another is under
+   * way rejects with a `SnapshotInProgressError`. A stream that errors or
+   * closes early rejects the promise; the recorder keeps recording.
+   */
+  writeSnapshot(
+    stream: NodeJS.WritableStream,
+    options?: WriteSnapshotOptions,
+  ): Promise<SnapshotWriteResult> {
+    return writeWindowSnapshot(this, stream, options);
   }
 
   /** The recorder's counters and current sizes. */

@@ -8,3 +8,15 @@ export type {
   FlushScope,
   SnapshotResult,
 } from './options.js';
+export type {
+  SnapshotHandler,
+  SnapshotRequest,
+  SnapshotResponse,
+} from './snapshot-handler.js';
+export { createSnapshotHandler } from './snapshot-handler.js';
+export type { SnapshotWriteResult, WriteSnapshotOptions } from './snapshot-writer.js';
+export { SnapshotInProgressError } from './snapshot-writer.js';
+export { FileSpanExporter } from './file-span-exporter.js';
+export type { FileSpanExporterOptions, SnapshotFileWrite } from './file-span-exporter.js';
+export { FanOutSpanExporter } from './fan-out-span-exporter.js';
+export { DEFAULT_SNAPSHOT_DIR } from './snapshot-files.js';

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { type FlushMark, markSpan } from './marks.js';
+import type { SnapshotResult } from './options.js';
+import {
+  ITEM_SEPARATOR,
+  REQUEST_PREFIX,
+  REQUEST_SUFFIX,
+  serializeResourceSpansItems,
+} from './otlp-json.js';
+
+/** Spans serialized per slice; the event loop runs between slices. */
+const SLICE_SPANS = 512;
+
+/** The trigger a snapshot's spans carry unless the caller names another. */
+export const SNAPSHOT_TRIGGER = 'snapshot';
+
+/** The error code of the error a concurrent {@link writeWindowSnapshot} rejects with. */
+export const SNAPSHOT_IN_PROGRESS = 'ERR_FLIGHT_RECORDER_SNAPSHOT_IN_PROGRESS';
+
+/** Options of `FlightRecorderSpanProcessor.writeSnapshot`. */
+export interface WriteSnapshotOptions {
+  /**
+   * The `flight_recorder.trigger` every span of the snapshot carries.
+   * The default is `snapshot`.
+   */
+  trigger?: string;
+  /**
+   * When true, the stream is ended after the snapshot and the promise waits
+   * for it to finish. The default is `false`: like Go's `WriteTo`, the
+   * stream is left open and stays the caller's to end.
+   */
+  end?: boolean;
+}
+
+/** What `FlightRecorderSpanProcessor.writeSnapshot` resolves to. */
+export interface SnapshotWriteResult extends SnapshotResult {
+  /** The bytes written: one OTLP/HTTP JSON `ExportTraceServiceRequest` body. */
+  bytes: number;
+}
+
+/** Told what a snapshot holds after the window is taken and before the first byte is written. */
+export type SnapshotBeginListener = (info: {
+  snapshotId: string;
+  trigger: string;
+  time: number;
+  spans: number;
+}) => void;
+
+/** The part of the recorder a snapshot needs. */
+export interface SnapshotSource {
+  _windowSpans(): ReadableSpan[];
+}
+
+/** What a stream reports through its callbacks and events while a snapshot is written to it. */
+interface StreamState {
+  error: Error | undefined;
+  wake: (() => void) | undefined;
+}
+
+// Recorders with a snapshot write under way: one at a time each, as with Go's WriteTo.
+const writing = new WeakSet<SnapshotSource>();
+
+/** A new id for `flight_recorder.snapshot.id`: 16 hex digits. */
+export function newSnapshotId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/**
+ * The error a snapshot write rejects with when another one is under way on
+ * the same recorder. Its `code` is {@link SNAPSHOT_IN_PROGRESS}.
+ */
+export class SnapshotInProgressError extends Error {
+  readonly code = SNAPSHOT_IN_PROGRESS;
+  constructor() {
+    super(
+      'otel-flight-recorder: a snapshot is already being written by this recorder; only one writeSnapshot runs at a time',
+    );
+    this.name = 'SnapshotInProgressError';
+  }
+}
+
+/**
+ * Writes the recorder's current window to `stream` as one OTLP/HTTP JSON
+ * `ExportTraceServiceRequest` body, a slice of spans at a time, waiting for
+ * `'drain'` when the stream asks and letting the event loop run between
+ * slices. The window is read once at the start and neither exported nor
+ * removed from the buffer. Every span carries a new snapshot id and the
+ * trigger. Rejects with {@link SnapshotInProgressError} while another write
+ * runs for the same recorder, and with the stream's error if it fails or
+ * closes early; the recorder is unaffected either way.
+ */
+export async function writeWindowSnapshot(
+  source: SnapshotSource,
+  stream: NodeJS.WritableStream,
+  options: WriteSnapshotOptions = {},
+  onBegin?: SnapshotBeginListener,
+): Promise<SnapshotWriteResult> {
+  if (writing.has(source)) throw new SnapshotInProgressError();
+  writing.add(source);
+  try {
+    const trigger = options.trigger ?? SNAPSHOT_TRIGGER;
+    if (typeof trigger !== 'string' || trigger === '') {
+      throw new TypeError(`Expected \`trigger\` to be a non-empty string, got ${String(trigger)}`);
+    }
+    const spans = source._windowSpans();
+    const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
+    onBegin?.({ ...mark, time: Date.now(), spans: spans.length });
+    const { bytes, traces } = await writeSpans(stream, spans, mark, options.end === true);
+    return { ...mark, spans: spans.length, traces, bytes };
+  } finally {
+    writing.delete(source);
+  }
+}
+
+async function writeSpans(
+  stream: NodeJS.WritableStream,
+  spans: readonly ReadableSpan[],
+  mark: FlushMark,
+  end: boolean,
+): Promise<{ bytes: number; traces: number }> {
+  const state: StreamState = { error: undefined, wake: undefined };
+  const fail = (error: Error): void => {
+    state.error ??= error;
+    state.wake?.();
+  };
+  const onError = (error: unknown): void => {
+    fail(error instanceof Error ? error : new Error(String(error)));
+  };
+  const onClose = (): void => {
+    fail(new Error('otel-flight-recorder: the stream closed before the snapshot was written'));
+  };
+  const onDrain = (): void => state.wake?.();
+  stream.on('error', onError);
+  stream.on('close', onClose);
+  stream.on('drain', onDrain);
+  try {
+    let bytes = 0;
+    let needDrain = false;
+    const write = (chunk: Uint8Array): void => {
+      bytes += chunk.length;
+      if (!stream.write(chunk, (error) => error && onError(error))) needDrain = true;
+    };
+    const traces = new Set<string>();
+    write(REQUEST_PREFIX);
+    let first = true;
+    for (let i = 0; i < spans.length; i += SLICE_SPANS) {
+      const slice = spans.slice(i, i + SLICE_SPANS);
+      const marked = new Array<ReadableSpan>(slice.length);
+      for (let k = 0; k < slice.length; k++) {
+        marked[k] = markSpan(slice[k]!, mark);
+        traces.add(slice[k]!.spanContext().traceId);
+      }
+      const items = serializeResourceSpansItems(marked);
+      if (items.length > 0) {
+        if (!first) write(ITEM_SEPARATOR);
+        first = false;
+        write(items);
+      }
+      // Backpressure first; otherwise still yield so a large window never blocks the loop.
+      await wait(state, needDrain ? undefined : setImmediate);
+      needDrain = false;
+    }
+    if (end) {
+      bytes += REQUEST_SUFFIX.length;
+      await wait(state, (wake) => stream.end(REQUEST_SUFFIX, wake));
+    } else {
+      bytes += REQUEST_SUFFIX.length;
+      await wait(state, (wake) => stream.write(REQUEST_SUFFIX, (e) => (e ? onError(e) : wake())));
+    }
+    return { bytes, traces: traces.size };
+  } finally {
+    stream.removeListener('error', onError);
+    stream.removeListener('close', onClose);
+    stream.removeListener('drain', onDrain);
+    if (state.error !== undefined && stream.listenerCount('error') === 0) {
+      // A late error on a stream nobody else listens to must not crash the host.
+      stream.once('error', () => {});
+    }
+  }
+}
+
+/**
+ * Waits until `start` calls back (or, without `start`, for 'drain'), or the
+ * stream fails; rejects with the stream's error.
+ */
+function wait(state: StreamState, start: ((wake: () => void) => void) | undefined): Promise<void> {
+  if (state.error !== undefined) return Promise.reject(state.error);
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    state.wake = () => {
+      if (done) return;
+      done = true;
+      state.wake = undefined;
+      if (state.error !== undefined) reject(state.error);
+      else resolve();
+    };
+    start?.(() => state.wake?.());
+  });
+}
