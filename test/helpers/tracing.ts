@@ -11,6 +11,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   type ReadableSpan,
   type Sampler,
@@ -30,10 +31,11 @@ export const recordOnlySampler: Sampler = {
 };
 
 /** A tracer over a real SDK TracerProvider, with spans at explicit times (epoch ms). */
-export function makeTracing(processor: SpanProcessor, sampler?: Sampler) {
+export function makeTracing(processor: SpanProcessor, sampler?: Sampler, serviceName?: string) {
   const provider = new TracerProvider({
     spanProcessors: [processor],
     ...(sampler ? { sampler } : {}),
+    ...(serviceName ? { resource: resourceFromAttributes({ 'service.name': serviceName }) } : {}),
   });
   const tracer = provider.getTracer('test');
   return {
