@@ -187,6 +187,29 @@ function isMissing(error: unknown): boolean {
 }
 
 /**
+ * Creates `directory` when missing (`mkdir -p`) and checks that files can be
+ * created in it, so a caller can fail early instead of at its first write.
+ *
+ * @returns The absolute path of the directory.
+ * @throws Error (as a rejection) naming the directory when it cannot be written.
+ */
+export async function ensureSnapshotDirectory(directory: string): Promise<string> {
+  if (typeof directory !== 'string' || directory === '') {
+    throw new TypeError(
+      `Expected \`directory\` to be a non-empty string, got ${JSON.stringify(directory)}`,
+    );
+  }
+  const dir = path.resolve(directory);
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+    await fsp.access(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (error) {
+    throw dirError(dir, error);
+  }
+  return dir;
+}
+
+/**
  * Writes one snapshot file atomically and keeps the directory in bounds.
  *
  * The body goes to a temp file in the same directory (created with `mkdir -p`

@@ -1,0 +1,431 @@
+import { diag } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
+import {
+  ITEM_SEPARATOR,
+  REQUEST_PREFIX,
+  REQUEST_SUFFIX,
+  serializeResourceSpansItems,
+} from './otlp-json.js';
+import {
+  DEFAULT_MAX_FILES,
+  DEFAULT_MAX_TOTAL_BYTES,
+  DEFAULT_SNAPSHOT_DIR,
+  ensureSnapshotDirectory,
+  type SnapshotDirOptions,
+  snapshotFileName,
+  writeSnapshotFile,
+} from './snapshot-files.js';
+
+/** The environment variable that sets {@link FileSpanExporterOptions.directory}. */
+export const SNAPSHOT_DIR_ENV = 'FLIGHT_RECORDER_SNAPSHOT_DIR';
+
+/** Options of {@link FileSpanExporter}. */
+export interface FileSpanExporterOptions {
+  /**
+   * The directory the files go to, created when missing. A relative path is
+   * resolved against `process.cwd()`. Env: `FLIGHT_RECORDER_SNAPSHOT_DIR`,
+   * read when the exporter is built. The default is
+   * `flight-recorder-snapshots`.
+   */
+  directory?: string;
+  /**
+   * The most snapshot files kept in the directory; after each write the
+   * oldest are removed. Unit: files. The default value is 100.
+   */
+  maxFiles?: number;
+  /**
+   * The most bytes the snapshot files in the directory may hold together;
+   * after each write the oldest are removed. Unit: bytes. The default value
+   * is 268435456 (256 MiB).
+   */
+  maxTotalBytes?: number;
+  /**
+   * How long the spans of a flush are held after the last batch of that
+   * flush arrived, waiting for more of it, before its file is written. A
+   * flush also goes to disk as soon as a span of another flush arrives, and
+   * on `forceFlush` and `shutdown`. Unit: milliseconds. The default value is
+   * 500 ms.
+   */
+  writeDelayMs?: number;
+  /**
+   * The most bytes of serialized spans held in memory for one file. A flush
+   * larger than this continues in a further file with the same snapshot id.
+   * At most `maxTotalBytes`. Unit: bytes. The default value is 16777216
+   * (16 MiB).
+   */
+  maxFileBytes?: number;
+  /**
+   * Called after each file is written, or fails to be, with what it held.
+   * If it throws, one warning is logged. Code only; no default.
+   */
+  onWrite?: (write: SnapshotFileWrite) => void;
+}
+
+/** What {@link FileSpanExporterOptions.onWrite} is told about a file. */
+export interface SnapshotFileWrite {
+  /** The absolute path of the file; undefined when it was not written. */
+  path: string | undefined;
+  /** Why the file was not written; undefined when it was. */
+  error: Error | undefined;
+  /** The `flight_recorder.snapshot.id` of its spans; undefined for spans exported outside a recorder. */
+  snapshotId: string | undefined;
+  /** The `flight_recorder.trigger` of its spans; undefined for spans exported outside a recorder. */
+  trigger: string | undefined;
+  /** How many spans it holds. */
+  spans: number;
+  /** Its size in bytes. */
+  bytes: number;
+}
+
+export const FILE_EXPORTER_DEFAULTS = {
+  directory: DEFAULT_SNAPSHOT_DIR,
+  maxFiles: DEFAULT_MAX_FILES,
+  maxTotalBytes: DEFAULT_MAX_TOTAL_BYTES,
+  writeDelayMs: 500,
+  maxFileBytes: 16 * 1024 * 1024,
+} as const;
+
+/** The spans of one snapshot held until their file is written. */
+interface Pending {
+  snapshotId: string | undefined;
+  trigger: string | undefined;
+  /** Serialized `resourceSpans` items, one per export call. */
+  chunks: Uint8Array[];
+  /** The body size once framed: prefix, chunks, separators and suffix. */
+  bytes: number;
+  spans: number;
+}
+
+const FRAME_BYTES = REQUEST_PREFIX.byteLength + REQUEST_SUFFIX.byteLength;
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}
+
+function checkInteger(name: string, value: unknown, min: number, max = Infinity): void {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return;
+  const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+  throw new TypeError(`Expected \`${name}\` to be an integer ${range}, got ${describe(value)}`);
+}
+
+/**
+ * A span exporter that writes spans as OTLP/HTTP JSON `ExportTraceServiceRequest`
+ * bodies, one file per flush, into a directory: the body the OTLP/HTTP
+ * exporter would have sent, so a file can be POSTed to any collector's
+ * `/v1/traces` later.
+ *
+ * Spans are grouped by their `flight_recorder.snapshot.id`, so a flush the
+ * recorder hands over in several batches lands in one file. Its file is
+ * written when a span of another flush arrives, after `writeDelayMs` without
+ * more of it, or on `forceFlush`/`shutdown`; spans of a flush that arrive
+ * after its file was written (late children) go to a further file with the
+ * same snapshot id. Spans without a snapshot id (used outside the recorder)
+ * go one file per export call.
+ *
+ * Writes are atomic (a temp file, then a rename) and the directory is kept
+ * within `maxFiles` and `maxTotalBytes`, the oldest files removed first.
+ *
+ * An export call succeeds once its spans are serialized and, when they start
+ * a new file, the directory has been checked writable. A directory that
+ * cannot be written fails the call with an error naming it and logs once
+ * through `diag` (again only after a write has succeeded); the export
+ * callback always fires and nothing is thrown. A file that fails when it is
+ * finally written is reported through `diag` and `onWrite`.
+ *
+ * @example
+ * ```ts
+ * const recorder = new FlightRecorderSpanProcessor({
+ *   exporter: new FileSpanExporter({ directory: '/var/tmp/snapshots' }),
+ * });
+ * ```
+ */
+export class FileSpanExporter implements SpanExporter {
+  private readonly _dir: SnapshotDirOptions;
+  private readonly _writeDelayMs: number;
+  private readonly _maxFileBytes: number;
+  private readonly _onWrite: ((write: SnapshotFileWrite) => void) | undefined;
+  private _pending: Pending | undefined;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  /** Every operation on `_pending` and the disk runs in order on this chain. */
+  private _tail: Promise<unknown> = Promise.resolve();
+  private _lastTime = 0;
+  private _failing = false;
+  private _warnedOnWrite = false;
+  private _shutdown: Promise<void> | undefined;
+
+  /**
+   * @throws TypeError when an option is invalid, naming the option and value.
+   */
+  constructor(options: FileSpanExporterOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
+    }
+    const env = process.env[SNAPSHOT_DIR_ENV];
+    const directory =
+      options.directory ??
+      (env !== undefined && env !== '' ? env : FILE_EXPORTER_DEFAULTS.directory);
+    if (typeof directory !== 'string' || directory === '') {
+      throw new TypeError(
+        `Expected \`directory\` to be a non-empty string, got ${describe(directory)}`,
+      );
+    }
+    const {
+      maxFiles = FILE_EXPORTER_DEFAULTS.maxFiles,
+      maxTotalBytes = FILE_EXPORTER_DEFAULTS.maxTotalBytes,
+      writeDelayMs = FILE_EXPORTER_DEFAULTS.writeDelayMs,
+      onWrite,
+    } = options;
+    checkInteger('maxFiles', maxFiles, 1);
+    checkInteger('maxTotalBytes', maxTotalBytes, 1);
+    const maxFileBytes =
+      options.maxFileBytes ?? Math.min(FILE_EXPORTER_DEFAULTS.maxFileBytes, maxTotalBytes);
+    checkInteger('maxFileBytes', maxFileBytes, 1, maxTotalBytes);
+    if (typeof writeDelayMs !== 'number' || !Number.isFinite(writeDelayMs) || writeDelayMs < 0) {
+      throw new TypeError(
+        `Expected \`writeDelayMs\` to be a finite number >= 0, got ${describe(writeDelayMs)}`,
+      );
+    }
+    if (onWrite !== undefined && typeof onWrite !== 'function') {
+      throw new TypeError(`Expected \`onWrite\` to be a function, got ${describe(onWrite)}`);
+    }
+    this._dir = { directory, maxFiles, maxTotalBytes };
+    this._writeDelayMs = writeDelayMs;
+    this._maxFileBytes = maxFileBytes;
+    this._onWrite = onWrite;
+  }
+
+  /** The directory files are written to, as given (relative paths resolve against `process.cwd()`). */
+  get directory(): string {
+    return this._dir.directory;
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    let done: Promise<ExportResult>;
+    try {
+      if (this._shutdown !== undefined) {
+        done = Promise.resolve({
+          code: ExportResultCode.FAILED,
+          error: new Error('otel-flight-recorder: FileSpanExporter is shut down'),
+        });
+      } else {
+        // Serialized now, so the spans themselves are not held past this call.
+        const groups = groupBySnapshot(spans);
+        done = this._enqueue(() => this._accept(groups));
+      }
+    } catch (error) {
+      done = Promise.resolve({ code: ExportResultCode.FAILED, error: asError(error) });
+    }
+    done
+      .catch((error: unknown) => ({ code: ExportResultCode.FAILED, error: asError(error) }))
+      .then((result) => {
+        try {
+          resultCallback(result);
+        } catch (error) {
+          diag.error(`otel-flight-recorder: an export result callback threw: ${error}`);
+        }
+      });
+  }
+
+  /** Writes the file of the flush being held, if any. Never rejects; failures go to `diag`. */
+  forceFlush(): Promise<void> {
+    this._clearTimer();
+    return this._enqueue(() => this._writePending()).then(
+      () => {},
+      () => {},
+    );
+  }
+
+  /** Writes what is held, then refuses further exports. Calling it again returns the same promise. */
+  shutdown(): Promise<void> {
+    this._shutdown ??= this.forceFlush();
+    return this._shutdown;
+  }
+
+  private _enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const run = this._tail.then(op);
+    this._tail = run.catch(() => {});
+    return run;
+  }
+
+  private async _accept(groups: Group[]): Promise<ExportResult> {
+    let error: Error | undefined;
+    for (const group of groups) {
+      const { chunk, spans } = group;
+      if (group.snapshotId === undefined) {
+        const write = await this._write(newPending(group));
+        error ??= write;
+        continue;
+      }
+      const pending = this._pending;
+      if (
+        pending !== undefined &&
+        pending.snapshotId === group.snapshotId &&
+        pending.bytes + ITEM_SEPARATOR.byteLength + chunk.byteLength <= this._maxFileBytes
+      ) {
+        pending.chunks.push(chunk);
+        pending.bytes += ITEM_SEPARATOR.byteLength + chunk.byteLength;
+        pending.spans += spans;
+        continue;
+      }
+      if (pending !== undefined) await this._writePending();
+      // Checked now, so a bad directory fails this call rather than a later one.
+      const bad = await this._checkDirectory();
+      if (bad !== undefined) {
+        error ??= bad;
+        continue;
+      }
+      this._pending = newPending(group);
+    }
+    if (this._pending !== undefined) this._armTimer();
+    return error === undefined
+      ? { code: ExportResultCode.SUCCESS }
+      : { code: ExportResultCode.FAILED, error };
+  }
+
+  private async _checkDirectory(): Promise<Error | undefined> {
+    try {
+      await ensureSnapshotDirectory(this._dir.directory);
+      return undefined;
+    } catch (error) {
+      const e = asError(error);
+      this._fail(e);
+      return e;
+    }
+  }
+
+  private async _writePending(): Promise<void> {
+    const pending = this._pending;
+    if (pending === undefined) return;
+    this._pending = undefined;
+    this._clearTimer();
+    await this._write(pending);
+  }
+
+  /** Writes one file; returns the error when it fails, after reporting it. */
+  private async _write(pending: Pending): Promise<Error | undefined> {
+    const body: Uint8Array[] = [REQUEST_PREFIX];
+    pending.chunks.forEach((chunk, i) => {
+      if (i > 0) body.push(ITEM_SEPARATOR);
+      body.push(chunk);
+    });
+    body.push(REQUEST_SUFFIX);
+    pending.chunks = [];
+    // Strictly increasing, so two files of one snapshot never get the same name.
+    const time = Math.max(Date.now(), this._lastTime + 1);
+    this._lastTime = time;
+    const name = snapshotFileName({
+      time,
+      trigger: pending.trigger ?? (pending.snapshotId === undefined ? 'export' : undefined),
+      snapshotId: pending.snapshotId,
+    });
+    let path: string | undefined;
+    let error: Error | undefined;
+    try {
+      path = await writeSnapshotFile(this._dir, name, body);
+      this._failing = false;
+    } catch (e) {
+      error = asError(e);
+      this._fail(error);
+    }
+    this._notify({
+      path,
+      error,
+      snapshotId: pending.snapshotId,
+      trigger: pending.trigger,
+      spans: pending.spans,
+      bytes: pending.bytes,
+    });
+    return error;
+  }
+
+  private _fail(error: Error): void {
+    if (this._failing) return;
+    this._failing = true;
+    diag.error(
+      `${error.message} (spans are dropped; further failures are silent until a write succeeds)`,
+    );
+  }
+
+  private _notify(write: SnapshotFileWrite): void {
+    if (this._onWrite === undefined) return;
+    try {
+      this._onWrite(write);
+    } catch (error) {
+      if (this._warnedOnWrite) return;
+      this._warnedOnWrite = true;
+      diag.warn(`otel-flight-recorder: onWrite threw (further errors are silent): ${error}`);
+    }
+  }
+
+  private _armTimer(): void {
+    this._clearTimer();
+    this._timer = setTimeout(() => {
+      this._timer = undefined;
+      this._enqueue(() => this._writePending()).catch(() => {});
+    }, this._writeDelayMs);
+    this._timer.unref();
+  }
+
+  private _clearTimer(): void {
+    if (this._timer === undefined) return;
+    clearTimeout(this._timer);
+    this._timer = undefined;
+  }
+}
+
+/** The spans of one snapshot in one export call, serialized. */
+interface Group {
+  snapshotId: string | undefined;
+  trigger: string | undefined;
+  /** Serialized `resourceSpans` items. */
+  chunk: Uint8Array;
+  spans: number;
+}
+
+/** Splits spans by snapshot id, in order of first appearance, and serializes each part. */
+function groupBySnapshot(spans: ReadableSpan[]): Group[] {
+  const groups = new Map<
+    string | undefined,
+    { snapshotId: string | undefined; trigger: string | undefined; spans: ReadableSpan[] }
+  >();
+  for (const span of spans) {
+    const attributes = span.attributes;
+    const id = attributes[SNAPSHOT_ID_ATTRIBUTE];
+    const snapshotId = typeof id === 'string' && id !== '' ? id : undefined;
+    let group = groups.get(snapshotId);
+    if (group === undefined) {
+      const trigger = attributes[TRIGGER_ATTRIBUTE];
+      group = {
+        snapshotId,
+        trigger: snapshotId !== undefined && typeof trigger === 'string' ? trigger : undefined,
+        spans: [],
+      };
+      groups.set(snapshotId, group);
+    }
+    group.spans.push(span);
+  }
+  return Array.from(groups.values(), (g) => ({
+    snapshotId: g.snapshotId,
+    trigger: g.trigger,
+    chunk: serializeResourceSpansItems(g.spans),
+    spans: g.spans.length,
+  }));
+}
+
+function newPending(group: Group): Pending {
+  return {
+    snapshotId: group.snapshotId,
+    trigger: group.trigger,
+    chunks: [group.chunk],
+    bytes: FRAME_BYTES + group.chunk.byteLength,
+    spans: group.spans,
+  };
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,396 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, afterEach, describe, test } from 'node:test';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  FileSpanExporter,
+  type FileSpanExporterOptions,
+  FlightRecorderSpanProcessor,
+  type FlushInfo,
+  SNAPSHOT_ID_ATTRIBUTE,
+  type SnapshotFileWrite,
+  TRIGGER_ATTRIBUTE,
+} from '../src/index.js';
+import { markSpan } from '../src/marks.js';
+import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot-files.js';
+import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
+import { captureDiag, makeTracing, settle } from './helpers/tracing.js';
+
+const roots: string[] = [];
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fr-file-exporter-'));
+  roots.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of roots) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+let diagCapture: ReturnType<typeof captureDiag> | undefined;
+afterEach(() => {
+  diagCapture?.restore();
+  diagCapture = undefined;
+});
+
+const T0 = 1_800_000_000_000;
+
+/** Spans made on a real TracerProvider, collected as they end. */
+function spanFactory() {
+  const ended: ReadableSpan[] = [];
+  const collector: SpanProcessor = {
+    onStart: () => {},
+    onEnd: (span) => ended.push(span),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const t = makeTracing(collector, undefined, 'file-exporter-test');
+  return (n: number, prefix = 'span'): ReadableSpan[] => {
+    const from = ended.length;
+    for (let i = 0; i < n; i++) t.start(`${prefix} ${i}`, T0 + i).end(T0 + i + 1);
+    return ended.slice(from);
+  };
+}
+
+const mark = (spans: ReadableSpan[], snapshotId: string, trigger = 'latency') =>
+  spans.map((s) => markSpan(s, { snapshotId, trigger }));
+
+function exportAsync(exporter: FileSpanExporter, spans: ReadableSpan[]): Promise<ExportResult> {
+  return new Promise((resolve) => exporter.export(spans, resolve));
+}
+
+interface FileOf {
+  name: string;
+  spans: OtlpSpan[];
+}
+
+async function readFiles(dir: string): Promise<FileOf[]> {
+  const files = await listSnapshotFiles(dir);
+  return files.map((f) => ({
+    name: f.name,
+    spans: spansOf(JSON.parse(fs.readFileSync(f.path, 'utf8'))),
+  }));
+}
+
+function makeExporter(options: FileSpanExporterOptions = {}) {
+  const writes: SnapshotFileWrite[] = [];
+  const directory = options.directory ?? tempDir();
+  const exporter = new FileSpanExporter({
+    writeDelayMs: 60_000,
+    onWrite: (w) => writes.push(w),
+    ...options,
+    directory,
+  });
+  return { exporter, writes, directory };
+}
+
+/** Waits for `check` to hold, polling, for at most `ms`. */
+async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('FileSpanExporter', () => {
+  describe('with the recorder', () => {
+    test('a flush handed over in several batches lands in one file whose body is an ExportTraceServiceRequest with the marks', async () => {
+      const { exporter, writes, directory } = makeExporter();
+      const flushes: FlushInfo[] = [];
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        maxExportBatchSize: 5,
+        latencyThresholdMs: 100,
+        onFlush: (f) => flushes.push(f),
+      });
+      const t = makeTracing(recorder, undefined, 'checkout');
+      for (let i = 0; i < 3; i++) {
+        const root = t.start(`GET /fast/${i}`, T0 + i * 10);
+        t.start('task', T0 + i * 10 + 1, root).end(T0 + i * 10 + 5);
+        root.end(T0 + i * 10 + 6);
+      }
+      const slow = t.start('GET /slow', T0 + 100);
+      for (let i = 0; i < 12; i++) t.start(`shard ${i}`, T0 + 101, slow).end(T0 + 150 + i);
+      slow.end(T0 + 400);
+      assert.equal(flushes.length, 1);
+      await recorder.forceFlush();
+
+      const files = await readFiles(directory);
+      assert.equal(files.length, 1, 'one file for the whole flush');
+      const [file] = files;
+      assert.equal(file!.spans.length, 19);
+      assert.equal(flushes[0]!.spans, 19);
+      const meta = parseSnapshotFileName(file!.name)!;
+      assert.equal(meta.snapshotId, flushes[0]!.snapshotId);
+      assert.equal(meta.trigger, 'latency');
+      for (const span of file!.spans) {
+        const attributes = attributesOf(span);
+        assert.equal(attributes[SNAPSHOT_ID_ATTRIBUTE], flushes[0]!.snapshotId);
+        assert.equal(attributes[TRIGGER_ATTRIBUTE], 'latency');
+      }
+      assert.equal(new Set(file!.spans.map((s) => s.traceId)).size, 4);
+      assert.deepEqual(
+        writes.map((w) => [w.spans, w.snapshotId, w.trigger, w.error]),
+        [[19, flushes[0]!.snapshotId, 'latency', undefined]],
+      );
+      assert.equal(writes[0]!.bytes, fs.statSync(writes[0]!.path!).size);
+      assert.equal(recorder.stats().spansExported, 19);
+      await recorder.shutdown();
+    });
+
+    test('two flushes in a row give two files, in flush order', async () => {
+      const { exporter, directory } = makeExporter();
+      const flushes: FlushInfo[] = [];
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        maxExportBatchSize: 2,
+        latencyThresholdMs: 100,
+        flushScope: 'trace',
+        onFlush: (f) => flushes.push(f),
+      });
+      const t = makeTracing(recorder);
+      for (const [name, start] of [
+        ['GET /a', T0],
+        ['GET /b', T0 + 300],
+      ] as const) {
+        const root = t.start(name, start);
+        t.start(`${name} task 1`, start, root).end(start + 10);
+        t.start(`${name} task 2`, start, root).end(start + 20);
+        root.end(start + 200);
+      }
+      assert.equal(flushes.length, 2);
+      await recorder.forceFlush();
+      const files = await readFiles(directory);
+      assert.deepEqual(
+        files.map((f) => [parseSnapshotFileName(f.name)!.snapshotId, f.spans.length]),
+        flushes.map((f) => [f.snapshotId, 3]),
+      );
+      await recorder.shutdown();
+    });
+
+    test('a late child within writeDelayMs joins its flush; a later one gets its own file', async () => {
+      const { exporter, directory } = makeExporter();
+      const flushes: FlushInfo[] = [];
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        latencyThresholdMs: 100,
+        onFlush: (f) => flushes.push(f),
+      });
+      const t = makeTracing(recorder);
+      const root = t.start('GET /a', T0);
+      t.start('a1', T0, root).end(T0 + 10);
+      const late1 = t.start('late 1', T0, root);
+      const late2 = t.start('late 2', T0, root);
+      root.end(T0 + 200);
+      await until(() => recorder.stats().spansExported === 2);
+      late1.end(T0 + 250);
+      await until(() => recorder.stats().spansExported === 3);
+      await recorder.forceFlush();
+      late2.end(T0 + 300);
+      await recorder.forceFlush();
+      const files = await readFiles(directory);
+      assert.deepEqual(
+        files.map((f) => [
+          parseSnapshotFileName(f.name)!.snapshotId,
+          f.spans.map((s) => s.name).sort(),
+        ]),
+        [
+          [flushes[0]!.snapshotId, ['GET /a', 'a1', 'late 1']],
+          [flushes[0]!.snapshotId, ['late 2']],
+        ],
+      );
+      await recorder.shutdown();
+    });
+
+    test('an unwritable directory fails exports once, and the app keeps recording', async () => {
+      diagCapture = captureDiag();
+      const file = path.join(tempDir(), 'plain-file');
+      fs.writeFileSync(file, 'x');
+      const directory = path.join(file, 'snapshots');
+      const { exporter } = makeExporter({ directory });
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        latencyThresholdMs: 100,
+        minFlushIntervalMs: 0,
+      });
+      const t = makeTracing(recorder);
+      for (let i = 0; i < 3; i++) {
+        const root = t.start('GET /slow', T0 + i * 1000);
+        t.start('task', T0 + i * 1000, root).end(T0 + i * 1000 + 10);
+        root.end(T0 + i * 1000 + 500);
+        await recorder.forceFlush();
+      }
+      const stats = recorder.stats();
+      assert.equal(stats.flushes, 3);
+      assert.equal(stats.exportFailures, 3);
+      assert.equal(stats.spansExported, 0);
+      const fromExporter = diagCapture.messages.filter((m) =>
+        m.message.includes('cannot write snapshot files to directory'),
+      );
+      assert.equal(fromExporter.length, 2, 'one line from the exporter, one from the recorder');
+      assert.ok(fromExporter.every((m) => m.message.includes(JSON.stringify(directory))));
+      await recorder.shutdown();
+    });
+  });
+
+  describe('on its own', () => {
+    test('spans without a snapshot id go one file per export call', async () => {
+      const make = spanFactory();
+      const { exporter, directory, writes } = makeExporter();
+      assert.equal((await exportAsync(exporter, make(3))).code, ExportResultCode.SUCCESS);
+      assert.equal((await exportAsync(exporter, make(2))).code, ExportResultCode.SUCCESS);
+      const files = await readFiles(directory);
+      assert.deepEqual(
+        files.map((f) => f.spans.length),
+        [3, 2],
+      );
+      for (const f of files) assert.equal(parseSnapshotFileName(f.name)!.trigger, 'export');
+      assert.deepEqual(
+        writes.map((w) => w.snapshotId),
+        [undefined, undefined],
+      );
+    });
+
+    test('a batch that mixes snapshots is split by snapshot id', async () => {
+      const make = spanFactory();
+      const { exporter, directory } = makeExporter();
+      const batch = [...mark(make(2), 'aaa'), ...mark(make(3), 'bbb', 'error'), ...make(1)];
+      await exportAsync(exporter, batch);
+      await exportAsync(exporter, mark(make(1), 'bbb', 'error'));
+      await exporter.forceFlush();
+      const files = await readFiles(directory);
+      const summary = files
+        .map((f) => {
+          const meta = parseSnapshotFileName(f.name)!;
+          return `${meta.trigger}:${meta.trigger === 'export' ? '-' : meta.snapshotId}:${f.spans.length}`;
+        })
+        .sort();
+      assert.deepEqual(summary, ['error:bbb:4', 'export:-:1', 'latency:aaa:2']);
+    });
+
+    test("the held flush is written after writeDelayMs without more of it, on an unref'd timer", async () => {
+      const make = spanFactory();
+      const { exporter, directory } = makeExporter({ writeDelayMs: 20 });
+      await exportAsync(exporter, mark(make(2), 'idle'));
+      const timer = (exporter as unknown as { _timer?: NodeJS.Timeout })._timer;
+      assert.ok(timer !== undefined);
+      assert.equal(timer.hasRef(), false);
+      assert.deepEqual(await listSnapshotFiles(directory), []);
+      await until(async () => (await listSnapshotFiles(directory)).length === 1);
+    });
+
+    test('memory is bounded: a flush larger than maxFileBytes continues in a further file', async () => {
+      const make = spanFactory();
+      const { exporter, directory, writes } = makeExporter({ maxFileBytes: 3000 });
+      for (let i = 0; i < 6; i++) await exportAsync(exporter, mark(make(2), 'big'));
+      await exporter.forceFlush();
+      const files = await readFiles(directory);
+      assert.ok(files.length > 1, `${files.length} files`);
+      assert.equal(
+        files.reduce((n, f) => n + f.spans.length, 0),
+        12,
+      );
+      assert.ok(files.every((f) => parseSnapshotFileName(f.name)!.snapshotId === 'big'));
+      assert.ok(writes.every((w) => w.bytes <= 3000));
+      assert.equal(new Set(files.map((f) => f.name)).size, files.length);
+    });
+
+    test('the directory stays within maxFiles, the oldest files removed first', async () => {
+      const make = spanFactory();
+      const { exporter, directory } = makeExporter({ maxFiles: 2 });
+      for (const id of ['s1', 's2', 's3', 's4']) await exportAsync(exporter, mark(make(1), id));
+      await exporter.forceFlush();
+      const left = (await listSnapshotFiles(directory)).map(
+        (f) => parseSnapshotFileName(f.name)!.snapshotId,
+      );
+      assert.deepEqual(left, ['s3', 's4']);
+    });
+
+    test('an unwritable directory: a clear error in the result and once through diag, callback always fires', async () => {
+      diagCapture = captureDiag();
+      const file = path.join(tempDir(), 'plain-file');
+      fs.writeFileSync(file, 'x');
+      const directory = path.join(file, 'out');
+      const make = spanFactory();
+      const { exporter, writes } = makeExporter({ directory });
+      const results = [
+        await exportAsync(exporter, mark(make(1), 'x1')),
+        await exportAsync(exporter, mark(make(1), 'x2')),
+        await exportAsync(exporter, make(1)),
+      ];
+      for (const r of results) {
+        assert.equal(r.code, ExportResultCode.FAILED);
+        assert.match(r.error!.message, /cannot write snapshot files to directory/);
+        assert.ok(r.error!.message.includes(JSON.stringify(directory)));
+      }
+      assert.equal(diagCapture.messages.filter((m) => m.level === 'error').length, 1);
+      await exporter.forceFlush();
+      await exporter.shutdown();
+      assert.equal(writes.length, 1, 'the no-snapshot file reports its failure through onWrite');
+      assert.equal(writes[0]!.path, undefined);
+      assert.ok(writes[0]!.error);
+    });
+
+    test('a result callback that throws harms nothing', async () => {
+      diagCapture = captureDiag();
+      const make = spanFactory();
+      const { exporter } = makeExporter();
+      exporter.export(make(1), () => {
+        throw new Error('callback bug');
+      });
+      await exporter.forceFlush();
+      await settle();
+      assert.ok(diagCapture.messages.some((m) => m.message.includes('callback bug')));
+    });
+
+    test('shutdown writes what is held, is idempotent, and later exports fail', async () => {
+      const make = spanFactory();
+      const { exporter, directory } = makeExporter();
+      await exportAsync(exporter, mark(make(3), 'held'));
+      const first = exporter.shutdown();
+      assert.equal(exporter.shutdown(), first);
+      await first;
+      assert.equal((await readFiles(directory))[0]!.spans.length, 3);
+      const late = await exportAsync(exporter, mark(make(1), 'held'));
+      assert.equal(late.code, ExportResultCode.FAILED);
+      assert.match(late.error!.message, /shut down/);
+    });
+
+    test('the directory defaults to FLIGHT_RECORDER_SNAPSHOT_DIR, then flight-recorder-snapshots', () => {
+      const saved = process.env.FLIGHT_RECORDER_SNAPSHOT_DIR;
+      try {
+        delete process.env.FLIGHT_RECORDER_SNAPSHOT_DIR;
+        assert.equal(new FileSpanExporter().directory, 'flight-recorder-snapshots');
+        process.env.FLIGHT_RECORDER_SNAPSHOT_DIR = '/tmp/elsewhere';
+        assert.equal(new FileSpanExporter().directory, '/tmp/elsewhere');
+        assert.equal(new FileSpanExporter({ directory: 'mine' }).directory, 'mine');
+      } finally {
+        if (saved === undefined) delete process.env.FLIGHT_RECORDER_SNAPSHOT_DIR;
+        else process.env.FLIGHT_RECORDER_SNAPSHOT_DIR = saved;
+      }
+    });
+
+    test('bad options throw a TypeError naming the option and value', () => {
+      const bad: [FileSpanExporterOptions, RegExp][] = [
+        [{ directory: '' }, /`directory`.*""/],
+        [{ maxFiles: 0 }, /`maxFiles` to be an integer >= 1, got 0/],
+        [{ maxTotalBytes: -1 }, /`maxTotalBytes`.*-1/],
+        [
+          { maxFileBytes: 2000, maxTotalBytes: 1000 },
+          /`maxFileBytes` to be an integer between 1 and 1000, got 2000/,
+        ],
+        [{ writeDelayMs: Number.NaN }, /`writeDelayMs`.*NaN/],
+        [{ onWrite: 'x' as unknown as () => void }, /`onWrite` to be a function, got "x"/],
+      ];
+      for (const [options, message] of bad) {
+        assert.throws(
+          () => new FileSpanExporter(options),
+          (e: Error) => e instanceof TypeError && message.test(e.message),
+        );
+      }
+    });
+  });
+});
