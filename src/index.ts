@@ -20,7 +20,3 @@ export { FileSpanExporter } from './file-span-exporter.js';
 export type { FileSpanExporterOptions, SnapshotFileWrite } from './file-span-exporter.js';
 export { FanOutSpanExporter } from './fan-out-span-exporter.js';
 export { DEFAULT_SNAPSHOT_DIR } from './snapshot-files.js';
-export { FileSpanExporter } from './file-span-exporter.js';
-export type { FileSpanExporterOptions, SnapshotFileWrite } from './file-span-exporter.js';
-export { FanOutSpanExporter } from './fan-out-span-exporter.js';
-export { DEFAULT_SNAPSHOT_DIR } from './snapshot-files.js';
