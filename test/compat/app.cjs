@@ -1,0 +1,19 @@
+// An SDK 3.x app requiring the packed package as CommonJS.
+const assert = require('node:assert/strict');
+const { InMemorySpanExporter, TracerProvider } = require('@opentelemetry/sdk-trace');
+const { FlightRecorderSpanProcessor } = require('otel-flight-recorder');
+
+const exporter = new InMemorySpanExporter();
+const recorder = new FlightRecorderSpanProcessor({ exporter, latencyThresholdMs: 10 });
+const provider = new TracerProvider({ spanProcessors: [recorder] });
+const now = Date.now();
+provider
+  .getTracer('compat')
+  .startSpan('slow', { startTime: now })
+  .end(now + 100);
+recorder.forceFlush().then(async () => {
+  assert.equal(exporter.getFinishedSpans().length, 1);
+  assert.equal(recorder.stats().flushes, 1);
+  await provider.shutdown();
+  console.log('CJS on SDK 3.x: ok');
+});

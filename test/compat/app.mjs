@@ -1,0 +1,18 @@
+// An SDK 3.x app importing the packed package as ESM.
+import assert from 'node:assert/strict';
+import { InMemorySpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
+import { FlightRecorderSpanProcessor, SNAPSHOT_ID_ATTRIBUTE } from 'otel-flight-recorder';
+
+const exporter = new InMemorySpanExporter();
+const recorder = new FlightRecorderSpanProcessor({ exporter, latencyThresholdMs: 10 });
+const provider = new TracerProvider({ spanProcessors: [recorder] });
+const tracer = provider.getTracer('compat');
+const now = Date.now();
+tracer.startSpan('fast', { startTime: now }).end(now + 1);
+tracer.startSpan('slow', { startTime: now }).end(now + 100);
+await recorder.forceFlush();
+const spans = exporter.getFinishedSpans();
+assert.deepEqual(spans.map((s) => s.name).sort(), ['fast', 'slow']);
+assert.ok(spans.every((s) => typeof s.attributes[SNAPSHOT_ID_ATTRIBUTE] === 'string'));
+await provider.shutdown();
+console.log('ESM on SDK 3.x: ok');
