@@ -6,6 +6,7 @@ import {
   type FlushScope,
   type ResolvedOptions,
 } from './options.js';
+import { checkSnapshotSignal } from './snapshot-signal.js';
 
 type Env = Record<string, string | undefined>;
 type Check = (value: unknown) => string | undefined;
@@ -29,11 +30,18 @@ const triggerList: Check = (v) =>
     ? undefined
     : `an array of ${BUILT_IN_TRIGGERS.join(', ')}`;
 const boolean: Check = (v) => (typeof v === 'boolean' ? undefined : 'a boolean');
+const nonEmptyString: Check = (v) =>
+  typeof v === 'string' && v !== '' ? undefined : 'a non-empty string';
 
 type Parser = (raw: string) => unknown;
 
 const number: Parser = (raw) => (raw.trim() === '' ? Number.NaN : Number(raw));
 const word: Parser = (raw) => raw.trim().toLowerCase();
+const text: Parser = (raw) => raw;
+const signal: Parser = (raw) => {
+  const name = raw.trim().toUpperCase();
+  return name.startsWith('SIG') ? name : `SIG${name}`;
+};
 const triggers: Parser = (raw) => {
   const names = raw
     .split(',')
@@ -63,6 +71,9 @@ const TABLE: readonly [keyof typeof DEFAULTS, string, Parser, Check][] = [
   ['maxExportBatchSize', 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', number, positiveInteger],
   ['exportTimeoutMs', 'FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', number, positive],
   ['disabled', 'FLIGHT_RECORDER_DISABLED', bool, boolean],
+  ['snapshotSignal', 'FLIGHT_RECORDER_SNAPSHOT_SIGNAL', signal, checkSnapshotSignal],
+  ['snapshotDir', 'FLIGHT_RECORDER_SNAPSHOT_DIR', text, nonEmptyString],
+  ['crashDump', 'FLIGHT_RECORDER_CRASH_DUMP', bool, boolean],
 ];
 
 /** The environment variable of each option, for documentation and tests. */
@@ -71,6 +82,7 @@ export const ENV_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
 );
 
 function describe(value: unknown): string {
+  if (value === undefined) return 'none';
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
   if (Array.isArray(value)) return JSON.stringify(value);

@@ -3,6 +3,7 @@ import { type Context, diag, SpanStatusCode } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
+import { installCrashDump } from './crash-dump.js';
 import { ExportQueue } from './export-queue.js';
 import type { FlushMark } from './marks.js';
 import type {
@@ -14,6 +15,7 @@ import type {
   SnapshotResult,
 } from './options.js';
 import { estimateSpanBytes } from './size-estimate.js';
+import { installSnapshotSignal } from './snapshot-signal.js';
 import {
   type SnapshotWriteResult,
   type WriteSnapshotOptions,
@@ -91,6 +93,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _shutdown: Promise<void> | undefined;
   /** Spans started and not yet ended; tracked only when a crash dump needs them. */
   private _openSpans: Set<Span> | undefined;
+  /** Removes the process listeners of the snapshot signal and the crash dump. */
+  private readonly _detach: (() => void)[] = [];
 
   /**
    * @throws TypeError when an option is invalid, naming the option and value.
@@ -116,6 +120,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const every = Math.min(Math.max(o.minAgeMs / 2, 1_000), 60_000);
       this._sweep = setInterval(() => this._evict(this._now()), every);
       this._sweep.unref();
+      const dir = { directory: o.snapshotDir };
+      if (o.snapshotSignal !== undefined) {
+        this._detach.push(installSnapshotSignal(this, o.snapshotSignal, dir));
+      }
+      if (o.crashDump) this._detach.push(installCrashDump(this, dir));
     }
   }
 
@@ -253,6 +262,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   private async _doShutdown(): Promise<void> {
     this._off = true;
+    for (const detach of this._detach.splice(0)) detach();
     if (this._sweep !== undefined) clearInterval(this._sweep);
     this._ring.clear();
     this._pinned.clear();

@@ -1,4 +1,5 @@
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { DEFAULT_SNAPSHOT_DIR } from './snapshot-files.js';
 
 /** A built-in trigger: a slow local root (`latency`) or one that ended with status ERROR (`error`). */
 export type BuiltInTrigger = 'latency' | 'error';
@@ -88,6 +89,36 @@ export interface FlightRecorderOptions {
    * Env: `FLIGHT_RECORDER_DISABLED=true`. The default is `false`.
    */
   disabled?: boolean;
+  /**
+   * A signal that makes the recorder write a snapshot file of its window
+   * (trigger `signal`) to `snapshotDir` each time the process receives it,
+   * for example `'SIGUSR2'`: `kill -USR2 <pid>`. One of SIGUSR2, SIGHUP,
+   * SIGQUIT, SIGINFO or SIGPWR, where the platform has it; listening for it
+   * replaces its default action, which is to end the process. SIGUSR1 is
+   * refused (Node's debugger uses it), as are SIGINT and SIGTERM.
+   * Env: `FLIGHT_RECORDER_SNAPSHOT_SIGNAL`. The default is none (off).
+   */
+  snapshotSignal?: string;
+  /**
+   * The directory signal snapshots and crash dumps are written to, created
+   * when missing. A relative path is resolved against `process.cwd()`. It
+   * keeps at most 100 files and 256 MiB; the oldest go first.
+   * Env: `FLIGHT_RECORDER_SNAPSHOT_DIR`. The default is
+   * `flight-recorder-snapshots`.
+   */
+  snapshotDir?: string;
+  /**
+   * The crash black box. When true, the recorder tracks the spans still open
+   * and, when an uncaught exception (or an unhandled rejection that Node
+   * turns into one) reaches the process, synchronously writes the window and
+   * the open spans to `snapshotDir` (trigger `crash`). Open spans are
+   * written as ended at the crash, with `flight_recorder.unfinished=true`,
+   * and the exception is recorded on the innermost one. It only observes
+   * (`uncaughtExceptionMonitor`): the process ends, or the app's handler
+   * runs, exactly as without it. Costs a Set insert and delete per span.
+   * Env: `FLIGHT_RECORDER_CRASH_DUMP=true`. The default is `false`.
+   */
+  crashDump?: boolean;
 }
 
 /** The options with every default applied. */
@@ -104,6 +135,9 @@ export interface ResolvedOptions {
   maxExportBatchSize: number;
   exportTimeoutMs: number;
   disabled: boolean;
+  snapshotSignal: string | undefined;
+  snapshotDir: string;
+  crashDump: boolean;
 }
 
 export const DEFAULTS = {
@@ -116,6 +150,9 @@ export const DEFAULTS = {
   maxExportBatchSize: 512,
   exportTimeoutMs: 30_000,
   disabled: false,
+  snapshotSignal: undefined as string | undefined,
+  snapshotDir: DEFAULT_SNAPSHOT_DIR,
+  crashDump: false,
 } as const;
 
 /** What {@link FlightRecorderSpanProcessor.stats} reports. Counters only grow. */

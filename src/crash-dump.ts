@@ -1,0 +1,229 @@
+import {
+  type Attributes,
+  context,
+  diag,
+  type HrTime,
+  type SpanStatus,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
+import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
+import { markSpan } from './marks.js';
+import { serializeRequest } from './otlp-json.js';
+import {
+  type SnapshotDirOptions,
+  snapshotFileName,
+  writeSnapshotFileSync,
+} from './snapshot-files.js';
+import { newSnapshotId, type SnapshotSource } from './snapshot-writer.js';
+
+/** The trigger that crash dumps carry. */
+export const CRASH_TRIGGER = 'crash';
+/** Set to true on spans that were still open when the process crashed. */
+export const UNFINISHED_ATTRIBUTE = 'flight_recorder.unfinished';
+
+/**
+ * A process that survives its uncaught exceptions (it has its own
+ * `uncaughtException` listener) gets at most one dump in this interval, so a
+ * steady stream of exceptions cannot turn into a stream of blocking writes.
+ */
+const MIN_DUMP_INTERVAL_MS = 60_000;
+/** The most open spans a dump includes, the latest started first. */
+const MAX_OPEN_SPANS = 10_000;
+/** How far up the parent chain the innermost-span search goes. */
+const MAX_DEPTH = 1_000;
+
+/** The part of the recorder a crash dump needs. */
+export interface CrashSource extends SnapshotSource {
+  _trackOpenSpans(): ReadonlySet<Span>;
+}
+
+/** What a crash dump says about the crash. */
+export interface CrashInfo {
+  /** The uncaught exception or unhandled rejection reason. */
+  error: unknown;
+  /** When it happened, epoch milliseconds. */
+  time: number;
+  /** The span active where it was thrown, if any. */
+  active?: ReadableSpan | undefined;
+}
+
+function hrTimeBefore(a: HrTime, b: HrTime): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** The semantic-convention attributes of an `exception` event. */
+export function exceptionAttributes(error: unknown): Attributes {
+  const attributes: Attributes = {};
+  if (error instanceof Error) {
+    attributes['exception.type'] = error.name || error.constructor?.name || 'Error';
+    attributes['exception.message'] = error.message;
+    if (typeof error.stack === 'string') attributes['exception.stacktrace'] = error.stack;
+  } else {
+    attributes['exception.type'] = error === null ? 'null' : typeof error;
+    attributes['exception.message'] = safeString(error);
+  }
+  return attributes;
+}
+
+/**
+ * The span the exception belongs to: the span that was active where it was
+ * thrown if it is still open, else its nearest open ancestor; without an
+ * active span (or with none of its ancestors open), the open span that
+ * started last, which is a leaf, since children start after their parents.
+ */
+export function innermostOpenSpan(
+  open: readonly ReadableSpan[],
+  window: readonly ReadableSpan[],
+  active: ReadableSpan | undefined,
+): ReadableSpan | undefined {
+  if (open.length === 0) return undefined;
+  if (active !== undefined) {
+    const openById = new Map<string, ReadableSpan>();
+    for (const span of open) openById.set(span.spanContext().spanId, span);
+    let endedById: Map<string, ReadableSpan> | undefined;
+    let span: ReadableSpan | undefined = active;
+    for (let depth = 0; span !== undefined && depth < MAX_DEPTH; depth++) {
+      const id = span.spanContext().spanId;
+      const found = openById.get(id);
+      if (found !== undefined) return found;
+      const parent = span.parentSpanContext;
+      if (parent === undefined || parent.isRemote) break;
+      span = openById.get(parent.spanId);
+      if (span === undefined) {
+        if (endedById === undefined) {
+          endedById = new Map();
+          for (const s of window) endedById.set(s.spanContext().spanId, s);
+        }
+        span = endedById.get(parent.spanId);
+      }
+    }
+  }
+  let latest = open[0]!;
+  for (const span of open) if (!hrTimeBefore(span.startTime, latest.startTime)) latest = span;
+  return latest;
+}
+
+/**
+ * A view of an open span as if it had ended at `end`: the span itself is not
+ * touched (and not ended); the view inherits everything through its
+ * prototype and overrides the end, duration, attributes and, for the span the
+ * exception belongs to, the events and an unset status.
+ */
+export function unfinishedView(
+  span: ReadableSpan,
+  end: HrTime,
+  error: { event: TimedEvent; message: string } | undefined,
+): ReadableSpan {
+  const endTime = hrTimeBefore(end, span.startTime) ? span.startTime : end;
+  const view = Object.create(span) as Record<string, unknown>;
+  const define = (key: string, value: unknown): void => {
+    Object.defineProperty(view, key, { value, enumerable: true });
+  };
+  define('endTime', endTime);
+  define('duration', hrTimeDuration(span.startTime, endTime));
+  define('ended', true);
+  define('attributes', { ...span.attributes, [UNFINISHED_ATTRIBUTE]: true });
+  if (error !== undefined) {
+    define('events', [...span.events, error.event]);
+    if (span.status.code === SpanStatusCode.UNSET) {
+      const status: SpanStatus = { code: SpanStatusCode.ERROR, message: error.message };
+      define('status', status);
+    }
+  }
+  return view as unknown as ReadableSpan;
+}
+
+/**
+ * The spans of a crash dump: the window, then the open spans as unfinished
+ * (ended at the crash), the exception recorded on the innermost one; all
+ * marked with one snapshot id and the trigger `crash`.
+ */
+export function crashDumpSpans(
+  window: readonly ReadableSpan[],
+  openSpans: Iterable<ReadableSpan>,
+  crash: CrashInfo,
+  snapshotId: string,
+): ReadableSpan[] {
+  let open = [...openSpans].filter((s) => !s.ended);
+  if (open.length > MAX_OPEN_SPANS) {
+    open.sort((a, b) => (hrTimeBefore(a.startTime, b.startTime) ? 1 : -1));
+    open = open.slice(0, MAX_OPEN_SPANS);
+  }
+  const end = millisToHrTime(crash.time);
+  const innermost = innermostOpenSpan(open, window, crash.active);
+  const attributes = exceptionAttributes(crash.error);
+  const error = {
+    event: { name: 'exception', attributes, time: end, droppedAttributesCount: 0 },
+    message: String(attributes['exception.message'] ?? ''),
+  };
+  const mark = { snapshotId, trigger: CRASH_TRIGGER };
+  const spans: ReadableSpan[] = [];
+  for (const span of window) spans.push(markSpan(span, mark));
+  for (const span of open) {
+    spans.push(markSpan(unfinishedView(span, end, span === innermost ? error : undefined), mark));
+  }
+  return spans;
+}
+
+/**
+ * Writes a crash dump synchronously, since the process is about to die, and
+ * returns the file's path. Throws when it cannot be written.
+ */
+export function writeCrashDump(
+  recorder: CrashSource,
+  dir: SnapshotDirOptions,
+  crash: CrashInfo,
+): string {
+  const snapshotId = newSnapshotId();
+  const spans = crashDumpSpans(
+    recorder._windowSpans(),
+    recorder._trackOpenSpans(),
+    crash,
+    snapshotId,
+  );
+  const name = snapshotFileName({ time: crash.time, trigger: CRASH_TRIGGER, snapshotId });
+  return writeSnapshotFileSync(dir, name, serializeRequest(spans));
+}
+
+/**
+ * Turns on the crash black box: tracks open spans and, on each uncaught
+ * exception (including an unhandled rejection that Node turns into one),
+ * synchronously writes the window and the open spans to `dir`. It listens on
+ * `uncaughtExceptionMonitor`, so the exception still reaches the app's own
+ * handlers, or ends the process, exactly as before. Returns the function
+ * that removes the listener.
+ */
+export function installCrashDump(recorder: CrashSource, dir: SnapshotDirOptions): () => void {
+  recorder._trackOpenSpans();
+  let last = Number.NEGATIVE_INFINITY;
+  const listener = (error: unknown): void => {
+    try {
+      const time = Date.now();
+      if (time - last < MIN_DUMP_INTERVAL_MS) return;
+      last = time;
+      // Node runs this listener in the async context of the throw.
+      const active = trace.getSpan(context.active()) as unknown as ReadableSpan | undefined;
+      const path = writeCrashDump(recorder, dir, { error, time, active });
+      diag.warn(`otel-flight-recorder: crash dump written to ${path}`);
+    } catch (failure) {
+      // Never throw from here: it would replace the app's exception.
+      try {
+        diag.error(`otel-flight-recorder: crash dump not written: ${safeString(failure)}`);
+      } catch {}
+    }
+  };
+  process.on('uncaughtExceptionMonitor', listener);
+  return () => {
+    process.removeListener('uncaughtExceptionMonitor', listener);
+  };
+}

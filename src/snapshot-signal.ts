@@ -1,0 +1,96 @@
+import { constants } from 'node:os';
+import { Writable } from 'node:stream';
+import { diag } from '@opentelemetry/api';
+import { type SnapshotDirOptions, snapshotFileName, writeSnapshotFile } from './snapshot-files.js';
+import { type SnapshotSource, writeWindowSnapshot } from './snapshot-writer.js';
+
+/** The trigger that signal snapshots carry. */
+export const SIGNAL_TRIGGER = 'signal';
+
+/**
+ * The signals a snapshot may be bound to. Each is one an operator sends on
+ * purpose and whose default action (ending the process) nothing else relies
+ * on. Not SIGUSR1 (it starts Node's debugger), not SIGINT or SIGTERM (a
+ * listener would stop them from ending the process), not signals the kernel
+ * or Node itself raise (SIGPIPE, SIGCHLD, SIGSEGV...).
+ */
+const ALLOWED: readonly string[] = ['SIGUSR2', 'SIGHUP', 'SIGQUIT', 'SIGINFO', 'SIGPWR'];
+
+/**
+ * Why `name` cannot be a snapshot signal, as what was expected instead, or
+ * undefined when it can.
+ */
+export function checkSnapshotSignal(name: unknown): string | undefined {
+  const example = `one of ${ALLOWED.filter((s) => s in constants.signals).join(', ')}`;
+  if (name === 'SIGUSR1')
+    return `a signal other than SIGUSR1, which Node's debugger uses (${example})`;
+  if (typeof name !== 'string' || !(name in constants.signals)) {
+    return `a signal name this platform knows (${example})`;
+  }
+  if (!ALLOWED.includes(name)) return `a signal that is safe to listen for (${example})`;
+  return undefined;
+}
+
+/** Collects what a snapshot writes, so it can go to a file in one atomic write. */
+class Chunks extends Writable {
+  readonly chunks: Uint8Array[] = [];
+  override _write(chunk: Uint8Array, _encoding: BufferEncoding, done: () => void): void {
+    this.chunks.push(chunk);
+    done();
+  }
+}
+
+/**
+ * Writes the recorder's window to a new snapshot file in `dir`, marked with
+ * `trigger`, and resolves to the file's path. The window is read into memory
+ * first (a slice of spans at a time), then written atomically.
+ */
+export async function writeSnapshotToDirectory(
+  recorder: SnapshotSource,
+  dir: SnapshotDirOptions,
+  trigger: string,
+): Promise<string> {
+  const sink = new Chunks();
+  let name = '';
+  await writeWindowSnapshot(recorder, sink, { trigger }, (info) => {
+    name = snapshotFileName(info);
+  });
+  return writeSnapshotFile(dir, name, sink.chunks);
+}
+
+/**
+ * Makes each `signal` write a snapshot file of the recorder's window to
+ * `dir`. A signal that arrives while the previous snapshot is still being
+ * written is ignored. Failures are logged through `diag`; the process is
+ * never harmed. Returns the function that removes the listener.
+ */
+export function installSnapshotSignal(
+  recorder: SnapshotSource,
+  signal: string,
+  dir: SnapshotDirOptions,
+): () => void {
+  let busy = false;
+  const listener = (): void => {
+    if (busy) {
+      diag.warn(
+        `otel-flight-recorder: ${signal} ignored: the previous snapshot is still being written`,
+      );
+      return;
+    }
+    busy = true;
+    writeSnapshotToDirectory(recorder, dir, SIGNAL_TRIGGER).then(
+      (path) => {
+        busy = false;
+        diag.info(`otel-flight-recorder: ${signal}: snapshot written to ${path}`);
+      },
+      (error: unknown) => {
+        busy = false;
+        diag.error(`otel-flight-recorder: ${signal}: snapshot not written: ${String(error)}`);
+      },
+    );
+  };
+  process.on(signal, listener);
+  return () => {
+    process.removeListener(signal, listener);
+  };
+}

@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { context, DiagLogLevel, diag, trace } from '@opentelemetry/api';
+import { crashDumpSpans, innermostOpenSpan } from '../src/crash-dump.js';
+import { FlightRecorderSpanProcessor } from '../src/index.js';
+import { startChild, waitForFiles, within } from './fixtures/child.js';
+import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
+import { makeRecorder, recordTraces } from './fixtures/recorder.js';
+import { TestExporter } from './fixtures/test-exporter.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fr-crash-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function readDump(dir: string): Promise<{ name: string; spans: OtlpSpan[] }> {
+  const [name] = await waitForFiles(dir, 1, 1_000);
+  const body: unknown = JSON.parse(await readFile(join(dir, name!), 'utf8'));
+  return { name: name!, spans: spansOf(body) };
+}
+
+function byName(spans: OtlpSpan[], name: string): OtlpSpan {
+  const span = spans.find((s) => s.name === name);
+  assert.ok(span, `no span named ${name}`);
+  return span;
+}
+
+// The child processes take most of the time: let them run side by side.
+describe('crash dump', { concurrency: true }, () => {
+  test('a child dying of an uncaught exception exits as before and leaves the window and its open spans', async () => {
+    const dir = await tempDir();
+    const [without, withDump] = await Promise.all([
+      within(startChild('throw', { FLIGHT_RECORDER_SNAPSHOT_DIR: dir }).exited, 15_000, 'child'),
+      within(
+        startChild('throw', {
+          FLIGHT_RECORDER_CRASH_DUMP: 'true',
+          FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
+        }).exited,
+        15_000,
+        'child',
+      ),
+    ]);
+    assert.equal(without.code, 1);
+    assert.equal(withDump.code, without.code, 'the exit code is unchanged');
+    assert.equal(withDump.signal, null);
+    assert.match(
+      withDump.stderr,
+      /TypeError: card declined: kaboom/,
+      'Node still reports the error',
+    );
+    assert.match(withDump.stderr, /crash dump written to /);
+
+    const { name, spans } = await readDump(dir);
+    assert.match(name, /^flight-recorder-.*-crash-[0-9a-f]{16}\.json$/);
+    const snapshotId = /-crash-([0-9a-f]{16})\.json$/.exec(name)![1];
+    assert.equal(spans.length, 9, '2 traces of 3, load cart, and the 2 open spans');
+    for (const span of spans) {
+      const attributes = attributesOf(span);
+      assert.equal(attributes['flight_recorder.trigger'], 'crash');
+      assert.equal(attributes['flight_recorder.snapshot.id'], snapshotId);
+    }
+
+    const charge = byName(spans, 'charge card');
+    const checkout = byName(spans, 'GET /checkout');
+    for (const open of [charge, checkout]) {
+      assert.equal(attributesOf(open)['flight_recorder.unfinished'], true);
+      assert.ok(BigInt(open.endTimeUnixNano) >= BigInt(open.startTimeUnixNano));
+    }
+    assert.equal(charge.endTimeUnixNano, checkout.endTimeUnixNano, 'both ended at the crash');
+    assert.equal(attributesOf(byName(spans, 'load cart'))['flight_recorder.unfinished'], undefined);
+
+    // The exception lands on the innermost open span: where it was thrown.
+    assert.equal(checkout.events.length, 0);
+    assert.equal(charge.events.length, 1);
+    const event = charge.events[0]!;
+    assert.equal(event.name, 'exception');
+    const exception = attributesOf(event);
+    assert.equal(exception['exception.type'], 'TypeError');
+    assert.equal(exception['exception.message'], 'card declined: kaboom');
+    assert.match(String(exception['exception.stacktrace']), /child-app\.ts/);
+    assert.deepEqual(charge.status, { code: 2, message: 'card declined: kaboom' });
+  });
+
+  test('an unhandled rejection that ends the process is dumped too, and the exit code is unchanged', async () => {
+    const dir = await tempDir();
+    const exited = await within(
+      startChild('reject', {
+        FLIGHT_RECORDER_CRASH_DUMP: 'true',
+        FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
+      }).exited,
+      15_000,
+      'child',
+    );
+    assert.equal(exited.code, 1);
+    assert.match(exited.stderr, /RangeError: amount out of range/);
+    const { spans } = await readDump(dir);
+    const exception = attributesOf(byName(spans, 'charge card').events[0]!);
+    assert.equal(exception['exception.type'], 'RangeError');
+  });
+
+  test("the app's own uncaughtException handler still decides how the process ends", async () => {
+    const dir = await tempDir();
+    const exited = await within(
+      startChild('handled', {
+        FLIGHT_RECORDER_CRASH_DUMP: 'true',
+        FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
+      }).exited,
+      15_000,
+      'child',
+    );
+    assert.equal(exited.code, 7);
+    assert.match(exited.stderr, /app handler: card declined: kaboom/);
+    await readDump(dir);
+  });
+
+  test('an unwritable directory is reported and the process still dies as it would have', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'not-a-directory');
+    await writeFile(file, 'x');
+    const exited = await within(
+      startChild('throw', {
+        FLIGHT_RECORDER_CRASH_DUMP: 'true',
+        FLIGHT_RECORDER_SNAPSHOT_DIR: join(file, 'dumps'),
+      }).exited,
+      15_000,
+      'child',
+    );
+    assert.equal(exited.code, 1);
+    assert.match(exited.stderr, /crash dump not written: .*cannot write snapshot files/);
+    assert.match(exited.stderr, /TypeError: card declined: kaboom/);
+  });
+
+  test('the monitor listener is installed only when asked, and removed on shutdown', async () => {
+    const before = process.listenerCount('uncaughtExceptionMonitor');
+    const off = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
+    assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before);
+    const on = new FlightRecorderSpanProcessor({ exporter: new TestExporter(), crashDump: true });
+    assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before + 1);
+    await on.shutdown();
+    await off.shutdown();
+    assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before);
+  });
+
+  test('a failed dump logs once through diag and never throws from the listener', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'file');
+    await writeFile(file, 'x');
+    const errors: string[] = [];
+    diag.setLogger(
+      {
+        error: (m) => errors.push(m),
+        warn: () => {},
+        info: () => {},
+        debug: () => {},
+        verbose: () => {},
+      },
+      DiagLogLevel.WARN,
+    );
+    try {
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter: new TestExporter(),
+        crashDump: true,
+        snapshotDir: join(file, 'sub'),
+      });
+      const emit = process.emit as (event: string, ...args: unknown[]) => boolean;
+      emit.call(process, 'uncaughtExceptionMonitor', new Error('pretend'), 'uncaughtException');
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!, /crash dump not written/);
+      await recorder.shutdown();
+    } finally {
+      diag.disable();
+    }
+  });
+
+  test('a bad crashDump option throws a TypeError naming it', () => {
+    assert.throws(
+      () => new FlightRecorderSpanProcessor({ crashDump: 'yes' as never }),
+      /Expected `crashDump` to be a boolean, got "yes"/,
+    );
+  });
+});
+
+describe('innermostOpenSpan', () => {
+  test('is the active span when open, else its nearest open ancestor, else the latest started', async () => {
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: await tempDir() });
+    recordTraces(tracer, 1);
+    const root = tracer.startSpan('root', { startTime: 1000 });
+    const a = tracer.startSpan('a', { startTime: 1001 }, trace.setSpan(context.active(), root));
+    const b = tracer.startSpan('b', { startTime: 1002 }, trace.setSpan(context.active(), a));
+    b.end(1003);
+    const other = tracer.startSpan('other', { startTime: 2000 });
+    const open = [...recorder._trackOpenSpans()];
+    const window = recorder._windowSpans();
+    const name = (s: unknown) => (s as { name: string } | undefined)?.name;
+
+    assert.equal(name(innermostOpenSpan(open, window, a as never)), 'a');
+    assert.equal(name(innermostOpenSpan(open, window, b as never)), 'a', 'b ended: its parent');
+    assert.equal(name(innermostOpenSpan(open, window, undefined)), 'other', 'latest started');
+    assert.equal(innermostOpenSpan([], window, a as never), undefined);
+
+    const spans = crashDumpSpans(window, open, { error: 'plain string', time: 3000 }, 'id');
+    const dumped = spans.find((s) => s.name === 'other')!;
+    assert.deepEqual(dumped.events[0]!.attributes, {
+      'exception.type': 'string',
+      'exception.message': 'plain string',
+    });
+    assert.equal(dumped.attributes['flight_recorder.unfinished'], true);
+    assert.equal(
+      (other as unknown as { ended: boolean }).ended,
+      false,
+      'the real span is not ended',
+    );
+    assert.deepEqual((other as unknown as { events: unknown[] }).events, []);
+    await recorder.shutdown();
+  });
+});

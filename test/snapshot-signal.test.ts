@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import { resolveOptions } from '../src/config.js';
+import { FlightRecorderSpanProcessor } from '../src/index.js';
+import { writeSnapshotToDirectory } from '../src/snapshot-signal.js';
+import { startChild, waitForFiles, within } from './fixtures/child.js';
+import { attributesOf, spansOf } from './fixtures/otlp.js';
+import { makeRecorder, recordTraces } from './fixtures/recorder.js';
+import { TestExporter } from './fixtures/test-exporter.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fr-signal-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Captures diag messages until `restore` is called. */
+function captureDiag() {
+  const messages: { level: string; message: string }[] = [];
+  const log =
+    (level: string) =>
+    (message: string): void => {
+      messages.push({ level, message });
+    };
+  const logger: DiagLogger = {
+    error: log('error'),
+    warn: log('warn'),
+    info: log('info'),
+    debug: () => {},
+    verbose: () => {},
+  };
+  diag.setLogger(logger, { logLevel: DiagLogLevel.INFO, suppressOverrideMessage: true });
+  return { messages, restore: () => diag.disable() };
+}
+
+describe('snapshot signal', () => {
+  test('each signal writes a snapshot file of the window; the process keeps running', async () => {
+    const dir = await tempDir();
+    const child = startChild('wait', {
+      FLIGHT_RECORDER_SNAPSHOT_SIGNAL: 'SIGUSR2',
+      FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
+    });
+    try {
+      await within(child.ready, 15_000, 'child start');
+      const pid = child.process.pid!;
+      process.kill(pid, 'SIGUSR2');
+      const [first] = await waitForFiles(dir, 1);
+      process.kill(pid, 'SIGUSR2');
+      const names = await waitForFiles(dir, 2);
+      assert.equal(child.process.exitCode, null, 'the signal did not end the process');
+
+      assert.match(first!, /^flight-recorder-.*-signal-[0-9a-f]{16}\.json$/);
+      const spans = spansOf(JSON.parse(await readFile(join(dir, first!), 'utf8')));
+      assert.deepEqual(spans.map((s) => s.name).sort(), [
+        'GET /item/0',
+        'GET /item/1',
+        'load cart',
+        'task 1',
+        'task 1',
+        'task 2',
+        'task 2',
+      ]);
+      const id = /-signal-([0-9a-f]{16})\.json$/.exec(first!)![1];
+      for (const span of spans) {
+        assert.equal(attributesOf(span)['flight_recorder.trigger'], 'signal');
+        assert.equal(attributesOf(span)['flight_recorder.snapshot.id'], id);
+      }
+      assert.notEqual(names[0], names[1], 'each signal has its own file and snapshot id');
+      assert.match(child.stderr, /SIGUSR2: snapshot written to /);
+    } finally {
+      child.kill();
+    }
+  });
+
+  test('an unwritable directory rejects with an error naming it; the recorder is unharmed', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'file');
+    await writeFile(file, 'x');
+    const { recorder, tracer } = makeRecorder();
+    recordTraces(tracer, 2);
+    await assert.rejects(
+      writeSnapshotToDirectory(recorder, { directory: join(file, 'sub') }, 'signal'),
+      /cannot write snapshot files to directory/,
+    );
+    assert.equal(recorder.stats().bufferedSpans, 6);
+    const path = await writeSnapshotToDirectory(recorder, { directory: dir }, 'signal');
+    assert.equal(spansOf(JSON.parse(await readFile(path, 'utf8'))).length, 6);
+    await recorder.shutdown();
+  });
+
+  test('a signal to a recorder with an unwritable directory logs through diag, and nothing throws', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'file');
+    await writeFile(file, 'x');
+    const diagnostics = captureDiag();
+    try {
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter: new TestExporter(),
+        snapshotSignal: 'SIGUSR2',
+        snapshotDir: join(file, 'sub'),
+      });
+      process.kill(process.pid, 'SIGUSR2');
+      const deadline = Date.now() + 5_000;
+      while (diagnostics.messages.length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(diagnostics.messages.length, 1);
+      assert.equal(diagnostics.messages[0]!.level, 'error');
+      assert.match(diagnostics.messages[0]!.message, /SIGUSR2: snapshot not written: .*file/);
+      await recorder.shutdown();
+    } finally {
+      diagnostics.restore();
+    }
+  });
+
+  test('the listener is added only when asked and removed on shutdown', async () => {
+    const before = process.listenerCount('SIGUSR2');
+    const recorder = new FlightRecorderSpanProcessor({
+      exporter: new TestExporter(),
+      snapshotSignal: 'SIGUSR2',
+    });
+    assert.equal(process.listenerCount('SIGUSR2'), before + 1);
+    await recorder.shutdown();
+    await recorder.shutdown();
+    assert.equal(process.listenerCount('SIGUSR2'), before);
+    const disabled = new FlightRecorderSpanProcessor({ disabled: true, snapshotSignal: 'SIGUSR2' });
+    assert.equal(
+      process.listenerCount('SIGUSR2'),
+      before,
+      'a disabled recorder listens to nothing',
+    );
+    await disabled.shutdown();
+  });
+});
+
+describe('snapshot options', () => {
+  test('defaults: no signal, the default directory, no crash dump', () => {
+    const o = resolveOptions({}, {});
+    assert.equal(o.snapshotSignal, undefined);
+    assert.equal(o.snapshotDir, 'flight-recorder-snapshots');
+    assert.equal(o.crashDump, false);
+  });
+
+  test('the environment sets them, and a signal name may be given loosely', () => {
+    const o = resolveOptions(
+      {},
+      {
+        FLIGHT_RECORDER_SNAPSHOT_SIGNAL: ' usr2 ',
+        FLIGHT_RECORDER_SNAPSHOT_DIR: '/var/tmp/fr',
+        FLIGHT_RECORDER_CRASH_DUMP: 'true',
+      },
+    );
+    assert.equal(o.snapshotSignal, 'SIGUSR2');
+    assert.equal(o.snapshotDir, '/var/tmp/fr');
+    assert.equal(o.crashDump, true);
+    assert.equal(
+      resolveOptions({ snapshotSignal: 'SIGHUP' }, { FLIGHT_RECORDER_SNAPSHOT_SIGNAL: 'SIGUSR2' })
+        .snapshotSignal,
+      'SIGHUP',
+      'code wins',
+    );
+  });
+
+  const badCode: [string, unknown, RegExp][] = [
+    [
+      'snapshotSignal',
+      'SIGUSR1',
+      /`snapshotSignal`.*other than SIGUSR1, which Node's debugger uses.*"SIGUSR1"/,
+    ],
+    ['snapshotSignal', 'SIGTERM', /`snapshotSignal`.*safe to listen for.*"SIGTERM"/],
+    ['snapshotSignal', 'SIGNOPE', /`snapshotSignal`.*signal name this platform knows.*"SIGNOPE"/],
+    ['snapshotSignal', 'usr2', /`snapshotSignal`.*"usr2"/],
+    ['snapshotDir', '', /`snapshotDir` to be a non-empty string, got ""/],
+    ['crashDump', 1, /`crashDump` to be a boolean, got 1/],
+  ];
+  for (const [option, value, message] of badCode) {
+    test(`a bad ${option} of ${JSON.stringify(value)} in code throws a TypeError naming both`, () => {
+      assert.throws(
+        () => new FlightRecorderSpanProcessor({ exporter: new TestExporter(), [option]: value }),
+        (error: unknown) => error instanceof TypeError && message.test(error.message),
+      );
+    });
+  }
+
+  const badEnv: [string, string][] = [
+    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGUSR1'],
+    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGKILL'],
+    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'banana'],
+    ['FLIGHT_RECORDER_CRASH_DUMP', 'yes please'],
+  ];
+  for (const [variable, value] of badEnv) {
+    test(`a bad ${variable}=${value} warns once, naming both, and the default applies`, () => {
+      const diagnostics = captureDiag();
+      try {
+        const o = resolveOptions({}, { [variable]: value });
+        assert.equal(o.snapshotSignal, undefined);
+        assert.equal(o.crashDump, false);
+        assert.equal(diagnostics.messages.length, 1);
+        assert.equal(diagnostics.messages[0]!.level, 'warn');
+        assert.ok(diagnostics.messages[0]!.message.includes(variable));
+        assert.ok(diagnostics.messages[0]!.message.includes(JSON.stringify(value)));
+      } finally {
+        diagnostics.restore();
+      }
+    });
+  }
+});
