@@ -70,6 +70,7 @@ const TABLE: readonly [keyof typeof DEFAULTS, string, Parser, Check][] = [
   ['minFlushIntervalMs', 'FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS', number, nonNegative],
   ['maxExportBatchSize', 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', number, positiveInteger],
   ['exportTimeoutMs', 'FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', number, positive],
+  ['skipSampled', 'FLIGHT_RECORDER_SKIP_SAMPLED', bool, boolean],
   ['disabled', 'FLIGHT_RECORDER_DISABLED', bool, boolean],
   ['snapshotSignal', 'FLIGHT_RECORDER_SNAPSHOT_SIGNAL', signal, checkSnapshotSignal],
   ['snapshotDir', 'FLIGHT_RECORDER_SNAPSHOT_DIR', text, nonEmptyString],

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Context, diag, SpanStatusCode } from '@opentelemetry/api';
+import { type Context, diag, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
@@ -160,17 +160,24 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (this._off) return;
     try {
       this._openSpans?.delete(span as Span);
-      const traceId = span.spanContext().traceId;
+      const spanContext = span.spanContext();
+      const traceId = spanContext.traceId;
       const root = isLocalRoot(span);
       let reason = root ? this._rootTrigger(span) : undefined;
       if (reason === undefined && this._options.shouldTrigger !== undefined) {
         reason = this._customTrigger(span);
       }
-      const size = estimateSpanBytes(span);
       let time = hrTimeToMs(span.endTime);
       // Buffer order is end order, so times are kept non-decreasing.
       if (time < this._lastTime) time = this._lastTime;
       else this._lastTime = time;
+      if (this._options.skipSampled && (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0) {
+        // Another processor exports sampled spans; this one still triggers.
+        if (reason !== undefined) this._flush(reason, time, traceId);
+        if (root) this._closeRoot(traceId);
+        return;
+      }
+      const size = estimateSpanBytes(span);
       this._counters.spansRecorded++;
       if (reason === undefined && this._flushed.size !== 0) {
         const mark = this._flushed.get(traceId);

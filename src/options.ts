@@ -79,6 +79,14 @@ export interface FlightRecorderOptions {
    */
   exportTimeoutMs?: number;
   /**
+   * Set when another processor already exports sampled spans, such as a
+   * BatchSpanProcessor behind a head sampler: the recorder then buffers and
+   * exports only spans the sampler did not sample, so nothing reaches the
+   * backend twice. Sampled spans still trigger flushes.
+   * Env: `FLIGHT_RECORDER_SKIP_SAMPLED=true`. The default is `false`.
+   */
+  skipSampled?: boolean;
+  /**
    * Called after each flush has moved its spans to the export queue, with
    * what it took. It runs inside the `onEnd` that triggered the flush, so it
    * must be cheap; if it throws, one warning is logged. Code only; no default.
@@ -134,6 +142,7 @@ export interface ResolvedOptions {
   minFlushIntervalMs: number;
   maxExportBatchSize: number;
   exportTimeoutMs: number;
+  skipSampled: boolean;
   disabled: boolean;
   snapshotSignal: string | undefined;
   snapshotDir: string;
@@ -149,6 +158,7 @@ export const DEFAULTS = {
   minFlushIntervalMs: 60_000,
   maxExportBatchSize: 512,
   exportTimeoutMs: 30_000,
+  skipSampled: false,
   disabled: false,
   snapshotSignal: undefined as string | undefined,
   snapshotDir: DEFAULT_SNAPSHOT_DIR,
