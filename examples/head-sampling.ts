@@ -1,0 +1,23 @@
+// Keep head sampling for the steady 10%, and the recorder for the moments
+// that matter: the sampler records every span but samples 10% of traces; the
+// BatchSpanProcessor exports the sampled ones, the recorder the rest on a flush.
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  BatchSpanProcessor,
+  createAlwaysRecordSampler,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace';
+import { FlightRecorderSpanProcessor } from 'otel-flight-recorder';
+
+const sdk = new NodeSDK({
+  sampler: createAlwaysRecordSampler(
+    new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) }),
+  ),
+  spanProcessors: [
+    new BatchSpanProcessor({ exporter: new OTLPTraceExporter() }),
+    new FlightRecorderSpanProcessor({ skipSampled: true }),
+  ],
+});
+sdk.start();

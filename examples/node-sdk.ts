@@ -1,0 +1,14 @@
+// tracing.ts — load it before your app: node --import ./tracing.js app.js
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { FlightRecorderSpanProcessor } from 'otel-flight-recorder';
+import { getNodeAutoInstrumentations } from './auto-instrumentations.js';
+
+const sdk = new NodeSDK({
+  serviceName: 'checkout',
+  // Records every span; exports a trace and its window only when a request is
+  // slow (> 500 ms) or fails. The OTLP exporter reads OTEL_EXPORTER_OTLP_*.
+  spanProcessors: [new FlightRecorderSpanProcessor({ latencyThresholdMs: 500 })],
+  instrumentations: getNodeAutoInstrumentations(),
+});
+sdk.start();
+process.once('SIGTERM', () => void sdk.shutdown());
