@@ -17,6 +17,7 @@ describe('options', () => {
     assert.equal(o.minFlushIntervalMs, 60_000);
     assert.equal(o.maxExportBatchSize, 512);
     assert.equal(o.exportTimeoutMs, 30_000);
+    assert.equal(o.skipSampled, false);
     assert.equal(o.disabled, false);
   });
 
@@ -30,6 +31,7 @@ describe('options', () => {
       FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS: '0',
       FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE: '64',
       FLIGHT_RECORDER_EXPORT_TIMEOUT_MS: '1000',
+      FLIGHT_RECORDER_SKIP_SAMPLED: 'TRUE',
       FLIGHT_RECORDER_DISABLED: 'false',
     };
     const fromEnv = resolveOptions({}, env);
@@ -41,6 +43,8 @@ describe('options', () => {
     assert.equal(fromEnv.minFlushIntervalMs, 0);
     assert.equal(fromEnv.maxExportBatchSize, 64);
     assert.equal(fromEnv.exportTimeoutMs, 1000);
+    assert.equal(fromEnv.skipSampled, true);
+    assert.equal(fromEnv.disabled, false);
     const fromCode = resolveOptions({ latencyThresholdMs: 100, triggers: ['latency'] }, env);
     assert.equal(fromCode.latencyThresholdMs, 100);
     assert.deepEqual(fromCode.triggers, ['latency']);
@@ -89,6 +93,7 @@ describe('options', () => {
     ['FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS', 'soon', 'minFlushIntervalMs'],
     ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', '2.5', 'maxExportBatchSize'],
     ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '0', 'exportTimeoutMs'],
+    ['FLIGHT_RECORDER_SKIP_SAMPLED', 'sometimes', 'skipSampled'],
     ['FLIGHT_RECORDER_DISABLED', 'maybe', 'disabled'],
   ];
   for (const [variable, value, option] of badEnv) {
