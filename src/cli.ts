@@ -1,1 +1,36 @@
-export {};
+#!/usr/bin/env node
+import { main } from './cli/main.js';
+import { wantsColor } from './cli/style.js';
+
+const DEFAULT_COLUMNS = 100;
+
+/** The terminal's width; off a terminal, `COLUMNS` when set, else 100. */
+function columns(): number {
+  if (process.stdout.isTTY && process.stdout.columns > 0) return process.stdout.columns;
+  const fromEnv = Number(process.env.COLUMNS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_COLUMNS;
+}
+
+// A reader that goes away (`| head`) ends the output, not with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
+main(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  env: process.env,
+  columns: columns(),
+  color: wantsColor(process.stdout, process.env),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`flight-recorder: unexpected error: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

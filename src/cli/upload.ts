@@ -1,0 +1,166 @@
+import { readFile } from 'node:fs/promises';
+import { CliError, describeFsError, EXIT_USAGE } from './errors.js';
+import { parseSnapshot } from './read-snapshot.js';
+
+const DEFAULT_ENDPOINT = 'http://localhost:4318/v1/traces';
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+type Env = Record<string, string | undefined>;
+
+function nonEmpty(v: string | undefined): string | undefined {
+  const t = v?.trim();
+  return t === undefined || t === '' ? undefined : t;
+}
+
+/**
+ * Where traces go, as the OTLP exporters decide it: `--endpoint` as given,
+ * else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended, else
+ * `http://localhost:4318/v1/traces`.
+ */
+export function resolveEndpoint(flag: string | undefined, env: Env): URL {
+  let raw = nonEmpty(flag);
+  let source = '--endpoint';
+  if (raw === undefined) {
+    raw = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+    source = 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT';
+  }
+  if (raw === undefined) {
+    const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+    source = 'OTEL_EXPORTER_OTLP_ENDPOINT';
+    raw = base === undefined ? DEFAULT_ENDPOINT : `${base.replace(/\/+$/, '')}/v1/traces`;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new CliError(`invalid endpoint ${JSON.stringify(raw)} (from ${source})`, EXIT_USAGE);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(
+      `invalid endpoint ${JSON.stringify(raw)} (from ${source}): expected http or https`,
+      EXIT_USAGE,
+    );
+  }
+  return url;
+}
+
+/**
+ * Headers from `OTEL_EXPORTER_OTLP_HEADERS`, then `OTEL_EXPORTER_OTLP_TRACES_HEADERS`
+ * over them: `key=value` pairs separated by commas, values URL-encoded.
+ */
+export function resolveHeaders(env: Env): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+    const raw = env[name];
+    if (raw === undefined) continue;
+    for (const pair of raw.split(',')) {
+      if (pair.trim() === '') continue;
+      const eq = pair.indexOf('=');
+      if (eq <= 0)
+        throw new CliError(`invalid ${name}: ${JSON.stringify(pair)} is not key=value`, EXIT_USAGE);
+      let key: string;
+      let value: string;
+      try {
+        key = decodeURIComponent(pair.slice(0, eq).trim());
+        value = decodeURIComponent(pair.slice(eq + 1).trim());
+      } catch {
+        throw new CliError(
+          `invalid ${name}: ${JSON.stringify(pair)} is not URL-encoded`,
+          EXIT_USAGE,
+        );
+      }
+      headers[key.toLowerCase()] = value;
+    }
+  }
+  return headers;
+}
+
+/** The request timeout: `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10000 ms. */
+export function resolveTimeout(env: Env): number {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
+    const v = Number(nonEmpty(env[name]));
+    if (Number.isFinite(v) && v > 0) return v;
+  }
+  return DEFAULT_TIMEOUT_MS;
+}
+
+export interface UploadOutcome {
+  path: string;
+  ok: boolean;
+  /** Spans sent, or why it failed. */
+  detail: string;
+}
+
+function describeFetchError(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return 'timed out';
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code !== undefined && !cause.message.includes(code)
+      ? `${code}: ${cause.message}`
+      : cause.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** POSTs one snapshot file; never throws, never touches the file. */
+export async function uploadFile(
+  path: string,
+  endpoint: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<UploadOutcome> {
+  let body: Buffer;
+  try {
+    body = await readFile(path);
+  } catch (error) {
+    return { path, ok: false, detail: `cannot read: ${describeFsError(error)}` };
+  }
+  let spans: number;
+  try {
+    // Refuse what a collector would refuse, before sending it.
+    spans = parseSnapshot(body.toString('utf8'), path).spans.length;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      path,
+      ok: false,
+      detail: message.startsWith(`${path}: `) ? message.slice(path.length + 2) : message,
+    };
+  }
+  let response: Response;
+  try {
+    response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    return { path, ok: false, detail: `${endpoint.href}: ${describeFetchError(error)}` };
+  }
+  let text = '';
+  try {
+    text = await response.text();
+  } catch {}
+  if (!response.ok) {
+    const reason = text.trim().replace(/\s+/g, ' ').slice(0, 200);
+    return {
+      path,
+      ok: false,
+      detail: `${endpoint.href} answered ${response.status} ${response.statusText}${reason ? `: ${reason}` : ''}`,
+    };
+  }
+  let detail = `${spans} span${spans === 1 ? '' : 's'}`;
+  try {
+    const partial = (
+      JSON.parse(text) as { partialSuccess?: { rejectedSpans?: unknown; errorMessage?: unknown } }
+    ).partialSuccess;
+    const rejected = Number(partial?.rejectedSpans ?? 0);
+    if (rejected > 0) {
+      detail += `, ${rejected} rejected by the collector${partial?.errorMessage ? `: ${String(partial.errorMessage)}` : ''}`;
+    }
+  } catch {}
+  return { path, ok: true, detail };
+}

@@ -1,0 +1,288 @@
+import { CliError } from './errors.js';
+import type { Snapshot, SnapshotSpan } from './read-snapshot.js';
+import { padEnd, type Style, truncate } from './style.js';
+
+/** Triggers that are not a trace's doing: nothing to put first. */
+const NO_TRIGGERING_TRACE = new Set(['snapshot', 'signal', 'manual']);
+const DURATION_WIDTH = 8;
+const MIN_BAR_WIDTH = 10;
+const MIN_LABEL_WIDTH = 12;
+const SPAN_ERROR = 2;
+
+export interface WaterfallOptions {
+  /** Terminal width in columns; every line fits in it. */
+  columns: number;
+  style: Style;
+  /** Show only the trace whose id starts with this (case-insensitive). */
+  traceId?: string | undefined;
+}
+
+interface Trace {
+  id: string;
+  spans: SnapshotSpan[];
+  start: bigint;
+  end: bigint;
+}
+
+interface Row {
+  span: SnapshotSpan;
+  /** Tree drawing before the name, e.g. `│  ├─ `. */
+  branch: string;
+  /** Tree drawing for lines under the span (its events). */
+  under: string;
+  orphan: boolean;
+}
+
+/** `1.50` → `1.5`, `12.0` → `12`. */
+function trim(fixed: string): string {
+  return fixed.replace(/\.?0+$/, '');
+}
+
+/** A duration in nanoseconds, in the shortest readable unit: `850µs`, `12.3ms`, `1.25s`. */
+export function formatDuration(ns: bigint): string {
+  const ms = Number(ns) / 1e6;
+  if (ms < 1) return `${Math.round(ms * 1000)}µs`;
+  if (ms < 10) return `${trim(ms.toFixed(2))}ms`;
+  if (ms < 100) return `${trim(ms.toFixed(1))}ms`;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${trim(s.toFixed(s < 10 ? 2 : 1))}s`;
+  const m = Math.floor(s / 60);
+  return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+}
+
+/** A UTC time from epoch nanoseconds: `2026-11-22 04:15:00.123Z`. */
+export function formatTime(ns: bigint): string {
+  return new Date(Number(ns / 1_000_000n)).toISOString().replace('T', ' ');
+}
+
+function isError(span: SnapshotSpan): boolean {
+  return span.statusCode === SPAN_ERROR;
+}
+
+function groupTraces(spans: readonly SnapshotSpan[]): Trace[] {
+  const byId = new Map<string, Trace>();
+  for (const span of spans) {
+    let trace = byId.get(span.traceId);
+    if (trace === undefined) {
+      trace = { id: span.traceId, spans: [], start: span.start, end: span.end };
+      byId.set(span.traceId, trace);
+    }
+    trace.spans.push(span);
+    if (span.start < trace.start) trace.start = span.start;
+    if (span.end > trace.end) trace.end = span.end;
+  }
+  return [...byId.values()];
+}
+
+/**
+ * The trace that caused the flush, when the file says. A flush is cut the
+ * moment its triggering span ends, so that span ended last of all; a crash
+ * dump's trace is the one holding the exception on an unfinished span.
+ * Snapshots, signals and manual flushes have none.
+ */
+export function triggeringTrace(snapshot: Snapshot, traces: readonly Trace[]): Trace | undefined {
+  const trigger = snapshot.triggers.length === 1 ? snapshot.triggers[0]! : undefined;
+  if (trigger === undefined || NO_TRIGGERING_TRACE.has(trigger)) return undefined;
+  if (trigger === 'crash') {
+    return traces.find((t) =>
+      t.spans.some((s) => s.unfinished && s.events.some((e) => e.name === 'exception')),
+    );
+  }
+  let last: Trace | undefined;
+  for (const trace of traces) if (last === undefined || trace.end > last.end) last = trace;
+  return last;
+}
+
+function byStart(a: SnapshotSpan, b: SnapshotSpan): number {
+  return a.start < b.start ? -1 : a.start > b.start ? 1 : a.name.localeCompare(b.name);
+}
+
+/** The trace's spans in tree order (depth first, children by start time). */
+function treeRows(trace: Trace): Row[] {
+  const ids = new Set(trace.spans.map((s) => s.spanId));
+  const children = new Map<string, SnapshotSpan[]>();
+  const roots: SnapshotSpan[] = [];
+  for (const span of trace.spans) {
+    const parent = span.parentSpanId;
+    if (parent === undefined || !ids.has(parent) || parent === span.spanId) {
+      roots.push(span);
+      continue;
+    }
+    const list = children.get(parent);
+    if (list === undefined) children.set(parent, [span]);
+    else list.push(span);
+  }
+  roots.sort(byStart);
+  const rows: Row[] = [];
+  const seen = new Set<SnapshotSpan>();
+  const walk = (span: SnapshotSpan, branch: string, under: string, indent: string): void => {
+    if (seen.has(span)) return;
+    seen.add(span);
+    rows.push({ span, branch, under, orphan: false });
+    const kids = (children.get(span.spanId) ?? []).sort(byStart);
+    kids.forEach((kid, i) => {
+      const last = i === kids.length - 1;
+      const next = indent + (last ? '   ' : '│  ');
+      walk(kid, `${indent}${last ? '└─ ' : '├─ '}`, `${next}${kidsOf(kid) ? '│  ' : '   '}`, next);
+    });
+  };
+  const kidsOf = (span: SnapshotSpan): boolean => (children.get(span.spanId)?.length ?? 0) > 0;
+  for (const root of roots) {
+    const start = rows.length;
+    walk(root, '', kidsOf(root) ? '│  ' : '   ', '');
+    if (root.parentSpanId !== undefined && rows[start] !== undefined) rows[start]!.orphan = true;
+  }
+  // Spans caught in a parent cycle: still shown, at the top level.
+  for (const span of trace.spans) if (!seen.has(span)) walk(span, '', '   ', '');
+  return rows;
+}
+
+/** A "nice" step (1, 2 or 5 times a power of ten) of at least `raw`. */
+function niceStep(raw: number): number {
+  const power = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * power >= raw) return m * power;
+  return 10 * power;
+}
+
+/** Tick labels over the bar area: `0      200ms      400ms`. */
+function axis(total: bigint, width: number): string {
+  const cells = new Array<string>(width).fill(' ');
+  const totalNs = Number(total);
+  const step = niceStep(totalNs / Math.max(1, Math.floor(width / 12)));
+  let free = 0;
+  for (let t = 0; t <= totalNs; t += step) {
+    const label =
+      t === 0 ? '0' : formatDuration(BigInt(Math.round(t))).replace(/\.0+(?=[a-zµ])/, '');
+    const pos = Math.round((t / totalNs) * width);
+    if (pos < free || pos + label.length > width) continue;
+    for (let k = 0; k < label.length; k++) cells[pos + k] = label[k]!;
+    free = pos + label.length + 2;
+  }
+  return cells.join('');
+}
+
+/** The bar of one span: where it starts and ends on the trace's time axis. */
+function bar(span: SnapshotSpan, trace: Trace, width: number): { pad: number; fill: number } {
+  const total = Number(trace.end - trace.start) || 1;
+  const from = Number(span.start - trace.start) / total;
+  const to = Number(span.end - trace.start) / total;
+  const pad = Math.min(width - 1, Math.floor(from * width));
+  const fill = Math.max(1, Math.min(width - pad, Math.round(to * width) - pad));
+  return { pad, fill };
+}
+
+function exceptionLines(span: SnapshotSpan): string[] {
+  const lines: string[] = [];
+  for (const event of span.events) {
+    if (event.name !== 'exception') continue;
+    const type = event.attributes['exception.type'];
+    const message = event.attributes['exception.message'];
+    const text = [type, message].filter((v) => typeof v === 'string' && v !== '').join(': ');
+    lines.push(text === '' ? 'exception' : text);
+  }
+  if (lines.length === 0 && isError(span) && span.statusMessage !== '') {
+    lines.push(span.statusMessage);
+  }
+  return lines.map((l) => l.replace(/\s+/g, ' '));
+}
+
+function renderTrace(
+  trace: Trace,
+  triggered: string | undefined,
+  options: WaterfallOptions,
+  out: string[],
+): void {
+  const { style, columns } = options;
+  const rows = treeRows(trace);
+  const errors = trace.spans.filter(isError).length;
+  const unfinished = trace.spans.filter((s) => s.unfinished).length;
+  const root = rows[0]?.span;
+  const title = [`trace ${trace.id}`, root?.name ?? '', formatDuration(trace.end - trace.start)];
+  const heading = truncate(
+    `${triggered === undefined ? '' : '▶ '}${title.join(' · ')}${triggered === undefined ? '' : `  ◀ ${triggered}`}`,
+    columns,
+  );
+  out.push(triggered === undefined ? style.bold(heading) : style.bold(style.yellow(heading)));
+  const facts = [`${trace.spans.length} span${trace.spans.length === 1 ? '' : 's'}`];
+  if (errors > 0) facts.push(`${errors} error${errors === 1 ? '' : 's'}`);
+  if (unfinished > 0) facts.push(`${unfinished} unfinished`);
+  if (root?.service !== undefined) facts.push(`service ${root.service}`);
+  out.push(style.dim(truncate(facts.join(' · '), columns)));
+
+  const labels = rows.map((r) => {
+    const flags = `${isError(r.span) ? '✗ ' : ''}${r.orphan ? '⋯ ' : ''}`;
+    return `${r.branch}${flags}${r.span.name}${r.span.unfinished ? ' (unfinished)' : ''}`;
+  });
+  const widest = Math.max(0, ...labels.map((l) => [...l].length));
+  const room = columns - DURATION_WIDTH - 2;
+  const labelWidth = Math.min(widest, Math.max(MIN_LABEL_WIDTH, Math.floor(room * 0.45)));
+  const barWidth = Math.max(MIN_BAR_WIDTH, room - labelWidth);
+  const gutter = ' '.repeat(labelWidth + DURATION_WIDTH + 2);
+  out.push(style.dim(`${gutter}${axis(trace.end - trace.start, barWidth)}`));
+
+  rows.forEach((row, i) => {
+    const span = row.span;
+    const label = padEnd(truncate(labels[i]!, labelWidth), labelWidth);
+    const duration = formatDuration(span.end - span.start).padStart(DURATION_WIDTH);
+    const { pad, fill } = bar(span, trace, barWidth);
+    const glyph = span.unfinished ? '▒' : '█';
+    let line = `${label} ${duration} ${' '.repeat(pad)}`;
+    if (isError(span)) {
+      line = `${style.red(label)} ${duration} ${' '.repeat(pad)}${style.red(glyph.repeat(fill))}`;
+    } else {
+      line += style.cyan(glyph.repeat(fill));
+    }
+    out.push(line);
+    for (const text of exceptionLines(span)) {
+      const lead = `${row.under}  `;
+      out.push(style.red(truncate(`${lead}✗ ${text}`, columns)));
+    }
+  });
+}
+
+/** Renders a snapshot file as a waterfall of each trace, the triggering trace first. */
+export function renderWaterfall(snapshot: Snapshot, options: WaterfallOptions): string {
+  const { style, columns } = options;
+  let traces = groupTraces(snapshot.spans);
+  const first = triggeringTrace(snapshot, traces);
+  if (options.traceId !== undefined) {
+    const prefix = options.traceId.toLowerCase();
+    traces = traces.filter((t) => t.id.startsWith(prefix));
+    if (traces.length === 0) {
+      throw new CliError(`${snapshot.path}: no trace ${options.traceId} in this file`);
+    }
+  }
+  traces.sort((a, b) => {
+    if (a === first) return -1;
+    if (b === first) return 1;
+    return a.start < b.start ? -1 : a.start > b.start ? 1 : 0;
+  });
+
+  const out: string[] = [];
+  const trigger = snapshot.triggers.join(', ') || 'unknown';
+  const facts = [
+    `snapshot ${snapshot.snapshotIds.join(', ') || 'unknown'}`,
+    `trigger ${trigger}`,
+    `${snapshot.traceCount} trace${snapshot.traceCount === 1 ? '' : 's'}`,
+    `${snapshot.spans.length} span${snapshot.spans.length === 1 ? '' : 's'}`,
+  ];
+  out.push(style.bold(truncate(facts.join(' · '), columns)));
+  if (snapshot.spans.length > 0) {
+    let start = snapshot.spans[0]!.start;
+    let end = snapshot.spans[0]!.end;
+    for (const s of snapshot.spans) {
+      if (s.start < start) start = s.start;
+      if (s.end > end) end = s.end;
+    }
+    out.push(style.dim(truncate(`window ${formatTime(start)} – ${formatTime(end)}`, columns)));
+  }
+  if (traces.length === 0) out.push('', '(no spans)');
+  for (const trace of traces) {
+    out.push('');
+    const why =
+      trace === first ? (trigger === 'crash' ? 'crashed here' : `triggered ${trigger}`) : undefined;
+    renderTrace(trace, why, options, out);
+  }
+  return `${out.join('\n')}\n`;
+}

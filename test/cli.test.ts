@@ -1,0 +1,384 @@
+// The CLI tests run the real, built bin: `npm run build` first.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { main } from '../src/cli/main.js';
+import { visibleWidth, wantsColor } from '../src/cli/style.js';
+import { closedPort, OtlpSink } from './fixtures/otlp-sink.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'dist', 'cli.js');
+const SNAPSHOTS = join(ROOT, 'test', 'fixtures', 'snapshot-files');
+const LATENCY = join(
+  SNAPSHOTS,
+  'flight-recorder-2026-11-22T04-15-00.812Z-latency-9f2c4e1a7b3d5f60.json',
+);
+const CRASH = join(
+  SNAPSHOTS,
+  'flight-recorder-2026-11-22T04-15-00.702Z-crash-7d1c0a9e3b5f2468.json',
+);
+const CHECKOUT_TRACE = '0ed471addb2ec7cb46ff8db8276cbab4';
+// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for ANSI escapes
+const ESCAPE = /\u001b\[/;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli.js ...args` with `env` over a clean environment; bounded by a timeout. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('OTEL_') && k !== 'NO_COLOR' && k !== 'COLUMNS') {
+      clean[k] = v;
+    }
+  }
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...clean, ...env }, timeout: 20_000, cwd: ROOT },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A failure is one line on stderr, prefixed with the command's name, and no stack trace. */
+function assertOneLineError(run: Run, pattern: RegExp): void {
+  assert.notEqual(run.code, 0);
+  const lines = run.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0]!, /^flight-recorder: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(run.stderr, /\n\s+at /);
+}
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'fr-cli-'));
+  dirs.push(dir);
+  return dir;
+}
+
+before(() => {
+  assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` before the CLI tests`);
+});
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+describe('flight-recorder CLI', { concurrency: true }, () => {
+  test('--help, and no arguments, print the usage', async () => {
+    const help = await cli(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: flight-recorder <command>/);
+    for (const command of ['view', 'upload', 'ls'])
+      assert.match(help.stdout, new RegExp(`  ${command} `));
+    const none = await cli([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^Usage/);
+    const viewHelp = await cli(['view', '--help']);
+    assert.equal(viewHelp.code, 0);
+    assert.match(viewHelp.stdout, /--trace <id>/);
+  });
+
+  test('a bad command line is a one-line usage error with exit code 2', async () => {
+    for (const args of [['explode'], ['view'], ['view', LATENCY, '--colour'], ['upload']]) {
+      const run = await cli(args);
+      assertOneLineError(run, /see --help/);
+      assert.equal(run.code, 2, args.join(' '));
+    }
+  });
+
+  describe('view', () => {
+    test('draws each trace as a waterfall, the triggering trace first, without colour off a terminal', async () => {
+      const run = await cli(['view', LATENCY]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.doesNotMatch(run.stdout, ESCAPE);
+      const lines = run.stdout.split('\n');
+      assert.match(
+        lines[0]!,
+        /^snapshot 9f2c4e1a7b3d5f60 · trigger latency · 3 traces · 14 spans$/,
+      );
+      const headings = lines.filter((l) => /^(▶ )?trace [0-9a-f]{32}/.test(l));
+      assert.equal(headings.length, 3);
+      assert.match(
+        headings[0]!,
+        new RegExp(`^▶ trace ${CHECKOUT_TRACE} · GET /checkout · 712ms  ◀ triggered latency$`),
+      );
+      assert.match(headings[1]!, /GET \/health/, 'then by start time');
+      assert.match(headings[2]!, /POST \/orders/);
+      // Nesting, durations and bars.
+      assert.ok(
+        lines.some((l) => /^│ {2}└─ SELECT cart_items +41ms {2}████$/.test(l)),
+        run.stdout,
+      );
+      assert.ok(lines.some((l) => /^├─ price items +452ms +█+$/.test(l)));
+      // The time axis.
+      assert.ok(lines.some((l) => /^ +0 +200ms +400ms +600ms/.test(l)));
+      // Errors are marked even without colour, with their exception.
+      assert.ok(lines.some((l) => /^└─ ✗ reserve stock +102ms/.test(l)));
+      assert.ok(lines.some((l) => /^ +✗ Error: out of stock: sku 8812$/.test(l)));
+      for (const line of lines) assert.ok([...line].length <= 100, `wider than 100: ${line}`);
+    });
+
+    test('fits the width it is given', async () => {
+      for (const columns of [60, 160]) {
+        const run = await cli(['view', CRASH], { COLUMNS: String(columns) });
+        assert.equal(run.code, 0);
+        const widest = Math.max(...run.stdout.split('\n').map((l) => [...l].length));
+        assert.ok(widest <= columns, `${widest} > ${columns}`);
+        assert.ok(widest >= columns - 2, `${widest} does not use ${columns}`);
+      }
+    });
+
+    test('a crash dump puts the crashed trace first, with its unfinished spans and the exception', async () => {
+      const run = await cli(['view', CRASH]);
+      assert.equal(run.code, 0, run.stderr);
+      const lines = run.stdout.split('\n');
+      assert.match(lines[0]!, /trigger crash/);
+      const first = lines.find((l) => l.includes('trace '));
+      assert.match(first!, /^▶ trace .* GET \/checkout .*◀ crashed here$/);
+      assert.match(run.stdout, /9 spans · 1 error · 2 unfinished · service checkout/);
+      assert.match(
+        run.stdout,
+        /\n└─ ✗ charge card \(unfinished\) +87ms +▒+\n +✗ TypeError: card declined: issuer unavailable\n/,
+      );
+    });
+
+    test('--trace shows just that trace, by id or its start', async () => {
+      const run = await cli(['view', LATENCY, '--trace', CHECKOUT_TRACE.slice(0, 6)]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /GET \/checkout/);
+      assert.doesNotMatch(run.stdout, /GET \/health|POST \/orders/);
+      const missing = await cli(['view', LATENCY, '--trace', 'abcdef']);
+      assertOneLineError(missing, /no trace abcdef in this file/);
+    });
+
+    test('colour only on a terminal, and never with NO_COLOR', async () => {
+      const run = await cli(['view', CRASH], { NO_COLOR: '1' });
+      assert.doesNotMatch(run.stdout, ESCAPE);
+      assert.equal(wantsColor({ isTTY: true }, {}), true);
+      assert.equal(wantsColor({ isTTY: true }, { NO_COLOR: '1' }), false);
+      assert.equal(wantsColor({ isTTY: true }, { NO_COLOR: '' }), true, 'empty means unset');
+      assert.equal(wantsColor({ isTTY: false }, {}), false);
+      assert.equal(wantsColor({}, {}), false);
+      // In colour, errors are red.
+      let out = '';
+      const io = {
+        out: (t: string) => (out += t),
+        err: () => {},
+        env: {},
+        columns: 100,
+        color: true,
+      };
+      assert.equal(await main(['view', CRASH], io), 0);
+      assert.ok(out.includes('\u001b[31m└─ ✗ charge card (unfinished)'), out);
+      assert.equal(visibleWidth('\u001b[31mab\u001b[39m'), 2);
+    });
+
+    test('missing, unreadable, corrupt and truncated files: one line, non-zero, no stack', async () => {
+      const dir = await tempDir();
+      const text = await readFile(LATENCY, 'utf8');
+      const cases: [string, string, RegExp][] = [
+        [
+          'truncated.json',
+          text.slice(0, Math.floor(text.length / 2)),
+          /truncated\.json: truncated JSON/,
+        ],
+        [
+          'corrupt.json',
+          text.replace('"resourceSpans":[', '"resourceSpans":[}'),
+          /corrupt\.json: malformed JSON/,
+        ],
+        ['empty.json', '', /empty\.json: truncated JSON/],
+        [
+          'not-otlp.json',
+          '{"hello":"world"}',
+          /not-otlp\.json: not an OTLP JSON trace file: resourceSpans is missing/,
+        ],
+        [
+          'bad-span.json',
+          text.replace(/"startTimeUnixNano":"\d+"/, '"startTimeUnixNano":"soon"'),
+          /bad-span\.json: not an OTLP JSON trace file: resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.startTimeUnixNano is not a time/,
+        ],
+      ];
+      for (const [name, content] of cases) await writeFile(join(dir, name), content);
+      const runs = await Promise.all([
+        ...cases.map(([name]) => cli(['view', join(dir, name)])),
+        cli(['view', join(dir, 'nope.json')]),
+        cli(['view', dir]),
+      ]);
+      for (const [i, [, , pattern]] of cases.entries()) assertOneLineError(runs[i]!, pattern);
+      assertOneLineError(runs[cases.length]!, /nope\.json: cannot read: no such file or directory/);
+      assertOneLineError(runs[cases.length + 1]!, /cannot read: is a directory/);
+    });
+  });
+
+  describe('ls', () => {
+    test('lists time, trigger, traces, spans and size; a bad file is reported and fails the run', async () => {
+      const dir = await tempDir();
+      await copyFile(
+        LATENCY,
+        join(dir, 'flight-recorder-2026-11-22T04-15-00.812Z-latency-9f2c4e1a7b3d5f60.json'),
+      );
+      await copyFile(
+        CRASH,
+        join(dir, 'flight-recorder-2026-11-22T04-15-00.702Z-crash-7d1c0a9e3b5f2468.json'),
+      );
+      await writeFile(join(dir, 'notes.txt'), 'not a snapshot');
+
+      const good = await cli(['ls', dir]);
+      assert.equal(good.code, 0, good.stderr);
+      const lines = good.stdout.trimEnd().split('\n');
+      assert.match(lines[0]!, /^TIME \(UTC\) +TRIGGER +TRACES +SPANS +SIZE +FILE$/);
+      assert.match(
+        lines[1]!,
+        /^2026-11-22 04:15:00\.702Z +crash +3 +13 +[\d.]+ KiB +flight-recorder-.*-crash-7d1c0a9e3b5f2468\.json$/,
+      );
+      assert.match(
+        lines[2]!,
+        /^2026-11-22 04:15:00\.812Z +latency +3 +14 +[\d.]+ KiB +flight-recorder-.*-latency-/,
+      );
+      assert.equal(lines.length, 3, 'other files are left out');
+
+      await writeFile(
+        join(dir, 'flight-recorder-2026-11-22T04-16-00.000Z-signal-0000000000000001.json'),
+        '{"resourceSpans":[',
+      );
+      const bad = await cli(['ls', dir]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /signal +\? +\? /);
+      assertOneLineError(bad, /signal-0000000000000001\.json: truncated JSON/);
+    });
+
+    test('uses FLIGHT_RECORDER_SNAPSHOT_DIR; a missing directory is a one-line error', async () => {
+      const fromEnv = await cli(['ls'], { FLIGHT_RECORDER_SNAPSHOT_DIR: SNAPSHOTS });
+      assert.equal(fromEnv.code, 0);
+      assert.match(fromEnv.stdout, /latency/);
+      const missing = await cli(['ls', join(SNAPSHOTS, 'nope')]);
+      assertOneLineError(missing, /nope: cannot list: no such file or directory/);
+      const empty = await cli(['ls', await tempDir()]);
+      assert.equal(empty.code, 0);
+      assert.match(empty.stdout, /^no snapshot files in /);
+    });
+  });
+
+  describe('upload', () => {
+    test('POSTs each file as is to the OTLP/HTTP endpoint, with the configured headers', async () => {
+      const sink = await OtlpSink.start();
+      try {
+        const run = await cli(['upload', LATENCY, CRASH], {
+          OTEL_EXPORTER_OTLP_ENDPOINT: `${sink.url}/`,
+          OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cret,x-team=core',
+          OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=tracing',
+        });
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stdout, /uploaded .*latency-9f2c4e1a7b3d5f60\.json \(14 spans\)/);
+        assert.match(run.stdout, /uploaded 2 files to http:\/\/127\.0\.0\.1:\d+\/v1\/traces/);
+        assert.equal(sink.requests.length, 2);
+        const [first] = sink.requests;
+        assert.equal(first!.method, 'POST');
+        assert.equal(first!.url, '/v1/traces');
+        assert.equal(first!.headers['content-type'], 'application/json');
+        assert.equal(first!.headers.authorization, 'Bearer s3cret');
+        assert.equal(first!.headers['x-team'], 'tracing', 'the traces headers win');
+        assert.deepEqual(first!.body, await readFile(LATENCY));
+        assert.ok(existsSync(LATENCY) && existsSync(CRASH), 'uploaded files are kept too');
+      } finally {
+        await sink.close();
+      }
+    });
+
+    test('--endpoint wins over OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which is used as is', async () => {
+      const sink = await OtlpSink.start();
+      try {
+        const traces = await cli(['upload', LATENCY], {
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.url}/custom/path`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
+        });
+        assert.equal(traces.code, 0, traces.stderr);
+        const flag = await cli(['upload', LATENCY, '--endpoint', `${sink.url}/flag`], {
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:1/v1/traces',
+        });
+        assert.equal(flag.code, 0, flag.stderr);
+        assert.deepEqual(
+          sink.requests.map((r) => r.url),
+          ['/custom/path', '/flag'],
+        );
+      } finally {
+        await sink.close();
+      }
+    });
+
+    test('an endpoint that is down: every file is kept, the exit code says so', async () => {
+      const dir = await tempDir();
+      const a = join(dir, 'a.json');
+      const b = join(dir, 'b.json');
+      await copyFile(LATENCY, a);
+      await copyFile(CRASH, b);
+      const port = await closedPort();
+      const run = await cli(['upload', a, b, '--endpoint', `http://127.0.0.1:${port}/v1/traces`]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /failed .*a\.json: .*ECONNREFUSED.*; the file was kept/);
+      assert.match(
+        run.stderr,
+        /2 of 2 files failed to upload to .* and were kept \(none succeeded\)/,
+      );
+      assert.doesNotMatch(run.stderr, /\n\s+at /);
+      assert.deepEqual((await readdir(dir)).sort(), ['a.json', 'b.json']);
+    });
+
+    test('a mix: bad files and refusals fail, the rest go, and the summary says which succeeded', async () => {
+      const dir = await tempDir();
+      const good = join(dir, 'good.json');
+      const corrupt = join(dir, 'corrupt.json');
+      await copyFile(LATENCY, good);
+      await writeFile(corrupt, '{"resourceSpans":[{');
+      const sink = await OtlpSink.start();
+      try {
+        const run = await cli([
+          'upload',
+          good,
+          corrupt,
+          join(dir, 'missing.json'),
+          '--endpoint',
+          `${sink.url}/v1/traces`,
+        ]);
+        assert.equal(run.code, 1);
+        assert.match(run.stdout, /uploaded .*good\.json \(14 spans\)/);
+        assert.match(run.stderr, /failed .*corrupt\.json: truncated JSON/);
+        assert.match(run.stderr, /failed .*missing\.json: cannot read: no such file/);
+        assert.match(run.stderr, /2 of 3 files failed .*\(succeeded: .*good\.json\)/);
+        assert.equal(sink.requests.length, 1, 'a malformed file is never sent');
+
+        sink.status = 400;
+        const refused = await cli(['upload', good, '--endpoint', `${sink.url}/v1/traces`]);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /answered 400 Bad Request: .*collector says no/);
+        assert.deepEqual((await readdir(dir)).sort(), ['corrupt.json', 'good.json']);
+      } finally {
+        await sink.close();
+      }
+    });
+
+    test('a malformed endpoint is a usage error', async () => {
+      const run = await cli(['upload', LATENCY], { OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' });
+      assertOneLineError(
+        run,
+        /invalid endpoint "not a url\/v1\/traces" \(from OTEL_EXPORTER_OTLP_ENDPOINT\)/,
+      );
+      assert.equal(run.code, 2);
+    });
+  });
+});
