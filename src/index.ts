@@ -1,3 +1,4 @@
+export { UNFINISHED_ATTRIBUTE } from './crash-dump.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
 export { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
 export type {

@@ -161,13 +161,13 @@ async function writeSpans(
       await wait(state, needDrain ? undefined : setImmediate);
       needDrain = false;
     }
-    if (end) {
-      bytes += REQUEST_SUFFIX.length;
-      await wait(state, (wake) => stream.end(REQUEST_SUFFIX, wake));
-    } else {
-      bytes += REQUEST_SUFFIX.length;
-      await wait(state, (wake) => stream.write(REQUEST_SUFFIX, (e) => (e ? onError(e) : wake())));
-    }
+    bytes += REQUEST_SUFFIX.length;
+    // Done once the last chunk is flushed (or, with `end`, the stream has finished).
+    await wait(state, (wake) => {
+      const done = (error?: Error | null): void => (error ? onError(error) : wake());
+      if (end) (stream.end as (chunk: Uint8Array, cb: typeof done) => void)(REQUEST_SUFFIX, done);
+      else stream.write(REQUEST_SUFFIX, done);
+    });
     return { bytes, traces: traces.size };
   } finally {
     stream.removeListener('error', onError);
@@ -188,13 +188,15 @@ function wait(state: StreamState, start: ((wake: () => void) => void) | undefine
   if (state.error !== undefined) return Promise.reject(state.error);
   return new Promise<void>((resolve, reject) => {
     let done = false;
-    state.wake = () => {
+    // Each wait has its own wake, so a late callback of an earlier wait cannot end this one.
+    const wake = (): void => {
       if (done) return;
       done = true;
-      state.wake = undefined;
+      if (state.wake === wake) state.wake = undefined;
       if (state.error !== undefined) reject(state.error);
       else resolve();
     };
-    start?.(() => state.wake?.());
+    state.wake = wake;
+    start?.(wake);
   });
 }
