@@ -5,7 +5,7 @@
  * as local processes on loopback ports. Run with `npm run test:e2e`.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -28,7 +28,12 @@ import {
   tag,
 } from './jaeger-query.js';
 import { stopProcess, tailLog, waitUntil } from './processes.js';
-import { type ExpectedTrace, runScenario, type ScenarioResult } from './scenario.js';
+import {
+  type ExpectedTrace,
+  runFileScenario,
+  runScenario,
+  type ScenarioResult,
+} from './scenario.js';
 
 /** How long exported spans may take to pass the collector's batch processor and be stored. */
 const ARRIVAL_TIMEOUT_MS = 30_000;
@@ -175,7 +180,13 @@ function describeEndToEnd(binary: string): void {
 
     it('the slow trace arrives complete, with its parent links and the latency marks', () => {
       const flush = scenario.flushes[0]!;
-      assertStoredComplete(stored, scenario, scenario.slow, flush.snapshotId, 'latency');
+      assertStoredComplete(
+        stored,
+        scenario.serviceName,
+        scenario.slow,
+        flush.snapshotId,
+        'latency',
+      );
     });
 
     it("the late child arrives with its flush's marks", () => {
@@ -190,7 +201,13 @@ function describeEndToEnd(binary: string): void {
 
     it('the failed trace arrives complete, with the error shown the way Jaeger shows it', () => {
       const flush = scenario.flushes[1]!;
-      assertStoredComplete(stored, scenario, scenario.failed, flush.snapshotId, 'error');
+      assertStoredComplete(
+        stored,
+        scenario.serviceName,
+        scenario.failed,
+        flush.snapshotId,
+        'error',
+      );
       const t = stored.get(scenario.failed.traceId)!;
       for (const name of ['POST /checkout', 'payment.charge']) {
         const span = t.spans.find((s) => s.operationName === name);
@@ -213,7 +230,7 @@ function describeEndToEnd(binary: string): void {
     it("the window's other traces carry the slow trace's snapshot id", async () => {
       const flush = scenario.flushes[0]!;
       for (const expected of scenario.windowTraces) {
-        assertStoredComplete(stored, scenario, expected, flush.snapshotId, 'latency');
+        assertStoredComplete(stored, scenario.serviceName, expected, flush.snapshotId, 'latency');
       }
       // What a user does in the UI: search by the tag.
       const found = await query.findTraces(scenario.serviceName, {
@@ -227,6 +244,38 @@ function describeEndToEnd(binary: string): void {
         [SNAPSHOT_ID_ATTRIBUTE]: scenario.flushes[1]!.snapshotId,
       });
       assert.deepEqual(ids(second), [scenario.failed.traceId]);
+    });
+
+    it('a snapshot file from FileSpanExporter, POSTed as curl does, shows in Jaeger', async () => {
+      const directory = join(logDir, 'snapshots');
+      mkdirSync(directory);
+      const file = await runFileScenario(directory);
+      assert.equal(file.writes.length, 1, 'one file for one flush');
+      const [write] = file.writes;
+      assert.ok(write?.path !== undefined, `written: ${write?.error}`);
+      // `curl -X POST -H 'Content-Type: application/json' --data-binary @file.json .../v1/traces`
+      const response = await fetch(`${collector!.otlpHttpUrl}/v1/traces`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: readFileSync(write.path),
+        signal: AbortSignal.timeout(5_000),
+      });
+      assert.equal(response.status, 200, await response.text());
+      const expected = [file.window, file.slow];
+      const spans = expected.reduce((n, t) => n + t.spans.length, 0);
+      let found = new Map<string, JaegerTrace>();
+      await waitUntil(
+        `${spans} spans of ${file.serviceName} in Jaeger`,
+        async () => {
+          const traces = await query.findTraces(file.serviceName);
+          found = new Map(traces.map((t) => [normalizeId(t.traceID, 32), t]));
+          return traces.reduce((n, t) => n + t.spans.length, 0) >= spans;
+        },
+        { timeoutMs: ARRIVAL_TIMEOUT_MS },
+      );
+      for (const t of expected) {
+        assertStoredComplete(found, file.serviceName, t, file.flush.snapshotId, 'latency');
+      }
     });
 
     it('fast traces outside every window never arrive', async () => {
@@ -265,7 +314,7 @@ function ids(traces: JaegerTrace[]): string[] {
  */
 function assertStoredComplete(
   stored: Map<string, JaegerTrace>,
-  scenario: ScenarioResult,
+  serviceName: string,
   expected: ExpectedTrace,
   snapshotId: string,
   trigger: string,
@@ -291,7 +340,7 @@ function assertStoredComplete(
       {
         name: want.name,
         parent: want.parentSpanId,
-        service: scenario.serviceName,
+        service: serviceName,
         snapshotId,
         trigger,
       },

@@ -4,9 +4,11 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import {
+  FileSpanExporter,
   FlightRecorderSpanProcessor,
   type FlightRecorderStats,
   type FlushInfo,
+  type SnapshotFileWrite,
 } from '../../src/index.js';
 
 /** A root longer than this is slow. The scenario's fast roots last 5 ms, its slow one 1 s. */
@@ -169,6 +171,53 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
     };
   } finally {
     // Drops what is still buffered (the unflushed traces) without exporting it.
+    await provider.shutdown();
+  }
+}
+
+/** What {@link runFileScenario} wrote. */
+export interface FileScenarioResult {
+  serviceName: string;
+  /** The slow trace in the file. */
+  slow: ExpectedTrace;
+  /** The window's fast trace in the file. */
+  window: ExpectedTrace;
+  flush: FlushInfo;
+  /** The snapshot files written, one here. */
+  writes: SnapshotFileWrite[];
+}
+
+/**
+ * The embedded default: a recorder whose exporter is a FileSpanExporter,
+ * with one fast trace then one slow trace, so one file holds one flush.
+ */
+export async function runFileScenario(directory: string): Promise<FileScenarioResult> {
+  const serviceName = `flight-recorder-e2e-file-${randomBytes(4).toString('hex')}`;
+  const writes: SnapshotFileWrite[] = [];
+  const flushes: FlushInfo[] = [];
+  const recorder = new FlightRecorderSpanProcessor({
+    exporter: new FileSpanExporter({ directory, onWrite: (w) => writes.push(w) }),
+    latencyThresholdMs: LATENCY_THRESHOLD_MS,
+    onFlush: (flush) => flushes.push(flush),
+  });
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': serviceName }),
+    spanProcessors: [recorder],
+  });
+  try {
+    const tracer = provider.getTracer('otel-flight-recorder-e2e');
+    const window = fastTrace(tracer, 'file-w1');
+    const slow = new TraceRecorder(tracer, 'file-slow');
+    const now = Date.now();
+    const root = slow.start('GET /report', now - 800);
+    slow.start('render', now - 700, root).end(now - 100);
+    root.end(now);
+    // Writes the file now rather than after writeDelayMs.
+    await recorder.forceFlush();
+    const [flush] = flushes;
+    if (flush === undefined || flushes.length !== 1) throw new Error(`${flushes.length} flushes`);
+    return { serviceName, slow: slow.expected(), window, flush, writes };
+  } finally {
     await provider.shutdown();
   }
 }
