@@ -5,7 +5,7 @@
  * as local processes on loopback ports. Run with `npm run test:e2e`.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -55,6 +55,7 @@ try {
 
 if (jaeger.kind === 'no-go') {
   const { message } = jaeger;
+  rmSync(logDir, { recursive: true, force: true });
   if (process.env.CI === 'true') {
     test('the Jaeger end-to-end test can run', () => {
       assert.fail(`${message} CI=true requires this test to run.`);
@@ -143,6 +144,9 @@ function describeEndToEnd(binary: string): void {
       const stopping = Date.now();
       await Promise.all(processes.map((p) => stopProcess(p)));
       console.log(`processes stopped in ${Date.now() - stopping} ms`);
+      // Logs are kept, and named above, only when something failed.
+      if (failed) console.error(`logs kept in ${logDir}`);
+      else rmSync(logDir, { recursive: true, force: true });
     });
 
     it('collector-config.yaml passes `jaeger validate` before the collector runs it', () => {
