@@ -4,6 +4,16 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { type FlushMark, markSpan } from './marks.js';
 import { SpanDeque } from './span-deque.js';
 
+/**
+ * The synchronous work of one batch (marking its spans and the exporter's
+ * serialization) aims at this many milliseconds, so a flush of a full window
+ * never blocks the event loop for long. Batches shrink below the batch size
+ * when spans are slow to serialize and grow back when they are not.
+ */
+const SLICE_BUDGET_MS = 5;
+/** Assumed cost of a span before one batch has been timed (cold JIT). */
+const INITIAL_MS_PER_SPAN = 0.03;
+
 /** The counters the queue keeps, shared with the recorder's stats. */
 export interface ExportCounters {
   spansExported: number;
@@ -19,7 +29,8 @@ export interface ExportCounters {
  * queued bytes exceed `maxBytes` only by the newest flush or span, which is
  * never cut (older spans are dropped first);
  * batches go out one per macrotask, so a large flush never blocks the event
- * loop for longer than one batch takes to serialize.
+ * loop for longer than one batch takes to serialize, and batches shrink below
+ * the batch size when spans are slow to serialize (see SLICE_BUDGET_MS).
  */
 export class ExportQueue {
   private readonly _queue = new SpanDeque<FlushMark>();
@@ -28,6 +39,8 @@ export class ExportQueue {
   private _idleWaiters: (() => void)[] = [];
   private _failing = false;
   private _overflowing = false;
+  /** Smoothed synchronous cost of exporting one span, in ms. */
+  private _msPerSpan = INITIAL_MS_PER_SPAN;
 
   constructor(
     private readonly _exporter: SpanExporter,
@@ -121,7 +134,9 @@ export class ExportQueue {
       this._settleIdle();
       return;
     }
-    const n = Math.min(this._batchSize, this._queue.length);
+    const slice = Math.max(1, Math.floor(SLICE_BUDGET_MS / this._msPerSpan));
+    const n = Math.min(this._batchSize, this._queue.length, slice);
+    const started = performance.now();
     const batch: ReadableSpan[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const mark = this._queue.headTag()!;
@@ -152,6 +167,7 @@ export class ExportQueue {
     } catch (error) {
       done({ code: ExportResultCode.FAILED, error: error as Error });
     }
+    this._msPerSpan = (this._msPerSpan + (performance.now() - started) / n) / 2;
   }
 
   private _record(result: ExportResult, n: number): void {
