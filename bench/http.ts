@@ -1,0 +1,226 @@
+// Scenario 2: an instrumented node:http service under load. The service runs
+// in its own process (bench/lib/http-service.ts), autocannon in another, the
+// OTLP receiver in a third; this process only orchestrates. Modes alternate
+// within each round, each in a fresh service process.
+import { type ChildProcess, execFile, fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { FlightRecorderStats } from '../src/index.js';
+import { isMain, log, main, type RunOptions } from './lib/cli.js';
+import { startReceiver } from './lib/receiver.js';
+import { renderTable, type ScenarioResult, type Target } from './lib/report.js';
+import { fmt, fmtSummary, pct, summarize } from './lib/stats.js';
+
+type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
+
+const MODES: Mode[] = ['off', 'a', 'c', 'd', 'e'];
+const LABELS: Record<Mode, string> = {
+  off: 'tracing off (no SDK)',
+  a: '(a) SDK, no processor',
+  c: '(c) BatchSpanProcessor + OTLPTraceExporter',
+  d: '(d) flight recorder, no triggers',
+  e: '(e) flight recorder, 1% of requests fail (window scope)',
+};
+
+interface Sizes {
+  rounds: number;
+  warmSeconds: number;
+  seconds: number;
+  connections: number;
+}
+
+const FULL: Sizes = { rounds: 5, warmSeconds: 2, seconds: 5, connections: 16 };
+const SMOKE: Sizes = { rounds: 1, warmSeconds: 0, seconds: 0, connections: 4 };
+/** A smoke run sends this many requests instead of running for `seconds`. */
+const SMOKE_REQUESTS = 100;
+
+const service = fileURLToPath(new URL('./lib/http-service.ts', import.meta.url));
+const autocannonBin = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+const execFileAsync = promisify(execFile);
+
+interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuUsPerRequest: number;
+  non2xx: number;
+  errors: number;
+  exported: number;
+  windowFlush: boolean;
+}
+
+interface AutocannonJson {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+/** Runs autocannon in its own process and returns its JSON summary. */
+async function autocannon(url: string, seconds: number, connections: number) {
+  const length = seconds > 0 ? ['-d', String(seconds)] : ['-a', String(SMOKE_REQUESTS)];
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [autocannonBin, '--json', '-c', String(connections), ...length, url],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  return JSON.parse(stdout) as AutocannonJson;
+}
+
+function next<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (message: { type: string }): void => {
+      if (message.type !== type) return;
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      resolve(message as T);
+    };
+    const onExit = (code: number | null): void => {
+      child.off('message', onMessage);
+      reject(new Error(`http service exited with code ${code} while waiting for ${type}`));
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+async function runOnce(mode: Mode, sizes: Sizes, receiverUrl: string): Promise<Sample> {
+  const child = fork(service, [mode], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_RECEIVER_URL: receiverUrl },
+    stdio: 'inherit',
+  });
+  try {
+    const { url } = await next<{ url: string }>(child, 'listening');
+    // The warm-up fills the recorder's buffer and warms the JIT.
+    if (sizes.warmSeconds > 0) await autocannon(url, sizes.warmSeconds, sizes.connections);
+    const started = next(child, 'started');
+    child.send({ type: 'start' });
+    await started;
+    const result = await autocannon(url, sizes.seconds, sizes.connections);
+    const stoppedP = next<{ cpuUs: number; requests: number; recorder?: FlightRecorderStats }>(
+      child,
+      'stopped',
+    );
+    child.send({ type: 'stop' });
+    const stopped = await stoppedP;
+    return {
+      rps: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      cpuUsPerRequest: stopped.cpuUs / Math.max(1, stopped.requests),
+      non2xx: result.non2xx,
+      errors: result.errors + result.timeouts,
+      exported: stopped.recorder?.spansExported ?? 0,
+      windowFlush: (stopped.recorder?.flushes ?? 0) > 0,
+    };
+  } finally {
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    if (child.connected) child.send({ type: 'exit' });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export async function run(options: RunOptions): Promise<ScenarioResult> {
+  const sizes = { ...(options.smoke ? SMOKE : FULL) };
+  if (process.env.BENCH_ROUNDS) sizes.rounds = Number(process.env.BENCH_ROUNDS);
+  const receiver = await startReceiver();
+  const samples: Record<Mode, Sample[]> = { off: [], a: [], c: [], d: [], e: [] };
+  try {
+    for (let round = 0; round < sizes.rounds; round++) {
+      const order = MODES.map((_, k) => MODES[(k + round) % MODES.length]!);
+      for (const mode of order) {
+        const sample = await runOnce(mode, sizes, receiver.url);
+        samples[mode].push(sample);
+        log(
+          `http round ${round + 1}/${sizes.rounds} ${mode}: ${fmt(sample.rps)} req/s, p50 ${sample.p50} ms, p99 ${sample.p99} ms, ${fmt(sample.cpuUsPerRequest, 1)} µs CPU/request, exported ${sample.exported}`,
+        );
+        if (sample.errors > 0) throw new Error(`autocannon saw ${sample.errors} errors in ${mode}`);
+      }
+    }
+  } finally {
+    await receiver.stop();
+  }
+  return report(samples, sizes);
+}
+
+function report(samples: Record<Mode, Sample[]>, sizes: Sizes): ScenarioResult {
+  const of = (mode: Mode, field: keyof Sample) =>
+    summarize(samples[mode].map((s) => Number(s[field])));
+  const vsA = (mode: Mode) => summarize(samples[mode].map((s, r) => s.rps / samples.a[r]!.rps));
+  const rows = MODES.map((mode) => [
+    LABELS[mode],
+    fmtSummary(of(mode, 'rps')),
+    mode === 'a' || mode === 'off' ? '–' : fmtSummary({ ...vsA(mode), n: vsA(mode).n }, 3),
+    fmtSummary(of(mode, 'p50'), 0, ' ms'),
+    fmtSummary(of(mode, 'p99'), 0, ' ms'),
+    fmtSummary(of(mode, 'cpuUsPerRequest'), 1, ' µs'),
+  ]);
+  const eVsA = vsA('e').median;
+  const cpuA = of('a', 'cpuUsPerRequest').median;
+  const cpuE = of('e', 'cpuUsPerRequest').median;
+  const cpuD = of('d', 'cpuUsPerRequest').median;
+  const cpuC = of('c', 'cpuUsPerRequest').median;
+  const windowFlushes = samples.e.filter((s) => s.windowFlush).length;
+  const exported = of('e', 'exported').median;
+  const targets: Target[] = [
+    {
+      target: 'HTTP throughput with (e) is at least 97% of (a)',
+      figure: `${pct(eVsA)} of (a) (per round ${fmtSummary(vsA('e'), 3)})`,
+      met: eVsA >= 0.97,
+      note:
+        eVsA >= 0.97
+          ? `${pct(eVsA - 0.97)} above the floor. CPU per request: (a) ${fmt(cpuA, 1)} µs, (e) ${fmt(cpuE, 1)} µs (+${fmt(cpuE - cpuA, 1)} µs).`
+          : `${pct(0.97 - eVsA)} below the floor. CPU per request: (a) ${fmt(cpuA, 1)} µs, (d) ${fmt(cpuD, 1)} µs, (e) ${fmt(cpuE, 1)} µs: (e) spends ${fmt(cpuE - cpuA, 1)} µs more per request, of which recording alone, (d), is ${fmt(cpuD - cpuA, 1)} µs; the service is CPU-bound, so that time comes straight off throughput.`,
+    },
+  ];
+
+  const markdown = `
+The service (\`bench/lib/http-service.ts\`) is a \`node:http\` server
+instrumented by \`@opentelemetry/instrumentation-http\` under a
+\`NodeTracerProvider\` from \`@opentelemetry/sdk-trace-node\`. Each request
+creates the same 5 child spans as scenario 1 under the server span, so 6
+spans per request. With tracing off the SDK is not registered and the handler
+runs against the API's no-op tracer. In the measured period one request in
+100 answers 500, which ends the server span with status ERROR in every mode;
+only (e) triggers on it (\`triggers: ['error']\`, window scope, other options
+default), so its measured period holds one full-window flush (the warm-up has
+filled the buffer) and one trace flush per failed request: median
+${fmt(exported)} spans exported per period (${windowFlushes} of
+${samples.e.length} periods had a flush).
+
+Each mode runs in a fresh service process: ${sizes.warmSeconds} s of
+autocannon warm-up, then ${sizes.seconds} s measured, ${sizes.connections}
+connections, autocannon in its own process. CPU per request is the service
+process's \`process.cpuUsage()\` over the measured period divided by the
+requests it served. The OTLP receiver is a separate process. ${sizes.rounds}
+rounds, the order of the modes rotating each round; median (min – max). This
+machine has 2 cores shared by the service, autocannon and the receiver, so
+absolute figures are lower than on a server; compare the ratios.
+
+${renderTable(
+  ['mode', 'requests/s', 'throughput vs (a)', 'p50 latency', 'p99 latency', 'CPU per request'],
+  rows,
+)}
+
+(c) costs ${fmt(cpuC - cpuA, 1)} µs of CPU per request over (a), (d)
+${fmt(cpuD - cpuA, 1)} µs, (e) ${fmt(cpuE - cpuA, 1)} µs.
+`;
+  return {
+    title: '2. HTTP service under load',
+    markdown,
+    targets,
+    headlines: [
+      `HTTP: with 1% of requests triggering (e), the service serves ${pct(eVsA)} of the requests per second it serves with the SDK and no processor (a); exporting everything (c) serves ${pct(vsA('c').median)}.`,
+    ],
+  };
+}
+
+if (isMain(import.meta.url)) await main(run);

@@ -1,0 +1,100 @@
+// The instrumented node:http service of scenario 2, run as its own process by
+// bench/http.ts. argv[2] is the tracing mode: `off` (no SDK: the API's no-op
+// tracer), `a` (SDK, no processor), `c` (BatchSpanProcessor + OTLP exporter),
+// `d` (recorder, no triggers), `e` (recorder, error trigger, window scope).
+// It answers IPC messages: `start` begins a measured period, `stop` ends it
+// and reports the CPU this process used for the requests it served.
+import { createRequire } from 'node:module';
+import { context, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { FlightRecorderSpanProcessor } from '../../src/index.js';
+import { emitChildren } from './workload.js';
+
+type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
+
+const mode = process.argv[2] as Mode;
+const url = process.env.BENCH_RECEIVER_URL;
+if (!['off', 'a', 'c', 'd', 'e'].includes(mode) || url === undefined) {
+  throw new Error(`usage: http-service.ts off|a|c|d|e, with BENCH_RECEIVER_URL set (got ${mode})`);
+}
+
+/** One request in this many fails with a 500 once a measured period has started. */
+const FAIL_EVERY = 100;
+
+let recorder: FlightRecorderSpanProcessor | undefined;
+let provider: NodeTracerProvider | undefined;
+if (mode !== 'off') {
+  if (mode === 'd' || mode === 'e') {
+    recorder = new FlightRecorderSpanProcessor({
+      exporter: new OTLPTraceExporter({ url }),
+      triggers: mode === 'e' ? ['error'] : [],
+      flushScope: 'window',
+    });
+  }
+  provider = new NodeTracerProvider({
+    spanProcessors:
+      mode === 'c'
+        ? [new BatchSpanProcessor(new OTLPTraceExporter({ url }))]
+        : recorder !== undefined
+          ? [recorder]
+          : [],
+  });
+  provider.register();
+  new HttpInstrumentation();
+}
+
+// Loaded after the instrumentation is set up, so that it is patched.
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+const tracer = trace.getTracer('bench-service', '1.0.0');
+
+let measuring = false;
+let requests = 0;
+let counter = 0;
+let cpu0 = process.cpuUsage();
+let requests0 = 0;
+
+const server = http.createServer((req, res) => {
+  requests++;
+  const i = counter++;
+  // The same handler in every mode: five child spans of the server span.
+  emitChildren(tracer, context.active(), i);
+  const fail = measuring && i % FAIL_EVERY === FAIL_EVERY >> 1;
+  const body = JSON.stringify({ id: `u${i}`, path: req.url, plan: 'pro', ok: !fail });
+  res.writeHead(fail ? 500 : 200, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+});
+server.keepAliveTimeout = 60_000;
+
+server.listen(0, '127.0.0.1', () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  process.send?.({ type: 'listening', url: `http://127.0.0.1:${port}/users/42` });
+});
+
+process.on('message', (message: { type: string }) => {
+  if (message.type === 'start') {
+    measuring = true;
+    counter = 0;
+    requests0 = requests;
+    cpu0 = process.cpuUsage();
+    process.send?.({ type: 'started' });
+  } else if (message.type === 'stop') {
+    const cpu = process.cpuUsage(cpu0);
+    process.send?.({
+      type: 'stopped',
+      cpuUs: cpu.user + cpu.system,
+      requests: requests - requests0,
+      recorder: recorder?.stats(),
+    });
+  } else if (message.type === 'exit') {
+    server.close();
+    server.closeAllConnections();
+    void (provider?.shutdown() ?? Promise.resolve()).finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
