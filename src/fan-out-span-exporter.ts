@@ -1,6 +1,7 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { waitForResources } from './resource-attributes.js';
 
 function nameOf(exporter: SpanExporter, index: number, count: number): string {
   const type = (exporter as { constructor?: { name?: string } }).constructor?.name;
@@ -30,7 +31,8 @@ function combine(errors: Error[], what: string): Error {
  * them have answered, so the slowest sets the pace; the recorder's
  * `exportTimeoutMs` bounds the wait. An exporter that throws counts as
  * failed; nothing is thrown to the caller. Each exporter gets its own copy
- * of the span array.
+ * of the span array. Like the SDK's processors, it first waits for the
+ * async attributes of the spans' resources, so no exporter reads them early.
  *
  * `forceFlush` and `shutdown` go to every exporter, each waiting for all to
  * settle; they reject with the errors of those that failed. `shutdown` is
@@ -72,6 +74,12 @@ export class FanOutSpanExporter implements SpanExporter {
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    const settling = waitForResources(spans);
+    if (settling === undefined) this._export(spans, resultCallback);
+    else settling.then(() => this._export(spans, resultCallback));
+  }
+
+  private _export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     const count = this._exporters.length;
     const errors: (Error | undefined)[] = new Array(count).fill(undefined);
     let waiting = count;

@@ -8,6 +8,7 @@ import {
   REQUEST_SUFFIX,
   serializeResourceSpansItems,
 } from './otlp-json.js';
+import { waitForResources } from './resource-attributes.js';
 import {
   DEFAULT_MAX_FILES,
   DEFAULT_MAX_TOTAL_BYTES,
@@ -212,9 +213,14 @@ export class FileSpanExporter implements SpanExporter {
           error: new Error('otel-flight-recorder: FileSpanExporter is shut down'),
         });
       } else {
-        // Serialized now, so the spans themselves are not held past this call.
-        const groups = groupBySnapshot(spans);
-        done = this._enqueue(() => this._accept(groups));
+        const settling = waitForResources(spans);
+        if (settling === undefined) {
+          // Serialized now, so the spans themselves are not held past this call.
+          const groups = groupBySnapshot(spans);
+          done = this._enqueue(() => this._accept(groups));
+        } else {
+          done = this._enqueue(() => settling.then(() => this._accept(groupBySnapshot(spans))));
+        }
       }
     } catch (error) {
       done = Promise.resolve({ code: ExportResultCode.FAILED, error: asError(error) });
