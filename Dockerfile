@@ -16,8 +16,7 @@ COPY . .
 RUN mkdir -p /app/flight-recorder-snapshots && chown node:node /app/flight-recorder-snapshots
 ENV HOST=0.0.0.0 \
     PORT=8080 \
-    FLIGHT_RECORDER_SNAPSHOT_DIR=/app/flight-recorder-snapshots \
-    NODE_ENV=production
+    FLIGHT_RECORDER_SNAPSHOT_DIR=/app/flight-recorder-snapshots
 USER node
 EXPOSE 8080
 
