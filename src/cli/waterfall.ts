@@ -75,11 +75,31 @@ function groupTraces(spans: readonly SnapshotSpan[]): Trace[] {
   return [...byId.values()];
 }
 
+/** A trace's local roots: spans whose parent is not in the trace (none, remote or not recorded). */
+function rootsOf(trace: Trace): SnapshotSpan[] {
+  const ids = new Set(trace.spans.map((s) => s.spanId));
+  return trace.spans.filter((s) => s.parentSpanId === undefined || !ids.has(s.parentSpanId));
+}
+
+function longestRoot(trace: Trace, onlyErrors: boolean): bigint {
+  let longest = -1n;
+  for (const root of rootsOf(trace)) {
+    if (onlyErrors && !isError(root)) continue;
+    if (root.end - root.start > longest) longest = root.end - root.start;
+  }
+  return longest;
+}
+
 /**
- * The trace that caused the flush, when the file says. A flush is cut the
- * moment its triggering span ends, so that span ended last of all; a crash
- * dump's trace is the one holding the exception on an unfinished span.
- * Snapshots, signals and manual flushes have none.
+ * The trace that caused the flush, as far as the file can tell. Within one
+ * flush, the triggering local root is the only one that ended with status
+ * ERROR (for `error`) or past the latency threshold (for `latency`): any
+ * other would have triggered a flush of its own, under its own snapshot id.
+ * So it is the trace with an ERROR root, or the slowest root; custom
+ * triggers get the same guess. A crash dump's is the trace holding the
+ * exception on an unfinished span. Snapshots, signals and manual flushes
+ * have none. (The span that ended last is no guide: late spans of the
+ * window's traces follow the flush into the same export.)
  */
 export function triggeringTrace(snapshot: Snapshot, traces: readonly Trace[]): Trace | undefined {
   const trigger = snapshot.triggers.length === 1 ? snapshot.triggers[0]! : undefined;
@@ -89,9 +109,29 @@ export function triggeringTrace(snapshot: Snapshot, traces: readonly Trace[]): T
       t.spans.some((s) => s.unfinished && s.events.some((e) => e.name === 'exception')),
     );
   }
-  let last: Trace | undefined;
-  for (const trace of traces) if (last === undefined || trace.end > last.end) last = trace;
-  return last;
+  const errorsOnly =
+    trigger === 'error' ||
+    (trigger !== 'latency' && traces.some((t) => longestRoot(t, true) >= 0n));
+  let best: Trace | undefined;
+  let bestDuration = -1n;
+  for (const trace of traces) {
+    const d = longestRoot(trace, errorsOnly);
+    if (d > bestDuration) {
+      best = trace;
+      bestDuration = d;
+    }
+  }
+  return best;
+}
+
+const HTTP_METHOD = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|CONNECT|TRACE)$/;
+
+/** The span's name; a bare HTTP method gets its route or path, as Jaeger users would expect. */
+function displayName(span: SnapshotSpan): string {
+  if (!HTTP_METHOD.test(span.name)) return span.name;
+  const a = span.attributes;
+  const where = a['http.route'] ?? a['url.path'] ?? a['http.target'];
+  return typeof where === 'string' && where !== '' ? `${span.name} ${where}` : span.name;
 }
 
 function byStart(a: SnapshotSpan, b: SnapshotSpan): number {
@@ -149,6 +189,8 @@ function niceStep(raw: number): number {
 function axis(total: bigint, width: number): string {
   const cells = new Array<string>(width).fill(' ');
   const totalNs = Number(total);
+  // A trace that took no time has a one-point axis (and a zero step would never end).
+  if (!(totalNs > 0)) return padEnd('0', width);
   const step = niceStep(totalNs / Math.max(1, Math.floor(width / 12)));
   let free = 0;
   for (let t = 0; t <= totalNs; t += step) {
@@ -198,7 +240,11 @@ function renderTrace(
   const errors = trace.spans.filter(isError).length;
   const unfinished = trace.spans.filter((s) => s.unfinished).length;
   const root = rows[0]?.span;
-  const title = [`trace ${trace.id}`, root?.name ?? '', formatDuration(trace.end - trace.start)];
+  const title = [
+    `trace ${trace.id}`,
+    root === undefined ? '' : displayName(root),
+    formatDuration(trace.end - trace.start),
+  ];
   const heading = truncate(
     `${triggered === undefined ? '' : '▶ '}${title.join(' · ')}${triggered === undefined ? '' : `  ◀ ${triggered}`}`,
     columns,
@@ -212,7 +258,7 @@ function renderTrace(
 
   const labels = rows.map((r) => {
     const flags = `${isError(r.span) ? '✗ ' : ''}${r.orphan ? '⋯ ' : ''}`;
-    return `${r.branch}${flags}${r.span.name}${r.span.unfinished ? ' (unfinished)' : ''}`;
+    return `${r.branch}${flags}${displayName(r.span)}${r.span.unfinished ? ' (unfinished)' : ''}`;
   });
   const widest = Math.max(0, ...labels.map((l) => [...l].length));
   const room = columns - DURATION_WIDTH - 2;
