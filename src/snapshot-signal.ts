@@ -18,16 +18,16 @@ const ALLOWED: readonly string[] = ['SIGUSR2', 'SIGHUP', 'SIGQUIT', 'SIGINFO', '
 
 /**
  * Why `name` cannot be a snapshot signal, as what was expected instead, or
- * undefined when it can.
+ * undefined when it can. Whether this platform has the signal is checked
+ * when it is installed: code that names SIGUSR2 is not wrong on Windows.
  */
 export function checkSnapshotSignal(name: unknown): string | undefined {
-  const example = `one of ${ALLOWED.filter((s) => s in constants.signals).join(', ')}`;
+  const allowed = `one of ${ALLOWED.join(', ')}`;
   if (name === 'SIGUSR1')
-    return `a signal other than SIGUSR1, which Node's debugger uses (${example})`;
-  if (typeof name !== 'string' || !(name in constants.signals)) {
-    return `a signal name this platform knows (${example})`;
+    return `a signal other than SIGUSR1, which Node's debugger uses (${allowed})`;
+  if (typeof name !== 'string' || !ALLOWED.includes(name)) {
+    return `a signal that is safe to listen for (${allowed})`;
   }
-  if (!ALLOWED.includes(name)) return `a signal that is safe to listen for (${example})`;
   return undefined;
 }
 
@@ -89,6 +89,12 @@ export function installSnapshotSignal(
       },
     );
   };
+  if (!(signal in constants.signals)) {
+    diag.warn(
+      `otel-flight-recorder: ${signal} does not exist on ${process.platform}; no snapshot signal`,
+    );
+    return () => {};
+  }
   process.on(signal, listener);
   return () => {
     process.removeListener(signal, listener);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
@@ -122,6 +122,25 @@ describe('snapshot signal', () => {
     }
   });
 
+  test('a signal this platform lacks warns once and listens to nothing', {
+    skip: 'SIGINFO' in constants.signals ? 'this platform has SIGINFO' : false,
+  }, async () => {
+    const diagnostics = captureDiag();
+    try {
+      const before = process.listenerCount('SIGINFO');
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter: new TestExporter(),
+        snapshotSignal: 'SIGINFO',
+      });
+      assert.equal(process.listenerCount('SIGINFO'), before);
+      assert.equal(diagnostics.messages.length, 1);
+      assert.match(diagnostics.messages[0]!.message, /SIGINFO does not exist on/);
+      await recorder.shutdown();
+    } finally {
+      diagnostics.restore();
+    }
+  });
+
   test('the listener is added only when asked and removed on shutdown', async () => {
     const before = process.listenerCount('SIGUSR2');
     const recorder = new FlightRecorderSpanProcessor({
@@ -177,7 +196,11 @@ describe('snapshot options', () => {
       /`snapshotSignal`.*other than SIGUSR1, which Node's debugger uses.*"SIGUSR1"/,
     ],
     ['snapshotSignal', 'SIGTERM', /`snapshotSignal`.*safe to listen for.*"SIGTERM"/],
-    ['snapshotSignal', 'SIGNOPE', /`snapshotSignal`.*signal name this platform knows.*"SIGNOPE"/],
+    [
+      'snapshotSignal',
+      'SIGNOPE',
+      /`snapshotSignal`.*safe to listen for \(one of SIGUSR2, .*"SIGNOPE"/,
+    ],
     ['snapshotSignal', 'usr2', /`snapshotSignal`.*"usr2"/],
     ['snapshotDir', '', /`snapshotDir` to be a non-empty string, got ""/],
     ['crashDump', 1, /`crashDump` to be a boolean, got 1/],
