@@ -7,7 +7,6 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { hrTimeDuration, millisToHrTime } from '@opentelemetry/core';
 import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
 import { markSpan } from './marks.js';
 import { serializeRequest } from './otlp-json.js';
@@ -47,6 +46,22 @@ export interface CrashInfo {
   time: number;
   /** The span active where it was thrown, if any. */
   active?: ReadableSpan | undefined;
+}
+
+// Local HrTime helpers: @opentelemetry/core's time utilities differ between SDK lines.
+function millisToHrTime(ms: number): HrTime {
+  const seconds = Math.floor(ms / 1000);
+  return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
+}
+
+function hrTimeDuration(start: HrTime, end: HrTime): HrTime {
+  let seconds = end[0] - start[0];
+  let nanos = end[1] - start[1];
+  if (nanos < 0) {
+    seconds -= 1;
+    nanos += 1e9;
+  }
+  return [seconds, nanos];
 }
 
 function hrTimeBefore(a: HrTime, b: HrTime): boolean {
