@@ -1,4 +1,6 @@
-// The CLI tests run the real, built bin: `npm run build` first.
+// The CLI tests run the real bin as a child process: dist/cli.js as `npm run
+// build` makes it (npm test builds first). When it is missing (a fresh checkout,
+// or a copy without dist), the same entry is built into a temp directory first.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -7,12 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { build } from 'tsup';
 import { main } from '../src/cli/main.js';
 import { visibleWidth, wantsColor } from '../src/cli/style.js';
 import { closedPort, OtlpSink } from './fixtures/otlp-sink.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'dist', 'cli.js');
+const DIST_BIN = join(ROOT, 'dist', 'cli.js');
+let BIN = DIST_BIN;
 const SNAPSHOTS = join(ROOT, 'test', 'fixtures', 'snapshot-files');
 const LATENCY = join(
   SNAPSHOTS,
@@ -70,8 +74,22 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-before(() => {
-  assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` before the CLI tests`);
+before(async () => {
+  if (existsSync(DIST_BIN)) return;
+  const outDir = await tempDir();
+  // As tsup.config.ts builds it, without the declarations.
+  await build({
+    config: false,
+    entry: { cli: join(ROOT, 'src', 'cli.ts') },
+    format: ['esm'],
+    outDir,
+    target: 'node20',
+    platform: 'node',
+    splitting: false,
+    external: [/^@opentelemetry\//],
+    silent: true,
+  });
+  BIN = join(outDir, 'cli.js');
 });
 after(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
