@@ -265,7 +265,7 @@ function renderTrace(
   const labelWidth = Math.min(widest, Math.max(MIN_LABEL_WIDTH, Math.floor(room * 0.45)));
   const barWidth = Math.max(MIN_BAR_WIDTH, room - labelWidth);
   const gutter = ' '.repeat(labelWidth + DURATION_WIDTH + 2);
-  out.push(style.dim(`${gutter}${axis(trace.end - trace.start, barWidth)}`));
+  out.push(style.dim(`${gutter}${axis(trace.end - trace.start, barWidth)}`.trimEnd()));
 
   rows.forEach((row, i) => {
     const span = row.span;
