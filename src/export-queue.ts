@@ -14,6 +14,12 @@ const SLICE_BUDGET_MS = 5;
 /** Assumed cost of a span before one batch has been timed (cold JIT). */
 const INITIAL_MS_PER_SPAN = 0.03;
 
+/** Spans of one flush, in end order, waiting for export under its mark. */
+interface Segment {
+  readonly spans: SpanDeque<string>;
+  readonly mark: FlushMark;
+}
+
 /** The counters the queue keeps, shared with the recorder's stats. */
 export interface ExportCounters {
   spansExported: number;
@@ -24,6 +30,10 @@ export interface ExportCounters {
 /**
  * Spans waiting for export, and the one loop that exports them.
  *
+ * The queue is a FIFO of segments, one per flush, so a window flush hands
+ * the whole buffer over in O(1) instead of moving it span by span while the
+ * app waits.
+ *
  * Invariants: at most one `exporter.export` call is outstanding at a time
  * (a call that outlives `timeoutMs` counts as failed and releases the loop);
  * queued bytes exceed `maxBytes` only by the newest flush or span, which is
@@ -33,7 +43,9 @@ export interface ExportCounters {
  * the batch size when spans are slow to serialize (see SLICE_BUDGET_MS).
  */
 export class ExportQueue {
-  private readonly _queue = new SpanDeque<FlushMark>();
+  private readonly _segments: Segment[] = [];
+  private _length = 0;
+  private _bytes = 0;
   private _inFlight = false;
   private _scheduled: ReturnType<typeof setTimeout> | undefined;
   private _idleWaiters: (() => void)[] = [];
@@ -51,30 +63,41 @@ export class ExportQueue {
   ) {}
 
   get length(): number {
-    return this._queue.length;
+    return this._length;
   }
 
   get bytes(): number {
-    return this._queue.bytes;
+    return this._bytes;
   }
 
-  /** Adds a span; drops the oldest queued spans when over `maxBytes`. */
-  push(span: ReadableSpan, mark: FlushMark, size: number, time: number): void {
-    this._queue.push(span, mark, size, time);
-    this._bound();
-  }
-
-  /** The deque to move spans into directly; call {@link bound} after. */
-  get deque(): SpanDeque<FlushMark> {
-    return this._queue;
+  /** Adds one late span of an earlier flush; drops the oldest queued spans when over `maxBytes`. */
+  push(span: ReadableSpan, traceId: string, mark: FlushMark, size: number, time: number): void {
+    let last = this._segments[this._segments.length - 1];
+    if (last === undefined || last.mark !== mark) {
+      last = { spans: new SpanDeque<string>(16), mark };
+      this._segments.push(last);
+    }
+    last.spans.push(span, traceId, size, time);
+    this._length++;
+    this._bytes += size;
+    this._bound(1);
   }
 
   /**
-   * Applies the byte bound after `added` spans were moved in through
-   * {@link deque}. Only older spans are dropped: a flush is never cut, so the
-   * queue holds at most `maxBytes` or the newest flush, whichever is larger.
+   * Takes over `parts`, oldest first (the caller must not use them again), as
+   * one flush under `mark`. Only older spans are dropped to stay under
+   * `maxBytes`: a flush is never cut, so the queue holds at most `maxBytes`
+   * or the newest flush, whichever is larger.
    */
-  bound(added = 0): void {
+  enqueue(parts: readonly SpanDeque<string>[], mark: FlushMark): void {
+    let added = 0;
+    for (const spans of parts) {
+      if (spans.length === 0) continue;
+      this._segments.push({ spans, mark });
+      added += spans.length;
+      this._bytes += spans.bytes;
+    }
+    this._length += added;
     this._bound(added);
   }
 
@@ -90,7 +113,7 @@ export class ExportQueue {
 
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
-    if (!this._inFlight && this._queue.length === 0) return Promise.resolve();
+    if (!this._inFlight && this._length === 0) return Promise.resolve();
     const idle = new Promise<void>((resolve) => this._idleWaiters.push(resolve));
     // Someone is waiting: start now rather than on an unref'd timer that
     // would let the process exit first.
@@ -104,17 +127,30 @@ export class ExportQueue {
 
   /** Drops everything still queued, counting it. */
   discard(): void {
-    this._counters.spansDropped += this._queue.length;
-    this._queue.clear();
+    this._counters.spansDropped += this._length;
+    this._segments.length = 0;
+    this._length = 0;
+    this._bytes = 0;
     if (this._scheduled !== undefined) clearTimeout(this._scheduled);
     this._scheduled = undefined;
     if (!this._inFlight) this._settleIdle();
   }
 
-  private _bound(keep = 1): void {
+  /** Removes the oldest queued span, returning it with its mark. */
+  private _shift(): [ReadableSpan, FlushMark] {
+    const head = this._segments[0]!;
+    const size = head.spans.headSize();
+    const span = head.spans.shift()!;
+    if (head.spans.length === 0) this._segments.shift();
+    this._length--;
+    this._bytes = this._length === 0 ? 0 : this._bytes - size;
+    return [span, head.mark];
+  }
+
+  private _bound(keep: number): void {
     let dropped = 0;
-    while (this._queue.bytes > this._maxBytes && this._queue.length > keep) {
-      this._queue.shift();
+    while (this._bytes > this._maxBytes && this._length > keep) {
+      this._shift();
       dropped++;
     }
     if (dropped === 0) return;
@@ -129,18 +165,18 @@ export class ExportQueue {
 
   private _next(): void {
     if (this._inFlight) return;
-    if (this._queue.length === 0) {
+    if (this._length === 0) {
       this._overflowing = false;
       this._settleIdle();
       return;
     }
     const slice = Math.max(1, Math.floor(SLICE_BUDGET_MS / this._msPerSpan));
-    const n = Math.min(this._batchSize, this._queue.length, slice);
+    const n = Math.min(this._batchSize, this._length, slice);
     const started = performance.now();
     const batch: ReadableSpan[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const mark = this._queue.headTag()!;
-      batch[i] = markSpan(this._queue.shift()!, mark);
+      const [span, mark] = this._shift();
+      batch[i] = markSpan(span, mark);
     }
     this._inFlight = true;
     let settled = false;

@@ -64,9 +64,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _exporter: SpanExporter | undefined;
   private readonly _exports: ExportQueue | undefined;
   /** Spans in end order that are younger than `minAgeMs`. */
-  private readonly _ring = new SpanDeque<string>();
+  private _ring = new SpanDeque<string>();
   /** Spans older than `minAgeMs` kept because their trace's local root is open; all older than the ring's. */
-  private readonly _pinned = new SpanDeque<string>();
+  private _pinned = new SpanDeque<string>();
   private readonly _open = new Map<string, OpenTrace>();
   private readonly _flushed = new Map<string, FlushMark>();
   private readonly _latency: boolean;
@@ -184,7 +184,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         if (mark !== undefined && this._exports !== undefined) {
           // A late span of a trace already flushed goes straight out with its marks.
           this._counters.spansLate++;
-          this._exports.push(span, mark, size, time);
+          this._exports.push(span, traceId, mark, size, time);
           this._exports.schedule(LATE_EXPORT_DELAY_MS);
           if (root) this._closeRoot(traceId);
           return;
@@ -369,17 +369,29 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         now - this._lastWindowFlush >= this._options.minFlushIntervalMs);
     const traces = new Set<string>();
     if (traceId !== undefined) traces.add(traceId);
-    const take = whole
-      ? (tag: string) => {
-          traces.add(tag);
-          return true;
-        }
-      : (tag: string) => tag === traceId;
-    if (whole) this._lastWindowFlush = now;
-    // Pinned spans are older than the ring's, so they go first.
-    const spans =
-      this._pinned.removeWhere(take, exports.deque, mark) +
-      this._ring.removeWhere(take, exports.deque, mark);
+    let spans: number;
+    if (whole) {
+      this._lastWindowFlush = now;
+      const pinned = this._pinned;
+      const ring = this._ring;
+      const addTrace = (_span: ReadableSpan, tag: string): void => {
+        traces.add(tag);
+      };
+      pinned.forEach(addTrace);
+      ring.forEach(addTrace);
+      spans = pinned.length + ring.length;
+      // The buffer itself goes to the export queue, in O(1); the recorder
+      // starts a new one. Pinned spans are older than the ring's, so go first.
+      this._pinned = new SpanDeque<string>(Math.min(pinned.capacity, 1024));
+      this._ring = new SpanDeque<string>(ring.capacity);
+      exports.enqueue([pinned, ring], mark);
+    } else {
+      const own = new SpanDeque<string>(16);
+      const mine = (tag: string) => tag === traceId;
+      spans =
+        this._pinned.removeWhere(mine, own, traceId) + this._ring.removeWhere(mine, own, traceId);
+      exports.enqueue([own], mark);
+    }
     for (const id of traces) {
       const open = this._open.get(id);
       if (open !== undefined) open.pinned = 0;
@@ -389,7 +401,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     while (this._flushed.size > MAX_FLUSHED_TRACES) {
       this._flushed.delete(this._flushed.keys().next().value as string);
     }
-    exports.bound(spans);
     exports.schedule(0);
     const result = { ...mark, spans, traces: traces.size };
     if (this._options.onFlush !== undefined) {

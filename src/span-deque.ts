@@ -60,6 +60,16 @@ export class SpanDeque<Tag> {
     return this._length === 0 ? Number.POSITIVE_INFINITY : this._times[this._head]!;
   }
 
+  /** The oldest span's size; 0 when empty. */
+  headSize(): number {
+    return this._length === 0 ? 0 : this._sizes[this._head]!;
+  }
+
+  /** How many spans fit before the deque grows: a size hint for a replacement. */
+  get capacity(): number {
+    return this._mask + 1;
+  }
+
   headTag(): Tag | undefined {
     return this._length === 0 ? undefined : this._tags[this._head];
   }
