@@ -314,10 +314,12 @@ export class FileSpanExporter implements SpanExporter {
   /** Writes one file; returns the error when it fails, after reporting it. */
   private async _write(pending: Pending): Promise<Error | undefined> {
     const body: Uint8Array[] = [REQUEST_PREFIX];
-    pending.chunks.forEach((chunk, i) => {
-      if (i > 0) body.push(ITEM_SEPARATOR);
+    for (const chunk of pending.chunks) {
+      // An empty chunk (a serializer that gave nothing) must not leave a stray comma.
+      if (chunk.byteLength === 0) continue;
+      if (body.length > 1) body.push(ITEM_SEPARATOR);
       body.push(chunk);
-    });
+    }
     body.push(REQUEST_SUFFIX);
     pending.chunks = [];
     // Strictly increasing, so two files of one snapshot never get the same name.
