@@ -143,7 +143,11 @@ describe('crash dump', { concurrency: true }, () => {
     const before = process.listenerCount('uncaughtExceptionMonitor');
     const off = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
     assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before);
-    const on = new FlightRecorderSpanProcessor({ exporter: new TestExporter(), crashDump: true });
+    const on = new FlightRecorderSpanProcessor({
+      exporter: new TestExporter(),
+      crashDump: true,
+      snapshotDir: await tempDir(),
+    });
     assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before + 1);
     await on.shutdown();
     await off.shutdown();
