@@ -198,11 +198,22 @@ export class ExportQueue {
       this._timeoutMs,
     );
     timer.unref();
-    try {
-      context.with(suppressTracing(context.active()), () => this._exporter.export(batch, done));
-    } catch (error) {
-      done({ code: ExportResultCode.FAILED, error: error as Error });
-    }
+    const send = (): void => {
+      if (settled) return;
+      try {
+        context.with(suppressTracing(context.active()), () => this._exporter.export(batch, done));
+      } catch (error) {
+        done({ code: ExportResultCode.FAILED, error: error as Error });
+      }
+    };
+    // As BatchSpanProcessor does: a resource still detecting attributes (such
+    // as NodeSDK's host.id) is awaited, or the export would go without them.
+    const pending = pendingResources(batch);
+    if (pending === undefined) send();
+    else
+      Promise.all(pending).then(send, (error: Error) =>
+        done({ code: ExportResultCode.FAILED, error }),
+      );
     this._msPerSpan = (this._msPerSpan + (performance.now() - started) / n) / 2;
   }
 
@@ -228,4 +239,17 @@ export class ExportQueue {
     this._idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** The promises of the batch's resources whose async attributes are still pending. */
+function pendingResources(batch: readonly ReadableSpan[]): Promise<void>[] | undefined {
+  let pending: Promise<void>[] | undefined;
+  let seen: ReadableSpan['resource'] | undefined;
+  for (const span of batch) {
+    const resource = span.resource;
+    if (resource === seen || !resource.asyncAttributesPending) continue;
+    seen = resource;
+    if (resource.waitForAsyncAttributes) (pending ??= []).push(resource.waitForAsyncAttributes());
+  }
+  return pending;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { context, TraceFlags, trace } from '@opentelemetry/api';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { type ReadableSpan, TracerProvider } from '@opentelemetry/sdk-trace';
 import {
   type FlightRecorderOptions,
   FlightRecorderSpanProcessor,
@@ -562,6 +563,42 @@ describe('FlightRecorderSpanProcessor', () => {
         await t.recorder.snapshot();
         assert.equal(t.recorder.stats().exportFailures, 1);
         assert.match(diagnostics.messages[0]!.message, /exporter exploded/);
+      } finally {
+        diagnostics.restore();
+      }
+    });
+
+    test('waits for resource attributes still being detected, as BatchSpanProcessor does', async () => {
+      mock.timers.reset();
+      let resolveHost!: (id: string) => void;
+      const hostId = new Promise<string>((resolve) => {
+        resolveHost = resolve;
+      });
+      const exporter = new TestExporter();
+      const seen: unknown[] = [];
+      exporter.export = function (spans, done) {
+        seen.push(spans[0]!.resource.attributes['host.id']);
+        TestExporter.prototype.export.call(this, spans, done);
+      };
+      const recorder = new FlightRecorderSpanProcessor({ exporter, latencyThresholdMs: 10 });
+      const provider = new TracerProvider({
+        spanProcessors: [recorder],
+        resource: resourceFromAttributes({ 'host.id': hostId }),
+      });
+      const diagnostics = captureDiag();
+      try {
+        const now = Date.now();
+        provider
+          .getTracer('t')
+          .startSpan('slow', { startTime: now })
+          .end(now + 100);
+        const flushed = recorder.forceFlush();
+        await settle();
+        assert.equal(exporter.batches.length, 0, 'not exported before the resource settles');
+        resolveHost('host-1');
+        await flushed;
+        assert.deepEqual(seen, ['host-1']);
+        assert.equal(diagnostics.messages.length, 0);
       } finally {
         diagnostics.restore();
       }
