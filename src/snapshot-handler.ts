@@ -9,8 +9,7 @@ const IDLE_TIMEOUT_MS = 30_000;
 
 /** The request side the handler reads: node:http's, or a framework's that wraps it in `raw` (fastify). */
 export type SnapshotRequest =
-  | Pick<IncomingMessage, 'method'>
-  | { raw: Pick<IncomingMessage, 'method'> };
+  Pick<IncomingMessage, 'method'> | { raw: Pick<IncomingMessage, 'method'> };
 
 /** The response side the handler writes: node:http's (express too), or a framework's that wraps it in `raw` (fastify's reply). */
 export type SnapshotResponse = ServerResponse | { raw: ServerResponse; hijack?: () => unknown };

@@ -1,6 +1,7 @@
 // The CLI tests run the real bin as a child process: dist/cli.js as `npm run
 // build` makes it (npm test builds first). When it is missing (a fresh checkout,
 // or a copy without dist), the same entry is built into a temp directory first.
+import { bundle } from '../scripts/build.mjs';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { build } from 'tsup';
 import { main } from '../src/cli/main.js';
 import { visibleWidth, wantsColor } from '../src/cli/style.js';
 import { closedPort, OtlpSink } from './fixtures/otlp-sink.js';
@@ -27,7 +27,7 @@ const CRASH = join(
   'flight-recorder-2026-11-22T04-15-00.702Z-crash-7d1c0a9e3b5f2468.json',
 );
 const CHECKOUT_TRACE = '0ed471addb2ec7cb46ff8db8276cbab4';
-// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for ANSI escapes
+// eslint-disable-next-line no-control-regex -- looking for ANSI escapes
 const ESCAPE = /\u001b\[/;
 
 interface Run {
@@ -77,18 +77,8 @@ async function tempDir(): Promise<string> {
 before(async () => {
   if (existsSync(DIST_BIN)) return;
   const outDir = await tempDir();
-  // As tsup.config.ts builds it, without the declarations.
-  await build({
-    config: false,
-    entry: { cli: join(ROOT, 'src', 'cli.ts') },
-    format: ['esm'],
-    outDir,
-    target: 'node20',
-    platform: 'node',
-    splitting: false,
-    external: [/^@opentelemetry\//],
-    silent: true,
-  });
+  // As npm run build bundles it, without the declarations.
+  await bundle(outDir, { entries: ['cli'], formats: ['esm'] });
   BIN = join(outDir, 'cli.js');
 });
 after(async () => {

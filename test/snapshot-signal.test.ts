@@ -122,24 +122,28 @@ describe('snapshot signal', () => {
     }
   });
 
-  test('a signal this platform lacks warns once and listens to nothing', {
-    skip: 'SIGINFO' in constants.signals ? 'this platform has SIGINFO' : false,
-  }, async () => {
-    const diagnostics = captureDiag();
-    try {
-      const before = process.listenerCount('SIGINFO');
-      const recorder = new FlightRecorderSpanProcessor({
-        exporter: new TestExporter(),
-        snapshotSignal: 'SIGINFO',
-      });
-      assert.equal(process.listenerCount('SIGINFO'), before);
-      assert.equal(diagnostics.messages.length, 1);
-      assert.match(diagnostics.messages[0]!.message, /SIGINFO does not exist on/);
-      await recorder.shutdown();
-    } finally {
-      diagnostics.restore();
-    }
-  });
+  test(
+    'a signal this platform lacks warns once and listens to nothing',
+    {
+      skip: 'SIGINFO' in constants.signals ? 'this platform has SIGINFO' : false,
+    },
+    async () => {
+      const diagnostics = captureDiag();
+      try {
+        const before = process.listenerCount('SIGINFO');
+        const recorder = new FlightRecorderSpanProcessor({
+          exporter: new TestExporter(),
+          snapshotSignal: 'SIGINFO',
+        });
+        assert.equal(process.listenerCount('SIGINFO'), before);
+        assert.equal(diagnostics.messages.length, 1);
+        assert.match(diagnostics.messages[0]!.message, /SIGINFO does not exist on/);
+        await recorder.shutdown();
+      } finally {
+        diagnostics.restore();
+      }
+    },
+  );
 
   test('the listener is added only when asked and removed on shutdown', async () => {
     const before = process.listenerCount('SIGUSR2');

@@ -5,9 +5,7 @@ import fc from 'fast-check';
 import { SpanDeque } from '../src/span-deque.js';
 
 type Op =
-  | { kind: 'push'; tag: number; size: number }
-  | { kind: 'shift' }
-  | { kind: 'remove'; tag: number };
+  { kind: 'push'; tag: number; size: number } | { kind: 'shift' } | { kind: 'remove'; tag: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {

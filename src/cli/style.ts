@@ -40,7 +40,7 @@ export function wantsColor(
 
 /** The width of the text as a terminal shows it, escapes left out (one column a code point). */
 export function visibleWidth(s: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
+  // eslint-disable-next-line no-control-regex -- matching ANSI escapes is the point
   return [...s.replace(/\u001b\[[0-9;]*m/g, '')].length;
 }
 

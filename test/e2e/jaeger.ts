@@ -25,8 +25,7 @@ const BUILD_TIMEOUT_MS = 30 * 60_000;
 const STARTUP_TIMEOUT_MS = 30_000;
 
 export type JaegerBinary =
-  | { kind: 'ready'; path: string; buildMs: number }
-  | { kind: 'no-go'; message: string };
+  { kind: 'ready'; path: string; buildMs: number } | { kind: 'no-go'; message: string };
 
 /**
  * Runs build-jaeger.sh, which reuses the cached binary or builds it, with its
@@ -141,7 +140,7 @@ export async function startJaegerBackend(binary: string, logFile: string): Promi
   } catch (error) {
     await stopProcess(p);
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${message}\n${tailLog(p)}`);
+    throw new Error(`${message}\n${tailLog(p)}`, { cause: error });
   }
   return { process: p, queryUrl, otlpGrpcEndpoint: `${LOOPBACK}:${otlpGrpc}` };
 }
@@ -187,7 +186,7 @@ export async function startCollector(
   } catch (error) {
     await stopProcess(p);
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${message}\n${tailLog(p)}`);
+    throw new Error(`${message}\n${tailLog(p)}`, { cause: error });
   }
   return { process: p, otlpHttpUrl };
 }
