@@ -197,11 +197,14 @@ describe('innermostOpenSpan', () => {
   test('is the active span when open, else its nearest open ancestor, else the latest started', async () => {
     const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: await tempDir() });
     recordTraces(tracer, 1);
-    const root = tracer.startSpan('root', { startTime: 1000 });
-    const a = tracer.startSpan('a', { startTime: 1001 }, trace.setSpan(context.active(), root));
-    const b = tracer.startSpan('b', { startTime: 1002 }, trace.setSpan(context.active(), a));
-    b.end(1003);
-    const other = tracer.startSpan('other', { startTime: 2000 });
+    // Epoch times: the SDK reads a number below performance.now() as an offset
+    // from the time origin, so small numbers would flip with process uptime.
+    const t0 = Date.now();
+    const root = tracer.startSpan('root', { startTime: t0 });
+    const a = tracer.startSpan('a', { startTime: t0 + 1 }, trace.setSpan(context.active(), root));
+    const b = tracer.startSpan('b', { startTime: t0 + 2 }, trace.setSpan(context.active(), a));
+    b.end(t0 + 3);
+    const other = tracer.startSpan('other', { startTime: t0 + 1000 });
     const open = [...recorder._trackOpenSpans()];
     const window = recorder._windowSpans();
     const name = (s: unknown) => (s as { name: string } | undefined)?.name;
@@ -211,7 +214,7 @@ describe('innermostOpenSpan', () => {
     assert.equal(name(innermostOpenSpan(open, window, undefined)), 'other', 'latest started');
     assert.equal(innermostOpenSpan([], window, a as never), undefined);
 
-    const spans = crashDumpSpans(window, open, { error: 'plain string', time: 3000 }, 'id');
+    const spans = crashDumpSpans(window, open, { error: 'plain string', time: t0 + 2000 }, 'id');
     const dumped = spans.find((s) => s.name === 'other')!;
     assert.deepEqual(dumped.events[0]!.attributes, {
       'exception.type': 'string',
