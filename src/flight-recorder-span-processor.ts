@@ -25,6 +25,8 @@ import { SpanDeque } from './span-deque.js';
 
 /** How many traces with open local roots are tracked for pinning; the oldest goes first. */
 const MAX_OPEN_TRACES = 65_536;
+/** How many open spans a crash dump tracks; the oldest started goes first. */
+const MAX_OPEN_SPANS = 65_536;
 /** How many flushed trace ids are remembered so their late spans follow them. */
 const MAX_FLUSHED_TRACES = 16_384;
 /** Late spans are gathered this long before they are exported together. */
@@ -136,7 +138,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   onStart(span: Span, _parentContext: Context): void {
     if (this._off) return;
     try {
-      this._openSpans?.add(span);
+      const openSpans = this._openSpans;
+      if (openSpans !== undefined) {
+        openSpans.add(span);
+        // Spans that never end must not hold memory forever: forget the oldest.
+        if (openSpans.size > MAX_OPEN_SPANS) openSpans.delete(openSpans.values().next().value!);
+      }
       if (!isLocalRoot(span)) return;
       const traceId = span.spanContext().traceId;
       const open = this._open.get(traceId);

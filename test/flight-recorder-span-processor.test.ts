@@ -152,6 +152,15 @@ describe('FlightRecorderSpanProcessor', () => {
       assert.deepEqual(names(t.exporter.spans), ['slow', 'step1', 'step2']);
     });
 
+    test('open spans tracked for crash dumps are bounded; the oldest started go first', () => {
+      const t = setup();
+      const open = t.recorder._trackOpenSpans();
+      const first = t.start('never ends', T0);
+      for (let i = 0; i < 65_540; i++) t.start(`open${i}`, T0);
+      assert.equal(open.size, 65_536);
+      assert.ok(!open.has(first as never));
+    });
+
     test('buffered bytes never exceed maxBytes; the oldest go first', () => {
       const t = setup({ maxBytes: 20_000, triggers: [] });
       for (let i = 0; i < 100; i++) fastTrace(t, `t${i}`, T0 + i);
