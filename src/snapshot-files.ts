@@ -209,6 +209,22 @@ export async function ensureSnapshotDirectory(directory: string): Promise<string
   return dir;
 }
 
+/** Checks a write before it touches the disk; shared by the async and sync writers. */
+function prepareWrite(
+  opts: SnapshotDirOptions,
+  name: string,
+  body: Uint8Array | readonly Uint8Array[],
+) {
+  const o = resolveDirOptions(opts);
+  checkName(name);
+  const chunks = chunksOf(body);
+  const size = byteLength(chunks);
+  if (size > o.maxTotalBytes) throw tooLarge(o.directory, size, o.maxTotalBytes);
+  const final = path.join(o.directory, name);
+  const temp = path.join(o.directory, tempName(name));
+  return { o, chunks, final, temp };
+}
+
 /**
  * Writes one snapshot file atomically and keeps the directory in bounds.
  *
@@ -228,13 +244,7 @@ export async function writeSnapshotFile(
   name: string,
   body: Uint8Array | readonly Uint8Array[],
 ): Promise<string> {
-  const o = resolveDirOptions(opts);
-  checkName(name);
-  const chunks = chunksOf(body);
-  const size = byteLength(chunks);
-  if (size > o.maxTotalBytes) throw tooLarge(o.directory, size, o.maxTotalBytes);
-  const final = path.join(o.directory, name);
-  const temp = path.join(o.directory, tempName(name));
+  const { o, chunks, final, temp } = prepareWrite(opts, name, body);
   try {
     await fsp.mkdir(o.directory, { recursive: true });
     const handle = await fsp.open(temp, 'wx', 0o644);
@@ -267,13 +277,7 @@ export function writeSnapshotFileSync(
   name: string,
   body: Uint8Array | readonly Uint8Array[],
 ): string {
-  const o = resolveDirOptions(opts);
-  checkName(name);
-  const chunks = chunksOf(body);
-  const size = byteLength(chunks);
-  if (size > o.maxTotalBytes) throw tooLarge(o.directory, size, o.maxTotalBytes);
-  const final = path.join(o.directory, name);
-  const temp = path.join(o.directory, tempName(name));
+  const { o, chunks, final, temp } = prepareWrite(opts, name, body);
   try {
     fs.mkdirSync(o.directory, { recursive: true });
     const fd = fs.openSync(temp, 'wx', 0o644);

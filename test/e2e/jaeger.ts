@@ -132,16 +132,7 @@ export async function startJaegerBackend(binary: string, logFile: string): Promi
     { ...process.env, JAEGER_LISTEN_HOST: LOOPBACK },
   );
   const queryUrl = `http://${LOOPBACK}:${queryHttp}`;
-  try {
-    await waitUntil(`${queryUrl}/api/services`, () => answers(`${queryUrl}/api/services`), {
-      timeoutMs: STARTUP_TIMEOUT_MS,
-      processes: [p],
-    });
-  } catch (error) {
-    await stopProcess(p);
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${message}\n${tailLog(p)}`, { cause: error });
-  }
+  await answersOrStop(p, `${queryUrl}/api/services`);
   return { process: p, queryUrl, otlpGrpcEndpoint: `${LOOPBACK}:${otlpGrpc}` };
 }
 
@@ -177,16 +168,18 @@ export async function startCollector(
     { ...process.env, JAEGER_OTLP_ENDPOINT: jaegerOtlpEndpoint, JAEGER_LISTEN_HOST: LOOPBACK },
   );
   const otlpHttpUrl = `http://${LOOPBACK}:${otlpHttp}`;
+  // Any HTTP answer (405 for a GET) means the receiver is listening.
+  await answersOrStop(p, `${otlpHttpUrl}/v1/traces`);
+  return { process: p, otlpHttpUrl };
+}
+
+/** Waits until `url` answers; if it never does, stops `p` and fails with its log's tail. */
+async function answersOrStop(p: Parameters<typeof stopProcess>[0], url: string): Promise<void> {
   try {
-    // Any HTTP answer (405 for a GET) means the receiver is listening.
-    await waitUntil(`${otlpHttpUrl}/v1/traces`, () => answers(`${otlpHttpUrl}/v1/traces`), {
-      timeoutMs: STARTUP_TIMEOUT_MS,
-      processes: [p],
-    });
+    await waitUntil(url, () => answers(url), { timeoutMs: STARTUP_TIMEOUT_MS, processes: [p] });
   } catch (error) {
     await stopProcess(p);
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`${message}\n${tailLog(p)}`, { cause: error });
   }
-  return { process: p, otlpHttpUrl };
 }
