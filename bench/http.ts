@@ -2,7 +2,7 @@
 // in its own process (bench/lib/http-service.ts), autocannon in another, the
 // OTLP receiver in a third; this process only orchestrates. Modes alternate
 // within each round, each in a fresh service process.
-import { type ChildProcess, execFile, fork } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import { isMain, log, main, type RunOptions } from './lib/cli.js';
 import { startReceiver } from './lib/receiver.js';
 import { renderTable, type ScenarioResult, type Target } from './lib/report.js';
 import { fmt, fmtSummary, pct, summarize } from './lib/stats.js';
+import { nextMessage } from './lib/ipc.js';
 
 type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
 
@@ -69,23 +70,6 @@ async function autocannon(url: string, seconds: number, connections: number) {
   return JSON.parse(stdout) as AutocannonJson;
 }
 
-function next<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onMessage = (message: { type: string }): void => {
-      if (message.type !== type) return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(message as T);
-    };
-    const onExit = (code: number | null): void => {
-      child.off('message', onMessage);
-      reject(new Error(`http service exited with code ${code} while waiting for ${type}`));
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
 async function runOnce(mode: Mode, sizes: Sizes, receiverUrl: string): Promise<Sample> {
   const child = fork(service, [mode], {
     execArgv: ['--import', 'tsx'],
@@ -93,17 +77,18 @@ async function runOnce(mode: Mode, sizes: Sizes, receiverUrl: string): Promise<S
     stdio: 'inherit',
   });
   try {
-    const { url } = await next<{ url: string }>(child, 'listening');
+    const { url } = await nextMessage<{ url: string }>(child, 'listening', 'http service');
     // The warm-up fills the recorder's buffer and warms the JIT.
     if (sizes.warmSeconds > 0) await autocannon(url, sizes.warmSeconds, sizes.connections);
-    const started = next(child, 'started');
+    const started = nextMessage(child, 'started', 'http service');
     child.send({ type: 'start' });
     await started;
     const result = await autocannon(url, sizes.seconds, sizes.connections);
-    const stoppedP = next<{ cpuUs: number; requests: number; recorder?: FlightRecorderStats }>(
-      child,
-      'stopped',
-    );
+    const stoppedP = nextMessage<{
+      cpuUs: number;
+      requests: number;
+      recorder?: FlightRecorderStats;
+    }>(child, 'stopped', 'http service');
     child.send({ type: 'stop' });
     const stopped = await stoppedP;
     return {

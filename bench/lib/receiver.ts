@@ -1,5 +1,6 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { nextMessage } from './ipc.js';
 
 export interface ReceiverStats {
   requests: number;
@@ -17,30 +18,13 @@ export interface Receiver {
 
 const file = fileURLToPath(new URL('./receiver-process.ts', import.meta.url));
 
-function once<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onMessage = (message: { type: string }): void => {
-      if (message.type !== type) return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(message as T);
-    };
-    const onExit = (code: number | null): void => {
-      child.off('message', onMessage);
-      reject(new Error(`receiver exited with code ${code} while waiting for ${type}`));
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
 export async function startReceiver(): Promise<Receiver> {
   const child = fork(file, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const { url } = await once<{ url: string }>(child, 'listening');
+  const { url } = await nextMessage<{ url: string }>(child, 'listening', 'receiver');
   return {
     url,
     async stats() {
-      const reply = once<ReceiverStats>(child, 'stats');
+      const reply = nextMessage<ReceiverStats>(child, 'stats', 'receiver');
       child.send({ type: 'stats' });
       return reply;
     },
