@@ -103,9 +103,7 @@ function onWrite(write: SnapshotFileWrite): void {
     : `file=NOT WRITTEN (${write.error?.message ?? 'unknown error'})`;
   if (flush === undefined) {
     // Spans of a flush already written: late children, or a flush split in two.
-    line(
-      `flight-recorder: more  snapshot=${write.snapshotId ?? '-'} spans=${write.spans} ${where}`,
-    );
+    line(`flight-recorder: more snapshot=${write.snapshotId ?? '-'} spans=${write.spans} ${where}`);
     return;
   }
   const traceId = flush.traceId ?? '-';

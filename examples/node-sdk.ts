@@ -11,4 +11,7 @@ const sdk = new NodeSDK({
   instrumentations: getNodeAutoInstrumentations(),
 });
 sdk.start();
-process.once('SIGTERM', () => void sdk.shutdown());
+// A SIGTERM listener replaces Node's default exit, so exit once spans are out.
+process.once('SIGTERM', () => {
+  sdk.shutdown().finally(() => process.exit(0));
+});
