@@ -95,6 +95,10 @@ describe('options', () => {
     ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '0', 'exportTimeoutMs'],
     ['FLIGHT_RECORDER_SKIP_SAMPLED', 'sometimes', 'skipSampled'],
     ['FLIGHT_RECORDER_DISABLED', 'maybe', 'disabled'],
+    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGUSR1', 'snapshotSignal'],
+    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGKILL', 'snapshotSignal'],
+    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'banana', 'snapshotSignal'],
+    ['FLIGHT_RECORDER_CRASH_DUMP', 'yes please', 'crashDump'],
   ];
   for (const [variable, value, option] of badEnv) {
     test(`a bad ${variable}=${value} warns once, naming both, and the default applies`, () => {

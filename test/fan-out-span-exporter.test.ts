@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { FanOutSpanExporter, FlightRecorderSpanProcessor } from '../src/index.js';
+import { spanFactory } from './helpers/span-factory.js';
 import { TestExporter } from './helpers/test-exporter.js';
 import { makeTracing } from './helpers/tracing.js';
 
 const T0 = 1_800_000_000_000;
 
-function makeSpans(n: number): ReadableSpan[] {
-  const ended: ReadableSpan[] = [];
-  const collector: SpanProcessor = {
-    onStart: () => {},
-    onEnd: (span) => ended.push(span),
-    forceFlush: async () => {},
-    shutdown: async () => {},
-  };
-  const t = makeTracing(collector);
-  for (let i = 0; i < n; i++) t.start(`span ${i}`, T0 + i).end(T0 + i + 1);
-  return ended;
-}
+const makeSpans = spanFactory();
 
 function exportAsync(exporter: SpanExporter, spans: ReadableSpan[]): Promise<ExportResult[]> {
   return new Promise((resolve) => {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
   FileSpanExporter,
   type FileSpanExporterOptions,
@@ -17,6 +17,7 @@ import {
 import { markSpan } from '../src/marks.js';
 import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot-files.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
+import { spanFactory } from './helpers/span-factory.js';
 import { captureDiag, makeTracing, settle } from './helpers/tracing.js';
 
 const roots: string[] = [];
@@ -36,23 +37,6 @@ afterEach(() => {
 });
 
 const T0 = 1_800_000_000_000;
-
-/** Spans made on a real TracerProvider, collected as they end. */
-function spanFactory() {
-  const ended: ReadableSpan[] = [];
-  const collector: SpanProcessor = {
-    onStart: () => {},
-    onEnd: (span) => ended.push(span),
-    forceFlush: async () => {},
-    shutdown: async () => {},
-  };
-  const t = makeTracing(collector, undefined, 'file-exporter-test');
-  return (n: number, prefix = 'span'): ReadableSpan[] => {
-    const from = ended.length;
-    for (let i = 0; i < n; i++) t.start(`${prefix} ${i}`, T0 + i).end(T0 + i + 1);
-    return ended.slice(from);
-  };
-}
 
 const mark = (spans: ReadableSpan[], snapshotId: string, trigger = 'latency') =>
   spans.map((s) => markSpan(s, { snapshotId, trigger }));

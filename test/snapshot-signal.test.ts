@@ -217,27 +217,4 @@ describe('snapshot options', () => {
       );
     });
   }
-
-  const badEnv: [string, string][] = [
-    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGUSR1'],
-    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGKILL'],
-    ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'banana'],
-    ['FLIGHT_RECORDER_CRASH_DUMP', 'yes please'],
-  ];
-  for (const [variable, value] of badEnv) {
-    test(`a bad ${variable}=${value} warns once, naming both, and the default applies`, () => {
-      const diagnostics = captureDiag();
-      try {
-        const o = resolveOptions({}, { [variable]: value });
-        assert.equal(o.snapshotSignal, undefined);
-        assert.equal(o.crashDump, false);
-        assert.equal(diagnostics.messages.length, 1);
-        assert.equal(diagnostics.messages[0]!.level, 'warn');
-        assert.ok(diagnostics.messages[0]!.message.includes(variable));
-        assert.ok(diagnostics.messages[0]!.message.includes(JSON.stringify(value)));
-      } finally {
-        diagnostics.restore();
-      }
-    });
-  }
 });
