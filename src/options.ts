@@ -67,7 +67,8 @@ export interface FlightRecorderOptions {
    */
   minFlushIntervalMs?: number;
   /**
-   * The most spans handed to the exporter in one call. Unit: spans.
+   * The most spans handed to the exporter in one call; a batch is smaller
+   * when its spans are slow to serialize (about 5 ms of work each). Unit: spans.
    * Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`. The default value is 512.
    */
   maxExportBatchSize?: number;
