@@ -3,6 +3,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { generatedPages, shownDefault, UNIT_WORDS } from '../scripts/options-doc.js';
+import { FILE_EXPORTER_OPTIONS, type OptionTable, OPTIONS } from '../src/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pages = [
@@ -66,4 +68,37 @@ describe('documentation', () => {
     }
     assert.deepEqual(broken, []);
   });
+
+  test('the options tables are the ones the options table generates (npm run docs:options)', async () => {
+    for (const [page, text] of await generatedPages()) {
+      assert.equal(read(page), text, `${page} differs: run npm run docs:options`);
+    }
+  });
+
+  const interfaces: [string, string, OptionTable][] = [
+    ['src/options.ts', 'FlightRecorderOptions', OPTIONS],
+    ['src/file-span-exporter.ts', 'FileSpanExporterOptions', FILE_EXPORTER_OPTIONS],
+  ];
+  for (const [file, name, table] of interfaces) {
+    test(`the TSDoc of ${name} says each option's variable, unit and default as the table does`, () => {
+      const source = read(file);
+      const body = source.slice(source.indexOf(`export interface ${name} {`));
+      const docs = new Map<string, string>();
+      for (const [, doc, option] of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*(\w+)\?:/g)) {
+        if (!docs.has(option!)) docs.set(option!, doc!.replace(/\s*\n\s*\* ?/g, ' ').trim());
+      }
+      for (const [option, row] of Object.entries(table)) {
+        const doc = docs.get(option);
+        assert.ok(doc !== undefined, `${name}.${option} has no TSDoc`);
+        if (row.env !== undefined)
+          assert.ok(doc.includes(`Env: \`${row.env}`), `${option}: ${doc}`);
+        else assert.ok(doc.includes('Code only'), `${option} should say "Code only": ${doc}`);
+        if (row.unit !== undefined) {
+          assert.ok(doc.includes(`Unit: ${UNIT_WORDS[row.unit]}`), `${option}: ${doc}`);
+        }
+        const phrase = `The default is ${shownDefault(row)}`;
+        assert.ok(doc.includes(phrase), `${option} should say "${phrase}": ${doc}`);
+      }
+    });
+  }
 });
