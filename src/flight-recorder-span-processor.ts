@@ -3,6 +3,7 @@ import { type Context, diag, SpanStatusCode, TraceFlags } from '@opentelemetry/a
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
+import { warnAboutEnv } from './env-warnings.js';
 import { installCrashDump } from './crash-dump.js';
 import { ExportQueue } from './export-queue.js';
 import type { FlushMark } from './marks.js';
@@ -108,7 +109,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @throws TypeError when an option is invalid, naming the option and value.
    */
   constructor(options?: FlightRecorderOptions) {
-    const o = resolveOptions(options);
+    const o = resolveOptions(options, process.env, warnAboutEnv);
     this._options = o;
     this._latency = o.triggers.includes('latency');
     this._error = o.triggers.includes('error');

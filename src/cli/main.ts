@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { fromEnv, OPTIONS } from '../config.js';
 import { DEFAULT_SNAPSHOT_DIR } from '../snapshot-files.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import type { Io } from './io.js';
@@ -142,7 +143,10 @@ async function ls(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {});
   if (values.help) return help(io, HELP_LS);
   if (positionals.length > 1) usage('ls takes at most one directory');
-  const dir = positionals[0] ?? (io.env.FLIGHT_RECORDER_SNAPSHOT_DIR || DEFAULT_SNAPSHOT_DIR);
+  const dir =
+    positionals[0] ??
+    fromEnv(OPTIONS.snapshotDir, io.env, (m) => io.err(`${m}\n`)) ??
+    OPTIONS.snapshotDir.default;
   return runLs(dir, io);
 }
 
