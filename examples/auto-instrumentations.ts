@@ -1,5 +1,5 @@
-// Stands in for @opentelemetry/auto-instrumentations-node in the examples, so
-// they type-check without it; in your app, import the real package.
+// Stands in for @opentelemetry/auto-instrumentations-node (tsconfig.json maps
+// the name here), so the examples type-check without that large package.
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 
 export function getNodeAutoInstrumentations() {

@@ -1,6 +1,4 @@
-// Keep head sampling for the steady 10%, and the recorder for the moments
-// that matter: the sampler records every span but samples 10% of traces; the
-// BatchSpanProcessor exports the sampled ones, the recorder the rest on a flush.
+// The snippet of docs/head-sampling.md, type-checked.
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import {

@@ -1,17 +1,19 @@
-// tracing.ts — load it before your app: node --import ./tracing.js app.js
+// tracing.ts: load it before your app, e.g. node --import ./tracing.js app.js
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
 import { FlightRecorderSpanProcessor } from 'otel-flight-recorder';
-import { getNodeAutoInstrumentations } from './auto-instrumentations.js';
 
 const sdk = new NodeSDK({
   serviceName: 'checkout',
-  // Records every span; exports a trace and its window only when a request is
-  // slow (> 500 ms) or fails. The OTLP exporter reads OTEL_EXPORTER_OTLP_*.
-  spanProcessors: [new FlightRecorderSpanProcessor({ latencyThresholdMs: 500 })],
+  // Records every span; exports a trace and its window only when a request is slow
+  // or fails. Configure it with FLIGHT_RECORDER_* variables; the OTLP exporter
+  // reads OTEL_EXPORTER_OTLP_*.
+  spanProcessors: [new FlightRecorderSpanProcessor()],
   instrumentations: getNodeAutoInstrumentations(),
 });
 sdk.start();
 // A SIGTERM listener replaces Node's default exit, so exit once spans are out.
+// With the collector down this takes up to exportTimeoutMs (30 s by default).
 process.once('SIGTERM', () => {
   sdk.shutdown().finally(() => process.exit(0));
 });

@@ -1,152 +1,415 @@
-import { diag } from '@opentelemetry/api';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { FileSpanExporterOptions, SnapshotFileWrite } from './file-span-exporter.js';
+import type { BuiltInTrigger, FlightRecorderOptions, FlushInfo, FlushScope } from './options.js';
 import {
-  type BuiltInTrigger,
-  DEFAULTS,
-  type FlightRecorderOptions,
-  type FlushScope,
-  type ResolvedOptions,
-} from './options.js';
-import { checkSnapshotSignal } from './snapshot-signal.js';
+  DEFAULT_MAX_FILES,
+  DEFAULT_MAX_TOTAL_BYTES,
+  DEFAULT_SNAPSHOT_DIR,
+} from './snapshot-files.js';
 
-type Env = Record<string, string | undefined>;
-type Check = (value: unknown) => string | undefined;
+// The one table of options. Each row says everything about one option: its
+// environment variable, how the variable's text is read, what a valid value
+// is, its default, unit and meaning. The recorder, the file exporter and the
+// CLI read options from it; the docs' options tables are generated from it and
+// a test holds the TSDoc defaults to it. Adding an option is adding a row.
+// It does no I/O and loads nothing of OpenTelemetry at run time, so the CLI
+// reads it too.
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** One option. `T` is the type the option has once resolved. */
+export interface Option<T> {
+  /** Its environment variable; none for code-only options. */
+  readonly env?: string;
+  /** Reads the variable's text; undefined when the text is not a value of this option. */
+  parse?(raw: string): T | undefined;
+  /** Undefined when `value` is valid; else what was expected, for the error or warning. */
+  check(value: unknown): string | undefined;
+  /** What the variable accepts, said in warnings when the text is not valid; else what `check` says. */
+  readonly envExpected?: string;
+  /** Applied to every valid value, from code or environment (such as removing duplicates). */
+  normalize?(value: T): T;
+  readonly default: T;
+  /** For the docs: the value's type, as a user writes it. */
+  readonly type: string;
+  /** For the docs and the TSDoc check: `ms`, `bytes`, `spans`, `files`. */
+  readonly unit?: string;
+  /** For the docs: one line on what it does. */
+  readonly meaning: string;
+  /** For the docs and the TSDoc check, when the default value does not show itself (a function, an object). */
+  readonly shownDefault?: string;
+}
+
+/** A table of options, keyed by option name. */
+export type OptionTable = { readonly [name: string]: Option<unknown> };
+
+/** The options of a table once resolved: each one's type, defaults applied. */
+export type Resolved<Table> = {
+  -readonly [K in keyof Table]: Table[K] extends Option<infer T> ? T : never;
+};
+
+/**
+ * The longest delay a Node timer keeps: `setTimeout` turns anything longer
+ * into 1 ms, so every duration is held below it (about 24.8 days).
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+/**
+ * The most bytes the recorder's buffer may hold, 1 GiB: it is meant to become
+ * one ArrayBuffer, and a ring that large is far past any sensible window.
+ */
+export const MAX_BUFFER_BYTES = 2 ** 30;
+/** The most a count may be: it must index a typed array (int32). */
+export const MAX_COUNT = 2 ** 31 - 1;
+
+/** A value as it reads in an error or a warning. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'none';
+  if (typeof value === 'string' || Array.isArray(value)) return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
+  return String(value);
+}
+
+// The environment rule for every number, from the OpenTelemetry spec: a
+// decimal integer, nothing else. `0x10`, ` 5 `, `1e3`, `5.0`, `+5`, `-1` and
+// integers past 2^53 are not values; they warn, and the default applies.
+const DECIMAL = /^[0-9]+$/;
+function decimalInteger(raw: string): number | undefined {
+  if (!DECIMAL.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** A duration in milliseconds: a finite number from `min` up to what a timer holds. */
+function duration(min: 0 | 1) {
+  const range = `>= ${min} and <= ${MAX_DURATION_MS}`;
+  return {
+    parse: decimalInteger,
+    check: (v: unknown) =>
+      isNumber(v) && v >= min && v <= MAX_DURATION_MS ? undefined : `a finite number ${range}`,
+    envExpected: `a decimal integer ${range}`,
+    type: 'number',
+    unit: 'ms',
+  };
+}
+
+/** A whole number from 1 to `max`, of `unit`. */
+function integer(unit: string, max: number) {
+  const range = `>= 1 and <= ${max}`;
+  return {
+    parse: decimalInteger,
+    check: (v: unknown) =>
+      Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max
+        ? undefined
+        : `an integer ${range}`,
+    envExpected: `a decimal integer ${range}`,
+    type: 'integer',
+    unit,
+  };
+}
+
+const boolean = {
+  parse: (raw: string): boolean | undefined => {
+    const v = raw.trim().toLowerCase();
+    if (v === 'true' || v === '1') return true;
+    if (v === 'false' || v === '0') return false;
+    return undefined;
+  },
+  check: (v: unknown) => (typeof v === 'boolean' ? undefined : 'a boolean'),
+  envExpected: 'true, false, 1 or 0',
+  type: 'boolean',
+};
+
+function oneOf<T extends string>(names: readonly T[]) {
+  const expected = `one of ${names.join(', ')}`;
+  return {
+    parse: (raw: string) => raw.trim().toLowerCase() as T,
+    check: (v: unknown) => (names.includes(v as T) ? undefined : expected),
+    type: names.map((n) => `\`'${n}'\``).join(' | '),
+  };
+}
+
+const nonEmptyString = {
+  parse: (raw: string) => raw,
+  check: (v: unknown) => (typeof v === 'string' && v !== '' ? undefined : 'a non-empty string'),
+  type: 'string',
+};
+
+function callback(signature: string) {
+  return {
+    check: (v: unknown) => (typeof v === 'function' ? undefined : 'a function'),
+    type: `\`${signature}\``,
+  };
+}
 
 const BUILT_IN_TRIGGERS: readonly BuiltInTrigger[] = ['latency', 'error'];
 const FLUSH_SCOPES: readonly FlushScope[] = ['window', 'trace'];
 
-// Each check returns what was expected when the value is wrong.
-const nonNegative: Check = (v) =>
-  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'a finite number >= 0';
-const positive: Check = (v) =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'a finite number > 0';
-const positiveInteger: Check = (v) =>
-  typeof v === 'number' && Number.isInteger(v) && v > 0 ? undefined : 'an integer > 0';
-const oneOf =
-  (names: readonly string[]): Check =>
-  (v) =>
-    typeof v === 'string' && names.includes(v) ? undefined : `one of ${names.join(', ')}`;
-const triggerList: Check = (v) =>
-  Array.isArray(v) && v.every((t) => BUILT_IN_TRIGGERS.includes(t))
-    ? undefined
-    : `an array of ${BUILT_IN_TRIGGERS.join(', ')}`;
-const boolean: Check = (v) => (typeof v === 'boolean' ? undefined : 'a boolean');
-const nonEmptyString: Check = (v) =>
-  typeof v === 'string' && v !== '' ? undefined : 'a non-empty string';
+/**
+ * The signals a snapshot may be bound to. Each is one an operator sends on
+ * purpose and whose default action (ending the process) nothing else relies
+ * on. Not SIGUSR1 (it starts Node's debugger), not SIGINT or SIGTERM (a
+ * listener would stop them from ending the process), not signals the kernel
+ * or Node itself raise (SIGPIPE, SIGCHLD, SIGSEGV...). Whether this platform
+ * has the signal is checked when it is installed: code that names SIGUSR2 is
+ * not wrong on Windows.
+ */
+const SNAPSHOT_SIGNALS: readonly string[] = ['SIGUSR2', 'SIGHUP', 'SIGQUIT', 'SIGINFO', 'SIGPWR'];
 
-type Parser = (raw: string) => unknown;
-
-const number: Parser = (raw) => (raw.trim() === '' ? Number.NaN : Number(raw));
-const word: Parser = (raw) => raw.trim().toLowerCase();
-const text: Parser = (raw) => raw;
-const signal: Parser = (raw) => {
-  const name = raw.trim().toUpperCase();
-  return name.startsWith('SIG') ? name : `SIG${name}`;
-};
-const triggers: Parser = (raw) => {
-  const names = raw
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter((s) => s !== '');
-  if (names.length === 1 && names[0] === 'none') return [];
-  return names.length === 0 ? undefined : [...new Set(names)];
-};
-const bool: Parser = (raw) => {
-  const v = raw.trim().toLowerCase();
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
+function checkSnapshotSignal(name: unknown): string | undefined {
+  const allowed = `one of ${SNAPSHOT_SIGNALS.join(', ')}`;
+  if (name === 'SIGUSR1') {
+    return `a signal other than SIGUSR1, which Node's debugger uses (${allowed})`;
+  }
+  if (typeof name !== 'string' || !SNAPSHOT_SIGNALS.includes(name)) {
+    return `a signal that is safe to listen for (${allowed})`;
+  }
   return undefined;
+}
+
+const SNAPSHOT_DIR = {
+  ...nonEmptyString,
+  env: 'FLIGHT_RECORDER_SNAPSHOT_DIR',
+  default: DEFAULT_SNAPSHOT_DIR,
+  type: 'path',
 };
 
+/** Declares a row, so its value type is checked against its parser and default. */
+const option = <T>(row: Option<T>): Option<T> => row;
+
+/** The options of {@link FlightRecorderSpanProcessor}. */
+export const OPTIONS = {
+  exporter: option<SpanExporter | undefined>({
+    check: (v) =>
+      v === undefined ||
+      (v !== null &&
+        typeof v === 'object' &&
+        typeof (v as SpanExporter).export === 'function' &&
+        typeof (v as SpanExporter).shutdown === 'function')
+        ? undefined
+        : 'a SpanExporter (with export and shutdown)',
+    default: undefined,
+    shownDefault: '`new OTLPTraceExporter()`',
+    type: '`SpanExporter`',
+    meaning:
+      'where flushed spans go (the default reads `OTEL_EXPORTER_OTLP_*`); shut down with the recorder',
+  }),
+  latencyThresholdMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_LATENCY_THRESHOLD_MS',
+    default: 500,
+    meaning: 'a local root lasting longer triggers `latency`',
+  }),
+  triggers: option<readonly BuiltInTrigger[]>({
+    env: 'FLIGHT_RECORDER_TRIGGERS',
+    parse: (raw) => {
+      const names = raw
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter((s) => s !== '');
+      if (names.length === 1 && names[0] === 'none') return [];
+      return names.length === 0 ? undefined : (names as BuiltInTrigger[]);
+    },
+    check: (v) =>
+      Array.isArray(v) && v.every((t) => BUILT_IN_TRIGGERS.includes(t))
+        ? undefined
+        : `an array of ${BUILT_IN_TRIGGERS.join(', ')}`,
+    envExpected: `a comma list of ${BUILT_IN_TRIGGERS.join(', ')}, or none`,
+    normalize: (v) => [...new Set(v)],
+    default: ['latency', 'error'],
+    type: "`('latency' | 'error')[]`; env: comma list or `none`",
+    meaning: 'the built-in triggers that are on; none leaves `snapshot()` and `shouldTrigger`',
+  }),
+  shouldTrigger: option<((span: ReadableSpan) => string | undefined) | undefined>({
+    ...callback('(span: ReadableSpan) => string | undefined'),
+    default: undefined,
+    meaning: 'a custom trigger checked on every ended span; return a trigger name to flush',
+  }),
+  minAgeMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_MIN_AGE_MS',
+    default: 10_000,
+    meaning: 'how long a span stays after it ends (longer while its local root is open)',
+  }),
+  maxBytes: option<number>({
+    ...integer('bytes', MAX_BUFFER_BYTES),
+    env: 'FLIGHT_RECORDER_MAX_BYTES',
+    default: 16 * 1024 * 1024,
+    meaning: 'the most the buffer holds, oldest spans out first; at most 1 GiB',
+  }),
+  flushScope: option<FlushScope>({
+    ...oneOf(FLUSH_SCOPES),
+    env: 'FLIGHT_RECORDER_FLUSH_SCOPE',
+    default: 'window',
+    meaning: 'a trigger exports the whole window, or only its trace',
+  }),
+  minFlushIntervalMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS',
+    default: 60_000,
+    meaning: 'at most one window flush per interval; other triggers export their own trace',
+  }),
+  maxExportBatchSize: option<number>({
+    ...integer('spans', MAX_COUNT),
+    env: 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE',
+    default: 512,
+    meaning: 'the most spans per export call',
+  }),
+  exportTimeoutMs: option<number>({
+    ...duration(1),
+    env: 'FLIGHT_RECORDER_EXPORT_TIMEOUT_MS',
+    default: 30_000,
+    meaning: "one export call's time limit; also bounds `shutdown()`",
+  }),
+  skipSampled: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_SKIP_SAMPLED',
+    default: false,
+    meaning: 'leave sampled spans to another processor (see head sampling)',
+  }),
+  onFlush: option<((flush: FlushInfo) => void) | undefined>({
+    ...callback('(flush: FlushInfo) => void'),
+    default: undefined,
+    meaning: 'called once per flush with its snapshot id, trigger, trace id, scope and counts',
+  }),
+  snapshotSignal: option<string | undefined>({
+    env: 'FLIGHT_RECORDER_SNAPSHOT_SIGNAL',
+    parse: (raw) => {
+      const name = raw.trim().toUpperCase();
+      return name.startsWith('SIG') ? name : `SIG${name}`;
+    },
+    check: checkSnapshotSignal,
+    default: undefined,
+    shownDefault: 'none (off)',
+    type: "signal name, e.g. `'SIGUSR2'`",
+    meaning: 'write a snapshot file each time the process gets this signal',
+  }),
+  snapshotDir: option<string>({
+    ...SNAPSHOT_DIR,
+    meaning:
+      'where signal snapshots and crash dumps go (at most 100 files, 256 MiB); also where `FileSpanExporter` writes by default',
+  }),
+  crashDump: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_CRASH_DUMP',
+    default: false,
+    meaning: 'on an uncaught exception, write the window and the open spans to `snapshotDir`',
+  }),
+  disabled: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_DISABLED',
+    default: false,
+    meaning: 'record and export nothing',
+  }),
+} satisfies {
+  // Exactly the public options, each with a row of its type.
+  readonly [K in keyof Required<FlightRecorderOptions>]: Option<FlightRecorderOptions[K]>;
+};
+
+/** The recorder's options with every default applied. */
+export type ResolvedOptions = Resolved<typeof OPTIONS>;
+
 /**
- * The options that have an environment variable: `[option, variable, parse, check]`.
- * Read when a recorder is built, never at module load.
+ * The value of a row's environment variable, or undefined when it is unset,
+ * empty (as the OpenTelemetry spec says) or not valid; then `warn` is told
+ * once, naming the variable, the text and what was expected.
  */
-const TABLE: readonly [keyof typeof DEFAULTS, string, Parser, Check][] = [
-  ['latencyThresholdMs', 'FLIGHT_RECORDER_LATENCY_THRESHOLD_MS', number, nonNegative],
-  ['triggers', 'FLIGHT_RECORDER_TRIGGERS', triggers, triggerList],
-  ['minAgeMs', 'FLIGHT_RECORDER_MIN_AGE_MS', number, nonNegative],
-  ['maxBytes', 'FLIGHT_RECORDER_MAX_BYTES', number, positiveInteger],
-  ['flushScope', 'FLIGHT_RECORDER_FLUSH_SCOPE', word, oneOf(FLUSH_SCOPES)],
-  ['minFlushIntervalMs', 'FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS', number, nonNegative],
-  ['maxExportBatchSize', 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', number, positiveInteger],
-  ['exportTimeoutMs', 'FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', number, positive],
-  ['skipSampled', 'FLIGHT_RECORDER_SKIP_SAMPLED', bool, boolean],
-  ['disabled', 'FLIGHT_RECORDER_DISABLED', bool, boolean],
-  ['snapshotSignal', 'FLIGHT_RECORDER_SNAPSHOT_SIGNAL', signal, checkSnapshotSignal],
-  ['snapshotDir', 'FLIGHT_RECORDER_SNAPSHOT_DIR', text, nonEmptyString],
-  ['crashDump', 'FLIGHT_RECORDER_CRASH_DUMP', bool, boolean],
-];
-
-/** The environment variable of each option, for documentation and tests. */
-export const ENV_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
-  TABLE.map(([option, name]) => [option, name]),
-);
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'none';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return JSON.stringify(value);
-  return String(value);
+export function fromEnv<T>(
+  row: Option<T>,
+  env: Env,
+  warn: (message: string) => void,
+): T | undefined {
+  if (row.env === undefined || row.parse === undefined) return undefined;
+  const raw = env[row.env];
+  if (raw === undefined || raw === '') return undefined;
+  const parsed = row.parse(raw);
+  const wrong = parsed === undefined ? (row.envExpected ?? 'valid') : row.check(parsed);
+  if (wrong === undefined) return row.normalize ? row.normalize(parsed as T) : parsed;
+  warn(
+    `otel-flight-recorder: ignoring ${row.env}=${JSON.stringify(raw)}: expected ${row.envExpected ?? wrong}; using the default ${row.shownDefault ?? describe(row.default)}`,
+  );
+  return undefined;
 }
 
 /**
- * Applies code options, then the environment, then the defaults. A bad code
- * option throws a TypeError naming it and its value; a bad environment value
- * logs one warning naming the variable and its value, and the default applies.
+ * Applies code options, then the environment, then the defaults, row by row.
+ * A bad value in code throws a TypeError naming the option and the value; a
+ * bad environment value is handed to `warn` (see {@link fromEnv}) and the
+ * default applies. The environment is read when this is called, never at
+ * module load.
  */
+export function resolveTable<Table extends OptionTable>(
+  table: Table,
+  given: object | undefined,
+  env: Env,
+  warn: (message: string) => void,
+): Resolved<Table> {
+  if (given === undefined) given = {};
+  if (given === null || typeof given !== 'object') {
+    throw new TypeError(`Expected options to be an object, got ${describe(given)}`);
+  }
+  const resolved: Record<string, unknown> = {};
+  for (const [name, row] of Object.entries(table)) {
+    const value = (given as Record<string, unknown>)[name];
+    if (value === undefined) {
+      resolved[name] = fromEnv(row, env, warn) ?? row.default;
+      continue;
+    }
+    const wrong = row.check(value);
+    if (wrong !== undefined) {
+      throw new TypeError(`Expected \`${name}\` to be ${wrong}, got ${describe(value)}`);
+    }
+    resolved[name] = row.normalize ? row.normalize(value) : value;
+  }
+  return resolved as Resolved<Table>;
+}
+
+/** The recorder's options: code, then environment, then defaults (see {@link resolveTable}). */
 export function resolveOptions(
-  options: FlightRecorderOptions = {},
-  env: Env = process.env,
+  options: FlightRecorderOptions | undefined,
+  env: Env,
+  warn: (message: string) => void,
 ): ResolvedOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
-  }
-  const resolved: Record<string, unknown> = { ...DEFAULTS };
-  for (const [option, variable, parse, check] of TABLE) {
-    const given = options[option];
-    if (given !== undefined) {
-      const expected = check(given);
-      if (expected) {
-        throw new TypeError(`Expected \`${option}\` to be ${expected}, got ${describe(given)}`);
-      }
-      resolved[option] = option === 'triggers' ? [...new Set(given as BuiltInTrigger[])] : given;
-      continue;
-    }
-    const raw = env[variable];
-    if (raw === undefined || raw === '') continue;
-    const parsed = parse(raw);
-    const expected = parsed === undefined ? 'valid' : check(parsed);
-    if (expected) {
-      diag.warn(
-        `otel-flight-recorder: ignoring ${variable}=${JSON.stringify(raw)}: expected ${expected}; using the default ${describe(DEFAULTS[option])}`,
-      );
-      continue;
-    }
-    resolved[option] = parsed;
-  }
-  const { exporter, shouldTrigger, onFlush } = options;
-  for (const [name, fn] of [
-    ['shouldTrigger', shouldTrigger],
-    ['onFlush', onFlush],
-  ] as const) {
-    if (fn !== undefined && typeof fn !== 'function') {
-      throw new TypeError(`Expected \`${name}\` to be a function, got ${describe(fn)}`);
-    }
-  }
-  if (
-    exporter !== undefined &&
-    (exporter === null ||
-      typeof exporter !== 'object' ||
-      typeof exporter.export !== 'function' ||
-      typeof exporter.shutdown !== 'function')
-  ) {
-    throw new TypeError(
-      `Expected \`exporter\` to be a SpanExporter (with export and shutdown), got ${describe(exporter)}`,
-    );
-  }
-  resolved.exporter = exporter;
-  resolved.shouldTrigger = shouldTrigger;
-  resolved.onFlush = onFlush;
-  return resolved as unknown as ResolvedOptions;
+  return resolveTable(OPTIONS, options, env, warn);
 }
+
+/** What a file exporter holds in memory for one file unless `maxFileBytes` says otherwise: 16 MiB. */
+export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/** The options of {@link FileSpanExporter}. */
+export const FILE_EXPORTER_OPTIONS = {
+  directory: option<string>({
+    ...SNAPSHOT_DIR,
+    meaning: 'where files go; created when missing; relative to `process.cwd()`',
+  }),
+  maxFiles: option<number>({
+    ...integer('files', MAX_COUNT),
+    default: DEFAULT_MAX_FILES,
+    meaning: 'the most snapshot files kept; after each write the oldest are removed',
+  }),
+  maxTotalBytes: option<number>({
+    ...integer('bytes', Number.MAX_SAFE_INTEGER),
+    default: DEFAULT_MAX_TOTAL_BYTES,
+    meaning: 'the most bytes the files may hold together; a single larger file is refused',
+  }),
+  writeDelayMs: option<number>({
+    ...duration(0),
+    default: 500,
+    meaning: 'how long a flush is held after its last batch before its file is written',
+  }),
+  maxFileBytes: option<number | undefined>({
+    ...integer('bytes', MAX_BUFFER_BYTES),
+    default: undefined,
+    shownDefault: `${DEFAULT_MAX_FILE_BYTES} (16 MiB), at most \`maxTotalBytes\``,
+    meaning: 'the most bytes held in memory for one file; more continues in a further file',
+  }),
+  onWrite: option<((write: SnapshotFileWrite) => void) | undefined>({
+    ...callback('(write: SnapshotFileWrite) => void'),
+    default: undefined,
+    meaning: 'called after each file is written or fails, with what it held',
+  }),
+} satisfies {
+  readonly [K in keyof Required<FileSpanExporterOptions>]: Option<FileSpanExporterOptions[K]>;
+};

@@ -8,19 +8,15 @@ import {
   REQUEST_SUFFIX,
   serializeResourceSpansItems,
 } from './otlp-json.js';
+import { DEFAULT_MAX_FILE_BYTES, FILE_EXPORTER_OPTIONS, resolveTable } from './config.js';
+import { warnAboutEnv } from './env-warnings.js';
 import { waitForResources } from './resource-attributes.js';
 import {
-  DEFAULT_MAX_FILES,
-  DEFAULT_MAX_TOTAL_BYTES,
-  DEFAULT_SNAPSHOT_DIR,
   ensureSnapshotDirectory,
   type SnapshotDirOptions,
   snapshotFileName,
   writeSnapshotFile,
 } from './snapshot-files.js';
-
-/** The environment variable that sets {@link FileSpanExporterOptions.directory}. */
-export const SNAPSHOT_DIR_ENV = 'FLIGHT_RECORDER_SNAPSHOT_DIR';
 
 /** Options of {@link FileSpanExporter}. */
 export interface FileSpanExporterOptions {
@@ -28,38 +24,39 @@ export interface FileSpanExporterOptions {
    * The directory the files go to, created when missing. A relative path is
    * resolved against `process.cwd()`. Env: `FLIGHT_RECORDER_SNAPSHOT_DIR`,
    * read when the exporter is built. The default is
-   * `flight-recorder-snapshots`.
+   * `'flight-recorder-snapshots'`.
    */
   directory?: string;
   /**
    * The most snapshot files kept in the directory; after each write the
-   * oldest are removed. Unit: files. The default value is 100.
+   * oldest are removed. Unit: files, an integer. Code only. The default is 100.
    */
   maxFiles?: number;
   /**
    * The most bytes the snapshot files in the directory may hold together;
-   * after each write the oldest are removed. Unit: bytes. The default value
-   * is 268435456 (256 MiB).
+   * after each write the oldest are removed. Unit: bytes, an integer. Code
+   * only. The default is 268435456 (256 MiB).
    */
   maxTotalBytes?: number;
   /**
    * How long the spans of a flush are held after the last batch of that
    * flush arrived, waiting for more of it, before its file is written. A
    * flush also goes to disk as soon as a span of another flush arrives, and
-   * on `forceFlush` and `shutdown`. Unit: milliseconds. The default value is
-   * 500 ms.
+   * on `forceFlush` and `shutdown`. Unit: milliseconds, at most 2147483647
+   * (what a timer holds). Code only. The default is 500 ms.
    */
   writeDelayMs?: number;
   /**
    * The most bytes of serialized spans held in memory for one file. A flush
    * larger than this continues in a further file with the same snapshot id.
-   * At most `maxTotalBytes`. Unit: bytes. The default value is 16777216
-   * (16 MiB).
+   * Unit: bytes, an integer of at most 1073741824 (1 GiB), held in one
+   * buffer. Code only. The default is 16777216 (16 MiB), at most
+   * `maxTotalBytes`.
    */
   maxFileBytes?: number;
   /**
    * Called after each file is written, or fails to be, with what it held.
-   * If it throws, one warning is logged. Code only; no default.
+   * If it throws, one warning is logged. Code only. The default is none.
    */
   onWrite?: (write: SnapshotFileWrite) => void;
 }
@@ -80,14 +77,6 @@ export interface SnapshotFileWrite {
   bytes: number;
 }
 
-export const FILE_EXPORTER_DEFAULTS = {
-  directory: DEFAULT_SNAPSHOT_DIR,
-  maxFiles: DEFAULT_MAX_FILES,
-  maxTotalBytes: DEFAULT_MAX_TOTAL_BYTES,
-  writeDelayMs: 500,
-  maxFileBytes: 16 * 1024 * 1024,
-} as const;
-
 /** The spans of one snapshot held until their file is written. */
 interface Pending {
   snapshotId: string | undefined;
@@ -100,18 +89,6 @@ interface Pending {
 }
 
 const FRAME_BYTES = REQUEST_PREFIX.byteLength + REQUEST_SUFFIX.byteLength;
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  return String(value);
-}
-
-function checkInteger(name: string, value: unknown, min: number, max = Infinity): void {
-  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return;
-  const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
-  throw new TypeError(`Expected \`${name}\` to be an integer ${range}, got ${describe(value)}`);
-}
 
 /**
  * A span exporter that writes spans as OTLP/HTTP JSON `ExportTraceServiceRequest`
@@ -162,36 +139,13 @@ export class FileSpanExporter implements SpanExporter {
    * @throws TypeError when an option is invalid, naming the option and value.
    */
   constructor(options: FileSpanExporterOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`Expected options to be an object, got ${describe(options)}`);
-    }
-    const env = process.env[SNAPSHOT_DIR_ENV];
-    const directory =
-      options.directory ??
-      (env !== undefined && env !== '' ? env : FILE_EXPORTER_DEFAULTS.directory);
-    if (typeof directory !== 'string' || directory === '') {
+    const o = resolveTable(FILE_EXPORTER_OPTIONS, options, process.env, warnAboutEnv);
+    const { directory, maxFiles, maxTotalBytes, writeDelayMs, onWrite } = o;
+    const maxFileBytes = o.maxFileBytes ?? Math.min(DEFAULT_MAX_FILE_BYTES, maxTotalBytes);
+    if (maxFileBytes > maxTotalBytes) {
       throw new TypeError(
-        `Expected \`directory\` to be a non-empty string, got ${describe(directory)}`,
+        `Expected \`maxFileBytes\` to be at most maxTotalBytes (${maxTotalBytes}), got ${maxFileBytes}`,
       );
-    }
-    const {
-      maxFiles = FILE_EXPORTER_DEFAULTS.maxFiles,
-      maxTotalBytes = FILE_EXPORTER_DEFAULTS.maxTotalBytes,
-      writeDelayMs = FILE_EXPORTER_DEFAULTS.writeDelayMs,
-      onWrite,
-    } = options;
-    checkInteger('maxFiles', maxFiles, 1);
-    checkInteger('maxTotalBytes', maxTotalBytes, 1);
-    const maxFileBytes =
-      options.maxFileBytes ?? Math.min(FILE_EXPORTER_DEFAULTS.maxFileBytes, maxTotalBytes);
-    checkInteger('maxFileBytes', maxFileBytes, 1, maxTotalBytes);
-    if (typeof writeDelayMs !== 'number' || !Number.isFinite(writeDelayMs) || writeDelayMs < 0) {
-      throw new TypeError(
-        `Expected \`writeDelayMs\` to be a finite number >= 0, got ${describe(writeDelayMs)}`,
-      );
-    }
-    if (onWrite !== undefined && typeof onWrite !== 'function') {
-      throw new TypeError(`Expected \`onWrite\` to be a function, got ${describe(onWrite)}`);
     }
     this._dir = { directory, maxFiles, maxTotalBytes };
     this._writeDelayMs = writeDelayMs;

@@ -1,5 +1,4 @@
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { DEFAULT_SNAPSHOT_DIR } from './snapshot-files.js';
 
 /** A built-in trigger: a slow local root (`latency`) or one that ended with status ERROR (`error`). */
 export type BuiltInTrigger = 'latency' | 'error';
@@ -19,13 +18,13 @@ export interface FlightRecorderOptions {
    * Where flushed spans go. The default is `new OTLPTraceExporter()` from
    * `@opentelemetry/exporter-trace-otlp-http`, which reads the
    * `OTEL_EXPORTER_OTLP_*` variables itself. The recorder shuts it down on
-   * {@link FlightRecorderSpanProcessor.shutdown}.
+   * {@link FlightRecorderSpanProcessor.shutdown}. Code only.
    */
   exporter?: SpanExporter;
   /**
    * A local root span that lasts longer than this triggers a `latency` flush.
-   * Unit: milliseconds. Env: `FLIGHT_RECORDER_LATENCY_THRESHOLD_MS`.
-   * The default value is 500 ms.
+   * Unit: milliseconds, at most 2147483647 (what a timer holds).
+   * Env: `FLIGHT_RECORDER_LATENCY_THRESHOLD_MS`. The default is 500 ms.
    */
   latencyThresholdMs?: number;
   /**
@@ -39,44 +38,46 @@ export interface FlightRecorderOptions {
    * A custom trigger, called with every span that ends. Return a trigger name
    * to flush that span's trace (and the window), or `undefined`. It must be
    * cheap: it runs on the hot path. If it throws, the span does not trigger
-   * and one warning is logged. Code only; there is no default.
+   * and one warning is logged. Code only. The default is none.
    */
   shouldTrigger?: (span: ReadableSpan) => string | undefined;
   /**
    * How long a span stays buffered after it ends, unless its trace's local
-   * root is still open. Unit: milliseconds. Env: `FLIGHT_RECORDER_MIN_AGE_MS`.
-   * The default value is 10000 ms.
+   * root is still open. Unit: milliseconds, at most 2147483647.
+   * Env: `FLIGHT_RECORDER_MIN_AGE_MS`. The default is 10000 ms.
    */
   minAgeMs?: number;
   /**
    * The most memory the buffered spans may hold, as estimated heap bytes.
    * Past it the oldest spans are evicted, pinned or not. Spans waiting for
-   * export are bounded by the same number again. Unit: bytes.
-   * Env: `FLIGHT_RECORDER_MAX_BYTES`. The default value is 16777216 (16 MiB).
+   * export are bounded by the same number again. Unit: bytes, an integer of
+   * at most 1073741824 (1 GiB): the buffer is meant to be one ArrayBuffer.
+   * Env: `FLIGHT_RECORDER_MAX_BYTES`. The default is 16777216 (16 MiB).
    */
   maxBytes?: number;
   /**
    * What a trigger exports. Env: `FLIGHT_RECORDER_FLUSH_SCOPE`.
-   * The default is `window`.
+   * The default is `'window'`.
    */
   flushScope?: FlushScope;
   /**
    * Window flushes happen at most once in this interval; a trigger within it
-   * exports only its own trace. Unit: milliseconds.
-   * Env: `FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS`. The default value is 60000 ms.
+   * exports only its own trace. Unit: milliseconds, at most 2147483647.
+   * Env: `FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS`. The default is 60000 ms.
    */
   minFlushIntervalMs?: number;
   /**
    * The most spans handed to the exporter in one call; a batch is smaller
-   * when its spans are slow to serialize (about 5 ms of work each). Unit: spans.
-   * Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`. The default value is 512.
+   * when its spans are slow to serialize (about 5 ms of work each). Unit:
+   * spans, an integer. Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`.
+   * The default is 512.
    */
   maxExportBatchSize?: number;
   /**
    * How long one export call may take before it counts as failed and the
    * next batch may go. Also bounds how long `shutdown` waits. Unit:
-   * milliseconds. Env: `FLIGHT_RECORDER_EXPORT_TIMEOUT_MS`.
-   * The default value is 30000 ms.
+   * milliseconds, more than 0 and at most 2147483647 (what a timer holds).
+   * Env: `FLIGHT_RECORDER_EXPORT_TIMEOUT_MS`. The default is 30000 ms.
    */
   exportTimeoutMs?: number;
   /**
@@ -90,7 +91,8 @@ export interface FlightRecorderOptions {
   /**
    * Called after each flush has moved its spans to the export queue, with
    * what it took. It runs inside the `onEnd` that triggered the flush, so it
-   * must be cheap; if it throws, one warning is logged. Code only; no default.
+   * must be cheap; if it throws, one warning is logged. Code only.
+   * The default is none.
    */
   onFlush?: (flush: FlushInfo) => void;
   /**
@@ -113,7 +115,7 @@ export interface FlightRecorderOptions {
    * when missing. A relative path is resolved against `process.cwd()`. It
    * keeps at most 100 files and 256 MiB; the oldest go first.
    * Env: `FLIGHT_RECORDER_SNAPSHOT_DIR`. The default is
-   * `flight-recorder-snapshots`.
+   * `'flight-recorder-snapshots'`.
    */
   snapshotDir?: string;
   /**
@@ -130,41 +132,8 @@ export interface FlightRecorderOptions {
   crashDump?: boolean;
 }
 
-/** The options with every default applied. */
-export interface ResolvedOptions {
-  exporter: SpanExporter | undefined;
-  latencyThresholdMs: number;
-  triggers: readonly BuiltInTrigger[];
-  shouldTrigger: ((span: ReadableSpan) => string | undefined) | undefined;
-  onFlush: ((flush: FlushInfo) => void) | undefined;
-  minAgeMs: number;
-  maxBytes: number;
-  flushScope: FlushScope;
-  minFlushIntervalMs: number;
-  maxExportBatchSize: number;
-  exportTimeoutMs: number;
-  skipSampled: boolean;
-  disabled: boolean;
-  snapshotSignal: string | undefined;
-  snapshotDir: string;
-  crashDump: boolean;
-}
-
-export const DEFAULTS = {
-  latencyThresholdMs: 500,
-  triggers: ['latency', 'error'] as readonly BuiltInTrigger[],
-  minAgeMs: 10_000,
-  maxBytes: 16 * 1024 * 1024,
-  flushScope: 'window' as FlushScope,
-  minFlushIntervalMs: 60_000,
-  maxExportBatchSize: 512,
-  exportTimeoutMs: 30_000,
-  skipSampled: false,
-  disabled: false,
-  snapshotSignal: undefined as string | undefined,
-  snapshotDir: DEFAULT_SNAPSHOT_DIR,
-  crashDump: false,
-} as const;
+/** The options with every default applied; derived from the options table in `config.ts`. */
+export type { ResolvedOptions } from './config.js';
 
 /** What {@link FlightRecorderSpanProcessor.stats} reports. Counters only grow. */
 export interface FlightRecorderStats {

@@ -7,30 +7,6 @@ import { type SnapshotSource, writeWindowSnapshot } from './snapshot-writer.js';
 /** The trigger that signal snapshots carry. */
 export const SIGNAL_TRIGGER = 'signal';
 
-/**
- * The signals a snapshot may be bound to. Each is one an operator sends on
- * purpose and whose default action (ending the process) nothing else relies
- * on. Not SIGUSR1 (it starts Node's debugger), not SIGINT or SIGTERM (a
- * listener would stop them from ending the process), not signals the kernel
- * or Node itself raise (SIGPIPE, SIGCHLD, SIGSEGV...).
- */
-const ALLOWED: readonly string[] = ['SIGUSR2', 'SIGHUP', 'SIGQUIT', 'SIGINFO', 'SIGPWR'];
-
-/**
- * Why `name` cannot be a snapshot signal, as what was expected instead, or
- * undefined when it can. Whether this platform has the signal is checked
- * when it is installed: code that names SIGUSR2 is not wrong on Windows.
- */
-export function checkSnapshotSignal(name: unknown): string | undefined {
-  const allowed = `one of ${ALLOWED.join(', ')}`;
-  if (name === 'SIGUSR1')
-    return `a signal other than SIGUSR1, which Node's debugger uses (${allowed})`;
-  if (typeof name !== 'string' || !ALLOWED.includes(name)) {
-    return `a signal that is safe to listen for (${allowed})`;
-  }
-  return undefined;
-}
-
 /** Collects what a snapshot writes, so it can go to a file in one atomic write. */
 class Chunks extends Writable {
   readonly chunks: Uint8Array[] = [];

@@ -1,24 +1,44 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { resolveOptions } from '../src/config.js';
+import {
+  FILE_EXPORTER_OPTIONS,
+  MAX_BUFFER_BYTES,
+  MAX_DURATION_MS,
+  OPTIONS,
+  resolveOptions,
+} from '../src/config.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
-import { DEFAULTS } from '../src/options.js';
 import { TestExporter } from './helpers/test-exporter.js';
-import { captureDiag } from './helpers/tracing.js';
+import { captureDiag, settle } from './helpers/tracing.js';
+
+type Name = keyof typeof OPTIONS;
+
+/** Resolves with `env` only, collecting the warnings. */
+function fromEnv(env: Record<string, string>) {
+  const warnings: string[] = [];
+  const options = resolveOptions({}, env, (m) => warnings.push(m));
+  return { options, warnings };
+}
+
+const NUMERIC = (Object.keys(OPTIONS) as Name[]).filter((name) => OPTIONS[name].unit);
 
 describe('options', () => {
-  test('defaults apply when nothing is set', () => {
-    const o = resolveOptions({}, {});
-    assert.equal(o.latencyThresholdMs, 500);
-    assert.deepEqual(o.triggers, ['latency', 'error']);
-    assert.equal(o.minAgeMs, 10_000);
-    assert.equal(o.maxBytes, 16_777_216);
-    assert.equal(o.flushScope, 'window');
-    assert.equal(o.minFlushIntervalMs, 60_000);
-    assert.equal(o.maxExportBatchSize, 512);
-    assert.equal(o.exportTimeoutMs, 30_000);
-    assert.equal(o.skipSampled, false);
-    assert.equal(o.disabled, false);
+  test('defaults apply when nothing is set, and are the documented ones', () => {
+    const { options, warnings } = fromEnv({});
+    assert.deepEqual(warnings, []);
+    for (const name of Object.keys(OPTIONS) as Name[]) {
+      assert.deepEqual(options[name], OPTIONS[name].default, name);
+    }
+    // The promises the README makes, said once more by value.
+    assert.equal(options.latencyThresholdMs, 500);
+    assert.deepEqual(options.triggers, ['latency', 'error']);
+    assert.equal(options.minAgeMs, 10_000);
+    assert.equal(options.maxBytes, 16_777_216);
+    assert.equal(options.flushScope, 'window');
+    assert.equal(options.minFlushIntervalMs, 60_000);
+    assert.equal(options.maxExportBatchSize, 512);
+    assert.equal(options.exportTimeoutMs, 30_000);
+    assert.equal(options.snapshotDir, 'flight-recorder-snapshots');
   });
 
   test('code wins over the environment, which wins over the default', () => {
@@ -34,43 +54,76 @@ describe('options', () => {
       FLIGHT_RECORDER_SKIP_SAMPLED: 'TRUE',
       FLIGHT_RECORDER_DISABLED: 'false',
     };
-    const fromEnv = resolveOptions({}, env);
-    assert.equal(fromEnv.latencyThresholdMs, 250);
-    assert.deepEqual(fromEnv.triggers, ['error']);
-    assert.equal(fromEnv.minAgeMs, 5000);
-    assert.equal(fromEnv.maxBytes, 1_048_576);
-    assert.equal(fromEnv.flushScope, 'trace');
-    assert.equal(fromEnv.minFlushIntervalMs, 0);
-    assert.equal(fromEnv.maxExportBatchSize, 64);
-    assert.equal(fromEnv.exportTimeoutMs, 1000);
-    assert.equal(fromEnv.skipSampled, true);
-    assert.equal(fromEnv.disabled, false);
-    const fromCode = resolveOptions({ latencyThresholdMs: 100, triggers: ['latency'] }, env);
+    const { options: o, warnings } = fromEnv(env);
+    assert.deepEqual(warnings, []);
+    assert.equal(o.latencyThresholdMs, 250);
+    assert.deepEqual(o.triggers, ['error']);
+    assert.equal(o.minAgeMs, 5000);
+    assert.equal(o.maxBytes, 1_048_576);
+    assert.equal(o.flushScope, 'trace');
+    assert.equal(o.minFlushIntervalMs, 0);
+    assert.equal(o.maxExportBatchSize, 64);
+    assert.equal(o.exportTimeoutMs, 1000);
+    assert.equal(o.skipSampled, true);
+    assert.equal(o.disabled, false);
+    const fromCode = resolveOptions({ latencyThresholdMs: 100, triggers: ['latency'] }, env, () =>
+      assert.fail('no warning'),
+    );
     assert.equal(fromCode.latencyThresholdMs, 100);
     assert.deepEqual(fromCode.triggers, ['latency']);
-    assert.deepEqual(resolveOptions({}, { FLIGHT_RECORDER_TRIGGERS: 'latency,error' }).triggers, [
-      'latency',
-      'error',
-    ]);
+    assert.deepEqual(
+      fromEnv({ FLIGHT_RECORDER_TRIGGERS: 'latency,error,latency' }).options.triggers,
+      ['latency', 'error'],
+    );
+    assert.deepEqual(fromEnv({ FLIGHT_RECORDER_TRIGGERS: 'none' }).options.triggers, []);
+  });
+
+  test('durations and sizes are held to what timers and typed arrays can hold', () => {
+    assert.equal(MAX_DURATION_MS, 2 ** 31 - 1);
+    assert.equal(MAX_BUFFER_BYTES, 2 ** 30);
+    const longest = resolveOptions(
+      { exportTimeoutMs: MAX_DURATION_MS, minAgeMs: MAX_DURATION_MS, maxBytes: MAX_BUFFER_BYTES },
+      {},
+      () => {},
+    );
+    assert.equal(longest.exportTimeoutMs, MAX_DURATION_MS);
+    assert.equal(longest.maxBytes, MAX_BUFFER_BYTES);
+    const { options, warnings } = fromEnv({
+      FLIGHT_RECORDER_EXPORT_TIMEOUT_MS: String(MAX_DURATION_MS),
+      FLIGHT_RECORDER_MAX_BYTES: String(MAX_BUFFER_BYTES),
+    });
+    assert.deepEqual(warnings, []);
+    assert.equal(options.exportTimeoutMs, MAX_DURATION_MS);
+    assert.equal(options.maxBytes, MAX_BUFFER_BYTES);
   });
 
   const bad: [string, unknown, RegExp][] = [
     ['latencyThresholdMs', -1, /`latencyThresholdMs`.*finite number >= 0.*-1/],
     ['latencyThresholdMs', Number.NaN, /`latencyThresholdMs`.*NaN/],
     ['latencyThresholdMs', '500', /`latencyThresholdMs`.*"500"/],
+    ['latencyThresholdMs', 2 ** 31, /`latencyThresholdMs`.*<= 2147483647.*2147483648/],
     ['minAgeMs', Number.POSITIVE_INFINITY, /`minAgeMs`.*Infinity/],
-    ['maxBytes', 0, /`maxBytes`.*integer > 0.*got 0/],
+    ['minAgeMs', 2 ** 31, /`minAgeMs`.*<= 2147483647.*2147483648/],
+    ['maxBytes', 0, /`maxBytes`.*integer >= 1.*got 0/],
     ['maxBytes', 1.5, /`maxBytes`.*1\.5/],
+    ['maxBytes', 2 ** 30 + 1, /`maxBytes`.*<= 1073741824.*1073741825/],
+    ['maxBytes', 10n, /`maxBytes`.*10n/],
     ['minFlushIntervalMs', -5, /`minFlushIntervalMs`.*-5/],
+    ['minFlushIntervalMs', 2 ** 31, /`minFlushIntervalMs`.*2147483648/],
     ['maxExportBatchSize', 0, /`maxExportBatchSize`.*0/],
-    ['exportTimeoutMs', 0, /`exportTimeoutMs`.*finite number > 0.*0/],
+    ['maxExportBatchSize', 2 ** 31, /`maxExportBatchSize`.*<= 2147483647.*2147483648/],
+    ['exportTimeoutMs', 0, /`exportTimeoutMs`.*finite number >= 1.*0/],
+    // Node's setTimeout turns 2^31 ms into 1 ms: every export would time out.
+    ['exportTimeoutMs', 2 ** 31, /`exportTimeoutMs`.*<= 2147483647.*2147483648/],
     ['flushScope', 'everything', /`flushScope`.*one of window, trace.*"everything"/],
     ['triggers', ['latency', 'slow'], /`triggers`.*\["latency","slow"\]/],
     ['triggers', 'latency', /`triggers`.*"latency"/],
     ['shouldTrigger', 'yes', /`shouldTrigger`.*function.*"yes"/],
     ['onFlush', 42, /`onFlush`.*function.*42/],
     ['exporter', {}, /`exporter`.*SpanExporter/],
+    ['exporter', null, /`exporter`.*SpanExporter.*null/],
     ['disabled', 'true', /`disabled`.*boolean.*"true"/],
+    ['snapshotDir', '', /`snapshotDir`.*non-empty string/],
   ];
   for (const [option, value, message] of bad) {
     test(`a bad ${option} in code throws a TypeError naming it and the value (${String(value)})`, () => {
@@ -81,18 +134,42 @@ describe('options', () => {
     });
   }
 
-  const badEnv: [string, string, keyof typeof DEFAULTS][] = [
-    ['FLIGHT_RECORDER_LATENCY_THRESHOLD_MS', 'fast', 'latencyThresholdMs'],
-    ['FLIGHT_RECORDER_LATENCY_THRESHOLD_MS', '-3', 'latencyThresholdMs'],
+  test('options that are not an object throw a TypeError', () => {
+    assert.throws(
+      () => new FlightRecorderSpanProcessor(5 as never),
+      /Expected options to be an object, got 5/,
+    );
+  });
+
+  // The OpenTelemetry spec's rule for numbers, applied to every numeric
+  // variable: a decimal integer, nothing else.
+  const notDecimal = ['0x10', ' 5 ', '5 ', '1e3', '5.0', '+5', '-1', '1_000', 'fast', '10s'];
+  const outOfRange = ['9999999999999999999999', '9007199254740993'];
+  for (const name of NUMERIC) {
+    const { env, default: fallback } = OPTIONS[name];
+    test(`${env} takes decimal integers only; anything else warns once and the default applies`, () => {
+      for (const value of [...notDecimal, ...outOfRange]) {
+        const { options, warnings } = fromEnv({ [env!]: value });
+        assert.equal(options[name], fallback, `${env}=${JSON.stringify(value)}`);
+        assert.equal(warnings.length, 1, `${env}=${JSON.stringify(value)}`);
+        assert.ok(warnings[0]!.includes(`${env}=${JSON.stringify(value)}`), warnings[0]);
+        assert.match(warnings[0]!, /expected a decimal integer >= \d+ and <= \d+/);
+        assert.ok(warnings[0]!.includes(`using the default ${String(fallback)}`), warnings[0]);
+      }
+      assert.equal(fromEnv({ [env!]: '7' }).options[name], 7);
+    });
+  }
+
+  const badEnv: [string, string, Name][] = [
+    ['FLIGHT_RECORDER_LATENCY_THRESHOLD_MS', '2147483648', 'latencyThresholdMs'],
+    ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '9999999999', 'exportTimeoutMs'],
+    ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '0', 'exportTimeoutMs'],
+    ['FLIGHT_RECORDER_MAX_BYTES', '1073741825', 'maxBytes'],
+    ['FLIGHT_RECORDER_MAX_BYTES', '0', 'maxBytes'],
+    ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', '0', 'maxExportBatchSize'],
     ['FLIGHT_RECORDER_TRIGGERS', 'latency,slow', 'triggers'],
     ['FLIGHT_RECORDER_TRIGGERS', ',', 'triggers'],
-    ['FLIGHT_RECORDER_MIN_AGE_MS', '10s', 'minAgeMs'],
-    ['FLIGHT_RECORDER_MAX_BYTES', '16MiB', 'maxBytes'],
-    ['FLIGHT_RECORDER_MAX_BYTES', '0', 'maxBytes'],
     ['FLIGHT_RECORDER_FLUSH_SCOPE', 'all', 'flushScope'],
-    ['FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS', 'soon', 'minFlushIntervalMs'],
-    ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', '2.5', 'maxExportBatchSize'],
-    ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '0', 'exportTimeoutMs'],
     ['FLIGHT_RECORDER_SKIP_SAMPLED', 'sometimes', 'skipSampled'],
     ['FLIGHT_RECORDER_DISABLED', 'maybe', 'disabled'],
     ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGUSR1', 'snapshotSignal'],
@@ -102,19 +179,22 @@ describe('options', () => {
   ];
   for (const [variable, value, option] of badEnv) {
     test(`a bad ${variable}=${value} warns once, naming both, and the default applies`, () => {
-      const diagnostics = captureDiag();
-      try {
-        const resolved = resolveOptions({}, { [variable]: value });
-        assert.deepEqual(resolved[option], DEFAULTS[option]);
-        assert.equal(diagnostics.messages.length, 1);
-        assert.equal(diagnostics.messages[0]!.level, 'warn');
-        assert.ok(diagnostics.messages[0]!.message.includes(variable));
-        assert.ok(diagnostics.messages[0]!.message.includes(JSON.stringify(value)));
-      } finally {
-        diagnostics.restore();
-      }
+      const { options, warnings } = fromEnv({ [variable]: value });
+      assert.deepEqual(options[option], OPTIONS[option].default);
+      assert.equal(warnings.length, 1);
+      assert.ok(warnings[0]!.includes(`${variable}=${JSON.stringify(value)}`), warnings[0]);
     });
   }
+
+  test('an empty variable counts as unset, as the OpenTelemetry spec says', () => {
+    const env = Object.fromEntries(
+      Object.values(OPTIONS).flatMap((row) => (row.env ? [[row.env, '']] : [])),
+    );
+    assert.ok(Object.keys(env).length >= 12);
+    const { options, warnings } = fromEnv(env);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(options, fromEnv({}).options);
+  });
 
   test('the environment is read when a recorder is built, not at import', () => {
     process.env.FLIGHT_RECORDER_FLUSH_SCOPE = 'trace';
@@ -132,14 +212,32 @@ describe('options', () => {
     );
   });
 
-  test('bad environment values never throw from the constructor', () => {
-    const diagnostics = captureDiag();
+  test('a bad variable never throws from the constructor; its warning reaches diag once set up', async () => {
     process.env.FLIGHT_RECORDER_MAX_BYTES = 'lots';
+    let recorder: FlightRecorderSpanProcessor | undefined;
     try {
-      assert.doesNotThrow(() => new FlightRecorderSpanProcessor({ exporter: new TestExporter() }));
+      recorder = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
     } finally {
       delete process.env.FLIGHT_RECORDER_MAX_BYTES;
-      diagnostics.restore();
     }
+    // As NodeSDK does: the logger is installed after the recorder is built.
+    const diagnostics = captureDiag();
+    try {
+      assert.equal(diagnostics.messages.length, 0, 'nothing is logged during construction');
+      await settle();
+      assert.equal(diagnostics.messages.length, 1);
+      assert.equal(diagnostics.messages[0]!.level, 'warn');
+      assert.match(diagnostics.messages[0]!.message, /FLIGHT_RECORDER_MAX_BYTES="lots"/);
+    } finally {
+      diagnostics.restore();
+      await recorder.shutdown();
+    }
+  });
+});
+
+describe('FileSpanExporter options', () => {
+  test('the directory is the same row as the recorder’s snapshotDir', () => {
+    assert.equal(FILE_EXPORTER_OPTIONS.directory.env, OPTIONS.snapshotDir.env);
+    assert.equal(FILE_EXPORTER_OPTIONS.directory.default, OPTIONS.snapshotDir.default);
   });
 });

@@ -360,13 +360,19 @@ describe('FileSpanExporter', () => {
     test('bad options throw a TypeError naming the option and value', () => {
       const bad: [FileSpanExporterOptions, RegExp][] = [
         [{ directory: '' }, /`directory`.*""/],
-        [{ maxFiles: 0 }, /`maxFiles` to be an integer >= 1, got 0/],
+        [{ maxFiles: 0 }, /`maxFiles` to be an integer >= 1 and <= 2147483647, got 0/],
         [{ maxTotalBytes: -1 }, /`maxTotalBytes`.*-1/],
+        [{ maxTotalBytes: 2.5 }, /`maxTotalBytes`.*2\.5/],
         [
           { maxFileBytes: 2000, maxTotalBytes: 1000 },
-          /`maxFileBytes` to be an integer between 1 and 1000, got 2000/,
+          /`maxFileBytes` to be at most maxTotalBytes \(1000\), got 2000/,
         ],
+        // One file's bytes are held in one buffer.
+        [{ maxFileBytes: 2 ** 30 + 1 }, /`maxFileBytes`.*<= 1073741824, got 1073741825/],
         [{ writeDelayMs: Number.NaN }, /`writeDelayMs`.*NaN/],
+        [{ writeDelayMs: -1 }, /`writeDelayMs`.*-1/],
+        // setTimeout would turn 2^31 ms into 1 ms.
+        [{ writeDelayMs: 2 ** 31 }, /`writeDelayMs`.*<= 2147483647, got 2147483648/],
         [{ onWrite: 'x' as unknown as () => void }, /`onWrite` to be a function, got "x"/],
       ];
       for (const [options, message] of bad) {

@@ -167,7 +167,7 @@ describe('snapshot signal', () => {
 
 describe('snapshot options', () => {
   test('defaults: no signal, the default directory, no crash dump', () => {
-    const o = resolveOptions({}, {});
+    const o = resolveOptions({}, {}, assert.fail);
     assert.equal(o.snapshotSignal, undefined);
     assert.equal(o.snapshotDir, 'flight-recorder-snapshots');
     assert.equal(o.crashDump, false);
@@ -181,13 +181,17 @@ describe('snapshot options', () => {
         FLIGHT_RECORDER_SNAPSHOT_DIR: '/var/tmp/fr',
         FLIGHT_RECORDER_CRASH_DUMP: 'true',
       },
+      assert.fail,
     );
     assert.equal(o.snapshotSignal, 'SIGUSR2');
     assert.equal(o.snapshotDir, '/var/tmp/fr');
     assert.equal(o.crashDump, true);
     assert.equal(
-      resolveOptions({ snapshotSignal: 'SIGHUP' }, { FLIGHT_RECORDER_SNAPSHOT_SIGNAL: 'SIGUSR2' })
-        .snapshotSignal,
+      resolveOptions(
+        { snapshotSignal: 'SIGHUP' },
+        { FLIGHT_RECORDER_SNAPSHOT_SIGNAL: 'SIGUSR2' },
+        assert.fail,
+      ).snapshotSignal,
       'SIGHUP',
       'code wins',
     );

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { fromEnv, OPTIONS } from '../config.js';
 import { DEFAULT_SNAPSHOT_DIR } from '../snapshot-files.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import type { Io } from './io.js';
@@ -23,6 +24,7 @@ Commands:
 
 Options:
   -h, --help                        Show help (also after a command)
+  -v, --version                     Print the version of otel-flight-recorder
 
 Exit status: 0 on success, 1 when a file or an upload failed, 2 on a usage error.
 `;
@@ -132,8 +134,9 @@ async function upload(args: string[], io: Io): Promise<number> {
     return EXIT_OK;
   }
   const succeeded = done.length === 0 ? 'none succeeded' : `succeeded: ${done.join(', ')}`;
+  const kept = failed.length === 1 ? 'it was kept' : 'they were kept';
   io.err(
-    `flight-recorder: ${failed.length} of ${total} file${total === 1 ? '' : 's'} failed to upload to ${endpoint.href} and were kept (${succeeded})\n`,
+    `flight-recorder: ${failed.length} of ${total} file${total === 1 ? '' : 's'} failed to upload to ${endpoint.href}; ${kept} (${succeeded})\n`,
   );
   return EXIT_FAILURE;
 }
@@ -142,7 +145,10 @@ async function ls(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {});
   if (values.help) return help(io, HELP_LS);
   if (positionals.length > 1) usage('ls takes at most one directory');
-  const dir = positionals[0] ?? (io.env.FLIGHT_RECORDER_SNAPSHOT_DIR || DEFAULT_SNAPSHOT_DIR);
+  const dir =
+    positionals[0] ??
+    fromEnv(OPTIONS.snapshotDir, io.env, (m) => io.err(`${m}\n`)) ??
+    OPTIONS.snapshotDir.default;
   return runLs(dir, io);
 }
 
@@ -169,6 +175,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return EXIT_USAGE;
     }
     if (command === '-h' || command === '--help' || command === 'help') return help(io, HELP);
+    if (command === '-v' || command === '--version' || command === 'version') {
+      return help(io, `${io.version}\n`);
+    }
     const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
     if (run === undefined) usage(`unknown command ${JSON.stringify(command)}`);
     return await run(rest, io);
