@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { context, DiagLogLevel, diag, trace } from '@opentelemetry/api';
-import { crashDumpSpans, innermostOpenSpan } from '../src/crash-dump.js';
+import { crashDumpSpans, innermostOpenSpan } from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';

@@ -12,7 +12,7 @@ import {
   snapshotFileName,
   writeSnapshotFile,
   writeSnapshotFileSync,
-} from '../src/snapshot-files.js';
+} from '../src/snapshot/snapshot-files.js';
 
 const roots: string[] = [];
 function tempDir(): string {

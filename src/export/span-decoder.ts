@@ -11,6 +11,7 @@ import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../mar
 import { expandRecord } from '../record/expand.js';
 import type { RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
+import type { LeavingSpan } from '../flush/contributors.js';
 
 type Resource = ReadableSpan['resource'];
 type Scope = ReadableSpan['instrumentationScope'];
@@ -460,4 +461,37 @@ export function decodeRecord(
     table.scope(pair),
     marked ? run.mark : undefined,
   );
+}
+
+/** The ids and times of the record in `slot`, read from its first fields (for flush contributors). */
+export function readLeavingSpan(run: RecordRun, slot: number): LeavingSpan {
+  const o = run.off[slot]!;
+  const r = new Reader(run.buf, o, o + run.len[slot]!);
+  let traceId = '';
+  let spanId = '';
+  let parentSpanId: string | undefined;
+  let startMs = 0;
+  let endMs = 0;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === 0x0a) traceId = r.hex();
+    else if (tag === 0x12) spanId = r.hex();
+    else if (tag === 0x22) parentSpanId = r.hex();
+    else if (tag === 0x39) {
+      const t = r.time();
+      startMs = t[0] * 1e3 + t[1] / 1e6;
+    } else if (tag === 0x41) {
+      const t = r.time();
+      endMs = t[0] * 1e3 + t[1] / 1e6;
+      break;
+    } else r.skip(tag & 7);
+  }
+  return { traceId, spanId, parentSpanId, startMs, endMs };
+}
+
+/** The trace id of a record (its first field), as hex. */
+export function recordTraceId(record: Uint8Array): string {
+  let s = '';
+  for (let i = 2; i < 18 && i < record.length; i++) s += HEX[record[i]!];
+  return s;
 }

@@ -32,21 +32,24 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
-/** A `ScopeSpans` group of one request: the slots of its records. */
+/** Entries `[from, to)` of a run, one part of a request. */
+export interface RequestPart {
+  readonly run: RecordRun;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A `ScopeSpans` group of one request: its records, as (run, slot) pairs. */
 interface Group {
   readonly pair: number;
+  readonly runs: RecordRun[];
   readonly slots: number[];
   size: number;
 }
 
 /**
  * Assembles an OTLP `ExportTraceServiceRequest` from entries `[from, to)` of
- * `run`: records grouped by resource and then scope (in first-seen order, as
- * `ProtobufTraceSerializer` groups spans), the `ResourceSpans` and
- * `ScopeSpans` headers written in front, each record expanded (its interned
- * strings written out) and followed by `marks`
- * with the sampled bit set in its `flags`. Without `marks`, the records go
- * unchanged. The result is a new array, never a view of ring memory.
+ * `run`; see {@link assembleParts}. Without `marks`, the records go unchanged.
  */
 export function assembleRequest(
   run: RecordRun,
@@ -55,26 +58,46 @@ export function assembleRequest(
   table: ResourceScopeTable,
   marks: Uint8Array | undefined,
 ): Uint8Array {
-  const m = marks?.length ?? 0;
+  return assembleParts([{ run, from, to }], table, () => marks);
+}
+
+/**
+ * Assembles an OTLP `ExportTraceServiceRequest` from the records of `parts`:
+ * grouped by resource and then scope (in first-seen order, as
+ * `ProtobufTraceSerializer` groups spans), the `ResourceSpans` and
+ * `ScopeSpans` headers written in front, each record expanded (its interned
+ * strings written out) and followed by its run's marks (`marksOf`) with the
+ * sampled bit set in its `flags`. The result is a new array, never a view of
+ * ring memory.
+ */
+export function assembleParts(
+  parts: readonly RequestPart[],
+  table: ResourceScopeTable,
+  marksOf: (run: RecordRun) => Uint8Array | undefined,
+): Uint8Array {
   // Pairs in first-seen order, grouped by resource identity.
   const groups = new Map<number, Group>();
   const byResource = new Map<unknown, Group[]>();
-  for (let k = from; k < to; k++) {
-    const slot = run.slot(k);
-    if ((run.state[slot]! & LIVE) === 0) continue;
-    const pair = run.pair[slot]!;
-    let group = groups.get(pair);
-    if (group === undefined) {
-      group = { pair, slots: [], size: 0 };
-      groups.set(pair, group);
-      const resource = table.resource(pair);
-      const list = byResource.get(resource);
-      if (list === undefined) byResource.set(resource, [group]);
-      else list.push(group);
+  for (const { run, from, to } of parts) {
+    const m = marksOf(run)?.length ?? 0;
+    for (let k = from; k < to; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      const pair = run.pair[slot]!;
+      let group = groups.get(pair);
+      if (group === undefined) {
+        group = { pair, runs: [], slots: [], size: 0 };
+        groups.set(pair, group);
+        const resource = table.resource(pair);
+        const list = byResource.get(resource);
+        if (list === undefined) byResource.set(resource, [group]);
+        else list.push(group);
+      }
+      group.runs.push(run);
+      group.slots.push(slot);
+      const n = run.xlen[slot]! + m;
+      group.size += 1 + varintSize(n) + n;
     }
-    group.slots.push(slot);
-    const n = run.xlen[slot]! + m;
-    group.size += 1 + varintSize(n) + n;
   }
   // Sizes, innermost first.
   let total = 0;
@@ -105,16 +128,19 @@ export function assembleRequest(
       p = putVarint(out, p, group.size);
       out.set(scope.field, p);
       p += scope.field.length;
-      for (const slot of group.slots) {
+      for (let g = 0; g < group.slots.length; g++) {
+        const run = group.runs[g]!;
+        const slot = group.slots[g]!;
+        const marks = marksOf(run);
         const o = run.off[slot]!;
         out[p++] = 0x12;
-        p = putVarint(out, p, run.xlen[slot]! + m);
+        p = putVarint(out, p, run.xlen[slot]! + (marks?.length ?? 0));
         p = expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), out, p);
         if (marks !== undefined) {
           // flags is the record's last field (fixed32): set the sampled bit.
           out[p - 4] = out[p - 4]! | 1;
           out.set(marks, p);
-          p += m;
+          p += marks.length;
         }
       }
       out.set(scope.schema, p);

@@ -30,6 +30,8 @@ export class ProtobufWriter {
    * never re-frames a message.
    */
   extra = 0;
+  /** Set when the encoder wrote a value it had to sanitize: the span needs `repair`. */
+  suspect = false;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;

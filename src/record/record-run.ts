@@ -9,6 +9,8 @@ export const OPEN = 2;
 export const PINNED = 4;
 /** The record's interned ids refer to the odd lap's table (`dicts[1]`), else to `dicts[0]`. */
 export const DICT_ODD = 8;
+/** The record is a local root's: traces in a window are counted by them. */
+export const ROOT = 16;
 
 /** The two intern tables a record may refer to, by lap parity. */
 export type Dicts = readonly [InternTable, InternTable];
@@ -60,6 +62,43 @@ export class RecordRun {
   /** The slot of entry `k`. */
   slot(k: number): number {
     return (this.head + k) % this.capacity;
+  }
+
+  /**
+   * How many distinct trace ids the live records carry, read from each
+   * record's first field (its 16 id bytes) through an open-addressing table
+   * of slots: no string per record. Cold path (a flush someone asks about).
+   */
+  distinctTraces(): number {
+    if (this.length === 0) return 0;
+    let size = 16;
+    while (size < this.length * 2) size *= 2;
+    const table = new Int32Array(size).fill(-1);
+    const mask = size - 1;
+    const buf = this.buf;
+    let distinct = 0;
+    for (let k = 0; k < this.entries; k++) {
+      const slot = this.slot(k);
+      if ((this.state[slot]! & LIVE) === 0) continue;
+      const o = this.off[slot]! + 2;
+      let h = 0;
+      for (let b = 0; b < 16; b++) h = (Math.imul(h, 31) + buf[o + b]!) | 0;
+      let i = h & mask;
+      for (;;) {
+        const other = table[i]!;
+        if (other < 0) {
+          table[i] = slot;
+          distinct++;
+          break;
+        }
+        const p = this.off[other]! + 2;
+        let same = true;
+        for (let b = 0; b < 16 && same; b++) same = buf[o + b] === buf[p + b];
+        if (same) break;
+        i = (i + 1) & mask;
+      }
+    }
+    return distinct;
   }
 
   /** The intern table the record in `slot` refers to. */

@@ -1,6 +1,7 @@
 import type { Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import { MAX_VALUE_DEPTH } from '../size-estimate.js';
 import type { InternTable } from './intern-table.js';
 import { type ProtobufWriter, varintSize } from './protobuf-writer.js';
 
@@ -28,8 +29,8 @@ import { type ProtobufWriter, varintSize } from './protobuf-writer.js';
  * set the sampled bit in place.
  */
 
-/** Nesting deeper than this (arrays, kvlists) is written as an empty value. */
-export const MAX_DEPTH = 16;
+/** Nesting deeper than this (arrays, kvlists) is written as an empty value, as `sanitize.ts` bounds it. */
+export const MAX_DEPTH = MAX_VALUE_DEPTH;
 
 const MIN_INT64 = -(2 ** 63);
 const MAX_INT64 = 2 ** 63;
@@ -45,6 +46,7 @@ const IS_REMOTE = 0x200;
  */
 class IdCache {
   private _hex = '';
+  private _valid = false;
   readonly bytes: Uint8Array;
 
   constructor(size: number) {
@@ -54,9 +56,10 @@ class IdCache {
   write(w: ProtobufWriter, hex: string): void {
     const bytes = this.bytes;
     if (hex !== this._hex) {
-      parseId(hex, bytes);
+      this._valid = parseId(hex, bytes);
       this._hex = hex;
     }
+    if (!this._valid) w.suspect = true;
     w.raw(bytes);
   }
 }
@@ -68,10 +71,16 @@ function nibble(c: number): number {
   return -1;
 }
 
-/** Parses hex into `out`; anything else becomes what the SDK's hexToBinary makes of it, sized to `out`. */
-function parseId(hex: string, out: Uint8Array): void {
+/**
+ * Parses hex into `out`; anything else becomes what the SDK's hexToBinary
+ * makes of it, sized to `out`. Returns whether the id was valid: hex of the
+ * right length, not all zeros.
+ */
+function parseId(hex: string, out: Uint8Array): boolean {
   const n = out.length;
   if (typeof hex !== 'string') hex = '';
+  let valid = hex.length === 2 * n;
+  let nonZero = 0;
   for (let i = 0; i < n; i++) {
     const a = hex.charCodeAt(2 * i);
     const b = hex.charCodeAt(2 * i + 1);
@@ -81,11 +90,15 @@ function parseId(hex: string, out: Uint8Array): void {
       out[i] = (hi << 4) | lo;
     } else if (Number.isNaN(a) || Number.isNaN(b)) {
       out[i] = 0;
+      valid = false;
     } else {
       // As the SDK's intValue: anything not 0-9a-f is `code - 55`.
       out[i] = (((hi >= 0 ? hi : a - 55) << 4) | (lo >= 0 ? lo : b - 55)) & 0xff;
+      valid = false;
     }
+    nonZero |= out[i]!;
   }
+  return valid && nonZero !== 0;
 }
 
 /**
@@ -101,9 +114,12 @@ export function writeTime(w: ProtobufWriter, t: HrTime | undefined): void {
     !(s >= 0 && s <= MAX_SECONDS) ||
     !(ns >= 0 && ns < 4e9)
   ) {
+    w.suspect = true;
     w.fixed64(0, 0);
     return;
   }
+  // Valid for the SDK's arithmetic, yet not what `sanitize.ts` keeps.
+  if (ns > 1e9 || !Number.isInteger(s) || !Number.isInteger(ns)) w.suspect = true;
   const lower = (s & 0xffff) * 1e9;
   const upper = ((s / 0x10000) >>> 0) * 1e9;
   const lowWithCarry = (lower >>> 0) + (((upper & 0xffff) * 0x10000) >>> 0) + ns;
@@ -193,6 +209,7 @@ export function writeAnyValue(w: ProtobufWriter, value: unknown, depth: number):
     w.lengthBytes(value);
   } else if (depth >= MAX_DEPTH) {
     // Too deep (or a cycle): an empty value, never unbounded recursion.
+    if (t === 'object' && value !== null) w.suspect = true;
   } else if (Array.isArray(value)) {
     w.byte(0x2a);
     const array = w.start();
@@ -250,11 +267,11 @@ function writeLink(
   const ctx: SpanContext = link.context;
   w.byte(0x0a);
   w.byte(16);
-  parseId(ctx.traceId, traceIds);
+  if (!parseId(ctx.traceId, traceIds)) w.suspect = true;
   w.raw(traceIds);
   w.byte(0x12);
   w.byte(8);
-  parseId(ctx.spanId, spanIds);
+  if (!parseId(ctx.spanId, spanIds)) w.suspect = true;
   w.raw(spanIds);
   const traceState = ctx.traceState?.serialize();
   if (traceState) {
@@ -291,12 +308,13 @@ export class SpanEncoder {
    */
   encode(w: ProtobufWriter, span: ReadableSpan, ctx: SpanContext, dict?: InternTable): void {
     w.extra = 0;
+    w.suspect = false;
     w.byte(0x0a);
     w.byte(16);
     this._traceId.write(w, ctx.traceId);
     w.byte(0x12);
     w.byte(8);
-    parseId(ctx.spanId, this._spanId);
+    if (!parseId(ctx.spanId, this._spanId)) w.suspect = true;
     w.raw(this._spanId);
     const traceState = ctx.traceState?.serialize();
     if (traceState) {
@@ -316,9 +334,12 @@ export class SpanEncoder {
       w.varint32(kind);
     }
     w.byte(0x39);
-    writeTime(w, span.startTime);
+    const start = span.startTime;
+    writeTime(w, start);
     w.byte(0x41);
-    writeTime(w, span.endTime);
+    const end = span.endTime;
+    writeTime(w, end);
+    if (end?.[0] < start?.[0] || (end?.[0] === start?.[0] && end[1] < start[1])) w.suspect = true;
     writeAttributes(w, span.attributes, 0x4a, true, dict);
     w.byte(0x50);
     w.varint32(count(span.droppedAttributesCount));

@@ -1,7 +1,6 @@
 import type { SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { FlushMark } from '../marks.js';
-import { expandRecord } from './expand.js';
 import { InternTable } from './intern-table.js';
 import { ProtobufWriter, WriterFull } from './protobuf-writer.js';
 import {
@@ -11,6 +10,7 @@ import {
   LIVE,
   OPEN,
   PINNED,
+  ROOT,
   RecordRun,
   RunBuilder,
 } from './record-run.js';
@@ -24,6 +24,8 @@ import type { SpanEncoder } from './span-encoder.js';
 export const ASSUMED_RECORD_BYTES = 160;
 /** A record may take at most this share of the ring; bigger spans are dropped and counted. */
 const MAX_RECORD_SHARE = 2;
+/** Free bytes made ahead of the tail before a span is encoded in place; most spans fit. */
+const RESERVE = 2048;
 
 /** How the ring splits `maxBytes` between bytes and index, exactly. */
 export function ringLayout(maxBytes: number): { ringBytes: number; capacity: number } {
@@ -37,11 +39,6 @@ export interface RingCounters {
   spansEvictedByAge: number;
   /** Spans whose record alone would not fit in the ring. */
   spansTooLarge: number;
-}
-
-/** Told when a pinned record moves, so the open-trace table can follow it. */
-export interface RelocationListener {
-  relocated(from: number, to: number, record: Uint8Array): void;
 }
 
 /**
@@ -73,12 +70,16 @@ export class SpanRing {
   private _tailPos = 0;
   private _length = 0;
   private _bytes = 0;
+  private _roots = 0;
   private _laps = 0;
-  private _scratch: Uint8Array | undefined;
+  private readonly _scratchWriter = new ProtobufWriter(new Uint8Array(0));
+  /** Free bytes made ahead of the tail before encoding in place. */
+  private readonly _reserve: number;
   /** The intern tables of this lap and the one before, by lap parity; a new one each lap. */
   private _dicts: [InternTable, InternTable] = [new InternTable(), new InternTable()];
   private _parity = 0;
-  relocations: RelocationListener | undefined;
+  /** Records before this one have been checked for age. */
+  private _ageSeq = 0;
 
   constructor(
     readonly ringBytes: number,
@@ -95,6 +96,7 @@ export class SpanRing {
     this._state = new Uint8Array(capacity);
     this._writer = new ProtobufWriter(this._buf);
     this._maxRecord = Math.floor(ringBytes / MAX_RECORD_SHARE);
+    this._reserve = Math.min(RESERVE, Math.floor(ringBytes / 8));
   }
 
   /** Live records. */
@@ -105,6 +107,11 @@ export class SpanRing {
   /** Bytes of the live records. */
   get bytes(): number {
     return this._bytes;
+  }
+
+  /** Live records marked ROOT. */
+  get roots(): number {
+    return this._roots;
   }
 
   /** Bytes the ring and its index hold in memory: exactly the recorder's `maxBytes`. */
@@ -177,35 +184,114 @@ export class SpanRing {
   }
 
   /**
-   * Encodes `span` as a new record, evicting the oldest records it overwrites.
-   * Returns its sequence number, or -1 when it alone is too large for the ring.
+   * Encodes `span` as a new record, evicting the oldest records to make room.
+   * Returns its sequence number, or -1 when it alone is too large for the
+   * ring (it then evicts nothing). Afterwards {@link suspect} says whether
+   * the encoder had to sanitize a value.
+   *
+   * The span is encoded in place, into free space ahead of the tail (at
+   * least {@link RESERVE} bytes are freed first, oldest records going); one
+   * that does not fit there is encoded into a scratch buffer, and copied in
+   * once room is made.
    */
   append(span: ReadableSpan, ctx: SpanContext, pair: number, time: number, state: number): number {
     const w = this._writer;
     let start = this._tailPos;
-    for (;;) {
-      w.pos = start;
-      w.end = Math.min(this.ringBytes, start + this._maxRecord);
+    if (this.ringBytes - start < this._reserve) start = this._wrap(start);
+    let free = this._freeEnd(start);
+    if (free - start < this._reserve) {
+      this._freeAhead(start);
+      free = this._freeEnd(start);
+    }
+    w.buf = this._buf;
+    w.pos = start;
+    w.end = Math.min(free, start + this._maxRecord);
+    try {
+      this._encoder.encode(w, span, ctx, this._dicts[this._parity]);
+      this.suspect = w.suspect;
+      return this._commit(
+        start,
+        w.pos,
+        w.pos - start + w.extra,
+        pair,
+        time,
+        state | this._dictBit(),
+      );
+    } catch (error) {
+      if (error !== WriterFull) throw error;
+    }
+    // Too big for the free space: encode aside, then make room. Encoded
+    // again when that starts a lap, so ids refer to the new lap's table.
+    const scratch = this._scratchWriter;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this._encodeAside(span, ctx)) {
+        this._counters.spansTooLarge++;
+        return -1;
+      }
+      const n = scratch.pos;
+      if (start + n > this.ringBytes) {
+        start = this._wrap(start);
+        continue;
+      }
+      this.suspect = scratch.suspect;
+      this._evictOverlap(start, start + n);
+      this._buf.set(scratch.buf.subarray(0, n), start);
+      return this._commit(start, start + n, n + scratch.extra, pair, time, state | this._dictBit());
+    }
+    this._counters.spansTooLarge++;
+    return -1;
+  }
+
+  /** Encodes into the scratch writer, growing it up to the largest record; false when too large. */
+  private _encodeAside(span: ReadableSpan, ctx: SpanContext): boolean {
+    const scratch = this._scratchWriter;
+    for (let size = 4096; ; size *= 4) {
+      const cap = Math.min(size, this._maxRecord);
+      if (scratch.buf.length < cap) scratch.reset(new Uint8Array(cap));
+      scratch.pos = 0;
+      scratch.end = cap;
       try {
-        this._encoder.encode(w, span, ctx, this._dicts[this._parity]);
-        break;
+        this._encoder.encode(scratch, span, ctx, this._dicts[this._parity]);
+        return true;
       } catch (error) {
         if (error !== WriterFull) throw error;
-        // The failed attempt wrote at most a short string past where it stopped.
-        this._evictOverlap(start, Math.min(w.end, w.pos + 64));
-        if (start === 0 || w.end - start >= this._maxRecord) {
-          this._counters.spansTooLarge++;
-          return -1;
-        }
-        start = this._wrap(start);
+        if (cap >= this._maxRecord) return false;
       }
     }
-    const parity = this._parity === 0 ? 0 : DICT_ODD;
-    return this._commit(start, w.pos, w.pos - start + w.extra, pair, time, state | parity);
+  }
+
+  /** Whether the last {@link append} sanitized a value (the span should be repaired). */
+  suspect = false;
+
+  private _dictBit(): number {
+    return this._parity === 0 ? 0 : DICT_ODD;
+  }
+
+  /** Where the free space starting at `start` ends: the oldest record ahead of it, or the ring's end. */
+  private _freeEnd(start: number): number {
+    while (this._headSeq < this._tailSeq) {
+      const i = this._headSeq % this.capacity;
+      if ((this._state[i]! & LIVE) === 0) {
+        this._headSeq++;
+        continue;
+      }
+      const o = this._off[i]!;
+      return o >= start ? o : this.ringBytes;
+    }
+    return this.ringBytes;
+  }
+
+  /** Evicts the oldest records ahead of `start` until {@link RESERVE} bytes are free (or none are left ahead). */
+  private _freeAhead(start: number): void {
+    while (this._headSeq < this._tailSeq) {
+      const end = this._freeEnd(start);
+      if (end - start >= this._reserve || end === this.ringBytes) return;
+      this._shift(true);
+    }
   }
 
   /**
-   * Appends a copy of `bytes` as a record (a relocated or injected one) that
+   * Appends a copy of `bytes` as a record (tests inject records so) that
    * expands to `xlen` bytes with the intern table `state & DICT_ODD` names,
    * which must be this lap's or have no ids in the record.
    */
@@ -232,6 +318,9 @@ export class SpanRing {
   private _wrap(from: number): number {
     this._evictOverlap(from, this.ringBytes);
     this._laps++;
+    // The tail moves now, even if no record follows (a span too large), so
+    // a lap is never started twice from the same place.
+    this._tailPos = 0;
     // Records of the lap before the last are all gone now: so is its table.
     this._parity ^= 1;
     this._dicts =
@@ -259,6 +348,7 @@ export class SpanRing {
     this._time[i] = time;
     this._pair[i] = pair;
     this._state[i] = state | LIVE;
+    if ((state & ROOT) !== 0) this._roots++;
     this._tailPos = end;
     this._length++;
     this._bytes += end - start;
@@ -281,6 +371,7 @@ export class SpanRing {
     if ((this._state[i]! & LIVE) !== 0) {
       this._length--;
       this._bytes -= this._len[i]!;
+      if ((this._state[i]! & ROOT) !== 0) this._roots--;
       if (byBytes) this._counters.spansEvictedByBytes++;
     }
     this._state[i] = 0;
@@ -292,6 +383,7 @@ export class SpanRing {
   remove(seq: number): void {
     const i = seq % this.capacity;
     if (!this.isLive(seq)) return;
+    if ((this._state[i]! & ROOT) !== 0) this._roots--;
     this._state[i] = 0;
     this._length--;
     this._bytes -= this._len[i]!;
@@ -304,58 +396,35 @@ export class SpanRing {
     }
   }
 
-  /** The end time of the oldest entry; Infinity when empty. */
-  headTime(): number {
-    return this._headSeq < this._tailSeq ? this._time[this._headSeq % this.capacity]! : Infinity;
+  /** The end time of the oldest record not yet checked for age; Infinity when none. */
+  ageTime(): number {
+    const seq = Math.max(this._ageSeq, this._headSeq);
+    return seq < this._tailSeq ? this._time[seq % this.capacity]! : Infinity;
   }
 
   /**
    * Records that ended before `cutoff` go, oldest first, except those whose
-   * trace has a local root open: they move to the tail, marked PINNED, so the
-   * whole trace can still leave together. Stops at the first younger record
-   * (or the first pinned one moved by this call).
+   * trace has a local root open: they stay where they are, marked PINNED,
+   * so the whole trace can still leave together, until their root closes or
+   * the tail laps round to them (bytes evict pinned records too, oldest
+   * first). Each record is checked once: O(1) amortized.
    */
   evictOlderThan(cutoff: number): void {
-    const stop = this._tailSeq;
-    while (this._headSeq < this._tailSeq && this._headSeq < stop) {
-      const seq = this._headSeq;
+    let seq = Math.max(this._ageSeq, this._headSeq);
+    while (seq < this._tailSeq) {
       const i = seq % this.capacity;
       const state = this._state[i]!;
-      if ((state & LIVE) !== 0 && this._time[i]! >= cutoff) return;
-      if ((state & OPEN) !== 0) {
-        this._relocate(seq);
-        continue;
+      if ((state & LIVE) !== 0) {
+        if (this._time[i]! >= cutoff) break;
+        if ((state & OPEN) !== 0) this._state[i] = state | PINNED;
+        else {
+          this.remove(seq);
+          this._counters.spansEvictedByAge++;
+        }
       }
-      if ((state & LIVE) !== 0) this._counters.spansEvictedByAge++;
-      this._shift(false);
+      seq++;
     }
-  }
-
-  private _relocate(seq: number): void {
-    const i = seq % this.capacity;
-    const n = this._len[i]!;
-    const xlen = this._xlen[i]!;
-    if (this._scratch === undefined || this._scratch.length < xlen) {
-      this._scratch = new Uint8Array(Math.max(xlen, 256));
-    }
-    let state = this._state[i]! | PINNED;
-    let copy: Uint8Array;
-    if ((state & DICT_ODD) === (this._parity === 0 ? 0 : DICT_ODD)) {
-      copy = this._scratch.subarray(0, n);
-      copy.set(this.record(seq));
-    } else {
-      // Its table goes at the next lap: the moved copy carries its strings inline.
-      const o = this._off[i]!;
-      expandRecord(this._buf, o, o + n, this.dictOf(seq), this._scratch, 0);
-      copy = this._scratch.subarray(0, xlen);
-      state ^= DICT_ODD;
-    }
-    const pair = this._pair[i]!;
-    const time = this._time[i]!;
-    this._shift(false);
-    const moved = this.appendBytes(copy, pair, time, state, xlen);
-    if (moved < 0) this._counters.spansEvictedByBytes++;
-    this.relocations?.relocated(seq, moved, copy);
+    this._ageSeq = seq;
   }
 
   /**
@@ -389,6 +458,7 @@ export class SpanRing {
     this._tailPos = 0;
     this._length = 0;
     this._bytes = 0;
+    this._roots = 0;
     return run;
   }
 
@@ -424,5 +494,6 @@ export class SpanRing {
     this._tailPos = 0;
     this._length = 0;
     this._bytes = 0;
+    this._roots = 0;
   }
 }
