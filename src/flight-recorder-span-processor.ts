@@ -6,7 +6,7 @@ import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
-import { decodeRecord, readLeavingSpan } from './export/span-decoder.js';
+import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
 import { collectContributions, type FlushContributor } from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
 import type { FlushMark } from './marks.js';
@@ -114,6 +114,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** The last window flush: records before `_windowSeq` left with `_windowMark`. */
   private _windowMark: FlushMark | undefined;
   private _windowSeq = -1;
+  /** The run the last flush made, so snapshot() can count its traces once exported. */
+  private _lastRun: RecordRun | undefined;
+  private _keepRun = false;
   private _warnedOnEnd = false;
   private _warnedOnFlush = false;
   private _shutdown: Promise<void> | undefined;
@@ -194,7 +197,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const time = this._clock(hrTimeToMs(span.endTime));
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
-        if (reason !== undefined) this._trigger(reason, traceId, span, time, -1);
+        if (reason !== undefined && this._policy.decide(reason, traceId, span, time) === 'flush') {
+          this._flush(reason, time, traceId);
+        }
         if (root) this._closeRoot(traceId);
         return;
       }
@@ -204,16 +209,19 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         ring.evictOlderThan(time - this._options.minAgeMs);
       }
       const open = this._open.get(traceId);
-      const seq = this._record(
-        span,
-        ctx,
-        time,
-        (open === undefined ? 0 : OPEN) | (root ? ROOT : 0),
-      );
+      const state = (open === undefined ? 0 : OPEN) | (root ? ROOT : 0);
+      if (reason !== undefined && this._policy.decide(reason, traceId, span, time) === 'flush') {
+        // The flush takes the trace's records out first and encodes the
+        // triggering span after them, so its own bytes evict none of them.
+        this._flush(reason, time, traceId, { span, ctx, state });
+        if (root) this._closeRoot(traceId);
+        return;
+      }
+      const seq = this._record(span, ctx, time, state);
       if (seq < 0) {
         // Too large for the ring (or no room for its scope): counted, nothing else evicted.
         this._counters.spansEvictedByBytes++;
-        if (reason !== undefined) this._trigger(reason, traceId, span, time, -1);
+        if (reason !== undefined) this._defer(traceId, -1);
         if (root) this._closeRoot(traceId);
         return;
       }
@@ -230,8 +238,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         }
       }
       if (open !== undefined) this._open.add(open, seq);
-      // A flush first, so the triggering trace leaves whole.
-      if (reason !== undefined) this._trigger(reason, traceId, span, time, seq);
+      // Deferred or suppressed by the policy: its records stay in reach.
+      if (reason !== undefined) this._defer(traceId, seq);
       // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
     } catch (error) {
@@ -270,8 +278,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       return { snapshotId: newSnapshotId(), trigger: reason, spans: 0, traces: 0 };
     }
     this._evictByAge(this._now());
-    const result = this._flush(reason, this._now(), undefined, -1, undefined, false, true);
+    this._keepRun = true;
+    const result = this._flush(reason, this._now());
+    const run = this._lastRun;
+    this._keepRun = false;
+    this._lastRun = undefined;
     await this._exports.whenIdle();
+    // Counted once exported, off the synchronous step: it reads every record.
+    if (result.traces < 0) return { ...result, traces: run?.distinctTraces() ?? 0 };
     return result;
   }
 
@@ -454,21 +468,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (mark !== undefined) this._flushed.set(traceId, mark);
   }
 
-  /** Asks the policy what to do with a trigger, and does it. */
-  private _trigger(
-    reason: string,
-    traceId: string,
-    span: ReadableSpan,
-    now: number,
-    seq: number,
-  ): void {
-    const decision = this._policy.decide(reason, traceId, span, now);
-    if (decision === 'flush') {
-      this._flush(reason, now, traceId, seq);
-      return;
-    }
-    if (decision !== 'defer') return;
-    // Keep the trace's records in reach until the policy flushes it.
+  /** Keeps a trace whose trigger was deferred (or suppressed) in reach of the policy's host. */
+  private _defer(traceId: string, seq: number): void {
     const open = this._open.get(traceId);
     const seqs = open !== undefined ? [...open.seqs] : [];
     if (seq >= 0 && !seqs.includes(seq)) seqs.push(seq);
@@ -494,26 +495,25 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         (seqs ?? []).some((s) => this._ring.isLive(s)) ||
         (open?.seqs ?? []).some((s) => this._ring.isLive(s));
       if (!any) return false;
-      this._flush(reason, this._now(), traceId, -1, seqs, true);
+      this._flush(reason, this._now(), traceId, undefined, seqs, true);
       return true;
     },
     now: () => this._now(),
   };
 
   /**
-   * Moves records to the export queue under one new mark: the trace's own
-   * (`seq` is the triggering record), or the whole window when `traceId` is
-   * not given or a window flush is due. Remembers the flushed trace so its
-   * late spans follow.
+   * Moves records to the export queue under one new mark: the trace's own,
+   * or the whole window when `traceId` is not given or a window flush is due,
+   * then `span` (the triggering one) encoded after them. Remembers the
+   * flushed trace so its late spans follow.
    */
   private _flush(
     trigger: string,
     now: number,
     traceId?: string,
-    seq = -1,
+    span?: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
     extra?: readonly number[],
     traceOnly = false,
-    counted = false,
   ): SnapshotResult {
     const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
     this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
@@ -527,6 +527,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._options.flushScope === 'window' &&
         now - this._lastWindowFlush >= this._options.minFlushIntervalMs);
     let run: RecordRun;
+    /** The triggering span of a window flush, after the window. */
+    let trigger1: RecordRun | undefined;
     const open = traceId === undefined ? undefined : this._open.get(traceId);
     if (whole) {
       this._lastWindowFlush = now;
@@ -536,6 +538,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._windowMark = mark;
       this._windowSeq = ring.tailSeq;
       this._deferred.clear();
+      if (span !== undefined) {
+        const own = new RunBuilder(1024, 1);
+        this._recordInto(own, span.span, span.ctx, now, span.state);
+        trigger1 = own.build(mark, ring.dicts);
+      }
     } else {
       // Proportional to the trace's own spans: its records are listed.
       const builder = new RunBuilder(4096, 16);
@@ -546,7 +553,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       };
       if (open !== undefined) for (const s of open.seqs) take(s);
       if (extra !== undefined) for (const s of extra) take(s);
-      if (seq >= 0) take(seq);
+      if (span !== undefined) this._recordInto(builder, span.span, span.ctx, now, span.state);
       run = builder.build(mark, ring.dicts);
     }
     if (traceId !== undefined) {
@@ -555,15 +562,37 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
     if (this._contributors.length > 0) this._contribute(run, mark, whole ? 'window' : 'trace');
     exports.enqueue(run);
+    if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(0);
-    const spans = run.length;
-    // Counting traces reads every record: only when someone is told.
-    if (this._options.onFlush === undefined && !counted) return { ...mark, spans, traces: -1 };
-    const result = { ...mark, spans, traces: whole ? run.distinctTraces() : 1 };
+    const spans = run.length + (trigger1?.length ?? 0);
+    if (this._keepRun) this._lastRun = run;
+    // Counting traces reads every record: only when someone is told now.
+    if (this._options.onFlush === undefined) return { ...mark, spans, traces: -1 };
+    const traces = whole
+      ? run.distinctTraces() + (trigger1 !== undefined && !hasTrace(run, traceId) ? 1 : 0)
+      : 1;
+    const result = { ...mark, spans, traces };
     if (this._options.onFlush !== undefined) {
       this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
     }
     return result;
+  }
+
+  /** Encodes `span` and copies its record into `builder`, leaving the ring as it was. */
+  private _recordInto(
+    builder: RunBuilder,
+    span: ReadableSpan,
+    ctx: ReturnType<ReadableSpan['spanContext']>,
+    time: number,
+    state: number,
+  ): void {
+    const seq = this._record(span, ctx, time, state);
+    if (seq < 0) {
+      this._counters.spansEvictedByBytes++;
+      return;
+    }
+    this._ring.copyInto(builder, seq);
+    this._ring.remove(seq);
   }
 
   /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
@@ -617,6 +646,18 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       `otel-flight-recorder: failed to record a span (further failures are silent): ${error}`,
     );
   }
+}
+
+/** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
+function hasTrace(run: RecordRun, traceId: string | undefined): boolean {
+  if (traceId === undefined) return false;
+  for (let k = 0; k < run.entries; k++) {
+    const slot = run.slot(k);
+    if ((run.state[slot]! & LIVE) === 0) continue;
+    if (recordTraceId(run.buf.subarray(run.off[slot]!, run.off[slot]! + 18)) === traceId)
+      return true;
+  }
+  return false;
 }
 
 /** A run's records as spans, decoded a slice at a time, for snapshot writers. */

@@ -48,8 +48,9 @@ export interface FlightRecorderOptions {
    */
   minAgeMs?: number;
   /**
-   * The most memory the buffered spans may hold, as estimated heap bytes.
-   * Past it the oldest spans are evicted, pinned or not. Spans waiting for
+   * The memory the recorder's ring takes, exactly: the encoded spans plus
+   * their index, in one preallocated `ArrayBuffer`. When it is full the
+   * oldest spans are overwritten, pinned or not. Spans waiting for
    * export are bounded by the same number again. Unit: bytes, an integer of
    * at most 1073741824 (1 GiB): the buffer is meant to be one ArrayBuffer.
    * Env: `FLIGHT_RECORDER_MAX_BYTES`. The default is 16777216 (16 MiB).
@@ -139,11 +140,14 @@ export type { ResolvedOptions } from './config.js';
 export interface FlightRecorderStats {
   /** Spans in the buffer now. */
   bufferedSpans: number;
-  /** Estimated heap bytes of the buffered spans now; never above `maxBytes`. */
+  /**
+   * Encoded bytes of the buffered spans now, exactly (the ring's records; the
+   * ring and its index together take `maxBytes`).
+   */
   bufferedBytes: number;
   /** Spans waiting for export now. */
   queuedSpans: number;
-  /** Estimated heap bytes of the spans waiting for export now. */
+  /** Encoded bytes of the spans waiting for export now. */
   queuedBytes: number;
   /** Spans that reached `onEnd` and were recorded. */
   spansRecorded: number;

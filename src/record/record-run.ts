@@ -70,9 +70,10 @@ export class RecordRun {
    * of slots: no string per record. Cold path (a flush someone asks about).
    */
   distinctTraces(): number {
-    if (this.length === 0) return 0;
+    // By the entries, not `length`: an exported run can still be counted.
+    if (this.entries === 0) return 0;
     let size = 16;
-    while (size < this.length * 2) size *= 2;
+    while (size < this.entries * 2) size *= 2;
     const table = new Int32Array(size).fill(-1);
     const mask = size - 1;
     const buf = this.buf;
