@@ -15,7 +15,9 @@
 // --write (replace the soak section of bench/RESULTS.md).
 //
 // The same file plays three roles: the orchestrator (no --role), the
-// service (--role service) and the collector (--role collector).
+// service (--role service) and the collector (--role collector); and a
+// fourth, run alone: --role worst-case measures the recorder's worst-case
+// memory (see runWorstCase).
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
@@ -175,6 +177,84 @@ function runService(): void {
     }
   });
   process.on('disconnect', () => process.exit(0));
+}
+
+// --------------------------------------------------------------- worst case
+
+/**
+ * The recorder's worst case for memory, measured: a full buffer, a full
+ * export queue behind a collector that accepts and never answers, and
+ * exports given up on (exportTimeoutMs below the exporter's own timeout, so
+ * the exporter still holds their requests). Prints retained heap after a
+ * full GC against maxBytes. Run: node --expose-gc --import tsx bench/soak.ts --role worst-case
+ */
+async function runWorstCase(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  const maxBytes = arg('max-bytes', 16 * 2 ** 20);
+  const exportTimeoutMs = arg('export-timeout', 300);
+  const hangMs = arg('hang', 6_000);
+  const server = createServer((req) => req.resume());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' ? address?.port : 0}/v1/traces`;
+  const { TracerProvider } = await import('@opentelemetry/sdk-trace');
+  const { emitTrace } = await import('./lib/workload.js');
+  const settleHeap = async () => {
+    for (let i = 0; i < 4; i++) {
+      await sleep(20);
+      gc();
+    }
+    return process.memoryUsage().heapUsed;
+  };
+  const recorder = new FlightRecorderSpanProcessor({
+    exporter: new OTLPTraceExporter({ url }),
+    maxBytes,
+    exportTimeoutMs,
+    minAgeMs: 3_600_000,
+    minFlushIntervalMs: 0,
+    triggers: ['error'],
+  });
+  const tracer = new TracerProvider({ spanProcessors: [recorder] }).getTracer('worst-case');
+  const base = await settleHeap();
+  let i = 0;
+  const fill = async () => {
+    const evicted = recorder.stats().spansEvictedByBytes;
+    while (recorder.stats().spansEvictedByBytes === evicted) {
+      for (let k = 0; k < 50; k++) emitTrace(tracer, i++, false);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  await fill();
+  const full = (await settleHeap()) - base;
+  // A failing request flushes the whole window into the export queue; the
+  // collector never answers, so batch after batch times out and is dropped
+  // while the app fills the buffer again.
+  emitTrace(tracer, i++, true);
+  await fill();
+  const until = performance.now() + hangMs;
+  while (performance.now() < until) {
+    for (let k = 0; k < 10; k++) emitTrace(tracer, i++, false);
+    await sleep(10);
+  }
+  const stats = recorder.stats();
+  const worst = (await settleHeap()) - base;
+  process.stdout.write(
+    JSON.stringify({
+      maxBytes,
+      exportTimeoutMs,
+      fullBufferRetained: full,
+      worstRetained: worst,
+      worstOverMaxBytes: worst / maxBytes,
+      bufferedBytes: stats.bufferedBytes,
+      queuedBytes: stats.queuedBytes,
+      exportFailures: stats.exportFailures,
+      spansDropped: stats.spansDropped,
+    }) + '\n',
+  );
+  server.closeAllConnections();
+  server.close();
+  process.exit(0);
 }
 
 // ------------------------------------------------------------- orchestrator
@@ -412,4 +492,5 @@ ${machineMarkdown()}
 const which = role();
 if (which === 'collector') runCollector();
 else if (which === 'service') runService();
+else if (which === 'worst-case') await runWorstCase();
 else await orchestrate();
