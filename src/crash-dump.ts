@@ -36,6 +36,8 @@ const MAX_DEPTH = 1_000;
 /** The part of the recorder a crash dump needs. */
 export interface CrashSource extends SnapshotSource {
   _trackOpenSpans(): ReadonlySet<Span>;
+  /** Spans flushed and not yet delivered: in flight or waiting for export. */
+  _pendingExportSpans(): ReadableSpan[];
 }
 
 /** What a crash dump says about the crash. */
@@ -200,8 +202,11 @@ export function writeCrashDump(
   crash: CrashInfo,
 ): string {
   const snapshotId = newSnapshotId();
+  // Invariant: a dump holds everything the recorder has not delivered: what
+  // waits for export or is in flight (a trace that failed just before the
+  // crash is there), the buffered window and the open spans.
   const spans = crashDumpSpans(
-    recorder._windowSpans(),
+    [...recorder._pendingExportSpans(), ...recorder._windowSpans()],
     recorder._trackOpenSpans(),
     crash,
     snapshotId,
@@ -213,7 +218,8 @@ export function writeCrashDump(
 /**
  * Turns on the crash black box: tracks open spans and, on each uncaught
  * exception (including an unhandled rejection that Node turns into one),
- * synchronously writes the window and the open spans to `dir`. It listens on
+ * synchronously writes what waits for export, the window and the open spans
+ * to `dir`. It listens on
  * `uncaughtExceptionMonitor`, so the exception still reaches the app's own
  * handlers, or ends the process, exactly as before. Returns the function
  * that removes the listener.

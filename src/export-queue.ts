@@ -2,7 +2,9 @@ import { context, diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode, suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { type FlushMark, markSpan } from './marks.js';
+import { hexIds, repair } from './sanitize.js';
 import { SpanDeque } from './span-deque.js';
+import { timerDelay } from './timer.js';
 
 /**
  * The synchronous work of one batch (marking its spans and the exporter's
@@ -48,6 +50,8 @@ export class ExportQueue {
   private _bytes = 0;
   private _inFlight = false;
   private _scheduled: ReturnType<typeof setTimeout> | undefined;
+  /** The export call in flight, if any. */
+  private _current: ExportCall | undefined;
   private _idleWaiters: (() => void)[] = [];
   private _failing = false;
   private _overflowing = false;
@@ -107,7 +111,7 @@ export class ExportQueue {
     this._scheduled = setTimeout(() => {
       this._scheduled = undefined;
       this._next();
-    }, delayMs);
+    }, timerDelay(delayMs));
     this._scheduled.unref();
   }
 
@@ -176,45 +180,33 @@ export class ExportQueue {
     const batch: ReadableSpan[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const [span, mark] = this._shift();
-      batch[i] = markSpan(span, mark);
+      // Invariant: no span a collector would reject (ids that are not hex)
+      // goes out, since it would take the whole request down with it.
+      batch[i] = markSpan(hexIds(span) ? span : repair(span, Date.now()), mark);
     }
     this._inFlight = true;
-    let settled = false;
-    const done = (result: ExportResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      this._inFlight = false;
-      this._record(result, n);
-      // The next batch waits for a macrotask so the app runs between batches.
-      setImmediate(() => this._next());
-    };
-    const timer = setTimeout(
-      () =>
-        done({
-          code: ExportResultCode.FAILED,
-          error: new Error(`export timed out after ${this._timeoutMs} ms`),
-        }),
-      this._timeoutMs,
-    );
-    timer.unref();
-    const send = (): void => {
-      if (settled) return;
-      try {
-        context.with(suppressTracing(context.active()), () => this._exporter.export(batch, done));
-      } catch (error) {
-        done({ code: ExportResultCode.FAILED, error: error as Error });
-      }
-    };
-    // As BatchSpanProcessor does: a resource still detecting attributes (such
-    // as NodeSDK's host.id) is awaited, or the export would go without them.
-    const pending = pendingResources(batch);
-    if (pending === undefined) send();
-    else
-      Promise.all(pending).then(send, (error: Error) =>
-        done({ code: ExportResultCode.FAILED, error }),
-      );
+    const call = new ExportCall(this, batch, this._timeoutMs);
+    this._current = call;
+    call.start(this._exporter);
     this._msPerSpan = (this._msPerSpan + (performance.now() - started) / n) / 2;
+  }
+
+  /** @internal Called once by the export call in flight when it settles. */
+  _settled(call: ExportCall, result: ExportResult, n: number): void {
+    if (this._current === call) this._current = undefined;
+    this._inFlight = false;
+    this._record(result, n);
+    // The next batch waits for a macrotask so the app runs between batches.
+    setImmediate(() => this._next());
+  }
+
+  /**
+   * Calls `fn` with every span not yet delivered, oldest first: the batch in
+   * flight, then the queued spans. For crash dumps.
+   */
+  forEachPending(fn: (span: ReadableSpan) => void): void {
+    this._current?.batch?.forEach((span) => fn(span));
+    for (const segment of this._segments) segment.spans.forEach((span) => fn(span));
   }
 
   private _record(result: ExportResult, n: number): void {
@@ -238,6 +230,74 @@ export class ExportQueue {
     if (waiters.length === 0) return;
     this._idleWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+}
+
+/**
+ * One `exporter.export` call and its timeout.
+ *
+ * Invariant: once the call settles (the exporter called back, threw, or the
+ * timeout fired), nothing the exporter may still hold reaches the batch's
+ * spans. The callback handed to the exporter holds only this object, which
+ * lets go of the batch when it settles; on a timeout the batch array itself
+ * (which the exporter was given) is emptied, so an exporter that keeps the
+ * array or the callback for a long time, such as an OTLP exporter retrying
+ * against a collector that never answers, keeps no spans alive.
+ */
+class ExportCall {
+  batch: ReadableSpan[] | undefined;
+  private readonly _n: number;
+  private _queue: ExportQueue | undefined;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(queue: ExportQueue, batch: ReadableSpan[], timeoutMs: number) {
+    this._queue = queue;
+    this.batch = batch;
+    this._n = batch.length;
+    this._timer = setTimeout(() => {
+      // The exporter may hold the array: empty it, since the recorder now
+      // counts these spans as dropped.
+      if (this.batch !== undefined) this.batch.length = 0;
+      this.done({
+        code: ExportResultCode.FAILED,
+        error: new Error(`export timed out after ${timeoutMs} ms`),
+      });
+    }, timerDelay(timeoutMs));
+    this._timer.unref();
+  }
+
+  /** The callback given to the exporter: the first call counts, later ones are ignored. */
+  readonly done = (result: ExportResult): void => {
+    const queue = this._queue;
+    if (queue === undefined) return;
+    this._queue = undefined;
+    this.batch = undefined;
+    clearTimeout(this._timer);
+    this._timer = undefined;
+    queue._settled(this, result, this._n);
+  };
+
+  start(exporter: SpanExporter): void {
+    const batch = this.batch!;
+    // As BatchSpanProcessor does: a resource still detecting attributes (such
+    // as NodeSDK's host.id) is awaited, or the export would go without them.
+    const pending = pendingResources(batch);
+    if (pending === undefined) this._send(exporter);
+    else
+      Promise.all(pending).then(
+        () => this._send(exporter),
+        (error: Error) => this.done({ code: ExportResultCode.FAILED, error }),
+      );
+  }
+
+  private _send(exporter: SpanExporter): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    try {
+      context.with(suppressTracing(context.active()), () => exporter.export(batch, this.done));
+    } catch (error) {
+      this.done({ code: ExportResultCode.FAILED, error: error as Error });
+    }
   }
 }
 

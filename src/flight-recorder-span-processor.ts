@@ -15,6 +15,7 @@ import type {
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
+import { repair, wellFormed } from './sanitize.js';
 import { estimateSpanBytes } from './size-estimate.js';
 import { installSnapshotSignal } from './snapshot-signal.js';
 import {
@@ -23,6 +24,7 @@ import {
   writeWindowSnapshot,
 } from './snapshot-writer.js';
 import { SpanDeque } from './span-deque.js';
+import { boundedWait } from './timer.js';
 
 /** How many traces with open local roots are tracked for pinning; the oldest goes first. */
 const MAX_OPEN_TRACES = 65_536;
@@ -30,6 +32,8 @@ const MAX_OPEN_TRACES = 65_536;
 const MAX_OPEN_SPANS = 65_536;
 /** How many flushed trace ids are remembered so their late spans follow them. */
 const MAX_FLUSHED_TRACES = 16_384;
+/** How far ahead of the wall clock a span's end time may move the recorder's clock. */
+const CLOCK_SKEW_MS = 1_000;
 /** Late spans are gathered this long before they are exported together. */
 const LATE_EXPORT_DELAY_MS = 100;
 
@@ -88,6 +92,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _triggers: Record<string, number> = {};
   private _off: boolean;
   private _lastTime = Number.NEGATIVE_INFINITY;
+  /** The wall clock when last read by {@link _clock}. */
+  private _wall = Number.NEGATIVE_INFINITY;
   private _lastWindowFlush = Number.NEGATIVE_INFINITY;
   private _pinnedDirty = false;
   private _warnedOnEnd = false;
@@ -164,29 +170,45 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
   }
 
-  onEnd(span: ReadableSpan): void {
+  onEnd(ended: ReadableSpan): void {
     if (this._off) return;
     try {
-      this._openSpans?.delete(span as Span);
-      const spanContext = span.spanContext();
+      this._openSpans?.delete(ended as Span);
+      // Bookkeeping (open roots, flushed traces, buffer tags) uses the span's
+      // own trace id, as onStart saw it, even when the recorded copy is repaired.
+      const spanContext = ended.spanContext();
       const traceId = spanContext.traceId;
-      const root = isLocalRoot(span);
-      let reason = root ? this._rootTrigger(span) : undefined;
+      const root = isLocalRoot(ended);
+      let reason = root ? this._rootTrigger(ended) : undefined;
       if (reason === undefined && this._options.shouldTrigger !== undefined) {
-        reason = this._customTrigger(span);
+        reason = this._customTrigger(ended);
       }
-      let time = hrTimeToMs(span.endTime);
-      // Buffer order is end order, so times are kept non-decreasing.
-      if (time < this._lastTime) time = this._lastTime;
-      else this._lastTime = time;
+      const time = this._clock(hrTimeToMs(ended.endTime));
       if (this._options.skipSampled && (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
         if (reason !== undefined) this._flush(reason, time, traceId);
         if (root) this._closeRoot(traceId);
         return;
       }
-      const size = estimateSpanBytes(span);
+      // Invariant (carry it over to any new recording path): what is
+      // recorded is safe to export, write and dump whatever the app put in
+      // the span (NaN, infinite or negative times, bad ids, values nested
+      // too deep); a hostile span is repaired, never its batch lost.
+      let span = ended;
+      let size = estimateSpanBytes(span);
+      if (!(size >= 0) || !wellFormed(span)) {
+        span = repair(ended, Date.now());
+        size = estimateSpanBytes(span);
+      }
       this._counters.spansRecorded++;
+      if (size > this._options.maxBytes) {
+        // Invariant: a span larger than the whole buffer is not kept, so it
+        // cannot evict every other span (from the buffer or the export queue).
+        this._counters.spansEvictedByBytes++;
+        if (reason !== undefined) this._flush(reason, time, traceId);
+        if (root) this._closeRoot(traceId);
+        return;
+      }
       if (reason === undefined && this._flushed.size !== 0) {
         const mark = this._flushed.get(traceId);
         if (mark !== undefined && this._exports !== undefined) {
@@ -263,7 +285,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** Waits for pending exports, then flushes the exporter. It does not flush the buffer: that is {@link snapshot}. */
   async forceFlush(): Promise<void> {
     await this._exports?.whenIdle();
-    await this._exporter?.forceFlush?.();
+    // Invariant: never waits on the exporter longer than exportTimeoutMs.
+    await boundedWait(
+      settleQuietly(() => this._exporter?.forceFlush?.(), 'forceFlush'),
+      this._options.exportTimeoutMs,
+    );
   }
 
   /**
@@ -276,6 +302,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   private async _doShutdown(): Promise<void> {
+    // Invariant: shutdown settles within exportTimeoutMs whatever the
+    // exporter does (hangs, never calls back, never settles its shutdown):
+    // one deadline covers the pending exports and the exporter's shutdown.
+    const deadline = performance.now() + this._options.exportTimeoutMs;
     this._off = true;
     for (const detach of this._detach.splice(0)) detach();
     if (this._sweep !== undefined) clearInterval(this._sweep);
@@ -285,19 +315,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._flushed.clear();
     const exports = this._exports;
     if (exports !== undefined) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this._options.exportTimeoutMs);
-        timer.unref();
-      });
-      await Promise.race([exports.whenIdle(), timedOut]);
-      clearTimeout(timer);
+      await boundedWait(exports.whenIdle(), deadline - performance.now());
       exports.discard();
     }
-    try {
-      await this._exporter?.shutdown();
-    } catch (error) {
-      diag.error(`otel-flight-recorder: exporter shutdown failed: ${String(error)}`);
+    if (this._exporter !== undefined) {
+      const exporter = this._exporter;
+      await boundedWait(
+        settleQuietly(() => exporter.shutdown(), 'shutdown'),
+        deadline - performance.now(),
+      );
     }
   }
 
@@ -317,6 +343,17 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /**
+   * The spans flushed and not yet delivered, oldest first: the batch in
+   * flight, then those waiting for export.
+   * @internal For crash dumps.
+   */
+  _pendingExportSpans(): ReadableSpan[] {
+    const spans: ReadableSpan[] = [];
+    this._exports?.forEachPending((span) => spans.push(span));
+    return spans;
+  }
+
+  /**
    * Starts tracking the spans that have started and not ended, and returns
    * the live set. Costs a Set insert and delete per span, so only crash dumps
    * turn it on.
@@ -325,6 +362,26 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   _trackOpenSpans(): ReadonlySet<Span> {
     this._openSpans ??= new Set();
     return this._openSpans;
+  }
+
+  /**
+   * The time a span ending at `endMs` is recorded at, moving the recorder's
+   * clock. Invariant: the clock (`_lastTime`) is finite and never more than
+   * CLOCK_SKEW_MS ahead of the wall clock, so one span ending at NaN or in the
+   * future cannot stop age eviction or turn window flushes off. Buffer
+   * order is end order, so recorded times never decrease.
+   */
+  private _clock(endMs: number): number {
+    let time = endMs;
+    // Reads the wall clock only when the span ends past the last reading
+    // (plus the skew allowed): about once per CLOCK_SKEW_MS under load.
+    if (!(time <= this._wall + CLOCK_SKEW_MS)) {
+      this._wall = Date.now();
+      if (!(time <= this._wall + CLOCK_SKEW_MS)) time = this._wall;
+    }
+    if (time < this._lastTime) return this._lastTime;
+    this._lastTime = time;
+    return time;
   }
 
   private _now(): number {
@@ -481,6 +538,18 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     diag.error(
       `otel-flight-recorder: failed to record a span (further failures are silent): ${error}`,
     );
+  }
+}
+
+/**
+ * Calls one of the exporter's methods and resolves once its promise settles,
+ * never rejecting: a throw or rejection is logged.
+ */
+async function settleQuietly(call: () => unknown, what: string): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    diag.error(`otel-flight-recorder: exporter ${what} failed: ${String(error)}`);
   }
 }
 

@@ -50,7 +50,14 @@ function stringBytes(s: string): number {
   return STRING_HEADER + ((s.length + 7) & ~7);
 }
 
-function valueBytes(v: unknown): number {
+/**
+ * Levels of arrays and maps an attribute value may nest. A deeper value
+ * (or a cycle) estimates as NaN: the recorder repairs the span (see
+ * sanitize.ts), since serializers recurse and would overflow the stack.
+ */
+export const MAX_VALUE_DEPTH = 32;
+
+function valueBytes(v: unknown, depth: number): number {
   switch (typeof v) {
     case 'string':
       return stringBytes(v);
@@ -58,28 +65,33 @@ function valueBytes(v: unknown): number {
       // 32-bit integers are stored inline as small integers.
       return (v | 0) === v ? 0 : HEAP_NUMBER;
     case 'object':
+      if (v === null) return 0;
+      if (depth >= MAX_VALUE_DEPTH) return Number.NaN;
       if (Array.isArray(v)) {
         // The SDK copies array values, so the span owns the copy.
         let n = ARRAY_BASE + 8 * v.length;
         for (let i = 0; i < v.length; i++) {
           const item: unknown = v[i];
           if (typeof item === 'string') n += stringBytes(item);
-          else if (typeof item === 'number' && (item | 0) !== item) n += HEAP_NUMBER;
+          else if (typeof item === 'number') n += (item | 0) === item ? 0 : HEAP_NUMBER;
+          else if (typeof item === 'object' && item !== null) n += valueBytes(item, depth + 1);
         }
         return n;
       }
-      return 0;
+      if (ArrayBuffer.isView(v)) return ARRAY_BASE + v.byteLength;
+      // A map value (an OTLP kvlist), where the SDK lets one through.
+      return ATTRIBUTES_OBJECT + attributesBytes(v as Attributes, depth + 1);
     default:
       return 0;
   }
 }
 
 /** The properties and values of an attributes object, not the object itself. */
-function attributesBytes(attributes: Attributes): number {
+function attributesBytes(attributes: Attributes, depth = 0): number {
   let n = 0;
   let count = 0;
   for (const key in attributes) {
-    n += valueBytes(attributes[key]);
+    n += valueBytes(attributes[key], depth);
     count++;
   }
   if (count > FAST_PROPERTIES) return n + DICTIONARY_PROPERTY * count;
@@ -87,6 +99,11 @@ function attributesBytes(attributes: Attributes): number {
     n += PROPERTY_ARRAY_HEADER + FAST_PROPERTY * (count - IN_OBJECT_PROPERTIES);
   }
   return n;
+}
+
+/** Whether an attribute value nests deeper than {@link MAX_VALUE_DEPTH} (or is a cycle). */
+export function nestsTooDeep(value: unknown): boolean {
+  return Number.isNaN(valueBytes(value, 0));
 }
 
 /** The backing store a non-empty events or links array was grown to. */
@@ -97,7 +114,8 @@ function grownArrayBytes(length: number): number {
 /**
  * Estimates the heap bytes a buffered span keeps alive. O(attributes + events
  * + links), all of which the SDK's span limits bound (128 each by default),
- * and allocation-free.
+ * and allocation-free. NaN when an attribute value nests deeper than
+ * {@link MAX_VALUE_DEPTH}.
  */
 export function estimateSpanBytes(span: ReadableSpan): number {
   let n = SPAN_BASE + stringBytes(span.name) + attributesBytes(span.attributes);

@@ -109,6 +109,8 @@ describe('FlightRecorderSpanProcessor', () => {
     test('spans older than minAgeMs are discarded', () => {
       const t = setup({ minAgeMs: 1_000 });
       fastTrace(t, 'old', T0);
+      // The recorder's clock never runs ahead of the wall clock: move both.
+      mock.timers.setTime(T0 + 510);
       fastTrace(t, 'new', T0 + 500);
       assert.deepEqual(names(t.recorder._windowSpans()), [
         'new',
@@ -134,8 +136,10 @@ describe('FlightRecorderSpanProcessor', () => {
       const root = t.start('long', T0);
       t.start('early', T0, root).end(T0 + 1);
       fastTrace(t, 'other', T0 + 2);
+      mock.timers.setTime(T0 + 5_010);
       fastTrace(t, 'later', T0 + 5_000);
       assert.deepEqual(names(t.recorder._windowSpans()), ['early', 'later', 'later.child0']);
+      mock.timers.setTime(T0 + 5_100);
       root.end(T0 + 5_100);
       assert.deepEqual(names(t.recorder._windowSpans()), ['later', 'later.child0', 'long']);
       mock.timers.setTime(T0 + 7_000);
@@ -349,9 +353,13 @@ describe('FlightRecorderSpanProcessor', () => {
 
     test('within minFlushIntervalMs a trigger exports only its own trace', async () => {
       const t = setup({ latencyThresholdMs: 100, minFlushIntervalMs: 60_000, minAgeMs: 120_000 });
+      // The recorder's clock never runs ahead of the wall clock: move both.
+      mock.timers.setTime(T0 + 200);
       t.start('slow1', T0).end(T0 + 200);
+      mock.timers.setTime(T0 + 600);
       fastTrace(t, 'between', T0 + 300);
       t.start('slow2', T0 + 400).end(T0 + 600);
+      mock.timers.setTime(T0 + 60_700);
       fastTrace(t, 'after', T0 + 60_300);
       t.start('slow3', T0 + 60_300).end(T0 + 60_700);
       await t.recorder.forceFlush();

@@ -1,0 +1,165 @@
+// A real OTLPTraceExporter against a collector on loopback that misbehaves.
+// Each scenario asserts: nothing thrown at the app, the event loop never
+// blocked long, exact counters, no spans kept alive afterwards, and a
+// bounded shutdown.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, test } from 'node:test';
+import { FaultyCollector, startCollector } from './fixtures/collector.js';
+import {
+  app,
+  counters,
+  counting,
+  otlp,
+  reachability,
+  SLACK_MS,
+  until,
+  watch,
+  within,
+} from './fixtures/harness.js';
+
+const names = (n: number) => [`child ${n}.1`, `child ${n}.2`, `root ${n}`];
+
+describe('a collector that misbehaves', () => {
+  test('down for a while, then up: what was flushed arrives once it is back, or is counted as dropped', async (t) => {
+    const collector = new FaultyCollector();
+    await collector.up();
+    await collector.down();
+    t.after(() => collector.down());
+    const w = watch();
+    const reach = reachability();
+    // The exporter retries for 2.5 s: long enough for a retry to get through
+    // on a loaded machine, short enough to give up while the collector is down.
+    const { exporter, seen } = counting(otlp(collector.url, 2_500));
+    const a = app({ exporter, exportTimeoutMs: 5_000 });
+
+    // Down for 300 ms: the exporter's first retry (after about 1 s) gets through.
+    reach.track(a.trace());
+    await sleep(300);
+    await collector.up();
+    await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+    assert.deepEqual(collector.names(), names(0));
+
+    // Down for longer than the exporter retries: dropped, and counted.
+    await collector.down();
+    reach.track(a.trace());
+    await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+
+    // Back up: the next flush arrives.
+    await collector.up();
+    reach.track(a.trace());
+    await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+    assert.deepEqual(collector.names(), [...names(0), ...names(2)].sort());
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 9,
+      spansExported: 6,
+      spansDropped: 3,
+      exportFailures: seen.failed,
+      queuedSpans: 0,
+    });
+    assert.ok(seen.failed >= 1);
+    const took = await within(a.recorder.shutdown(), 5_000, 'shutdown');
+    assert.ok(took < 1_000, `shutdown took ${took} ms`);
+    assert.equal(await reach.reachable(), 0, 'no span outlives its export');
+    w.check();
+  });
+
+  test('accepts connections and never answers: every export gives up after exportTimeoutMs, keeps no spans alive, and shutdown is bounded', async (t) => {
+    const collector = await startCollector();
+    t.after(() => collector.down());
+    collector.mode = 'hang';
+    const w = watch();
+    const reach = reachability();
+    // The exporter's own timeout (10 s) is far longer than the recorder's.
+    const { exporter, seen } = counting(otlp(collector.url, 10_000));
+    const a = app({ exporter, exportTimeoutMs: 200 });
+    for (let i = 1; i <= 4; i++) {
+      reach.track(a.trace());
+      await until(() => a.recorder.stats().spansDropped === 3 * i, 2_000, `trace ${i} gives up`);
+    }
+    assert.ok(seen.calls >= 4);
+    assert.equal(collector.requests, seen.calls, 'each batch reached the collector');
+    assert.equal(seen.succeeded + seen.failed, 0, 'and none was answered');
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 12,
+      spansExported: 0,
+      spansDropped: 12,
+      exportFailures: seen.calls,
+      queuedSpans: 0,
+    });
+    // The exporter still holds its requests and their callbacks.
+    assert.equal(await reach.reachable(), 0, 'exports the recorder gave up on hold no spans');
+
+    reach.track(a.trace());
+    const took = await within(a.recorder.shutdown(), 3_000, 'shutdown');
+    assert.ok(took < 200 + SLACK_MS, `shutdown took ${took.toFixed(0)} ms, exportTimeoutMs is 200`);
+    assert.equal(a.recorder.stats().spansDropped, 15, 'the flush pending at shutdown is counted');
+    assert.equal(await reach.reachable(), 0);
+    w.check();
+  });
+
+  test('503 with Retry-After: honoured within the exporter timeout, else dropped and counted', async (t) => {
+    const collector = await startCollector();
+    t.after(() => collector.down());
+    const w = watch();
+    const { exporter, seen } = counting(otlp(collector.url, 3_000));
+    const a = app({ exporter, exportTimeoutMs: 5_000 });
+
+    collector.mode = '503';
+    collector.retryAfterS = 1;
+    a.trace();
+    await until(() => collector.requests === 1, 2_000, 'first attempt');
+    collector.mode = 'ok';
+    const retried = await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+    assert.ok(retried > 700, `the retry waited for Retry-After (${retried.toFixed(0)} ms)`);
+    assert.equal(collector.requests, 2);
+    assert.deepEqual(collector.names(), names(0));
+
+    // Retry-After beyond the exporter's timeout: it gives up at once.
+    collector.mode = '503';
+    collector.retryAfterS = 60;
+    a.trace();
+    await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+    assert.equal(collector.requests, seen.calls + 1, 'one request per call, one retry');
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 6,
+      spansExported: 3,
+      spansDropped: 3,
+      exportFailures: seen.failed,
+      queuedSpans: 0,
+    });
+    assert.ok(seen.failed >= 1);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
+
+  test('resets connections: failed exports are counted and the next one goes through', async (t) => {
+    const collector = await startCollector();
+    t.after(() => collector.down());
+    const w = watch();
+    const reach = reachability();
+    const { exporter, seen } = counting(otlp(collector.url, 500));
+    const a = app({ exporter, exportTimeoutMs: 5_000 });
+
+    collector.mode = 'reset';
+    reach.track(a.trace());
+    reach.track(a.trace());
+    await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+    assert.ok(collector.requests >= 1);
+    collector.mode = 'ok';
+    reach.track(a.trace());
+    await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+    assert.deepEqual(collector.names(), names(2));
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 9,
+      spansExported: 3,
+      spansDropped: 6,
+      exportFailures: seen.failed,
+      queuedSpans: 0,
+    });
+    assert.ok(seen.failed >= 1);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await reach.reachable(), 0);
+    w.check();
+  });
+});

@@ -1,0 +1,96 @@
+// Exporters that break their contract, in process. Each scenario asserts:
+// nothing thrown at the app, the event loop never blocked long, exact
+// counters, no spans kept alive by what the exporter holds, bounded shutdown.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { HostileExporter } from './fixtures/exporters.js';
+import { app, counters, reachability, SLACK_MS, until, watch, within } from './fixtures/harness.js';
+
+describe('an exporter that breaks its contract', () => {
+  test('throws from export(): each batch counts as failed and the next one still goes', async () => {
+    const w = watch();
+    const exporter = new HostileExporter('throw');
+    const a = app({ exporter, exportTimeoutMs: 1_000 });
+    a.trace();
+    await within(a.recorder.forceFlush(), 1_000, 'forceFlush');
+    a.trace();
+    await within(a.recorder.forceFlush(), 1_000, 'forceFlush');
+    assert.ok(exporter.calls >= 2);
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 6,
+      spansExported: 0,
+      spansDropped: 6,
+      exportFailures: exporter.calls,
+      queuedSpans: 0,
+    });
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
+
+  test('calls back twice: only the first result counts', async () => {
+    const w = watch();
+    const exporter = new HostileExporter('twice');
+    const a = app({ exporter, exportTimeoutMs: 1_000 });
+    a.trace();
+    await within(a.recorder.forceFlush(), 1_000, 'forceFlush');
+    // The second callback comes 5 ms later, while the next batch is in flight.
+    a.trace(4);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await within(a.recorder.forceFlush(), 1_000, 'forceFlush');
+    assert.equal(exporter.spansSeen, 7);
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 7,
+      spansExported: 7,
+      spansDropped: 0,
+      exportFailures: 0,
+      queuedSpans: 0,
+    });
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
+
+  test('never calls back and keeps the batch and the callback: the export times out and keeps no spans alive', async () => {
+    const w = watch();
+    const reach = reachability();
+    const exporter = new HostileExporter('never');
+    const a = app({ exporter, exportTimeoutMs: 100 });
+    for (let i = 1; i <= 3; i++) {
+      reach.track(a.trace());
+      await until(() => a.recorder.stats().spansDropped === 3 * i, 1_000, `trace ${i} times out`);
+    }
+    assert.ok(exporter.kept.length >= 3, 'the exporter still holds every batch and callback');
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 9,
+      spansExported: 0,
+      spansDropped: 9,
+      exportFailures: exporter.kept.length,
+      queuedSpans: 0,
+    });
+    assert.equal(await reach.reachable(), 0, 'abandoned exports hold no spans');
+    // A late callback after the timeout changes nothing.
+    for (const [, done] of exporter.kept) done({ code: 0 });
+    assert.equal(a.recorder.stats().spansExported, 0);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
+
+  test('shutdown() and forceFlush() never settle: both return within exportTimeoutMs', async () => {
+    const w = watch();
+    const exporter = new HostileExporter('stuck');
+    const a = app({ exporter, exportTimeoutMs: 200 });
+    a.trace();
+    const flushed = await within(a.recorder.forceFlush(), 2_000, 'forceFlush');
+    assert.ok(flushed < 200 + SLACK_MS, `forceFlush took ${flushed.toFixed(0)} ms`);
+    const took = await within(a.recorder.shutdown(), 2_000, 'shutdown');
+    assert.ok(took < 200 + SLACK_MS, `shutdown took ${took.toFixed(0)} ms`);
+    assert.equal(a.recorder.shutdown(), a.recorder.shutdown(), 'the same promise again');
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 3,
+      spansExported: 3,
+      spansDropped: 0,
+      exportFailures: 0,
+      queuedSpans: 0,
+    });
+    w.check();
+  });
+});

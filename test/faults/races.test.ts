@@ -1,0 +1,76 @@
+// snapshot(), forceFlush() and shutdown() called at once, in every order,
+// against a slow collector and a hanging one: all settle, in bounded time,
+// without a rejection, and every flushed span is either exported or counted
+// as dropped.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type FaultyCollector, startCollector } from './fixtures/collector.js';
+import { app, counters, otlp, reachability, SLACK_MS, watch, within } from './fixtures/harness.js';
+
+let collector: FaultyCollector;
+before(async () => {
+  collector = await startCollector();
+});
+after(() => collector.down());
+
+type Call = 'snapshot' | 'forceFlush' | 'shutdown';
+const ORDERS: Call[][] = [
+  ['snapshot', 'forceFlush', 'shutdown'],
+  ['shutdown', 'snapshot', 'forceFlush'],
+  ['forceFlush', 'shutdown', 'snapshot'],
+  ['snapshot', 'shutdown', 'shutdown', 'snapshot', 'forceFlush'],
+];
+
+describe('racing snapshot(), forceFlush() and shutdown()', () => {
+  for (const mode of ['ok', 'hang'] as const) {
+    for (const order of ORDERS) {
+      test(`${mode === 'ok' ? 'a slow' : 'a hanging'} collector, ${order.join(' + ')}`, async () => {
+        collector.mode = mode;
+        collector.delayMs = 50;
+        const w = watch();
+        const reach = reachability();
+        const exportTimeoutMs = 300;
+        const a = app({ exporter: otlp(collector.url, 2_000), exportTimeoutMs });
+        for (let i = 0; i < 5; i++) reach.track(a.trace(3, true));
+        reach.track(a.trace(3, false));
+        const started = performance.now();
+        const took: Partial<Record<Call, number>> = {};
+        const calls = order.map((call) =>
+          a.recorder[call]().then(() => {
+            took[call] = Math.max(took[call] ?? 0, performance.now() - started);
+          }),
+        );
+        await within(Promise.all(calls), 2 * exportTimeoutMs + 500, order.join(' + '));
+        // One batch was in flight: shutdown and snapshot wait at most one
+        // export timeout; forceFlush then gives the exporter's own
+        // forceFlush (which waits for its hung requests) one more.
+        assert.ok(took.shutdown! < exportTimeoutMs + SLACK_MS, `shutdown took ${took.shutdown}`);
+        assert.ok(took.snapshot! < exportTimeoutMs + SLACK_MS, `snapshot took ${took.snapshot}`);
+        assert.ok(
+          took.forceFlush! < 2 * exportTimeoutMs + SLACK_MS,
+          `forceFlush ${took.forceFlush}`,
+        );
+        const stats = a.recorder.stats();
+        assert.equal(stats.spansRecorded, 18);
+        assert.equal(stats.bufferedSpans, 0);
+        assert.equal(stats.queuedSpans, 0);
+        // The failing trace was flushed by its trigger; the 15 other spans
+        // only by a snapshot that ran before shutdown stopped recording.
+        const flushed = stats.spansExported + stats.spansDropped;
+        assert.ok(flushed === 3 || flushed === 18, `flushed ${flushed}`);
+        if (mode === 'hang') assert.equal(stats.spansExported, 0);
+        else assert.equal(stats.spansDropped, 0, 'a slow collector loses nothing');
+        // After shutdown: every call still settles at once, and records nothing.
+        await within(
+          Promise.all([a.recorder.snapshot(), a.recorder.forceFlush(), a.recorder.shutdown()]),
+          exportTimeoutMs + 200,
+          'calls after shutdown',
+        );
+        a.trace();
+        assert.deepEqual(counters(a.recorder.stats()), counters(stats));
+        assert.equal(await reach.reachable(), 0);
+        w.check();
+      });
+    }
+  }
+});
