@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_TOTAL_BYTES,
   DEFAULT_SNAPSHOT_DIR,
 } from './snapshot-files.js';
+import { MAX_TIMER_MS } from './timer.js';
 
 // The one table of options. Each row says everything about one option: its
 // environment variable, how the variable's text is read, what a valid value
@@ -49,10 +50,10 @@ export type Resolved<Table> = {
 };
 
 /**
- * The longest delay a Node timer keeps: `setTimeout` turns anything longer
- * into 1 ms, so every duration is held below it (about 24.8 days).
+ * The longest duration an option may be: the longest delay a Node timer keeps
+ * (`setTimeout` turns anything longer into 1 ms), about 24.8 days.
  */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
+export const MAX_DURATION_MS = MAX_TIMER_MS;
 /**
  * The most bytes the recorder's buffer may hold, 1 GiB: it is meant to become
  * one ArrayBuffer, and a ring that large is far past any sensible window.
