@@ -399,4 +399,13 @@ describe('the flight-recorder bin', () => {
     assertOneLineError(missing, /nope\.json: cannot read: no such file or directory/);
     assert.equal(missing.code, 1);
   });
+
+  test('loads nothing but Node built-ins, so it runs where no OpenTelemetry package is installed', async () => {
+    const imports = [...(await readFile(bin, 'utf8')).matchAll(/^import .* from "([^"]+)";$/gm)];
+    assert.ok(imports.length > 0);
+    assert.deepEqual(
+      imports.map((m) => m[1]).filter((name) => !name!.startsWith('node:')),
+      [],
+    );
+  });
 });
