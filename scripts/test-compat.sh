@@ -53,8 +53,8 @@ npx tsc --noEmit -p .
 node --import tsx --test --test-reporter=spec test/*.test.ts
 
 echo "== compat 2/2: the packed package in a fresh SDK 3.x app"
-npm run build >/dev/null
-tarball="$work/$(npm pack --silent --pack-destination "$work")"
+# prepack builds dist/; the tarball's name is the last line npm prints.
+tarball="$work/$(npm pack --silent --pack-destination "$work" | tail -n 1)"
 mkdir -p "$work/app"
 cp "$root/test/compat/"* "$work/app/"
 cd "$work/app"

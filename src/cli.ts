@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { main } from './cli/main.js';
 import { wantsColor } from './cli/style.js';
 
@@ -19,12 +20,23 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+/** This package's version: package.json is one level up from src/cli.ts and from dist/cli.js alike. */
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    return String(pkg.version);
+  } catch {
+    return 'unknown';
+  }
+}
+
 main(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   env: process.env,
   columns: columns(),
   color: wantsColor(process.stdout, process.env),
+  version: version(),
 }).then(
   (code) => {
     process.exitCode = code;

@@ -1,22 +1,22 @@
-// The CLI tests run the real bin as a child process: dist/cli.js as `npm run
-// build` makes it (npm test builds first). When it is missing (a fresh checkout,
-// or a copy without dist), the same entry is built into a temp directory first.
+// The CLI runs in process through main(argv, io), with its output captured;
+// only "the bin" tests spawn it, for what a real process adds: the shebang,
+// the version read from package.json, COLUMNS, exit codes. They run a bundle
+// built into a temp directory as `npm run build` makes it, so they never test
+// a stale dist/.
 import { bundle } from '../scripts/build.mjs';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
 import { visibleWidth, wantsColor } from '../src/cli/style.js';
-import { closedPort, OtlpSink } from './fixtures/otlp-sink.js';
+import { closedPort, startOtlpReceiver } from './helpers/otlp-receiver.js';
+import { runNode } from './helpers/process.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DIST_BIN = join(ROOT, 'dist', 'cli.js');
-let BIN = DIST_BIN;
 const SNAPSHOTS = join(ROOT, 'test', 'fixtures', 'snapshot-files');
 const LATENCY = join(
   SNAPSHOTS,
@@ -31,30 +31,28 @@ const CHECKOUT_TRACE = '0ed471addb2ec7cb46ff8db8276cbab4';
 const ESCAPE = /\u001b\[/;
 
 interface Run {
-  code: number;
+  code: number | null;
   stdout: string;
   stderr: string;
 }
 
-/** Runs `node dist/cli.js ...args` with `env` over a clean environment; bounded by a timeout. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('OTEL_') && k !== 'NO_COLOR' && k !== 'COLUMNS') {
-      clean[k] = v;
-    }
-  }
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...clean, ...env }, timeout: 20_000, cwd: ROOT },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
+/** Runs the CLI in process with `env` as its whole environment, off a terminal. */
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  { columns = 100, color = false } = {},
+): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    out: (text) => (stdout += text),
+    err: (text) => (stderr += text),
+    env,
+    columns,
+    color,
+    version: '9.9.9-test',
   });
+  return { code, stdout, stderr };
 }
 
 /** A failure is one line on stderr, prefixed with the command's name, and no stack trace. */
@@ -67,25 +65,13 @@ function assertOneLineError(run: Run, pattern: RegExp): void {
   assert.doesNotMatch(run.stderr, /\n\s+at /);
 }
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fr-cli-'));
-  dirs.push(dir);
-  return dir;
-}
-
-before(async () => {
-  if (existsSync(DIST_BIN)) return;
-  const outDir = await tempDir();
-  // As npm run build bundles it, without the declarations.
-  await bundle(outDir, { entries: ['cli'], formats: ['esm'] });
-  BIN = join(outDir, 'cli.js');
-});
-after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
-
 describe('flight-recorder CLI', { concurrency: true }, () => {
+  test('--version prints the version', async () => {
+    for (const flag of ['--version', '-v']) {
+      assert.deepEqual(await cli([flag]), { code: 0, stdout: '9.9.9-test\n', stderr: '' });
+    }
+  });
+
   test('--help, and no arguments, print the usage', async () => {
     const help = await cli(['--help']);
     assert.equal(help.code, 0);
@@ -142,7 +128,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
 
     test('fits the width it is given', async () => {
       for (const columns of [60, 160]) {
-        const run = await cli(['view', CRASH], { COLUMNS: String(columns) });
+        const run = await cli(['view', CRASH], {}, { columns });
         assert.equal(run.code, 0);
         const widest = Math.max(...run.stdout.split('\n').map((l) => [...l].length));
         assert.ok(widest <= columns, `${widest} > ${columns}`);
@@ -174,29 +160,21 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     });
 
     test('colour only on a terminal, and never with NO_COLOR', async () => {
-      const run = await cli(['view', CRASH], { NO_COLOR: '1' });
-      assert.doesNotMatch(run.stdout, ESCAPE);
+      assert.doesNotMatch((await cli(['view', CRASH])).stdout, ESCAPE);
       assert.equal(wantsColor({ isTTY: true }, {}), true);
       assert.equal(wantsColor({ isTTY: true }, { NO_COLOR: '1' }), false);
       assert.equal(wantsColor({ isTTY: true }, { NO_COLOR: '' }), true, 'empty means unset');
       assert.equal(wantsColor({ isTTY: false }, {}), false);
       assert.equal(wantsColor({}, {}), false);
       // In colour, errors are red.
-      let out = '';
-      const io = {
-        out: (t: string) => (out += t),
-        err: () => {},
-        env: {},
-        columns: 100,
-        color: true,
-      };
-      assert.equal(await main(['view', CRASH], io), 0);
-      assert.ok(out.includes('\u001b[31m└─ ✗ charge card (unfinished)'), out);
+      const { code, stdout } = await cli(['view', CRASH], {}, { color: true });
+      assert.equal(code, 0);
+      assert.ok(stdout.includes('\u001b[31m└─ ✗ charge card (unfinished)'), stdout);
       assert.equal(visibleWidth('\u001b[31mab\u001b[39m'), 2);
     });
 
     test('missing, unreadable, corrupt and truncated files: one line, non-zero, no stack', async () => {
-      const dir = await tempDir();
+      const dir = tempDir();
       const text = await readFile(LATENCY, 'utf8');
       const cases: [string, string, RegExp][] = [
         [
@@ -235,7 +213,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
 
   describe('ls', () => {
     test('lists time, trigger, traces, spans and size; a bad file is reported and fails the run', async () => {
-      const dir = await tempDir();
+      const dir = tempDir();
       await copyFile(
         LATENCY,
         join(dir, 'flight-recorder-2026-11-22T04-15-00.812Z-latency-9f2c4e1a7b3d5f60.json'),
@@ -276,7 +254,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       assert.match(fromEnv.stdout, /latency/);
       const missing = await cli(['ls', join(SNAPSHOTS, 'nope')]);
       assertOneLineError(missing, /nope: cannot list: no such file or directory/);
-      const empty = await cli(['ls', await tempDir()]);
+      const empty = await cli(['ls', tempDir()]);
       assert.equal(empty.code, 0);
       assert.match(empty.stdout, /^no snapshot files in /);
     });
@@ -284,10 +262,10 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
 
   describe('upload', () => {
     test('POSTs each file as is to the OTLP/HTTP endpoint, with the configured headers', async () => {
-      const sink = await OtlpSink.start();
+      const sink = await startOtlpReceiver();
       try {
         const run = await cli(['upload', LATENCY, CRASH], {
-          OTEL_EXPORTER_OTLP_ENDPOINT: `${sink.url}/`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: `${sink.base}/`,
           OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cret,x-team=core',
           OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=tracing',
         });
@@ -309,14 +287,14 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     });
 
     test('--endpoint wins over OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which is used as is', async () => {
-      const sink = await OtlpSink.start();
+      const sink = await startOtlpReceiver();
       try {
         const traces = await cli(['upload', LATENCY], {
-          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.url}/custom/path`,
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.base}/custom/path`,
           OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
         });
         assert.equal(traces.code, 0, traces.stderr);
-        const flag = await cli(['upload', LATENCY, '--endpoint', `${sink.url}/flag`], {
+        const flag = await cli(['upload', LATENCY, '--endpoint', `${sink.base}/flag`], {
           OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:1/v1/traces',
         });
         assert.equal(flag.code, 0, flag.stderr);
@@ -330,7 +308,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     });
 
     test('an endpoint that is down: every file is kept, the exit code says so', async () => {
-      const dir = await tempDir();
+      const dir = tempDir();
       const a = join(dir, 'a.json');
       const b = join(dir, 'b.json');
       await copyFile(LATENCY, a);
@@ -341,19 +319,19 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       assert.match(run.stderr, /failed .*a\.json: .*ECONNREFUSED.*; the file was kept/);
       assert.match(
         run.stderr,
-        /2 of 2 files failed to upload to .* and were kept \(none succeeded\)/,
+        /2 of 2 files failed to upload to .*; they were kept \(none succeeded\)/,
       );
       assert.doesNotMatch(run.stderr, /\n\s+at /);
       assert.deepEqual((await readdir(dir)).sort(), ['a.json', 'b.json']);
     });
 
     test('a mix: bad files and refusals fail, the rest go, and the summary says which succeeded', async () => {
-      const dir = await tempDir();
+      const dir = tempDir();
       const good = join(dir, 'good.json');
       const corrupt = join(dir, 'corrupt.json');
       await copyFile(LATENCY, good);
       await writeFile(corrupt, '{"resourceSpans":[{');
-      const sink = await OtlpSink.start();
+      const sink = await startOtlpReceiver();
       try {
         const run = await cli([
           'upload',
@@ -361,7 +339,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
           corrupt,
           join(dir, 'missing.json'),
           '--endpoint',
-          `${sink.url}/v1/traces`,
+          sink.url,
         ]);
         assert.equal(run.code, 1);
         assert.match(run.stdout, /uploaded .*good\.json \(14 spans\)/);
@@ -371,9 +349,13 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
         assert.equal(sink.requests.length, 1, 'a malformed file is never sent');
 
         sink.status = 400;
-        const refused = await cli(['upload', good, '--endpoint', `${sink.url}/v1/traces`]);
+        const refused = await cli(['upload', good, '--endpoint', sink.url]);
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /answered 400 Bad Request: .*collector says no/);
+        assert.match(
+          refused.stderr,
+          /1 of 1 file failed to upload to .*; it was kept \(none succeeded\)/,
+        );
         assert.deepEqual((await readdir(dir)).sort(), ['corrupt.json', 'good.json']);
       } finally {
         await sink.close();
@@ -388,5 +370,42 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       );
       assert.equal(run.code, 2);
     });
+  });
+});
+
+// What only a real process shows.
+describe('the flight-recorder bin', () => {
+  let bin = '';
+  before(async () => {
+    // As npm pack lays it out: dist/cli.js beside package.json.
+    const root = tempDir('fr-bin-');
+    await copyFile(join(ROOT, 'package.json'), join(root, 'package.json'));
+    await mkdir(join(root, 'dist'));
+    ({ cli: bin } = await bundle(join(root, 'dist'), { entries: ['cli'], formats: ['esm'] }));
+  });
+
+  test('prints the package version, honours COLUMNS, and exits with the code main returns', async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
+    const env = { PATH: process.env.PATH ?? '', COLUMNS: '60' };
+    const [printed, view, missing] = await Promise.all([
+      runNode([bin, '--version'], { env }),
+      runNode([bin, 'view', CRASH], { env }),
+      runNode([bin, 'view', join(SNAPSHOTS, 'nope.json')], { env }),
+    ]);
+    assert.deepEqual(printed, { code: 0, signal: null, stdout: `${version}\n`, stderr: '' });
+    assert.equal(view.code, 0, view.stderr);
+    const widest = Math.max(...view.stdout.split('\n').map((l) => [...l].length));
+    assert.ok(widest <= 60 && widest >= 58, `COLUMNS=60 gave lines of ${widest}`);
+    assertOneLineError(missing, /nope\.json: cannot read: no such file or directory/);
+    assert.equal(missing.code, 1);
+  });
+
+  test('loads nothing but Node built-ins, so it runs where no OpenTelemetry package is installed', async () => {
+    const imports = [...(await readFile(bin, 'utf8')).matchAll(/^import .* from "([^"]+)";$/gm)];
+    assert.ok(imports.length > 0);
+    assert.deepEqual(
+      imports.map((m) => m[1]).filter((name) => !name!.startsWith('node:')),
+      [],
+    );
   });
 });

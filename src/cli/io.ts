@@ -9,4 +9,6 @@ export interface Io {
   columns: number;
   /** Whether stdout takes colour. */
   color: boolean;
+  /** The package's version, for `--version`. */
+  version: string;
 }

@@ -24,6 +24,7 @@ Commands:
 
 Options:
   -h, --help                        Show help (also after a command)
+  -v, --version                     Print the version of otel-flight-recorder
 
 Exit status: 0 on success, 1 when a file or an upload failed, 2 on a usage error.
 `;
@@ -133,8 +134,9 @@ async function upload(args: string[], io: Io): Promise<number> {
     return EXIT_OK;
   }
   const succeeded = done.length === 0 ? 'none succeeded' : `succeeded: ${done.join(', ')}`;
+  const kept = failed.length === 1 ? 'it was kept' : 'they were kept';
   io.err(
-    `flight-recorder: ${failed.length} of ${total} file${total === 1 ? '' : 's'} failed to upload to ${endpoint.href} and were kept (${succeeded})\n`,
+    `flight-recorder: ${failed.length} of ${total} file${total === 1 ? '' : 's'} failed to upload to ${endpoint.href}; ${kept} (${succeeded})\n`,
   );
   return EXIT_FAILURE;
 }
@@ -173,6 +175,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return EXIT_USAGE;
     }
     if (command === '-h' || command === '--help' || command === 'help') return help(io, HELP);
+    if (command === '-v' || command === '--version' || command === 'version') {
+      return help(io, `${io.version}\n`);
+    }
     const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
     if (run === undefined) usage(`unknown command ${JSON.stringify(command)}`);
     return await run(rest, io);

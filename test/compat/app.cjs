@@ -1,4 +1,4 @@
-// An SDK 3.x app requiring the packed package as CommonJS.
+// An app (SDK 2.x or 3.x) requiring the packed package as CommonJS: check:pack and test:compat.
 const assert = require('node:assert/strict');
 const { InMemorySpanExporter, TracerProvider } = require('@opentelemetry/sdk-trace');
 const { FlightRecorderSpanProcessor } = require('otel-flight-recorder');
@@ -15,5 +15,5 @@ recorder.forceFlush().then(async () => {
   assert.equal(exporter.getFinishedSpans().length, 1);
   assert.equal(recorder.stats().flushes, 1);
   await provider.shutdown();
-  console.log('CJS on SDK 3.x: ok');
+  console.log('CommonJS require: ok');
 });

@@ -1,4 +1,4 @@
-// An SDK 3.x app importing the packed package as ESM.
+// An app (SDK 2.x or 3.x) importing the packed package as ESM: check:pack and test:compat.
 import assert from 'node:assert/strict';
 import { InMemorySpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
 import { FlightRecorderSpanProcessor, SNAPSHOT_ID_ATTRIBUTE } from 'otel-flight-recorder';
@@ -15,4 +15,4 @@ const spans = exporter.getFinishedSpans();
 assert.deepEqual(spans.map((s) => s.name).sort(), ['fast', 'slow']);
 assert.ok(spans.every((s) => typeof s.attributes[SNAPSHOT_ID_ATTRIBUTE] === 'string'));
 await provider.shutdown();
-console.log('ESM on SDK 3.x: ok');
+console.log('ESM import: ok');
