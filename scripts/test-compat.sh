@@ -52,6 +52,7 @@ test ! -e node_modules/@opentelemetry/sdk-trace-base || { echo "compat: sdk-trac
 grep -q '"version": "3\.' node_modules/@opentelemetry/sdk-trace/package.json || { echo "compat: sdk-trace is not 3.x" >&2; exit 1; }
 npx tsc --noEmit -p .
 node --import tsx --test --test-reporter=spec test/*.test.ts
+node --expose-gc --import tsx --test --test-concurrency=1 --test-reporter=spec test/faults/*.test.ts
 
 echo "== compat 2/2: the packed package in a fresh SDK 3.x app"
 # prepack builds dist/; the tarball's name is the last line npm prints.

@@ -6,6 +6,7 @@ import {
   DEFAULT_MAX_TOTAL_BYTES,
   DEFAULT_SNAPSHOT_DIR,
 } from './snapshot/snapshot-files.js';
+import { MAX_TIMER_MS } from './timer.js';
 
 // The one table of options. Each row says everything about one option: its
 // environment variable, how the variable's text is read, what a valid value
@@ -49,10 +50,10 @@ export type Resolved<Table> = {
 };
 
 /**
- * The longest delay a Node timer keeps: `setTimeout` turns anything longer
- * into 1 ms, so every duration is held below it (about 24.8 days).
+ * The longest duration an option may be: the longest delay a Node timer keeps
+ * (`setTimeout` turns anything longer into 1 ms), about 24.8 days.
  */
-export const MAX_DURATION_MS = 2 ** 31 - 1;
+export const MAX_DURATION_MS = MAX_TIMER_MS;
 /**
  * The most bytes the recorder's buffer may hold, 1 GiB: it is meant to become
  * one ArrayBuffer, and a ring that large is far past any sensible window.
@@ -74,7 +75,7 @@ export function describe(value: unknown): string {
 // decimal integer, nothing else. `0x10`, ` 5 `, `1e3`, `5.0`, `+5`, `-1` and
 // integers past 2^53 are not values; they warn, and the default applies.
 const DECIMAL = /^[0-9]+$/;
-function decimalInteger(raw: string): number | undefined {
+export function decimalInteger(raw: string): number | undefined {
   if (!DECIMAL.test(raw)) return undefined;
   const n = Number(raw);
   return Number.isSafeInteger(n) ? n : undefined;
@@ -83,7 +84,7 @@ function decimalInteger(raw: string): number | undefined {
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** A duration in milliseconds: a finite number from `min` up to what a timer holds. */
-function duration(min: 0 | 1) {
+export function duration(min: 0 | 1) {
   const range = `>= ${min} and <= ${MAX_DURATION_MS}`;
   return {
     parse: decimalInteger,
@@ -96,7 +97,7 @@ function duration(min: 0 | 1) {
 }
 
 /** A whole number from 1 to `max`, of `unit`. */
-function integer(unit: string, max: number) {
+export function integer(unit: string, max: number) {
   const range = `>= 1 and <= ${max}`;
   return {
     parse: decimalInteger,
@@ -177,7 +178,7 @@ const SNAPSHOT_DIR = {
 };
 
 /** Declares a row, so its value type is checked against its parser and default. */
-const option = <T>(row: Option<T>): Option<T> => row;
+export const option = <T>(row: Option<T>): Option<T> => row;
 
 /** The options of {@link FlightRecorderSpanProcessor}. */
 export const OPTIONS = {

@@ -12,7 +12,7 @@ import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
 import { visibleWidth, wantsColor } from '../src/cli/style.js';
-import { closedPort, OtlpSink } from './fixtures/otlp-sink.js';
+import { closedPort, startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { runNode } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -262,10 +262,10 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
 
   describe('upload', () => {
     test('POSTs each file as is to the OTLP/HTTP endpoint, with the configured headers', async () => {
-      const sink = await OtlpSink.start();
+      const sink = await startOtlpReceiver();
       try {
         const run = await cli(['upload', LATENCY, CRASH], {
-          OTEL_EXPORTER_OTLP_ENDPOINT: `${sink.url}/`,
+          OTEL_EXPORTER_OTLP_ENDPOINT: `${sink.base}/`,
           OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20s3cret,x-team=core',
           OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=tracing',
         });
@@ -287,14 +287,14 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     });
 
     test('--endpoint wins over OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which is used as is', async () => {
-      const sink = await OtlpSink.start();
+      const sink = await startOtlpReceiver();
       try {
         const traces = await cli(['upload', LATENCY], {
-          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.url}/custom/path`,
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${sink.base}/custom/path`,
           OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1',
         });
         assert.equal(traces.code, 0, traces.stderr);
-        const flag = await cli(['upload', LATENCY, '--endpoint', `${sink.url}/flag`], {
+        const flag = await cli(['upload', LATENCY, '--endpoint', `${sink.base}/flag`], {
           OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:1/v1/traces',
         });
         assert.equal(flag.code, 0, flag.stderr);
@@ -331,7 +331,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       const corrupt = join(dir, 'corrupt.json');
       await copyFile(LATENCY, good);
       await writeFile(corrupt, '{"resourceSpans":[{');
-      const sink = await OtlpSink.start();
+      const sink = await startOtlpReceiver();
       try {
         const run = await cli([
           'upload',
@@ -339,7 +339,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
           corrupt,
           join(dir, 'missing.json'),
           '--endpoint',
-          `${sink.url}/v1/traces`,
+          sink.url,
         ]);
         assert.equal(run.code, 1);
         assert.match(run.stdout, /uploaded .*good\.json \(14 spans\)/);
@@ -349,7 +349,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
         assert.equal(sink.requests.length, 1, 'a malformed file is never sent');
 
         sink.status = 400;
-        const refused = await cli(['upload', good, '--endpoint', `${sink.url}/v1/traces`]);
+        const refused = await cli(['upload', good, '--endpoint', sink.url]);
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /answered 400 Bad Request: .*collector says no/);
         assert.match(
@@ -398,5 +398,14 @@ describe('the flight-recorder bin', () => {
     assert.ok(widest <= 60 && widest >= 58, `COLUMNS=60 gave lines of ${widest}`);
     assertOneLineError(missing, /nope\.json: cannot read: no such file or directory/);
     assert.equal(missing.code, 1);
+  });
+
+  test('loads nothing but Node built-ins, so it runs where no OpenTelemetry package is installed', async () => {
+    const imports = [...(await readFile(bin, 'utf8')).matchAll(/^import .* from "([^"]+)";$/gm)];
+    assert.ok(imports.length > 0);
+    assert.deepEqual(
+      imports.map((m) => m[1]).filter((name) => !name!.startsWith('node:')),
+      [],
+    );
   });
 });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  decimalInteger,
+  duration,
   FILE_EXPORTER_OPTIONS,
   MAX_BUFFER_BYTES,
   MAX_DURATION_MS,
   OPTIONS,
+  option,
   resolveOptions,
+  resolveTable,
 } from '../src/config.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { TestExporter } from './helpers/test-exporter.js';
@@ -232,6 +236,42 @@ describe('options', () => {
       diagnostics.restore();
       await recorder.shutdown();
     }
+  });
+});
+
+describe('a table row', () => {
+  // A row may take a number or a word, as a percentile threshold will.
+  type Threshold = number | `p${number}`;
+  const isPercentile = (v: unknown): v is `p${number}` =>
+    typeof v === 'string' && /^p(?:[1-9][0-9]?|99\.9)$/.test(v);
+  const TABLE = {
+    thresholdMs: option<Threshold>({
+      ...duration(0),
+      env: 'TEST_THRESHOLD',
+      parse: (raw) => (isPercentile(raw) ? raw : decimalInteger(raw)),
+      check: (v) => (isPercentile(v) ? undefined : duration(0).check(v)),
+      envExpected: 'a decimal integer of ms, or a percentile such as p99',
+      default: 500,
+      meaning: 'a test row',
+    }),
+  };
+
+  test('parses a number or a percentile, from code and environment alike', () => {
+    const resolve = (given: object, env: Record<string, string>) => {
+      const warnings: string[] = [];
+      const { thresholdMs } = resolveTable(TABLE, given, env, (m) => warnings.push(m));
+      return { thresholdMs, warnings };
+    };
+    assert.deepEqual(resolve({}, { TEST_THRESHOLD: 'p99' }), { thresholdMs: 'p99', warnings: [] });
+    assert.deepEqual(resolve({}, { TEST_THRESHOLD: '250' }), { thresholdMs: 250, warnings: [] });
+    assert.deepEqual(resolve({ thresholdMs: 'p50' }, {}), { thresholdMs: 'p50', warnings: [] });
+    const bad = resolve({}, { TEST_THRESHOLD: 'p100' });
+    assert.equal(bad.thresholdMs, 500);
+    assert.match(
+      bad.warnings[0]!,
+      /TEST_THRESHOLD="p100": expected a decimal integer of ms, or a percentile/,
+    );
+    assert.throws(() => resolve({ thresholdMs: 'p100' }, {}), /`thresholdMs`.*"p100"/);
   });
 });
 

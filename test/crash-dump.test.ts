@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { context, DiagLogLevel, diag, trace } from '@opentelemetry/api';
+import { describe, test } from 'node:test';
+import { context, trace } from '@opentelemetry/api';
 import { crashDumpSpans, innermostOpenSpan } from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
-import { TestExporter } from './fixtures/test-exporter.js';
-
-const dirs: string[] = [];
-after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fr-crash-'));
-  dirs.push(dir);
-  return dir;
-}
+import { tempDir } from './helpers/temp-dir.js';
+import { TestExporter } from './helpers/test-exporter.js';
+import { captureDiag } from './helpers/tracing.js';
 
 async function readDump(dir: string): Promise<{ name: string; spans: OtlpSpan[] }> {
   const [name] = await waitForFiles(dir, 1, 1_000);
@@ -37,7 +27,7 @@ function byName(spans: OtlpSpan[], name: string): OtlpSpan {
 // The child processes take most of the time: let them run side by side.
 describe('crash dump', { concurrency: true }, () => {
   test('a child dying of an uncaught exception exits as before and leaves the window and its open spans', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const [without, withDump] = await Promise.all([
       within(startChild('throw', { FLIGHT_RECORDER_SNAPSHOT_DIR: dir }).exited, 15_000, 'child'),
       within(
@@ -91,7 +81,7 @@ describe('crash dump', { concurrency: true }, () => {
   });
 
   test('an unhandled rejection that ends the process is dumped too, and the exit code is unchanged', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const exited = await within(
       startChild('reject', {
         FLIGHT_RECORDER_CRASH_DUMP: 'true',
@@ -108,7 +98,7 @@ describe('crash dump', { concurrency: true }, () => {
   });
 
   test("the app's own uncaughtException handler still decides how the process ends", async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const exited = await within(
       startChild('handled', {
         FLIGHT_RECORDER_CRASH_DUMP: 'true',
@@ -123,7 +113,7 @@ describe('crash dump', { concurrency: true }, () => {
   });
 
   test('an unwritable directory is reported and the process still dies as it would have', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const file = join(dir, 'not-a-directory');
     await writeFile(file, 'x');
     const exited = await within(
@@ -146,7 +136,7 @@ describe('crash dump', { concurrency: true }, () => {
     const on = new FlightRecorderSpanProcessor({
       exporter: new TestExporter(),
       crashDump: true,
-      snapshotDir: await tempDir(),
+      snapshotDir: tempDir(),
     });
     assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before + 1);
     await on.shutdown();
@@ -155,20 +145,10 @@ describe('crash dump', { concurrency: true }, () => {
   });
 
   test('a failed dump logs once through diag and never throws from the listener', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const file = join(dir, 'file');
     await writeFile(file, 'x');
-    const errors: string[] = [];
-    diag.setLogger(
-      {
-        error: (m) => errors.push(m),
-        warn: () => {},
-        info: () => {},
-        debug: () => {},
-        verbose: () => {},
-      },
-      DiagLogLevel.WARN,
-    );
+    const diagnostics = captureDiag();
     try {
       const recorder = new FlightRecorderSpanProcessor({
         exporter: new TestExporter(),
@@ -177,11 +157,12 @@ describe('crash dump', { concurrency: true }, () => {
       });
       const emit = process.emit as (event: string, ...args: unknown[]) => boolean;
       emit.call(process, 'uncaughtExceptionMonitor', new Error('pretend'), 'uncaughtException');
+      const errors = diagnostics.messages.filter((m) => m.level === 'error');
       assert.equal(errors.length, 1);
-      assert.match(errors[0]!, /crash dump not written/);
+      assert.match(errors[0]!.message, /crash dump not written/);
       await recorder.shutdown();
     } finally {
-      diag.disable();
+      diagnostics.restore();
     }
   });
 
@@ -195,7 +176,7 @@ describe('crash dump', { concurrency: true }, () => {
 
 describe('innermostOpenSpan', () => {
   test('is the active span when open, else its nearest open ancestor, else the latest started', async () => {
-    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: await tempDir() });
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: tempDir() });
     recordTraces(tracer, 1);
     // Epoch times: the SDK reads a number below performance.now() as an offset
     // from the time origin, so small numbers would flip with process uptime.

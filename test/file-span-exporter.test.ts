@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import {
@@ -18,17 +17,8 @@ import { markSpan } from '../src/marks.js';
 import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot/snapshot-files.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { spanFactory } from './helpers/span-factory.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { captureDiag, makeTracing, settle } from './helpers/tracing.js';
-
-const roots: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fr-file-exporter-'));
-  roots.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of roots) fs.rmSync(dir, { recursive: true, force: true });
-});
 
 let diagCapture: ReturnType<typeof captureDiag> | undefined;
 afterEach(() => {

@@ -1,9 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   DEFAULT_SNAPSHOT_DIR,
   isSnapshotFileName,
@@ -13,16 +12,7 @@ import {
   writeSnapshotFile,
   writeSnapshotFileSync,
 } from '../src/snapshot/snapshot-files.js';
-
-const roots: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fr-snapshot-files-'));
-  roots.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of roots) fs.rmSync(dir, { recursive: true, force: true });
-});
+import { tempDir } from './helpers/temp-dir.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 const T0 = Date.UTC(2026, 10, 22, 4, 15, 0, 123);

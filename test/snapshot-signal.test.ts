@@ -1,50 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import { describe, test } from 'node:test';
+import { DiagLogLevel } from '@opentelemetry/api';
 import { resolveOptions } from '../src/config.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { writeSnapshotToDirectory } from '../src/snapshot/snapshot-signal.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
-import { TestExporter } from './fixtures/test-exporter.js';
-
-const dirs: string[] = [];
-after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fr-signal-'));
-  dirs.push(dir);
-  return dir;
-}
-
-/** Captures diag messages until `restore` is called. */
-function captureDiag() {
-  const messages: { level: string; message: string }[] = [];
-  const log =
-    (level: string) =>
-    (message: string): void => {
-      messages.push({ level, message });
-    };
-  const logger: DiagLogger = {
-    error: log('error'),
-    warn: log('warn'),
-    info: log('info'),
-    debug: () => {},
-    verbose: () => {},
-  };
-  diag.setLogger(logger, { logLevel: DiagLogLevel.INFO, suppressOverrideMessage: true });
-  return { messages, restore: () => diag.disable() };
-}
+import { tempDir } from './helpers/temp-dir.js';
+import { captureDiag } from './helpers/tracing.js';
+import { TestExporter } from './helpers/test-exporter.js';
 
 describe('snapshot signal', () => {
   test('each signal writes a snapshot file of the window; the process keeps running', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const child = startChild('wait', {
       FLIGHT_RECORDER_SNAPSHOT_SIGNAL: 'SIGUSR2',
       FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
@@ -82,7 +54,7 @@ describe('snapshot signal', () => {
   });
 
   test('an unwritable directory rejects with an error naming it; the recorder is unharmed', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const file = join(dir, 'file');
     await writeFile(file, 'x');
     const { recorder, tracer } = makeRecorder();
@@ -98,10 +70,10 @@ describe('snapshot signal', () => {
   });
 
   test('a signal to a recorder with an unwritable directory logs through diag, and nothing throws', async () => {
-    const dir = await tempDir();
+    const dir = tempDir();
     const file = join(dir, 'file');
     await writeFile(file, 'x');
-    const diagnostics = captureDiag();
+    const diagnostics = captureDiag(DiagLogLevel.INFO);
     try {
       const recorder = new FlightRecorderSpanProcessor({
         exporter: new TestExporter(),
@@ -128,7 +100,7 @@ describe('snapshot signal', () => {
       skip: 'SIGINFO' in constants.signals ? 'this platform has SIGINFO' : false,
     },
     async () => {
-      const diagnostics = captureDiag();
+      const diagnostics = captureDiag(DiagLogLevel.INFO);
       try {
         const before = process.listenerCount('SIGINFO');
         const recorder = new FlightRecorderSpanProcessor({

@@ -11,7 +11,6 @@ import {
   counters,
   counting,
   otlp,
-  reachability,
   SLACK_MS,
   until,
   watch,
@@ -27,14 +26,13 @@ describe('a collector that misbehaves', () => {
     await collector.down();
     t.after(() => collector.down());
     const w = watch();
-    const reach = reachability();
     // The exporter retries for 2.5 s: long enough for a retry to get through
     // on a loaded machine, short enough to give up while the collector is down.
     const { exporter, seen } = counting(otlp(collector.url, 2_500));
     const a = app({ exporter, exportTimeoutMs: 5_000 });
 
     // Down for 300 ms: the exporter's first retry (after about 1 s) gets through.
-    reach.track(a.trace());
+    a.trace();
     await sleep(300);
     await collector.up();
     await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
@@ -42,12 +40,12 @@ describe('a collector that misbehaves', () => {
 
     // Down for longer than the exporter retries: dropped, and counted.
     await collector.down();
-    reach.track(a.trace());
+    a.trace();
     await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
 
     // Back up: the next flush arrives.
     await collector.up();
-    reach.track(a.trace());
+    a.trace();
     await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
     assert.deepEqual(collector.names(), [...names(0), ...names(2)].sort());
     assert.deepEqual(counters(a.recorder.stats()), {
@@ -60,7 +58,7 @@ describe('a collector that misbehaves', () => {
     assert.ok(seen.failed >= 1);
     const took = await within(a.recorder.shutdown(), 5_000, 'shutdown');
     assert.ok(took < 1_000, `shutdown took ${took} ms`);
-    assert.equal(await reach.reachable(), 0, 'no span outlives its export');
+    assert.equal(await a.reachable(), 0, 'no span outlives its export');
     w.check();
   });
 
@@ -69,12 +67,11 @@ describe('a collector that misbehaves', () => {
     t.after(() => collector.down());
     collector.mode = 'hang';
     const w = watch();
-    const reach = reachability();
     // The exporter's own timeout (10 s) is far longer than the recorder's.
     const { exporter, seen } = counting(otlp(collector.url, 10_000));
     const a = app({ exporter, exportTimeoutMs: 200 });
     for (let i = 1; i <= 4; i++) {
-      reach.track(a.trace());
+      a.trace();
       await until(() => a.recorder.stats().spansDropped === 3 * i, 2_000, `trace ${i} gives up`);
     }
     assert.ok(seen.calls >= 4);
@@ -88,13 +85,13 @@ describe('a collector that misbehaves', () => {
       queuedSpans: 0,
     });
     // The exporter still holds its requests and their callbacks.
-    assert.equal(await reach.reachable(), 0, 'exports the recorder gave up on hold no spans');
+    assert.equal(await a.reachable(), 0, 'exports the recorder gave up on hold no spans');
 
-    reach.track(a.trace());
+    a.trace();
     const took = await within(a.recorder.shutdown(), 3_000, 'shutdown');
     assert.ok(took < 200 + SLACK_MS, `shutdown took ${took.toFixed(0)} ms, exportTimeoutMs is 200`);
     assert.equal(a.recorder.stats().spansDropped, 15, 'the flush pending at shutdown is counted');
-    assert.equal(await reach.reachable(), 0);
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 
@@ -130,6 +127,7 @@ describe('a collector that misbehaves', () => {
     });
     assert.ok(seen.failed >= 1);
     await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 
@@ -137,17 +135,16 @@ describe('a collector that misbehaves', () => {
     const collector = await startCollector();
     t.after(() => collector.down());
     const w = watch();
-    const reach = reachability();
     const { exporter, seen } = counting(otlp(collector.url, 500));
     const a = app({ exporter, exportTimeoutMs: 5_000 });
 
     collector.mode = 'reset';
-    reach.track(a.trace());
-    reach.track(a.trace());
+    a.trace();
+    a.trace();
     await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
     assert.ok(collector.requests >= 1);
     collector.mode = 'ok';
-    reach.track(a.trace());
+    a.trace();
     await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
     assert.deepEqual(collector.names(), names(2));
     assert.deepEqual(counters(a.recorder.stats()), {
@@ -159,7 +156,7 @@ describe('a collector that misbehaves', () => {
     });
     assert.ok(seen.failed >= 1);
     await within(a.recorder.shutdown(), 1_000, 'shutdown');
-    assert.equal(await reach.reachable(), 0);
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 });

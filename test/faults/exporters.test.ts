@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HostileExporter } from './fixtures/exporters.js';
-import { app, counters, reachability, SLACK_MS, until, watch, within } from './fixtures/harness.js';
+import { app, counters, SLACK_MS, until, watch, within } from './fixtures/harness.js';
 
 describe('an exporter that breaks its contract', () => {
   test('throws from export(): each batch counts as failed and the next one still goes', async () => {
@@ -24,6 +24,7 @@ describe('an exporter that breaks its contract', () => {
       queuedSpans: 0,
     });
     await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 
@@ -46,16 +47,16 @@ describe('an exporter that breaks its contract', () => {
       queuedSpans: 0,
     });
     await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 
   test('never calls back and keeps the batch and the callback: the export times out and keeps no spans alive', async () => {
     const w = watch();
-    const reach = reachability();
     const exporter = new HostileExporter('never');
     const a = app({ exporter, exportTimeoutMs: 100 });
     for (let i = 1; i <= 3; i++) {
-      reach.track(a.trace());
+      a.trace();
       await until(() => a.recorder.stats().spansDropped === 3 * i, 1_000, `trace ${i} times out`);
     }
     assert.ok(exporter.kept.length >= 3, 'the exporter still holds every batch and callback');
@@ -66,11 +67,12 @@ describe('an exporter that breaks its contract', () => {
       exportFailures: exporter.kept.length,
       queuedSpans: 0,
     });
-    assert.equal(await reach.reachable(), 0, 'abandoned exports hold no spans');
+    assert.equal(await a.reachable(), 0, 'abandoned exports hold no spans');
     // A late callback after the timeout changes nothing.
     for (const [, done] of exporter.kept) done({ code: 0 });
     assert.equal(a.recorder.stats().spansExported, 0);
     await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 
@@ -91,6 +93,7 @@ describe('an exporter that breaks its contract', () => {
       exportFailures: 0,
       queuedSpans: 0,
     });
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 });

@@ -67,6 +67,11 @@ const HOSTILE: Record<string, (tracer: Tracer, parent: Span) => void> = {
   },
 };
 
+/** Runs `fn`, whose spans then go out of the test's scope: the test keeps no reference. */
+function inScope(fn: () => void): void {
+  fn();
+}
+
 function child(tracer: Tracer, parent: Span, name: string, startTime?: unknown): Span {
   const options = startTime === undefined ? {} : { startTime: startTime as number };
   return tracer.startSpan(name, options, trace.setSpan(context.active(), parent));
@@ -81,9 +86,11 @@ describe('hostile spans', () => {
       const a = app({ exporter: otlp(collector.url), exportTimeoutMs: 5_000, minAgeMs: 60_000 });
       // Good spans first, in the same batch as the hostile one.
       for (let i = 0; i < 3; i++) a.trace(3, true);
-      const root = a.tracer.startSpan('root of the hostile span');
-      make(a.tracer, root);
-      root.end();
+      inScope(() => {
+        const root = a.tracer.startSpan('root of the hostile span');
+        make(a.tracer, root);
+        root.end();
+      });
       const snapshot = a.recorder.snapshot();
       await within(snapshot, 5_000, 'snapshot');
       const result = await snapshot;
@@ -105,6 +112,7 @@ describe('hostile spans', () => {
         queuedSpans: 0,
       });
       await within(a.recorder.shutdown(), 1_000, 'shutdown');
+      assert.equal(await a.reachable(), 0);
       w.check();
     });
   }
@@ -112,15 +120,18 @@ describe('hostile spans', () => {
   test('a value nested too deep is dropped and counted; the rest of the span is kept', async () => {
     collector.spans.length = 0;
     const a = app({ exporter: otlp(collector.url), exportTimeoutMs: 5_000 });
-    const root = a.tracer.startSpan('root');
-    HOSTILE['has an attribute nested 20000 deep']!(a.tracer, root);
-    root.end();
+    inScope(() => {
+      const root = a.tracer.startSpan('root');
+      HOSTILE['has an attribute nested 20000 deep']!(a.tracer, root);
+      root.end();
+    });
     await within(a.recorder.snapshot(), 5_000, 'snapshot');
     const span = collector.spans.find((s) => s.name === 'has an attribute nested 20000 deep')!;
     assert.equal(span.attributes.fine, 'kept');
     assert.equal(span.attributes.deep, undefined);
     assert.equal(span.droppedAttributesCount, 1);
-    await a.recorder.shutdown();
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
   });
 
   test('invalid ids are replaced by valid ones; the span keeps its valid parent', async () => {
@@ -134,12 +145,14 @@ describe('hostile spans', () => {
     };
     const a = app({ exporter: otlp(collector.url), exportTimeoutMs: 5_000 }, ids);
     a.trace(3, true);
-    const root = a.tracer.startSpan('good root');
-    bad = true;
-    child(a.tracer, root, 'bad span id').end();
-    a.tracer.startSpan('bad trace id').end();
-    bad = false;
-    root.end();
+    inScope(() => {
+      const root = a.tracer.startSpan('good root');
+      bad = true;
+      child(a.tracer, root, 'bad span id').end();
+      a.tracer.startSpan('bad trace id').end();
+      bad = false;
+      root.end();
+    });
     await within(a.recorder.snapshot(), 5_000, 'snapshot');
     assert.deepEqual(collector.rejected, []);
     assert.equal(collector.spans.length, 6);
@@ -148,7 +161,8 @@ describe('hostile spans', () => {
     assert.equal(by['bad span id']!.traceId, by['good root']!.traceId);
     assert.match(by['bad span id']!.spanId, /^[0-9a-f]{16}$/);
     assert.match(by['bad trace id']!.traceId, /^[0-9a-f]{32}$/);
-    await a.recorder.shutdown();
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 
@@ -157,16 +171,19 @@ describe('hostile spans', () => {
     const w = watch();
     const a = app({ exporter: otlp(collector.url), exportTimeoutMs: 5_000, maxBytes: 1 << 20 });
     for (let i = 0; i < 10; i++) a.trace(3, true);
-    const huge = a.tracer.startSpan('huge');
-    huge.setAttribute('blob', 'x'.repeat(2 << 20));
-    huge.end();
+    inScope(() => {
+      const huge = a.tracer.startSpan('huge');
+      huge.setAttribute('blob', 'x'.repeat(2 << 20));
+      huge.end();
+    });
     const stats = a.recorder.stats();
     assert.equal(stats.bufferedSpans, 30);
     assert.equal(stats.spansEvictedByBytes, 1);
     await within(a.recorder.snapshot(), 5_000, 'snapshot');
     assert.equal(collector.spans.length, 30);
     assert.equal(a.recorder.stats().spansRecorded, 31);
-    await a.recorder.shutdown();
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
     w.check();
   });
 });
@@ -181,6 +198,7 @@ describe("hostile times and the recorder's clock", () => {
 
   test('a span ending at NaN does not stop age eviction', async () => {
     mock.timers.setTime(t0);
+    const w = watch();
     const a = app({ exporter: otlp(collector.url), minAgeMs: 200, triggers: [] });
     a.tracer.startSpan('nan', { startTime: t0 }).end(NaN);
     for (let i = 0; i < 20; i++) a.tracer.startSpan(`s${i}`, { startTime: t0 }).end(t0 + 1);
@@ -189,11 +207,14 @@ describe("hostile times and the recorder's clock", () => {
     const stats = a.recorder.stats();
     assert.equal(stats.bufferedSpans, 0, 'every span older than minAgeMs is gone');
     assert.equal(stats.spansEvictedByAge, 21);
-    await a.recorder.shutdown();
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
+    w.check();
   });
 
   test('a snapshot right after a span ending at NaN leaves window flushes on', async () => {
     mock.timers.setTime(t0);
+    const w = watch();
     const flushes: FlushInfo[] = [];
     const a = app({
       exporter: otlp(collector.url),
@@ -213,17 +234,22 @@ describe("hostile times and the recorder's clock", () => {
         ['window', 6],
       ],
     );
-    await a.recorder.shutdown();
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
+    w.check();
   });
 
   test('one span ending a day ahead neither empties the window nor stops age eviction', async () => {
     mock.timers.setTime(t0);
+    const w = watch();
     const a = app({ exporter: otlp(collector.url), minAgeMs: 200, triggers: [] });
     for (let i = 0; i < 10; i++) a.tracer.startSpan(`s${i}`, { startTime: t0 }).end(t0 + 1);
     a.tracer.startSpan('ahead', { startTime: t0 }).end(t0 + 86_400_000);
     assert.equal(a.recorder.stats().bufferedSpans, 11, 'the window is still there');
     mock.timers.setTime(t0 + 600);
     assert.equal(a.recorder.stats().bufferedSpans, 0, 'and ages out as usual');
-    await a.recorder.shutdown();
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.equal(await a.reachable(), 0);
+    w.check();
   });
 });

@@ -71,6 +71,7 @@ describe('a timeout too long for a timer', () => {
         await within(a.recorder.shutdown(), 2_000, 'shutdown');
         assert.equal(a.recorder.stats().spansExported, 6);
         assert.equal(a.recorder.stats().spansDropped, 0);
+        assert.equal(await a.reachable(), 0);
       });
       assert.deepEqual(warnings, [], 'no timer was armed with 2^31 ms or more');
       w.check();

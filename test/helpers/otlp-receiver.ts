@@ -1,6 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** One request as it arrived. */
+export interface ReceivedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A span of an OTLP/HTTP JSON request, its attributes and its resource's flattened. */
 export interface ReceivedSpan {
   traceId: string;
   spanId: string;
@@ -28,39 +37,62 @@ function flatten(attributes: { key: string; value: AnyValue }[] = []): Record<st
 }
 
 /**
- * An OTLP/HTTP JSON receiver on loopback, as a collector would be: it
- * decodes every ExportTraceServiceRequest POSTed to /v1/traces.
+ * An OTLP/HTTP receiver on a loopback port, as a collector would be. It keeps
+ * every request as it arrived, decodes the spans of every JSON body, and
+ * answers 200 `{}`, or `status` when a test sets it.
  */
 export async function startOtlpReceiver() {
-  const requests: unknown[] = [];
+  const requests: ReceivedRequest[] = [];
   const spans: ReceivedSpan[] = [];
-  const server: Server = createServer((req, res) => {
+  const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== '/v1/traces') {
-        res.writeHead(404).end();
-        return;
-      }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      requests.push(body);
-      for (const rs of body.resourceSpans ?? []) {
-        const resource = flatten(rs.resource?.attributes);
-        for (const ss of rs.scopeSpans ?? []) {
-          for (const s of ss.spans ?? []) {
-            spans.push({ ...s, attributes: flatten(s.attributes), resource });
+      const body = Buffer.concat(chunks);
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (String(req.headers['content-type']).startsWith('application/json')) {
+        try {
+          for (const rs of JSON.parse(body.toString('utf8')).resourceSpans ?? []) {
+            const resource = flatten(rs.resource?.attributes);
+            for (const ss of rs.scopeSpans ?? []) {
+              for (const s of ss.spans ?? []) {
+                spans.push({ ...s, attributes: flatten(s.attributes), resource });
+              }
+            }
           }
+        } catch {
+          // Kept in `requests` as it came; a test asserts on it there.
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      const ok = receiver.status === 200;
+      res.writeHead(receiver.status, { 'content-type': 'application/json' });
+      res.end(ok ? '{}' : '{"message":"collector says no"}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1/traces`,
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const receiver = {
+    /** `http://127.0.0.1:<port>`, as OTEL_EXPORTER_OTLP_ENDPOINT takes it. */
+    base,
+    /** The traces endpoint, as the exporter's `url` option takes it. */
+    url: `${base}/v1/traces`,
     requests,
     spans,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    /** What every request is answered with. */
+    status: 200,
+    close(): Promise<void> {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
+  return receiver;
+}
+
+/** A loopback port that was just free and is now closed: connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -69,21 +69,21 @@ export function traceIdOf(span: Span | ReadableSpan): string {
   return span.spanContext().traceId;
 }
 
-/** Captures diag messages at WARN and above until `restore` is called. */
-export function captureDiag() {
-  const messages: { level: 'error' | 'warn'; message: string }[] = [];
+/** Captures diag messages at `logLevel` (WARN) and above until `restore` is called. */
+export function captureDiag(logLevel: DiagLogLevel = DiagLogLevel.WARN) {
+  const messages: { level: 'error' | 'warn' | 'info'; message: string }[] = [];
   const push =
-    (level: 'error' | 'warn') =>
+    (level: 'error' | 'warn' | 'info') =>
     (message: string, ...args: unknown[]) =>
       messages.push({ level, message: [message, ...args.map(String)].join(' ') });
   const logger: DiagLogger = {
     error: push('error'),
     warn: push('warn'),
-    info: () => {},
+    info: push('info'),
     debug: () => {},
     verbose: () => {},
   };
-  diag.setLogger(logger, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  diag.setLogger(logger, { logLevel, suppressOverrideMessage: true });
   return {
     messages,
     restore: () => diag.disable(),

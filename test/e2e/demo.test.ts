@@ -1,24 +1,22 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../src/index.js';
-import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot/snapshot-files.js';
-import { attributesOf, spansOf } from './fixtures/otlp.js';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../../src/index.js';
+import { listSnapshotFiles, parseSnapshotFileName } from '../../src/snapshot/snapshot-files.js';
+import { attributesOf, spansOf } from '../fixtures/otlp.js';
+import { closedPort } from '../helpers/otlp-receiver.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The longest a demo run may take, startup (tsx) and shutdown included. */
 const RUN_LIMIT_MS = 40_000;
 
 const children = new Set<ChildProcess>();
-const dirs: string[] = [];
 after(() => {
   for (const child of children) if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 interface Run {
@@ -30,8 +28,7 @@ interface Run {
 
 /** Runs the demo as `npm start` does, bounded by DEMO_DURATION_MS, with a clean environment. */
 function runDemo(extraEnv: Record<string, string>): Promise<Run> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fr-demo-'));
-  dirs.push(dir);
+  const dir = tempDir('fr-demo-');
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !k.startsWith('OTEL_') && !k.startsWith('FLIGHT_RECORDER_')) env[k] = v;
@@ -75,15 +72,6 @@ function runDemo(extraEnv: Record<string, string>): Promise<Run> {
       resolve({ code, stdout, stderr, dir });
     });
   });
-}
-
-/** A loopback port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const FLUSH_LINE =
