@@ -131,7 +131,8 @@ function msToHrTime(ms: number): HrTime {
   return [s, Math.round((ms - s * 1000) * 1e6)];
 }
 
-function duration(start: HrTime, end: HrTime): HrTime {
+/** `end - start` as HrTime. */
+export function duration(start: HrTime, end: HrTime): HrTime {
   let s = end[0] - start[0];
   let ns = end[1] - start[1];
   if (ns < 0) {

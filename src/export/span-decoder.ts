@@ -9,6 +9,7 @@ import { TraceState } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
 import { expandRecord } from '../record/expand.js';
+import { duration } from '../sanitize.js';
 import type { RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import type { LeavingSpan } from '../flush/contributors.js';
@@ -427,16 +428,6 @@ export function decodeSpan(
   }
   span.duration = duration(span.startTime, span.endTime);
   return span;
-}
-
-function duration(start: HrTime, end: HrTime): HrTime {
-  let s = end[0] - start[0];
-  let ns = end[1] - start[1];
-  if (ns < 0) {
-    s -= 1;
-    ns += 1e9;
-  }
-  return [s, ns];
 }
 
 let scratch = new Uint8Array(4096);
