@@ -24,6 +24,7 @@ SDK3=(
   @opentelemetry/sdk-trace@3.1.1
   @opentelemetry/context-async-hooks@3.1.1
   @opentelemetry/exporter-trace-otlp-http@0.301.0
+  @opentelemetry/otlp-exporter-base@0.301.0
   @opentelemetry/otlp-transformer@0.301.0
 )
 SDK3_EXTRA=(@opentelemetry/sdk-node@0.301.0 @opentelemetry/instrumentation-http@0.301.0)

@@ -1,11 +1,11 @@
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import type { FileSpanExporterOptions, SnapshotFileWrite } from './file-span-exporter.js';
+import type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
 import type { BuiltInTrigger, FlightRecorderOptions, FlushInfo, FlushScope } from './options.js';
 import {
   DEFAULT_MAX_FILES,
   DEFAULT_MAX_TOTAL_BYTES,
   DEFAULT_SNAPSHOT_DIR,
-} from './snapshot-files.js';
+} from './snapshot/snapshot-files.js';
 import { MAX_TIMER_MS } from './timer.js';
 
 // The one table of options. Each row says everything about one option: its

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { type Context, diag, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { type Context, diag, TraceFlags } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
 import { warnAboutEnv } from './env-warnings.js';
-import { installCrashDump } from './crash-dump.js';
-import { ExportQueue } from './export-queue.js';
+import { defaultSink } from './export/default-sink.js';
+import { ExportQueue, type RecordSink } from './export/export-queue.js';
+import { SpanExporterSink } from './export/sinks.js';
+import { decodeRecord, readLeavingSpan } from './export/span-decoder.js';
+import { collectContributions, type FlushContributor } from './flush/contributors.js';
+import { FlushedTraces } from './flush/flushed-traces.js';
 import type { FlushMark } from './marks.js';
 import type {
   FlightRecorderOptions,
@@ -15,34 +18,35 @@ import type {
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
-import { repair, wellFormed } from './sanitize.js';
-import { estimateSpanBytes } from './size-estimate.js';
-import { installSnapshotSignal } from './snapshot-signal.js';
+import { LIVE, OPEN, type RecordRun, ROOT, RunBuilder } from './record/record-run.js';
+import { OpenTraces, type OpenTrace } from './record/open-traces.js';
+import { ResourceScopeTable } from './record/resource-scope-table.js';
+import { SpanEncoder } from './record/span-encoder.js';
+import { ringLayout, SpanRing } from './record/span-ring.js';
+import { repair } from './sanitize.js';
+import { installCrashDump } from './snapshot/crash-dump.js';
+import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
 import {
   type SnapshotWriteResult,
+  type WindowView,
   type WriteSnapshotOptions,
   writeWindowSnapshot,
-} from './snapshot-writer.js';
-import { SpanDeque } from './span-deque.js';
+} from './snapshot/snapshot-writer.js';
 import { boundedWait } from './timer.js';
+import {
+  DefaultTriggerPolicy,
+  type TriggerHost,
+  type TriggerPolicy,
+} from './trigger/trigger-policy.js';
 
-/** How many traces with open local roots are tracked for pinning; the oldest goes first. */
-const MAX_OPEN_TRACES = 65_536;
 /** How many open spans a crash dump tracks; the oldest started goes first. */
 const MAX_OPEN_SPANS = 65_536;
-/** How many flushed trace ids are remembered so their late spans follow them. */
-const MAX_FLUSHED_TRACES = 16_384;
+/** How many deferred triggers keep their trace's records in reach. */
+const MAX_DEFERRED = 256;
 /** How far ahead of the wall clock a span's end time may move the recorder's clock. */
 const CLOCK_SKEW_MS = 1_000;
 /** Late spans are gathered this long before they are exported together. */
 const LATE_EXPORT_DELAY_MS = 100;
-
-interface OpenTrace {
-  /** Local roots of the trace that have started and not ended. */
-  roots: number;
-  /** Spans of the trace held in the pinned deque. */
-  pinned: number;
-}
 
 function hrTimeToMs(t: readonly [number, number]): number {
   return t[0] * 1e3 + t[1] / 1e6;
@@ -54,12 +58,18 @@ function isLocalRoot(span: ReadableSpan): boolean {
 }
 
 /**
- * A span processor that records every ended span in memory, in a buffer
- * bounded by age (`minAgeMs`) and estimated heap bytes (`maxBytes`), and
- * exports only when something worth seeing happens: a local root span that
- * is slow or fails, a custom trigger, or a manual {@link snapshot}. A flush
- * exports the triggering trace and, at most once per `minFlushIntervalMs`,
- * the whole preceding window. No span is exported twice.
+ * A span processor that records every ended span in memory, encoded once as
+ * OTLP protobuf into a byte ring of exactly `maxBytes` (bounded by age too,
+ * `minAgeMs`), and exports only when something worth seeing happens: a local
+ * root span that is slow or fails, a custom trigger, or a manual
+ * {@link snapshot}. A flush exports the triggering trace and, at most once
+ * per `minFlushIntervalMs`, the whole preceding window. No span is exported
+ * twice.
+ *
+ * The parts, as the data flows: `record/` (encoder, ring and index, open
+ * traces), `trigger/` (the policy asked on each ended span), `flush/`
+ * (marks, request assembly, flushed-trace memory, contributors), `export/`
+ * (the export queue and its sinks), `snapshot/` (files, signal, crash dump).
  *
  * @example
  * ```ts
@@ -68,36 +78,43 @@ function isLocalRoot(span: ReadableSpan): boolean {
  */
 export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _options: ResolvedOptions;
-  private readonly _exporter: SpanExporter | undefined;
+  private readonly _sink: RecordSink | undefined;
   private readonly _exports: ExportQueue | undefined;
-  /** Spans in end order that are younger than `minAgeMs`. */
-  private _ring = new SpanDeque<string>();
-  /** Spans older than `minAgeMs` kept because their trace's local root is open; all older than the ring's. */
-  private _pinned = new SpanDeque<string>();
-  private readonly _open = new Map<string, OpenTrace>();
-  private readonly _flushed = new Map<string, FlushMark>();
-  private readonly _latency: boolean;
-  private readonly _error: boolean;
+  private readonly _table = new ResourceScopeTable();
+  private readonly _ring: SpanRing;
+  private readonly _open: OpenTraces;
+  private readonly _flushed = new FlushedTraces();
+  /** Deferred triggers: the records their trace had when deferred. */
+  private readonly _deferred = new Map<string, number[]>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
   private readonly _counters = {
     spansRecorded: 0,
     spansEvictedByAge: 0,
     spansEvictedByBytes: 0,
+    spansTooLarge: 0,
     flushes: 0,
     spansLate: 0,
-    spansExported: 0,
-    spansDropped: 0,
-    exportFailures: 0,
   };
   private readonly _triggers: Record<string, number> = {};
+  /**
+   * The trigger policy asked on each ended span.
+   * @internal Replaced by flush-budget policies (`src/trigger/`).
+   */
+  _policy: TriggerPolicy;
+  /**
+   * Asked once per flush for spans to add to it.
+   * @internal For runtime events and, later, log lines.
+   */
+  readonly _contributors: FlushContributor[] = [];
   private _off: boolean;
   private _lastTime = Number.NEGATIVE_INFINITY;
   /** The wall clock when last read by {@link _clock}. */
   private _wall = Number.NEGATIVE_INFINITY;
   private _lastWindowFlush = Number.NEGATIVE_INFINITY;
-  private _pinnedDirty = false;
+  /** The last window flush: records before `_windowSeq` left with `_windowMark`. */
+  private _windowMark: FlushMark | undefined;
+  private _windowSeq = -1;
   private _warnedOnEnd = false;
-  private _warnedShouldTrigger = false;
   private _warnedOnFlush = false;
   private _shutdown: Promise<void> | undefined;
   /** Spans started and not yet ended; tracked only when a crash dump needs them. */
@@ -111,23 +128,30 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   constructor(options?: FlightRecorderOptions) {
     const o = resolveOptions(options, process.env, warnAboutEnv);
     this._options = o;
-    this._latency = o.triggers.includes('latency');
-    this._error = o.triggers.includes('error');
     this._off = o.disabled;
-    this._exporter = o.exporter ?? (o.disabled ? undefined : new OTLPTraceExporter());
-    if (this._exporter !== undefined) {
-      this._exports = new ExportQueue(
-        this._exporter,
-        o.maxBytes,
-        o.maxExportBatchSize,
-        o.exportTimeoutMs,
-        this._counters,
-      );
-    }
+    this._policy = new DefaultTriggerPolicy({
+      latency: o.triggers.includes('latency'),
+      error: o.triggers.includes('error'),
+      latencyThresholdMs: o.latencyThresholdMs,
+      shouldTrigger: o.shouldTrigger,
+    });
+    const { ringBytes, capacity } = ringLayout(o.disabled ? 1 : o.maxBytes);
+    this._ring = new SpanRing(ringBytes, capacity, new SpanEncoder(), this._counters);
+    this._open = new OpenTraces(this._ring, this._counters);
     if (!o.disabled) {
+      this._sink =
+        o.exporter !== undefined
+          ? new SpanExporterSink(o.exporter, this._table)
+          : defaultSink(this._table);
+      this._exports = new ExportQueue({
+        sink: this._sink,
+        maxBytes: o.maxBytes,
+        batchSize: o.maxExportBatchSize,
+        timeoutMs: o.exportTimeoutMs,
+      });
       // Ages spans out while no span ends, so an idle process lets go of them.
       const every = Math.min(Math.max(o.minAgeMs / 2, 1_000), 60_000);
-      this._sweep = setInterval(() => this._evict(this._now()), every);
+      this._sweep = setInterval(() => this._evictByAge(this._now()), every);
       this._sweep.unref();
       const dir = { directory: o.snapshotDir };
       if (o.snapshotSignal !== undefined) {
@@ -151,85 +175,88 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // Spans that never end must not hold memory forever: forget the oldest.
         if (openSpans.size > MAX_OPEN_SPANS) openSpans.delete(openSpans.values().next().value!);
       }
-      if (!isLocalRoot(span)) return;
-      const traceId = span.spanContext().traceId;
-      const open = this._open.get(traceId);
-      if (open !== undefined) {
-        open.roots++;
-        return;
-      }
-      this._open.set(traceId, { roots: 1, pinned: 0 });
-      if (this._open.size > MAX_OPEN_TRACES) {
-        // Roots that never end must not pin memory forever: forget the oldest.
-        const [oldest, state] = this._open.entries().next().value as [string, OpenTrace];
-        this._open.delete(oldest);
-        if (state.pinned > 0) this._pinnedDirty = true;
-      }
+      if (isLocalRoot(span)) this._open.start(span.spanContext().traceId);
     } catch (error) {
       this._warnOnce(error);
     }
   }
 
-  onEnd(ended: ReadableSpan): void {
+  onEnd(span: ReadableSpan): void {
     if (this._off) return;
     try {
-      this._openSpans?.delete(ended as Span);
-      // Bookkeeping (open roots, flushed traces, buffer tags) uses the span's
-      // own trace id, as onStart saw it, even when the recorded copy is repaired.
-      const spanContext = ended.spanContext();
-      const traceId = spanContext.traceId;
-      const root = isLocalRoot(ended);
-      let reason = root ? this._rootTrigger(ended) : undefined;
-      if (reason === undefined && this._options.shouldTrigger !== undefined) {
-        reason = this._customTrigger(ended);
-      }
-      const time = this._clock(hrTimeToMs(ended.endTime));
-      if (this._options.skipSampled && (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0) {
+      this._openSpans?.delete(span as Span);
+      // Bookkeeping (open roots, flushed traces) uses the span's own trace
+      // id, as onStart saw it, even when the recorded copy is repaired.
+      const ctx = span.spanContext();
+      const traceId = ctx.traceId;
+      const root = isLocalRoot(span);
+      const reason = this._policy.reason(span, root);
+      const time = this._clock(hrTimeToMs(span.endTime));
+      if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
-        if (reason !== undefined) this._flush(reason, time, traceId);
+        if (reason !== undefined) this._trigger(reason, traceId, span, time, -1);
         if (root) this._closeRoot(traceId);
         return;
-      }
-      // Invariant (carry it over to any new recording path): what is
-      // recorded is safe to export, write and dump whatever the app put in
-      // the span (NaN, infinite or negative times, bad ids, values nested
-      // too deep); a hostile span is repaired, never its batch lost.
-      let span = ended;
-      let size = estimateSpanBytes(span);
-      if (!(size >= 0) || !wellFormed(span)) {
-        span = repair(ended, Date.now());
-        size = estimateSpanBytes(span);
       }
       this._counters.spansRecorded++;
-      if (size > this._options.maxBytes) {
-        // Invariant: a span larger than the whole buffer is not kept, so it
-        // cannot evict every other span (from the buffer or the export queue).
+      const ring = this._ring;
+      if (ring.ageTime() < time - this._options.minAgeMs) {
+        ring.evictOlderThan(time - this._options.minAgeMs);
+      }
+      const open = this._open.get(traceId);
+      const seq = this._record(
+        span,
+        ctx,
+        time,
+        (open === undefined ? 0 : OPEN) | (root ? ROOT : 0),
+      );
+      if (seq < 0) {
+        // Too large for the ring (or no room for its scope): counted, nothing else evicted.
         this._counters.spansEvictedByBytes++;
-        if (reason !== undefined) this._flush(reason, time, traceId);
+        if (reason !== undefined) this._trigger(reason, traceId, span, time, -1);
         if (root) this._closeRoot(traceId);
         return;
       }
-      if (reason === undefined && this._flushed.size !== 0) {
-        const mark = this._flushed.get(traceId);
+      if (reason === undefined) {
+        const mark = this._lateMark(traceId, open);
         if (mark !== undefined && this._exports !== undefined) {
           // A late span of a trace already flushed goes straight out with its marks.
           this._counters.spansLate++;
-          this._exports.push(span, traceId, mark, size, time);
+          this._exports.pushLate(ring, seq, mark);
+          ring.remove(seq);
           this._exports.schedule(LATE_EXPORT_DELAY_MS);
           if (root) this._closeRoot(traceId);
           return;
         }
       }
-      this._evictByAge(time);
-      this._ring.push(span, traceId, size, time);
-      // A flush first, so the triggering trace leaves whole before bytes evict anything.
-      if (reason !== undefined) this._flush(reason, time, traceId);
-      // The root closes last: until then its trace's pinned spans must stay.
+      if (open !== undefined) this._open.add(open, seq);
+      // A flush first, so the triggering trace leaves whole.
+      if (reason !== undefined) this._trigger(reason, traceId, span, time, seq);
+      // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
-      this._evictByBytes();
     } catch (error) {
       this._warnOnce(error);
     }
+  }
+
+  /** Encodes the span into the ring; a span the encoder had to sanitize is repaired and encoded again. */
+  private _record(
+    span: ReadableSpan,
+    ctx: ReturnType<ReadableSpan['spanContext']>,
+    time: number,
+    state: number,
+  ): number {
+    const ring = this._ring;
+    const pair = this._table.idOf(span.resource, span.instrumentationScope);
+    if (pair < 0) return -1;
+    const seq = ring.append(span, ctx, pair, time, state);
+    if (seq < 0 || !ring.suspect) return seq;
+    // Invariant (carry it over to any new recording path): what is recorded
+    // is safe to export, write and dump whatever the app put in the span
+    // (NaN, infinite or negative times, bad ids, values nested too deep).
+    ring.remove(seq);
+    const repaired = repair(span, Date.now());
+    return ring.append(repaired, repaired.spanContext(), pair, time, state);
   }
 
   /**
@@ -243,7 +270,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       return { snapshotId: newSnapshotId(), trigger: reason, spans: 0, traces: 0 };
     }
     this._evictByAge(this._now());
-    const result = this._flush(reason, this._now());
+    const result = this._flush(reason, this._now(), undefined, -1, undefined, false, true);
     await this._exports.whenIdle();
     return result;
   }
@@ -271,13 +298,23 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /** The recorder's counters and current sizes. */
   stats(): FlightRecorderStats {
-    if (!this._off) this._evict(this._now());
+    if (!this._off) this._evictByAge(this._now());
+    const exports = this._exports;
+    const ring = this._ring;
+    const c = this._counters;
     return {
-      bufferedSpans: this._ring.length + this._pinned.length,
-      bufferedBytes: this._ring.bytes + this._pinned.bytes,
-      queuedSpans: this._exports?.length ?? 0,
-      queuedBytes: this._exports?.bytes ?? 0,
-      ...this._counters,
+      bufferedSpans: ring.length,
+      bufferedBytes: ring.bytes,
+      queuedSpans: exports?.length ?? 0,
+      queuedBytes: exports?.bytes ?? 0,
+      spansRecorded: c.spansRecorded,
+      spansEvictedByAge: c.spansEvictedByAge,
+      spansEvictedByBytes: c.spansEvictedByBytes,
+      flushes: c.flushes,
+      spansLate: c.spansLate,
+      spansExported: exports?.counters.spansExported ?? 0,
+      spansDropped: exports?.counters.spansDropped ?? 0,
+      exportFailures: exports?.counters.exportFailures ?? 0,
       triggers: { ...this._triggers },
     };
   }
@@ -286,8 +323,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   async forceFlush(): Promise<void> {
     await this._exports?.whenIdle();
     // Invariant: never waits on the exporter longer than exportTimeoutMs.
+    const sink = this._sink;
+    if (sink === undefined) return;
     await boundedWait(
-      settleQuietly(() => this._exporter?.forceFlush?.(), 'forceFlush'),
+      settleQuietly(() => sink.forceFlush(), 'forceFlush'),
       this._options.exportTimeoutMs,
     );
   }
@@ -309,37 +348,42 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._off = true;
     for (const detach of this._detach.splice(0)) detach();
     if (this._sweep !== undefined) clearInterval(this._sweep);
+    this._policy.close?.();
     this._ring.clear();
-    this._pinned.clear();
     this._open.clear();
     this._flushed.clear();
+    this._deferred.clear();
     const exports = this._exports;
     if (exports !== undefined) {
       await boundedWait(exports.whenIdle(), deadline - performance.now());
       exports.discard();
     }
-    if (this._exporter !== undefined) {
-      const exporter = this._exporter;
+    const sink = this._sink;
+    if (sink !== undefined) {
       await boundedWait(
-        settleQuietly(() => exporter.shutdown(), 'shutdown'),
+        settleQuietly(() => sink.shutdown(), 'shutdown'),
         deadline - performance.now(),
       );
     }
   }
 
   /**
-   * The buffered window, oldest first, without removing it.
-   * @internal For snapshot writers and crash dumps.
+   * The buffered window, decoded, oldest first, without removing it.
+   * @internal For crash dumps and tests; snapshot writers use {@link _windowView}.
    */
   _windowSpans(): ReadableSpan[] {
-    if (!this._off) this._evict(this._now());
-    const spans: ReadableSpan[] = [];
-    const add = (span: ReadableSpan): void => {
-      spans.push(span);
-    };
-    this._pinned.forEach(add);
-    this._ring.forEach(add);
-    return spans;
+    const view = this._windowView();
+    return view.spans(0, view.length);
+  }
+
+  /**
+   * A copy of the buffered window's records, decoded a slice at a time.
+   * @internal For snapshot writers.
+   */
+  _windowView(): WindowView {
+    if (!this._off) this._evictByAge(this._now());
+    const run = this._ring.copyWindow({ snapshotId: '', trigger: '' });
+    return runView(run, this._table);
   }
 
   /**
@@ -349,7 +393,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   _pendingExportSpans(): ReadableSpan[] {
     const spans: ReadableSpan[] = [];
-    this._exports?.forEachPending((span) => spans.push(span));
+    this._exports?.forEachPending((run, slot) =>
+      spans.push(decodeRecord(run, slot, this._table, true)),
+    );
     return spans;
   }
 
@@ -389,89 +435,164 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return Math.max(now, this._lastTime);
   }
 
-  private _rootTrigger(span: ReadableSpan): string | undefined {
-    if (this._error && span.status.code === SpanStatusCode.ERROR) return 'error';
-    if (this._latency && hrTimeToMs(span.duration) > this._options.latencyThresholdMs) {
-      return 'latency';
-    }
-    return undefined;
-  }
-
-  private _customTrigger(span: ReadableSpan): string | undefined {
-    try {
-      const name = this._options.shouldTrigger!(span);
-      return typeof name === 'string' && name !== '' ? name : undefined;
-    } catch (error) {
-      if (!this._warnedShouldTrigger) {
-        this._warnedShouldTrigger = true;
-        diag.warn(`otel-flight-recorder: shouldTrigger threw; treating as no trigger: ${error}`);
-      }
+  /** The flush an ended span of `traceId` must follow, if its trace was flushed. */
+  private _lateMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
+    if (open !== undefined) {
+      if (open.mark !== undefined) return open.mark;
+      // A window flush took the records it had then.
+      if (open.firstSeq >= 0 && open.firstSeq < this._windowSeq) return this._windowMark;
       return undefined;
     }
+    return this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
   }
 
   private _closeRoot(traceId: string): void {
+    const open = this._open.close(traceId);
+    if (open === undefined) return;
+    // Its spans that end from now on still follow the flush that took it.
+    const mark = this._lateMark(traceId, open);
+    if (mark !== undefined) this._flushed.set(traceId, mark);
+  }
+
+  /** Asks the policy what to do with a trigger, and does it. */
+  private _trigger(
+    reason: string,
+    traceId: string,
+    span: ReadableSpan,
+    now: number,
+    seq: number,
+  ): void {
+    const decision = this._policy.decide(reason, traceId, span, now);
+    if (decision === 'flush') {
+      this._flush(reason, now, traceId, seq);
+      return;
+    }
+    if (decision !== 'defer') return;
+    // Keep the trace's records in reach until the policy flushes it.
     const open = this._open.get(traceId);
-    if (open === undefined || --open.roots > 0) return;
-    this._open.delete(traceId);
-    if (open.pinned > 0) this._pinnedDirty = true;
+    const seqs = open !== undefined ? [...open.seqs] : [];
+    if (seq >= 0 && !seqs.includes(seq)) seqs.push(seq);
+    this._deferred.delete(traceId);
+    this._deferred.set(traceId, seqs);
+    if (this._deferred.size > MAX_DEFERRED) {
+      this._deferred.delete(this._deferred.keys().next().value as string);
+    }
   }
 
   /**
-   * Moves spans to the export queue under one new mark: the trace's own
-   * spans, or the whole window when `traceId` is not given or a window flush
-   * is due. Remembers each flushed trace so its late spans follow.
+   * Flushes a trace the policy deferred (or any trace), with what the ring
+   * still holds of it.
+   * @internal For trigger policies, through {@link TriggerHost}.
    */
-  private _flush(trigger: string, now: number, traceId?: string): SnapshotResult {
+  readonly _host: TriggerHost = {
+    flushTrace: (traceId, reason) => {
+      if (this._off) return false;
+      const seqs = this._deferred.get(traceId);
+      this._deferred.delete(traceId);
+      const open = this._open.get(traceId);
+      const any =
+        (seqs ?? []).some((s) => this._ring.isLive(s)) ||
+        (open?.seqs ?? []).some((s) => this._ring.isLive(s));
+      if (!any) return false;
+      this._flush(reason, this._now(), traceId, -1, seqs, true);
+      return true;
+    },
+    now: () => this._now(),
+  };
+
+  /**
+   * Moves records to the export queue under one new mark: the trace's own
+   * (`seq` is the triggering record), or the whole window when `traceId` is
+   * not given or a window flush is due. Remembers the flushed trace so its
+   * late spans follow.
+   */
+  private _flush(
+    trigger: string,
+    now: number,
+    traceId?: string,
+    seq = -1,
+    extra?: readonly number[],
+    traceOnly = false,
+    counted = false,
+  ): SnapshotResult {
     const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
     this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
     this._counters.flushes++;
     const exports = this._exports;
     if (exports === undefined) return { ...mark, spans: 0, traces: 0 };
+    const ring = this._ring;
     const whole =
       traceId === undefined ||
-      (this._options.flushScope === 'window' &&
+      (!traceOnly &&
+        this._options.flushScope === 'window' &&
         now - this._lastWindowFlush >= this._options.minFlushIntervalMs);
-    const traces = new Set<string>();
-    if (traceId !== undefined) traces.add(traceId);
-    let spans: number;
+    let run: RecordRun;
+    const open = traceId === undefined ? undefined : this._open.get(traceId);
     if (whole) {
       this._lastWindowFlush = now;
-      const pinned = this._pinned;
-      const ring = this._ring;
-      const addTrace = (_span: ReadableSpan, tag: string): void => {
-        traces.add(tag);
-      };
-      pinned.forEach(addTrace);
-      ring.forEach(addTrace);
-      spans = pinned.length + ring.length;
-      // The buffer itself goes to the export queue, in O(1); the recorder
-      // starts a new one. Pinned spans are older than the ring's, so go first.
-      this._pinned = new SpanDeque<string>(Math.min(pinned.capacity, 1024));
-      this._ring = new SpanDeque<string>(ring.capacity);
-      exports.enqueue([pinned, ring], mark);
+      // The ring itself goes to the export queue, in O(1); the recorder
+      // starts a new one. Open traces' later spans follow this flush.
+      run = ring.detach(mark);
+      this._windowMark = mark;
+      this._windowSeq = ring.tailSeq;
+      this._deferred.clear();
     } else {
-      const own = new SpanDeque<string>(16);
-      const mine = (tag: string) => tag === traceId;
-      spans =
-        this._pinned.removeWhere(mine, own, traceId) + this._ring.removeWhere(mine, own, traceId);
-      exports.enqueue([own], mark);
+      // Proportional to the trace's own spans: its records are listed.
+      const builder = new RunBuilder(4096, 16);
+      const take = (s: number): void => {
+        if (!ring.isLive(s)) return;
+        ring.copyInto(builder, s);
+        ring.remove(s);
+      };
+      if (open !== undefined) for (const s of open.seqs) take(s);
+      if (extra !== undefined) for (const s of extra) take(s);
+      if (seq >= 0) take(seq);
+      run = builder.build(mark, ring.dicts);
     }
-    for (const id of traces) {
-      const open = this._open.get(id);
-      if (open !== undefined) open.pinned = 0;
-      this._flushed.delete(id);
-      this._flushed.set(id, mark);
+    if (traceId !== undefined) {
+      if (open !== undefined) open.mark = mark;
+      this._flushed.set(traceId, mark);
     }
-    while (this._flushed.size > MAX_FLUSHED_TRACES) {
-      this._flushed.delete(this._flushed.keys().next().value as string);
-    }
+    if (this._contributors.length > 0) this._contribute(run, mark, whole ? 'window' : 'trace');
+    exports.enqueue(run);
     exports.schedule(0);
-    const result = { ...mark, spans, traces: traces.size };
+    const spans = run.length;
+    // Counting traces reads every record: only when someone is told.
+    if (this._options.onFlush === undefined && !counted) return { ...mark, spans, traces: -1 };
+    const result = { ...mark, spans, traces: whole ? run.distinctTraces() : 1 };
     if (this._options.onFlush !== undefined) {
       this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
     }
     return result;
+  }
+
+  /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
+  private _contribute(run: RecordRun, mark: FlushMark, scope: 'trace' | 'window'): void {
+    const leaving = [];
+    for (let k = 0; k < run.entries; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) !== 0) leaving.push(readLeavingSpan(run, slot));
+    }
+    const spans = collectContributions(this._contributors, {
+      scope,
+      trigger: mark.trigger,
+      snapshotId: mark.snapshotId,
+      spans: leaving,
+    });
+    if (spans.length === 0) return;
+    const ring = this._ring;
+    const builder = new RunBuilder(4096, spans.length);
+    for (const span of spans) {
+      try {
+        const seq = this._record(span, span.spanContext(), this._lastTime, 0);
+        if (seq < 0) continue;
+        ring.copyInto(builder, seq);
+        ring.remove(seq);
+      } catch (error) {
+        this._warnOnce(error);
+      }
+    }
+    this._exports!.enqueue(builder.build(mark, ring.dicts));
   }
 
   private _notify(flush: FlushInfo): void {
@@ -484,52 +605,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
   }
 
-  /** Applies both bounds. */
-  private _evict(now: number): void {
-    this._evictByAge(now);
-    this._evictByBytes();
-  }
-
-  /** The oldest spans go until the buffer fits in `maxBytes`, pinned or not. */
-  private _evictByBytes(): void {
-    const ring = this._ring;
-    const pinned = this._pinned;
-    const maxBytes = this._options.maxBytes;
-    while (ring.bytes + pinned.bytes > maxBytes) {
-      if (pinned.length > 0) {
-        const open = this._open.get(pinned.headTag()!);
-        if (open !== undefined) open.pinned--;
-        pinned.shift();
-      } else {
-        ring.shift();
-      }
-      this._counters.spansEvictedByBytes++;
-    }
-  }
-
-  /**
-   * Spans that ended more than `minAgeMs` before `now` go, except those of a
-   * trace whose local root is open: they move to the pinned deque.
-   */
+  /** Records that ended more than `minAgeMs` before `now` go, unless their trace is open. */
   private _evictByAge(now: number): void {
-    const ring = this._ring;
-    const pinned = this._pinned;
-    const cutoff = now - this._options.minAgeMs;
-    while (ring.headTime() < cutoff) {
-      const open = this._open.get(ring.headTag()!);
-      if (open !== undefined) {
-        // Its local root is still open: keep it so the whole trace can go out.
-        open.pinned++;
-        ring.shift(pinned);
-      } else {
-        ring.shift();
-        this._counters.spansEvictedByAge++;
-      }
-    }
-    if (this._pinnedDirty) {
-      this._pinnedDirty = false;
-      this._counters.spansEvictedByAge += pinned.removeWhere((tag) => !this._open.has(tag));
-    }
+    this._ring.evictOlderThan(now - this._options.minAgeMs);
   }
 
   private _warnOnce(error: unknown): void {
@@ -539,6 +617,20 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       `otel-flight-recorder: failed to record a span (further failures are silent): ${error}`,
     );
   }
+}
+
+/** A run's records as spans, decoded a slice at a time, for snapshot writers. */
+function runView(run: RecordRun, table: ResourceScopeTable): WindowView {
+  return {
+    length: run.length,
+    spans(from: number, to: number): ReadableSpan[] {
+      const spans: ReadableSpan[] = [];
+      for (let k = from; k < to && k < run.entries; k++) {
+        spans.push(decodeRecord(run, run.slot(k), table, false));
+      }
+      return spans;
+    },
+  };
 }
 
 /**

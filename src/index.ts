@@ -1,7 +1,7 @@
-export { UNFINISHED_ATTRIBUTE } from './crash-dump.js';
-export { FanOutSpanExporter } from './fan-out-span-exporter.js';
-export type { FileSpanExporterOptions, SnapshotFileWrite } from './file-span-exporter.js';
-export { FileSpanExporter } from './file-span-exporter.js';
+export { UNFINISHED_ATTRIBUTE } from './snapshot/crash-dump.js';
+export { FanOutSpanExporter } from './export/fan-out-span-exporter.js';
+export type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
+export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
 export { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
 export type {
@@ -12,8 +12,12 @@ export type {
   FlushScope,
   SnapshotResult,
 } from './options.js';
-export { DEFAULT_SNAPSHOT_DIR } from './snapshot-files.js';
-export type { SnapshotHandler, SnapshotRequest, SnapshotResponse } from './snapshot-handler.js';
-export { createSnapshotHandler } from './snapshot-handler.js';
-export type { SnapshotWriteResult, WriteSnapshotOptions } from './snapshot-writer.js';
-export { SnapshotInProgressError } from './snapshot-writer.js';
+export { DEFAULT_SNAPSHOT_DIR } from './snapshot/snapshot-files.js';
+export type {
+  SnapshotHandler,
+  SnapshotRequest,
+  SnapshotResponse,
+} from './snapshot/snapshot-handler.js';
+export { createSnapshotHandler } from './snapshot/snapshot-handler.js';
+export type { SnapshotWriteResult, WriteSnapshotOptions } from './snapshot/snapshot-writer.js';
+export { SnapshotInProgressError } from './snapshot/snapshot-writer.js';

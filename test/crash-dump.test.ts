@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
-import { context, trace } from '@opentelemetry/api';
-import { crashDumpSpans, innermostOpenSpan } from '../src/crash-dump.js';
+import { after, describe, test } from 'node:test';
+import { context, DiagLogLevel, diag, trace } from '@opentelemetry/api';
+import { crashDumpSpans, innermostOpenSpan } from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';

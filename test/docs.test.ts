@@ -77,7 +77,7 @@ describe('documentation', () => {
 
   const interfaces: [string, string, OptionTable][] = [
     ['src/options.ts', 'FlightRecorderOptions', OPTIONS],
-    ['src/file-span-exporter.ts', 'FileSpanExporterOptions', FILE_EXPORTER_OPTIONS],
+    ['src/export/file-span-exporter.ts', 'FileSpanExporterOptions', FILE_EXPORTER_OPTIONS],
   ];
   for (const [file, name, table] of interfaces) {
     test(`the TSDoc of ${name} says each option's variable, unit and default as the table does`, () => {

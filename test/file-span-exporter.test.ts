@@ -14,7 +14,7 @@ import {
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
 import { markSpan } from '../src/marks.js';
-import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot-files.js';
+import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot/snapshot-files.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { spanFactory } from './helpers/span-factory.js';
 import { tempDir } from './helpers/temp-dir.js';

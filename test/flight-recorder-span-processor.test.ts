@@ -183,7 +183,7 @@ describe('FlightRecorderSpanProcessor', () => {
       t.start('pinned', T0, root).end(T0 + 1);
       fastTrace(t, 'x', T0 + 100);
       assert.ok(names(t.recorder._windowSpans()).includes('pinned'));
-      for (let i = 0; i < 20; i++) t.start(`fill${i}`, T0 + 100, root).end(T0 + 100);
+      for (let i = 0; i < 200; i++) t.start(`fill${i}`, T0 + 100, root).end(T0 + 100);
       assert.ok(!names(t.recorder._windowSpans()).includes('pinned'));
       assert.ok(t.recorder.stats().bufferedBytes <= 8_000);
       root.end(T0 + 200);
@@ -530,7 +530,7 @@ describe('FlightRecorderSpanProcessor', () => {
           minFlushIntervalMs: 0,
         });
         t.exporter.mode = 'hang';
-        for (let i = 0; i < 60; i++) {
+        for (let i = 0; i < 600; i++) {
           fastTrace(t, `t${i}`, T0 + i);
           t.start(`slow${i}`, T0 + i).end(T0 + i + 20);
         }

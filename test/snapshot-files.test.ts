@@ -11,7 +11,7 @@ import {
   snapshotFileName,
   writeSnapshotFile,
   writeSnapshotFileSync,
-} from '../src/snapshot-files.js';
+} from '../src/snapshot/snapshot-files.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);

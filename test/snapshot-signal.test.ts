@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { DiagLogLevel } from '@opentelemetry/api';
 import { resolveOptions } from '../src/config.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
-import { writeSnapshotToDirectory } from '../src/snapshot-signal.js';
+import { writeSnapshotToDirectory } from '../src/snapshot/snapshot-signal.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';

@@ -27,8 +27,9 @@ let recorder: FlightRecorderSpanProcessor | undefined;
 let provider: NodeTracerProvider | undefined;
 if (mode !== 'off') {
   if (mode === 'd' || mode === 'e') {
+    // The default export path: pre-encoded OTLP protobuf, configured by env.
+    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = url;
     recorder = new FlightRecorderSpanProcessor({
-      exporter: new OTLPTraceExporter({ url }),
       triggers: mode === 'e' ? ['error'] : [],
       flushScope: 'window',
     });

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { listSnapshotFiles, parseSnapshotFileName } from '../snapshot-files.js';
+import { listSnapshotFiles, parseSnapshotFileName } from '../snapshot/snapshot-files.js';
 import { CliError, describeFsError, EXIT_FAILURE, EXIT_OK } from './errors.js';
 import type { Io } from './io.js';
 import { readSnapshot } from './read-snapshot.js';

@@ -1,6 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { fromEnv, OPTIONS } from '../config.js';
-import { DEFAULT_SNAPSHOT_DIR } from '../snapshot-files.js';
+import { DEFAULT_SNAPSHOT_DIR } from '../snapshot/snapshot-files.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import type { Io } from './io.js';
 import { runLs } from './ls.js';

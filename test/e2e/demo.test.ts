@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../../src/index.js';
-import { listSnapshotFiles, parseSnapshotFileName } from '../../src/snapshot-files.js';
+import { listSnapshotFiles, parseSnapshotFileName } from '../../src/snapshot/snapshot-files.js';
 import { attributesOf, spansOf } from '../fixtures/otlp.js';
 import { closedPort } from '../helpers/otlp-receiver.js';
 import { tempDir } from '../helpers/temp-dir.js';

@@ -1,7 +1,7 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { waitForResources } from './resource-attributes.js';
+import { waitForResources } from '../resource-attributes.js';
 
 function nameOf(exporter: SpanExporter, index: number, count: number): string {
   const type = (exporter as { constructor?: { name?: string } }).constructor?.name;

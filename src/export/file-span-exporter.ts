@@ -1,22 +1,22 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
 import {
   ITEM_SEPARATOR,
   REQUEST_PREFIX,
   REQUEST_SUFFIX,
   serializeResourceSpansItems,
 } from './otlp-json.js';
-import { DEFAULT_MAX_FILE_BYTES, FILE_EXPORTER_OPTIONS, resolveTable } from './config.js';
-import { warnAboutEnv } from './env-warnings.js';
-import { waitForResources } from './resource-attributes.js';
+import { DEFAULT_MAX_FILE_BYTES, FILE_EXPORTER_OPTIONS, resolveTable } from '../config.js';
+import { warnAboutEnv } from '../env-warnings.js';
+import { waitForResources } from '../resource-attributes.js';
 import {
   ensureSnapshotDirectory,
   type SnapshotDirOptions,
   snapshotFileName,
   writeSnapshotFile,
-} from './snapshot-files.js';
+} from '../snapshot/snapshot-files.js';
 
 /** Options of {@link FileSpanExporter}. */
 export interface FileSpanExporterOptions {

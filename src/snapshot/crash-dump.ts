@@ -8,8 +8,8 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
-import { markSpan } from './marks.js';
-import { serializeRequest } from './otlp-json.js';
+import { markSpan } from '../marks.js';
+import { serializeRequest } from '../export/otlp-json.js';
 import {
   type SnapshotDirOptions,
   snapshotFileName,

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { type FlushMark, markSpan } from './marks.js';
-import type { SnapshotResult } from './options.js';
+import { type FlushMark, markSpan } from '../marks.js';
+import type { SnapshotResult } from '../options.js';
 import {
   ITEM_SEPARATOR,
   REQUEST_PREFIX,
   REQUEST_SUFFIX,
   serializeResourceSpansItems,
-} from './otlp-json.js';
+} from '../export/otlp-json.js';
 
 /** Spans serialized per slice; the event loop runs between slices. */
 const SLICE_SPANS = 512;
@@ -48,8 +48,23 @@ export type SnapshotBeginListener = (info: {
 }) => void;
 
 /** The part of the recorder a snapshot needs. */
+/** The window as a snapshot writer reads it: a copy, decoded a slice at a time. */
+export interface WindowView {
+  readonly length: number;
+  /** Spans `[from, to)` of the window, oldest first. */
+  spans(from: number, to: number): ReadableSpan[];
+}
+
 export interface SnapshotSource {
   _windowSpans(): ReadableSpan[];
+  /** Preferred when present: the window without decoding all of it at once. */
+  _windowView?(): WindowView;
+}
+
+function viewOf(source: SnapshotSource): WindowView {
+  if (source._windowView !== undefined) return source._windowView();
+  const spans = source._windowSpans();
+  return { length: spans.length, spans: (from, to) => spans.slice(from, to) };
 }
 
 /** What a stream reports through its callbacks and events while a snapshot is written to it. */
@@ -103,7 +118,7 @@ export async function writeWindowSnapshot(
     if (typeof trigger !== 'string' || trigger === '') {
       throw new TypeError(`Expected \`trigger\` to be a non-empty string, got ${String(trigger)}`);
     }
-    const spans = source._windowSpans();
+    const spans = viewOf(source);
     const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
     onBegin?.({ ...mark, time: Date.now(), spans: spans.length });
     const { bytes, traces } = await writeSpans(stream, spans, mark, options.end === true);
@@ -115,7 +130,7 @@ export async function writeWindowSnapshot(
 
 async function writeSpans(
   stream: NodeJS.WritableStream,
-  spans: readonly ReadableSpan[],
+  spans: WindowView,
   mark: FlushMark,
   end: boolean,
 ): Promise<{ bytes: number; traces: number }> {
@@ -145,7 +160,7 @@ async function writeSpans(
     write(REQUEST_PREFIX);
     let first = true;
     for (let i = 0; i < spans.length; i += SLICE_SPANS) {
-      const slice = spans.slice(i, i + SLICE_SPANS);
+      const slice = spans.spans(i, i + SLICE_SPANS);
       const marked = new Array<ReadableSpan>(slice.length);
       for (let k = 0; k < slice.length; k++) {
         marked[k] = markSpan(slice[k]!, mark);

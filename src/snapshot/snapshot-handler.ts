@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { diag } from '@opentelemetry/api';
-import type { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
+import type { FlightRecorderSpanProcessor } from '../flight-recorder-span-processor.js';
 import { snapshotFileName } from './snapshot-files.js';
 import { SnapshotInProgressError, writeWindowSnapshot } from './snapshot-writer.js';
 

@@ -1,0 +1,382 @@
+import { diag } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { FlushMark } from '../marks.js';
+import { type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
+import type { SpanRing } from '../record/span-ring.js';
+import { timerDelay } from '../timer.js';
+
+/**
+ * The synchronous work of one batch (assembling or decoding its records and
+ * the exporter's own work) aims at this many milliseconds, so a flush of a
+ * full window never blocks the event loop for long. Batches shrink below the
+ * batch size when records are slow to export and grow back when they are not.
+ */
+const SLICE_BUDGET_MS = 5;
+/** Assumed cost of a record before one batch has been timed (cold JIT). */
+const INITIAL_MS_PER_SPAN = 0.01;
+
+/** Entries `[from, to)` of `run` (tombstones skipped). */
+export interface BatchPart {
+  readonly run: RecordRun;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** What one export call sends: records of one or more flushes, oldest first. */
+export interface RecordBatch {
+  readonly parts: readonly BatchPart[];
+  /** Live records in the batch. */
+  readonly count: number;
+}
+
+/**
+ * Where batches go: the pass-through OTLP exporter, or any `SpanExporter`
+ * through the decoder (see `sinks.ts`).
+ */
+export interface RecordSink {
+  /**
+   * Starts exporting `batch`; `done` is called once when it is over. Returns
+   * a function that lets go of what the exporter was handed, called if the
+   * export is abandoned (timed out), so an exporter that keeps it holds no
+   * spans.
+   */
+  send(batch: RecordBatch, done: (result: ExportResult) => void): (() => void) | undefined;
+  /** Promises of resources in the batch still detecting attributes, to await before sending. */
+  pending(batch: RecordBatch): Promise<void>[] | undefined;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** What {@link ExportQueue} needs. */
+export interface ExportQueueOptions {
+  readonly sink: RecordSink;
+  /** Queued record bytes beyond this drop the oldest records (the newest flush is never cut). */
+  readonly maxBytes: number;
+  /** The most records per export call. */
+  readonly batchSize: number;
+  /** An export call that outlives this counts as failed and releases the loop, in ms. */
+  readonly timeoutMs: number;
+}
+
+/** The queue's own counters. */
+export interface ExportCounters {
+  spansExported: number;
+  spansDropped: number;
+  exportFailures: number;
+}
+
+/** Late spans of one flush, copied out of the ring as they end. */
+interface LateRecords {
+  readonly builder: RunBuilder;
+  readonly mark: FlushMark;
+  readonly dicts: Dicts;
+}
+
+/**
+ * Encoded records waiting for export, and the one loop that exports them.
+ *
+ * The queue is a FIFO of runs, one per flush, so a window flush hands the
+ * whole ring over in O(1) instead of moving it record by record while the
+ * app waits.
+ *
+ * Invariants: at most one export call is outstanding at a time (one that
+ * outlives `timeoutMs` counts as failed and releases the loop); queued bytes
+ * exceed `maxBytes` only by the newest flush or span, which is never cut
+ * (older records are dropped first); batches go out one per macrotask, so a
+ * large flush never blocks the event loop for longer than one batch takes.
+ */
+export class ExportQueue {
+  readonly counters: ExportCounters = { spansExported: 0, spansDropped: 0, exportFailures: 0 };
+  private readonly _o: ExportQueueOptions;
+  private readonly _runs: RecordRun[] = [];
+  private _late: LateRecords | undefined;
+  private _length = 0;
+  private _bytes = 0;
+  private _inFlight = false;
+  private _scheduled: ReturnType<typeof setTimeout> | undefined;
+  private _current: ExportCall | undefined;
+  private _idleWaiters: (() => void)[] = [];
+  private _failing = false;
+  private _overflowing = false;
+  private _msPerSpan = INITIAL_MS_PER_SPAN;
+
+  constructor(options: ExportQueueOptions) {
+    this._o = options;
+  }
+
+  /** Records waiting for export. */
+  get length(): number {
+    return this._length;
+  }
+
+  /** Their encoded bytes. */
+  get bytes(): number {
+    return this._bytes;
+  }
+
+  /** Takes over `run` (one flush); drops older records to stay under `maxBytes`. */
+  enqueue(run: RecordRun): void {
+    if (run.length === 0) return;
+    this._sealLate();
+    this._runs.push(run);
+    this._length += run.length;
+    this._bytes += run.bytes;
+    this._bound(run.length);
+  }
+
+  /** Copies the ring's record `seq`, a late span of the flush `mark`, into the queue. */
+  pushLate(ring: SpanRing, seq: number, mark: FlushMark): void {
+    let late = this._late;
+    if (late === undefined || late.mark !== mark || late.dicts !== ring.dicts) {
+      this._sealLate();
+      late = { builder: new RunBuilder(1024, 8), mark, dicts: ring.dicts };
+      this._late = late;
+    }
+    const before = late.builder.bytes;
+    ring.copyInto(late.builder, seq);
+    this._length++;
+    this._bytes += late.builder.bytes - before;
+    this._bound(1);
+  }
+
+  /** Starts exporting after `delayMs`, unless already under way. */
+  schedule(delayMs = 0): void {
+    if (this._inFlight || this._scheduled !== undefined) return;
+    this._scheduled = setTimeout(() => {
+      this._scheduled = undefined;
+      this._next();
+    }, timerDelay(delayMs));
+    this._scheduled.unref();
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  whenIdle(): Promise<void> {
+    if (!this._inFlight && this._length === 0) return Promise.resolve();
+    const idle = new Promise<void>((resolve) => this._idleWaiters.push(resolve));
+    // Someone is waiting: start now rather than on an unref'd timer that
+    // would let the process exit first.
+    if (!this._inFlight) {
+      clearTimeout(this._scheduled);
+      this._scheduled = undefined;
+      this._next();
+    }
+    return idle;
+  }
+
+  /** Drops everything still queued, counting it. */
+  discard(): void {
+    this.counters.spansDropped += this._length;
+    this._runs.length = 0;
+    this._late = undefined;
+    this._length = 0;
+    this._bytes = 0;
+    if (this._scheduled !== undefined) clearTimeout(this._scheduled);
+    this._scheduled = undefined;
+    if (!this._inFlight) this._settleIdle();
+  }
+
+  /**
+   * Calls `fn` with every record not yet delivered, oldest first: the batch
+   * in flight, then the queued records. For crash dumps.
+   */
+  forEachPending(fn: (run: RecordRun, slot: number) => void): void {
+    const batch = this._current?.batch;
+    if (batch !== undefined) for (const p of batch.parts) forEachLive(p.run, p.from, p.to, fn);
+    this._sealLate();
+    for (const run of this._runs) forEachLive(run, run.cursor, run.entries, fn);
+  }
+
+  private _sealLate(): void {
+    const late = this._late;
+    if (late === undefined) return;
+    this._late = undefined;
+    if (late.builder.count > 0) this._runs.push(late.builder.build(late.mark, late.dicts));
+  }
+
+  /** Removes the oldest `n` live records at most, across flushes; returns them as a batch. */
+  private _take(n: number): RecordBatch | undefined {
+    const parts: BatchPart[] = [];
+    let count = 0;
+    while (count < n) {
+      if (this._runs.length === 0) this._sealLate();
+      const run = this._runs[0];
+      if (run === undefined) break;
+      const from = run.cursor;
+      let k = from;
+      let taken = 0;
+      let bytes = 0;
+      while (k < run.entries && count + taken < n) {
+        const slot = run.slot(k++);
+        if ((run.state[slot]! & LIVE) === 0) continue;
+        taken++;
+        bytes += run.len[slot]!;
+      }
+      // Skip trailing tombstones so an exhausted run leaves now.
+      while (k < run.entries && (run.state[run.slot(k)]! & LIVE) === 0) k++;
+      run.cursor = k;
+      run.length -= taken;
+      run.bytes -= bytes;
+      if (run.length === 0) this._runs.shift();
+      this._length -= taken;
+      this._bytes = this._length === 0 ? 0 : this._bytes - bytes;
+      count += taken;
+      parts.push({ run, from, to: k });
+    }
+    return count === 0 ? undefined : { parts, count };
+  }
+
+  private _bound(keep: number): void {
+    let dropped = 0;
+    while (this._bytes > this._o.maxBytes && this._length > keep) {
+      const batch = this._take(Math.min(this._length - keep, 4096));
+      if (batch === undefined) break;
+      dropped += batch.count;
+    }
+    if (dropped === 0) return;
+    this.counters.spansDropped += dropped;
+    if (!this._overflowing) {
+      this._overflowing = true;
+      diag.warn(
+        `otel-flight-recorder: the exporter cannot keep up; dropping the oldest spans waiting for export (more drops are counted in stats().spansDropped)`,
+      );
+    }
+  }
+
+  private _next(): void {
+    if (this._inFlight) return;
+    if (this._length === 0) {
+      this._overflowing = false;
+      this._settleIdle();
+      return;
+    }
+    const slice = Math.max(1, Math.floor(SLICE_BUDGET_MS / this._msPerSpan));
+    const started = performance.now();
+    const batch = this._take(Math.min(this._o.batchSize, slice));
+    if (batch === undefined) return;
+    this._inFlight = true;
+    const call = new ExportCall(this, batch, this._o.timeoutMs);
+    this._current = call;
+    call.start(this._o.sink);
+    this._msPerSpan = (this._msPerSpan + (performance.now() - started) / batch.count) / 2;
+  }
+
+  /** @internal Called once by the export call in flight when it settles. */
+  _settled(call: ExportCall, result: ExportResult, n: number): void {
+    if (this._current === call) this._current = undefined;
+    this._inFlight = false;
+    this._record(result, n);
+    // The next batch waits for a macrotask so the app runs between batches.
+    setImmediate(() => this._next());
+  }
+
+  private _record(result: ExportResult, n: number): void {
+    if (result.code === ExportResultCode.SUCCESS) {
+      this.counters.spansExported += n;
+      this._failing = false;
+      return;
+    }
+    this.counters.spansDropped += n;
+    this.counters.exportFailures++;
+    if (!this._failing) {
+      this._failing = true;
+      diag.error(
+        `otel-flight-recorder: export failed: ${result.error?.message ?? 'unknown error'} (more failures are counted in stats().exportFailures until an export succeeds)`,
+      );
+    }
+  }
+
+  private _settleIdle(): void {
+    const waiters = this._idleWaiters;
+    if (waiters.length === 0) return;
+    this._idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function forEachLive(
+  run: RecordRun,
+  from: number,
+  to: number,
+  fn: (run: RecordRun, slot: number) => void,
+): void {
+  for (let k = from; k < to; k++) {
+    const slot = run.slot(k);
+    if ((run.state[slot]! & LIVE) !== 0) fn(run, slot);
+  }
+}
+
+/**
+ * One export call and its timeout.
+ *
+ * Invariant: once the call settles (the exporter called back, threw, or the
+ * timeout fired), nothing the exporter may still hold reaches the batch's
+ * records or spans. The callback handed to the exporter holds only this
+ * object, which lets go of the batch when it settles; on a timeout the sink
+ * empties what it handed over (decoded spans), so an exporter that keeps it
+ * for a long time, such as an OTLP exporter retrying against a collector that
+ * never answers, keeps no spans alive. (A pre-encoded request body is a copy
+ * of at most one batch, held by the SDK transport until its own timeout.)
+ */
+class ExportCall {
+  batch: RecordBatch | undefined;
+  private readonly _n: number;
+  private _queue: ExportQueue | undefined;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  private _abandon: (() => void) | undefined;
+
+  constructor(queue: ExportQueue, batch: RecordBatch, timeoutMs: number) {
+    this._queue = queue;
+    this.batch = batch;
+    this._n = batch.count;
+    this._timer = setTimeout(() => {
+      this._abandon?.();
+      this.done({
+        code: ExportResultCode.FAILED,
+        error: new Error(`export timed out after ${timeoutMs} ms`),
+      });
+    }, timerDelay(timeoutMs));
+    this._timer.unref();
+  }
+
+  /** The callback given to the exporter: the first call counts, later ones are ignored. */
+  readonly done = (result: ExportResult): void => {
+    const queue = this._queue;
+    if (queue === undefined) return;
+    this._queue = undefined;
+    this.batch = undefined;
+    this._abandon = undefined;
+    clearTimeout(this._timer);
+    this._timer = undefined;
+    queue._settled(this, result, this._n);
+  };
+
+  start(sink: RecordSink): void {
+    const batch = this.batch!;
+    // As BatchSpanProcessor does: a resource still detecting attributes (such
+    // as NodeSDK's host.id) is awaited, or the export would go without them.
+    let pending: Promise<void>[] | undefined;
+    try {
+      pending = sink.pending(batch);
+    } catch (error) {
+      this.done({ code: ExportResultCode.FAILED, error: error as Error });
+      return;
+    }
+    if (pending === undefined) this._send(sink);
+    else
+      Promise.all(pending).then(
+        () => this._send(sink),
+        (error: Error) => this.done({ code: ExportResultCode.FAILED, error }),
+      );
+  }
+
+  private _send(sink: RecordSink): void {
+    const batch = this.batch;
+    if (batch === undefined) return;
+    try {
+      const abandon = sink.send(batch, this.done);
+      if (this._queue !== undefined) this._abandon = abandon;
+    } catch (error) {
+      this.done({ code: ExportResultCode.FAILED, error: error as Error });
+    }
+  }
+}

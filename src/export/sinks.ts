@@ -1,0 +1,122 @@
+import { context } from '@opentelemetry/api';
+import { type ExportResult, suppressTracing } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import { assembleParts, encodeMarks } from '../flush/request.js';
+import { LIVE, type RecordRun } from '../record/record-run.js';
+import type { ResourceScopeTable } from '../record/resource-scope-table.js';
+import type { RecordBatch, RecordSink } from './export-queue.js';
+import type { OtlpProtoRequestExporter } from './otlp-proto-exporter.js';
+import { decodeRecord } from './span-decoder.js';
+
+const markBytes = new WeakMap<RecordRun, Uint8Array>();
+
+function marksOf(run: RecordRun): Uint8Array {
+  let bytes = markBytes.get(run);
+  if (bytes === undefined) {
+    bytes = encodeMarks(run.mark);
+    markBytes.set(run, bytes);
+  }
+  return bytes;
+}
+
+/** Resources of the batch still detecting attributes: their promises. */
+function pendingResources(
+  batch: RecordBatch,
+  table: ResourceScopeTable,
+): Promise<void>[] | undefined {
+  let pending: Promise<void>[] | undefined;
+  let seen: unknown;
+  for (const { run, from, to } of batch.parts) {
+    for (let k = from; k < to; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      const resource = table.resource(run.pair[slot]!);
+      if (resource === seen || !resource.asyncAttributesPending) continue;
+      seen = resource;
+      if (resource.waitForAsyncAttributes) {
+        (pending ??= []).push(resource.waitForAsyncAttributes());
+      }
+    }
+  }
+  return pending;
+}
+
+/** The batch's records as spans, with their flush's marks. */
+export function decodeBatch(batch: RecordBatch, table: ResourceScopeTable): ReadableSpan[] {
+  const spans: ReadableSpan[] = new Array(batch.count);
+  let n = 0;
+  for (const { run, from, to } of batch.parts) {
+    for (let k = from; k < to; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      spans[n++] = decodeRecord(run, slot, table, true);
+    }
+  }
+  spans.length = n;
+  return spans;
+}
+
+/**
+ * The default path: records go out as they are, in an OTLP protobuf request
+ * assembled around them, through the SDK's OTLP/HTTP transport. Nothing is
+ * re-serialized.
+ */
+export class OtlpProtoSink implements RecordSink {
+  constructor(
+    private readonly _exporter: OtlpProtoRequestExporter,
+    private readonly _table: ResourceScopeTable,
+  ) {}
+
+  send(batch: RecordBatch, done: (result: ExportResult) => void): undefined {
+    const body = assembleParts(batch.parts, this._table, marksOf);
+    context.with(suppressTracing(context.active()), () =>
+      this._exporter.export({ body, spans: batch.count }, done),
+    );
+    return undefined;
+  }
+
+  pending(batch: RecordBatch): Promise<void>[] | undefined {
+    return pendingResources(batch, this._table);
+  }
+
+  forceFlush(): Promise<void> {
+    return this._exporter.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this._exporter.shutdown();
+  }
+}
+
+/**
+ * Any other `SpanExporter` (a file, the console, gRPC, a vendor's): the
+ * batch's records are decoded into spans for it, one batch at a time, so
+ * the objects die young.
+ */
+export class SpanExporterSink implements RecordSink {
+  constructor(
+    readonly exporter: SpanExporter,
+    private readonly _table: ResourceScopeTable,
+  ) {}
+
+  send(batch: RecordBatch, done: (result: ExportResult) => void): () => void {
+    const spans = decodeBatch(batch, this._table);
+    context.with(suppressTracing(context.active()), () => this.exporter.export(spans, done));
+    // The exporter may hold the array: emptied when the export is abandoned.
+    return () => {
+      spans.length = 0;
+    };
+  }
+
+  pending(batch: RecordBatch): Promise<void>[] | undefined {
+    return pendingResources(batch, this._table);
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.exporter.forceFlush?.();
+  }
+
+  shutdown(): Promise<void> {
+    return this.exporter.shutdown();
+  }
+}

@@ -1,0 +1,60 @@
+import { diag } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+
+/**
+ * A span leaving in a flush, as a contributor sees it: read from its record
+ * at flush time (the cold path), never kept from the hot path.
+ * @internal
+ */
+export interface LeavingSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string | undefined;
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+/**
+ * One flush, as contributors are told of it.
+ * @internal
+ */
+export interface ContributorFlush {
+  readonly scope: 'trace' | 'window';
+  readonly trigger: string;
+  readonly snapshotId: string;
+  readonly spans: readonly LeavingSpan[];
+}
+
+/**
+ * Adds spans to a flush (runtime events now, log lines as span events
+ * later). Called synchronously once per flush with the spans leaving in it;
+ * the spans it returns are encoded and exported in the same flush, with the
+ * same marks. A throw is logged once and ignored.
+ * @internal
+ */
+export interface FlushContributor {
+  contribute(flush: ContributorFlush): ReadableSpan[] | undefined;
+}
+
+const warned = new WeakSet<FlushContributor>();
+
+/** Asks every contributor; what they return, in order. Never throws. */
+export function collectContributions(
+  contributors: readonly FlushContributor[],
+  flush: ContributorFlush,
+): ReadableSpan[] {
+  const spans: ReadableSpan[] = [];
+  for (const contributor of contributors) {
+    try {
+      const added = contributor.contribute(flush);
+      if (Array.isArray(added)) for (const span of added) spans.push(span);
+    } catch (error) {
+      if (warned.has(contributor)) continue;
+      warned.add(contributor);
+      diag.warn(
+        `otel-flight-recorder: a flush contributor threw; its spans are left out (further errors are silent): ${error}`,
+      );
+    }
+  }
+  return spans;
+}

@@ -1,0 +1,196 @@
+import type { FlushMark } from '../marks.js';
+import type { InternTable } from './intern-table.js';
+
+/** Index state bits of a record. */
+export const LIVE = 1;
+/** The record's trace has a local root open: age does not evict it. */
+export const OPEN = 2;
+/** The record outlived `minAgeMs` and was kept because its trace is open. */
+export const PINNED = 4;
+/** The record's interned ids refer to the odd lap's table (`dicts[1]`), else to `dicts[0]`. */
+export const DICT_ODD = 8;
+/** The record is a local root's: traces in a window are counted by them. */
+export const ROOT = 16;
+
+/** The two intern tables a record may refer to, by lap parity. */
+export type Dicts = readonly [InternTable, InternTable];
+
+/**
+ * Encoded records with their index: a window handed over by the ring (its
+ * own buffer and index, circular, tombstones included), or records copied out
+ * of it. What the export queue holds; never written again once made, so
+ * export retries can re-send bytes assembled from it.
+ *
+ * Entry `k` (0 ≤ k < `entries`) is at slot `(head + k) % capacity`; a slot
+ * whose state lacks LIVE is a tombstone, skipped.
+ */
+export class RecordRun {
+  /** Live records not yet taken by an export batch. */
+  length = 0;
+  /** Their encoded bytes. */
+  bytes = 0;
+  /** The next entry to export. */
+  cursor = 0;
+
+  constructor(
+    readonly buf: Uint8Array,
+    readonly off: Uint32Array,
+    readonly len: Uint32Array,
+    /** Each record's length once its interned strings are expanded. */
+    readonly xlen: Uint32Array,
+    readonly pair: Uint16Array,
+    readonly state: Uint8Array,
+    readonly capacity: number,
+    readonly head: number,
+    readonly entries: number,
+    readonly mark: FlushMark,
+    readonly dicts: Dicts,
+  ) {
+    for (let k = 0; k < entries; k++) {
+      const i = (head + k) % capacity;
+      if ((state[i]! & LIVE) === 0) continue;
+      this.length++;
+      this.bytes += len[i]!;
+    }
+  }
+
+  /** Bytes of memory this run keeps alive: its buffer and index. */
+  get retainedBytes(): number {
+    return this.buf.byteLength + this.capacity * INDEX_ENTRY_BYTES;
+  }
+
+  /** The slot of entry `k`. */
+  slot(k: number): number {
+    return (this.head + k) % this.capacity;
+  }
+
+  /**
+   * How many distinct trace ids the live records carry, read from each
+   * record's first field (its 16 id bytes) through an open-addressing table
+   * of slots: no string per record. Cold path (a flush someone asks about).
+   */
+  distinctTraces(): number {
+    if (this.length === 0) return 0;
+    let size = 16;
+    while (size < this.length * 2) size *= 2;
+    const table = new Int32Array(size).fill(-1);
+    const mask = size - 1;
+    const buf = this.buf;
+    let distinct = 0;
+    for (let k = 0; k < this.entries; k++) {
+      const slot = this.slot(k);
+      if ((this.state[slot]! & LIVE) === 0) continue;
+      const o = this.off[slot]! + 2;
+      let h = 0;
+      for (let b = 0; b < 16; b++) h = (Math.imul(h, 31) + buf[o + b]!) | 0;
+      let i = h & mask;
+      for (;;) {
+        const other = table[i]!;
+        if (other < 0) {
+          table[i] = slot;
+          distinct++;
+          break;
+        }
+        const p = this.off[other]! + 2;
+        let same = true;
+        for (let b = 0; b < 16 && same; b++) same = buf[o + b] === buf[p + b];
+        if (same) break;
+        i = (i + 1) & mask;
+      }
+    }
+    return distinct;
+  }
+
+  /** The intern table the record in `slot` refers to. */
+  dict(slot: number): InternTable {
+    return this.dicts[(this.state[slot]! & DICT_ODD) === 0 ? 0 : 1];
+  }
+}
+
+/**
+ * Bytes per index entry: offset (4), length (4), expanded length (4), end
+ * time (8), resource and scope pair (2), state (1).
+ */
+export const INDEX_ENTRY_BYTES = 23;
+
+/** A growable run for records copied one at a time (a trace flush, late spans, contributions). */
+export class RunBuilder {
+  private _buf: Uint8Array;
+  private _off: Uint32Array;
+  private _len: Uint32Array;
+  private _xlen: Uint32Array;
+  private _pair: Uint16Array;
+  private _state: Uint8Array;
+  private _pos = 0;
+  private _n = 0;
+
+  constructor(bytes = 4096, records = 16) {
+    this._buf = new Uint8Array(bytes);
+    this._off = new Uint32Array(records);
+    this._len = new Uint32Array(records);
+    this._xlen = new Uint32Array(records);
+    this._pair = new Uint16Array(records);
+    this._state = new Uint8Array(records);
+  }
+
+  get count(): number {
+    return this._n;
+  }
+
+  get bytes(): number {
+    return this._pos;
+  }
+
+  /** Adds a copy of `src[from, to)`; `state` keeps its DICT_ODD bit. */
+  add(src: Uint8Array, from: number, to: number, xlen: number, pair: number, state: number): void {
+    const n = to - from;
+    if (this._pos + n > this._buf.length) {
+      let size = this._buf.length * 2;
+      while (size < this._pos + n) size *= 2;
+      const buf = new Uint8Array(size);
+      buf.set(this._buf.subarray(0, this._pos));
+      this._buf = buf;
+    }
+    if (this._n === this._off.length) {
+      const grow = <T extends Uint32Array | Uint16Array | Uint8Array>(
+        a: T,
+        make: (n: number) => T,
+      ): T => {
+        const b = make(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this._off = grow(this._off, (k) => new Uint32Array(k));
+      this._len = grow(this._len, (k) => new Uint32Array(k));
+      this._xlen = grow(this._xlen, (k) => new Uint32Array(k));
+      this._pair = grow(this._pair, (k) => new Uint16Array(k));
+      this._state = grow(this._state, (k) => new Uint8Array(k));
+    }
+    this._buf.set(src.subarray(from, to), this._pos);
+    this._off[this._n] = this._pos;
+    this._len[this._n] = n;
+    this._xlen[this._n] = xlen;
+    this._pair[this._n] = pair;
+    this._state[this._n] = LIVE | (state & DICT_ODD);
+    this._pos += n;
+    this._n++;
+  }
+
+  /** The records added, trimmed to size, as a run under `mark`. */
+  build(mark: FlushMark, dicts: Dicts): RecordRun {
+    const n = this._n;
+    return new RecordRun(
+      this._buf.slice(0, this._pos),
+      this._off.slice(0, n),
+      this._len.slice(0, n),
+      this._xlen.slice(0, n),
+      this._pair.slice(0, n),
+      this._state.slice(0, n),
+      Math.max(n, 1),
+      0,
+      n,
+      mark,
+      dicts,
+    );
+  }
+}

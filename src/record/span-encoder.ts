@@ -1,0 +1,372 @@
+import type { Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import { MAX_VALUE_DEPTH } from '../size-estimate.js';
+import type { InternTable } from './intern-table.js';
+import { type ProtobufWriter, varintSize } from './protobuf-writer.js';
+
+/**
+ * Encodes an ended span as the body of an OTLP protobuf `Span` message, field
+ * for field as `ProtobufTraceSerializer` writes it (same order, same skipped
+ * defaults, `flags` last), so a record is the very bytes the SDK would send.
+ * Only hostile values differ, because the SDK would write garbage or throw:
+ *
+ * - a time that is not a finite, non-negative HrTime within uint64 nanoseconds
+ *   is written as 0;
+ * - an id that is not hex of the right length is written as the bytes the SDK's
+ *   `hexToBinary` makes of it, cut or zero-padded to 16 or 8 bytes (the SDK
+ *   throws on an odd length, failing the whole batch);
+ * - attribute values nested deeper than {@link MAX_DEPTH} are written empty;
+ * - attributes named like the flush marks are left out: the marks replace them.
+ *
+ * With an intern table, the keys of the span's, events' and links' attributes
+ * and the span and event names are written as ids in fields of wire type 0
+ * that OTLP does not use there (`KeyValue` 3, `Span` 5, `Event` 2); the
+ * enclosing lengths count the expanded strings, so `expandRecord` turns the
+ * record into plain OTLP in one linear pass.
+ *
+ * `flags` is always written, as the last 4 bytes of the record, so a flush can
+ * set the sampled bit in place.
+ */
+
+/** Nesting deeper than this (arrays, kvlists) is written as an empty value, as `sanitize.ts` bounds it. */
+export const MAX_DEPTH = MAX_VALUE_DEPTH;
+
+const MIN_INT64 = -(2 ** 63);
+const MAX_INT64 = 2 ** 63;
+/** Seconds past which nanoseconds overflow uint64. */
+const MAX_SECONDS = 18_446_744_072;
+
+const HAS_IS_REMOTE = 0x100;
+const IS_REMOTE = 0x200;
+
+/**
+ * The last ids parsed, so the spans of one trace (and siblings of one parent)
+ * convert hex once: the first span of a trace misses, the rest compare strings.
+ */
+class IdCache {
+  private _hex = '';
+  private _valid = false;
+  readonly bytes: Uint8Array;
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+  }
+
+  write(w: ProtobufWriter, hex: string): void {
+    const bytes = this.bytes;
+    if (hex !== this._hex) {
+      this._valid = parseId(hex, bytes);
+      this._hex = hex;
+    }
+    if (!this._valid) w.suspect = true;
+    w.raw(bytes);
+  }
+}
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Parses hex into `out`; anything else becomes what the SDK's hexToBinary
+ * makes of it, sized to `out`. Returns whether the id was valid: hex of the
+ * right length, not all zeros.
+ */
+function parseId(hex: string, out: Uint8Array): boolean {
+  const n = out.length;
+  if (typeof hex !== 'string') hex = '';
+  let valid = hex.length === 2 * n;
+  let nonZero = 0;
+  for (let i = 0; i < n; i++) {
+    const a = hex.charCodeAt(2 * i);
+    const b = hex.charCodeAt(2 * i + 1);
+    const hi = nibble(a);
+    const lo = nibble(b);
+    if (hi >= 0 && lo >= 0) {
+      out[i] = (hi << 4) | lo;
+    } else if (Number.isNaN(a) || Number.isNaN(b)) {
+      out[i] = 0;
+      valid = false;
+    } else {
+      // As the SDK's intValue: anything not 0-9a-f is `code - 55`.
+      out[i] = (((hi >= 0 ? hi : a - 55) << 4) | (lo >= 0 ? lo : b - 55)) & 0xff;
+      valid = false;
+    }
+    nonZero |= out[i]!;
+  }
+  return valid && nonZero !== 0;
+}
+
+/**
+ * Writes HrTime as fixed64 nanoseconds with the SDK's carry arithmetic
+ * (`writeHrTimeAsFixed64`), or 0 when the time is not one.
+ */
+export function writeTime(w: ProtobufWriter, t: HrTime | undefined): void {
+  const s = t?.[0];
+  const ns = t?.[1];
+  if (
+    typeof s !== 'number' ||
+    typeof ns !== 'number' ||
+    !(s >= 0 && s <= MAX_SECONDS) ||
+    !(ns >= 0 && ns < 4e9)
+  ) {
+    w.suspect = true;
+    w.fixed64(0, 0);
+    return;
+  }
+  // Valid for the SDK's arithmetic, yet not what `sanitize.ts` keeps.
+  if (ns > 1e9 || !Number.isInteger(s) || !Number.isInteger(ns)) w.suspect = true;
+  const lower = (s & 0xffff) * 1e9;
+  const upper = ((s / 0x10000) >>> 0) * 1e9;
+  const lowWithCarry = (lower >>> 0) + (((upper & 0xffff) * 0x10000) >>> 0) + ns;
+  const high =
+    (Math.floor(lower / 0x100000000) +
+      ((upper / 0x10000) >>> 0) +
+      Math.floor(lowWithCarry / 0x100000000)) >>>
+    0;
+  w.fixed64(lowWithCarry >>> 0, high);
+}
+
+function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
+  return ((traceFlags & 0xff) | HAS_IS_REMOTE | (isRemote ? IS_REMOTE : 0)) >>> 0;
+}
+
+function isMark(key: string): boolean {
+  const n = key.length;
+  return (
+    (n === SNAPSHOT_ID_ATTRIBUTE.length && key === SNAPSHOT_ID_ATTRIBUTE) ||
+    (n === TRIGGER_ATTRIBUTE.length && key === TRIGGER_ATTRIBUTE)
+  );
+}
+
+/** Writes `s` as an interned id with tag `refTag`, or inline with `tag`. */
+function writeName(
+  w: ProtobufWriter,
+  s: string,
+  tag: number,
+  refTag: number,
+  dict: InternTable | undefined,
+): void {
+  const id = dict === undefined ? -1 : dict.idOf(s);
+  if (id < 0) {
+    w.byte(tag);
+    w.string(s);
+    return;
+  }
+  w.byte(refTag);
+  w.varint32(id);
+  w.extra += dict!.entries[id]!.length - varintSize(id);
+}
+
+/** Writes `attributes` as repeated KeyValue with the one-byte tag `tag`. */
+export function writeAttributes(
+  w: ProtobufWriter,
+  attributes: Attributes | undefined,
+  tag: number,
+  skipMarks: boolean,
+  dict?: InternTable,
+): void {
+  if (attributes === undefined || attributes === null) return;
+  for (const key in attributes) {
+    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+    if (skipMarks && isMark(key)) continue;
+    w.byte(tag);
+    const extra = w.extra;
+    const kv = w.start();
+    writeName(w, key, 0x0a, 0x18, dict);
+    w.byte(0x12);
+    const value = w.start();
+    writeAnyValue(w, attributes[key], 0);
+    w.finish(value);
+    w.finish(kv, extra);
+  }
+}
+
+/** Writes the body of an AnyValue as the SDK decides: int64 for integers in range, double otherwise. */
+export function writeAnyValue(w: ProtobufWriter, value: unknown, depth: number): void {
+  const t = typeof value;
+  if (t === 'string') {
+    w.byte(0x0a);
+    w.string(value as string);
+  } else if (t === 'number') {
+    const n = value as number;
+    if (Number.isInteger(n) && n >= MIN_INT64 && n < MAX_INT64) {
+      w.byte(0x18);
+      w.varint64(n);
+    } else {
+      w.byte(0x21);
+      w.double(n);
+    }
+  } else if (t === 'boolean') {
+    w.byte(0x10);
+    w.byte(value ? 1 : 0);
+  } else if (value instanceof Uint8Array) {
+    w.byte(0x3a);
+    w.lengthBytes(value);
+  } else if (depth >= MAX_DEPTH) {
+    // Too deep (or a cycle): an empty value, never unbounded recursion.
+    if (t === 'object' && value !== null) w.suspect = true;
+  } else if (Array.isArray(value)) {
+    w.byte(0x2a);
+    const array = w.start();
+    for (const item of value) {
+      w.byte(0x0a);
+      const at = w.start();
+      writeAnyValue(w, item, depth + 1);
+      w.finish(at);
+    }
+    w.finish(array);
+  } else if (t === 'object' && value !== null) {
+    w.byte(0x32);
+    const list = w.start();
+    const obj = value as Record<string, unknown>;
+    for (const k in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, k)) continue;
+      w.byte(0x0a);
+      const kv = w.start();
+      w.byte(0x0a);
+      w.string(k);
+      w.byte(0x12);
+      const at = w.start();
+      writeAnyValue(w, obj[k], depth + 1);
+      w.finish(at);
+      w.finish(kv);
+    }
+    w.finish(list);
+  }
+  // Anything else (undefined, null, functions): nothing, as the SDK.
+}
+
+function writeEvent(w: ProtobufWriter, event: TimedEvent, dict: InternTable | undefined): void {
+  w.byte(0x5a);
+  const extra = w.extra;
+  const at = w.start();
+  w.byte(0x09);
+  writeTime(w, event.time);
+  writeName(w, String(event.name), 0x12, 0x10, dict);
+  writeAttributes(w, event.attributes, 0x1a, false, dict);
+  w.byte(0x20);
+  w.varint32(event.droppedAttributesCount || 0);
+  w.finish(at, extra);
+}
+
+function writeLink(
+  w: ProtobufWriter,
+  link: Link,
+  traceIds: Uint8Array,
+  spanIds: Uint8Array,
+  dict: InternTable | undefined,
+): void {
+  w.byte(0x6a);
+  const extra = w.extra;
+  const at = w.start();
+  const ctx: SpanContext = link.context;
+  w.byte(0x0a);
+  w.byte(16);
+  if (!parseId(ctx.traceId, traceIds)) w.suspect = true;
+  w.raw(traceIds);
+  w.byte(0x12);
+  w.byte(8);
+  if (!parseId(ctx.spanId, spanIds)) w.suspect = true;
+  w.raw(spanIds);
+  const traceState = ctx.traceState?.serialize();
+  if (traceState) {
+    w.byte(0x1a);
+    w.string(traceState);
+  }
+  writeAttributes(w, link.attributes, 0x22, false, dict);
+  w.byte(0x28);
+  w.varint32(link.droppedAttributesCount || 0);
+  w.byte(0x35);
+  w.fixed32(spanFlags(ctx.traceFlags, ctx.isRemote));
+  w.finish(at, extra);
+}
+
+function count(n: unknown): number {
+  return typeof n === 'number' && n >= 0 && n <= 0xffffffff ? n : 0;
+}
+
+/**
+ * Writes spans' `Span` message bodies. One encoder per recorder: it holds the
+ * id caches, which make the spans of one trace cheap after the first.
+ */
+export class SpanEncoder {
+  private readonly _traceId = new IdCache(16);
+  private readonly _spanId = new Uint8Array(8);
+  private readonly _parentId = new IdCache(8);
+  private readonly _linkTraceId = new Uint8Array(16);
+  private readonly _linkSpanId = new Uint8Array(8);
+
+  /**
+   * Writes the body of `span`'s Span message at `w.pos`, with names and keys
+   * interned in `dict` when given; throws WriterFull when it does not fit.
+   * Afterwards `w.extra` is how many bytes expanding the record adds.
+   */
+  encode(w: ProtobufWriter, span: ReadableSpan, ctx: SpanContext, dict?: InternTable): void {
+    w.extra = 0;
+    w.suspect = false;
+    w.byte(0x0a);
+    w.byte(16);
+    this._traceId.write(w, ctx.traceId);
+    w.byte(0x12);
+    w.byte(8);
+    if (!parseId(ctx.spanId, this._spanId)) w.suspect = true;
+    w.raw(this._spanId);
+    const traceState = ctx.traceState?.serialize();
+    if (traceState) {
+      w.byte(0x1a);
+      w.string(traceState);
+    }
+    const parent = span.parentSpanContext;
+    if (parent?.spanId) {
+      w.byte(0x22);
+      w.byte(8);
+      this._parentId.write(w, parent.spanId);
+    }
+    writeName(w, typeof span.name === 'string' ? span.name : String(span.name), 0x2a, 0x28, dict);
+    const kind = span.kind == null ? 0 : span.kind + 1;
+    if (kind !== 0) {
+      w.byte(0x30);
+      w.varint32(kind);
+    }
+    w.byte(0x39);
+    const start = span.startTime;
+    writeTime(w, start);
+    w.byte(0x41);
+    const end = span.endTime;
+    writeTime(w, end);
+    if (end?.[0] < start?.[0] || (end?.[0] === start?.[0] && end[1] < start[1])) w.suspect = true;
+    writeAttributes(w, span.attributes, 0x4a, true, dict);
+    w.byte(0x50);
+    w.varint32(count(span.droppedAttributesCount));
+    const events = span.events;
+    if (events !== undefined)
+      for (let i = 0; i < events.length; i++) writeEvent(w, events[i]!, dict);
+    w.byte(0x60);
+    w.varint32(count(span.droppedEventsCount));
+    const links = span.links;
+    if (links !== undefined) {
+      for (let i = 0; i < links.length; i++) {
+        writeLink(w, links[i]!, this._linkTraceId, this._linkSpanId, dict);
+      }
+    }
+    w.byte(0x70);
+    w.varint32(count(span.droppedLinksCount));
+    w.byte(0x7a);
+    const status = w.start();
+    const message = span.status?.message;
+    if (message) {
+      w.byte(0x12);
+      w.string(String(message));
+    }
+    w.byte(0x18);
+    w.varint32(count(span.status?.code));
+    w.finish(status);
+    w.bytes2(0x85, 0x01);
+    w.fixed32(spanFlags(ctx.traceFlags, parent?.isRemote));
+  }
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import {
+  FlightRecorderSpanProcessor,
+  SNAPSHOT_ID_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../src/index.js';
+import { startOtlpProtoReceiver } from './helpers/otlp-proto-receiver.js';
+import { startOtlpReceiver } from './helpers/otlp-receiver.js';
+import { captureDiag, fail, makeTracing, recordOnlySampler } from './helpers/tracing.js';
+
+const ENV = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_COMPRESSION',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+];
+afterEach(() => {
+  for (const name of ENV) delete process.env[name];
+});
+
+interface DecodedSpan {
+  name: string;
+  flags?: number;
+  attributes?: { key: string; value: { stringValue?: string } }[];
+}
+
+function spansOf(requests: { decoded: { resourceSpans?: unknown[] } }[]): DecodedSpan[] {
+  return requests.flatMap((r) =>
+    ((r.decoded.resourceSpans ?? []) as { scopeSpans: { spans: DecodedSpan[] }[] }[]).flatMap(
+      (rs) => rs.scopeSpans.flatMap((ss) => ss.spans),
+    ),
+  );
+}
+
+function attribute(span: DecodedSpan, key: string): string | undefined {
+  return span.attributes?.find((a) => a.key === key)?.value.stringValue;
+}
+
+test('by default a flush goes out as OTLP protobuf through the SDK transport: env endpoint and headers, gzip, a 503 retried', async () => {
+  const receiver = await startOtlpProtoReceiver(1);
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-test=from-env';
+    process.env.OTEL_EXPORTER_OTLP_COMPRESSION = 'gzip';
+    const recorder = new FlightRecorderSpanProcessor({ latencyThresholdMs: 100_000 });
+    const t = makeTracing(recorder, recordOnlySampler, 'proto-integration');
+    const now = Date.now();
+    t.start('GET /health', now).end(now + 1);
+    const root = fail(t.start('POST /pay', now));
+    t.start('charge', now, root).end(now + 2);
+    root.end(now + 3);
+    await recorder.forceFlush();
+    assert.equal(receiver.attempts(), 2, 'a 503, then the retry');
+    const [request] = receiver.requests;
+    assert.equal(request!.headers['content-type'], 'application/x-protobuf');
+    assert.equal(request!.headers['content-encoding'], 'gzip');
+    assert.equal(request!.headers['x-test'], 'from-env');
+    const spans = spansOf(receiver.requests);
+    assert.deepEqual(spans.map((s) => s.name).sort(), ['GET /health', 'POST /pay', 'charge']);
+    const ids = new Set(spans.map((s) => attribute(s, SNAPSHOT_ID_ATTRIBUTE)));
+    assert.equal(ids.size, 1);
+    assert.ok(spans.every((s) => attribute(s, TRIGGER_ATTRIBUTE) === 'error'));
+    assert.ok(
+      spans.every((s) => ((s.flags ?? 0) & 1) === 1),
+      'record-only spans go out sampled',
+    );
+    assert.equal(recorder.stats().spansExported, 3);
+    await recorder.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('an unknown OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is warned about once, by name and value, and http/protobuf applies', async () => {
+  const diagnostics = captureDiag();
+  const receiver = await startOtlpProtoReceiver();
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = 'carrier-pigeon';
+    const recorder = new FlightRecorderSpanProcessor();
+    const ours = diagnostics.messages.filter((m) =>
+      m.message.includes('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'),
+    );
+    assert.equal(ours.length, 1);
+    assert.match(ours[0]!.message, /carrier-pigeon/);
+    const t = makeTracing(recorder);
+    const now = Date.now();
+    t.start('x', now).end(now + 1);
+    await recorder.snapshot();
+    assert.equal(spansOf(receiver.requests).length, 1);
+    await recorder.shutdown();
+  } finally {
+    diagnostics.restore();
+    await receiver.close();
+  }
+});
+
+test('OTEL_EXPORTER_OTLP_PROTOCOL=http/json sends OTLP JSON, decoded from the records at flush', async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.url.replace('/v1/traces', '');
+    process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'http/json';
+    const recorder = new FlightRecorderSpanProcessor();
+    const t = makeTracing(recorder, undefined, 'json');
+    const now = Date.now();
+    const root = t.start('GET /json', now);
+    t.start('child', now, root).end(now + 1);
+    root.end(now + 2);
+    await recorder.snapshot('manual');
+    assert.deepEqual(receiver.spans.map((s) => s.name).sort(), ['GET /json', 'child']);
+    assert.ok(receiver.spans.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'manual'));
+    assert.ok(receiver.spans.every((s) => s.resource['service.name'] === 'json'));
+    await recorder.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});

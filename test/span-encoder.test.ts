@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import fc from 'fast-check';
+import { decodeRecord } from '../src/export/span-decoder.js';
+import { assembleRequest } from '../src/flush/request.js';
+import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
+import { MAX_DEPTH, SpanEncoder } from '../src/record/span-encoder.js';
+import { SpanRing } from '../src/record/span-ring.js';
+import { decodeRequest, spanArb } from './helpers/span-arbitrary.js';
+
+const [good1, good2] = fc.sample(spanArb(false), { numRuns: 2, seed: 3 });
+
+function hostile(overrides: Record<string, unknown>): ReadableSpan {
+  return Object.assign(Object.create(null), good1, overrides) as ReadableSpan;
+}
+
+function nested(depth: number): unknown {
+  let v: unknown = 'leaf';
+  for (let i = 0; i < depth; i++) v = [v];
+  return v;
+}
+
+const cyclic: Record<string, unknown> = { a: 1 };
+cyclic.self = cyclic;
+
+const HOSTILE: [string, ReadableSpan][] = [
+  ['NaN and infinite times', hostile({ startTime: [Number.NaN, 0], endTime: [Infinity, 5] })],
+  ['far-future and negative times', hostile({ startTime: [1e15, 0], endTime: [-5, -1] })],
+  ['end before start', hostile({ startTime: [1_800_000_000, 0], endTime: [1_000, 0] })],
+  [
+    'ids that are not hex',
+    hostile({ spanContext: () => ({ traceId: 'xyz', spanId: 'not-hex!', traceFlags: 1 }) }),
+  ],
+  [
+    'an odd-length parent id',
+    hostile({ parentSpanContext: { traceId: 'a'.repeat(32), spanId: 'abc', traceFlags: 1 } }),
+  ],
+  [
+    'nesting deeper than any exporter wants',
+    hostile({ attributes: { deep: nested(10_000), cyclic } }),
+  ],
+  [
+    'non-numeric counts and no status',
+    hostile({ droppedAttributesCount: 'x', droppedEventsCount: -1, status: undefined }),
+  ],
+];
+
+test('hostile spans encode without throwing, decode with protobufjs, and leave the good spans around them intact', () => {
+  for (const [what, span] of HOSTILE) {
+    const table = new ResourceScopeTable();
+    const ring = new SpanRing(1 << 20, 64, new SpanEncoder(), {
+      spansEvictedByBytes: 0,
+      spansEvictedByAge: 0,
+      spansTooLarge: 0,
+    });
+    for (const s of [good1!, span, good2!]) {
+      assert.ok(
+        ring.append(s, s.spanContext(), table.idOf(s.resource, s.instrumentationScope), 0, 0) >= 0,
+        what,
+      );
+    }
+    const run = ring.detach({ snapshotId: 'a', trigger: 'b' });
+    const body = assembleRequest(run, 0, run.entries, table, undefined);
+    const decoded = decodeRequest(body) as {
+      resourceSpans: { scopeSpans: { spans: unknown[] }[] }[];
+    };
+    const spans = decoded.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+    assert.equal(spans.length, 3, what);
+    const good = (s: ReadableSpan) =>
+      (decodeRequest(ProtobufTraceSerializer.serializeRequest([s])!) as typeof decoded)
+        .resourceSpans[0]!.scopeSpans[0]!.spans[0];
+    assert.deepStrictEqual(spans[0], good(good1!), what);
+    assert.deepStrictEqual(spans[2], good(good2!), what);
+    const back = decodeRecord(run, run.slot(1), table, false);
+    assert.equal(back.spanContext().traceId.length, 32, what);
+    assert.equal(back.spanContext().spanId.length, 16, what);
+  }
+});
+
+test(`values nested deeper than ${MAX_DEPTH} levels are cut, not recursed into`, () => {
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(1 << 16, 8, new SpanEncoder(), {
+    spansEvictedByBytes: 0,
+    spansEvictedByAge: 0,
+    spansTooLarge: 0,
+  });
+  const span = hostile({ attributes: { deep: nested(MAX_DEPTH + 5) } });
+  ring.append(span, span.spanContext(), table.idOf(span.resource, span.instrumentationScope), 0, 0);
+  const run = ring.detach({ snapshotId: 'a', trigger: 'b' });
+  const back = decodeRecord(run, run.slot(0), table, false);
+  let v = back.attributes.deep as unknown;
+  let depth = 0;
+  while (Array.isArray(v)) {
+    v = v[0];
+    depth++;
+  }
+  assert.equal(depth, MAX_DEPTH);
+  assert.equal(v, null);
+});
+
+test('a span bigger than half the ring is dropped and counted, and the ring keeps working', () => {
+  const counters = { spansEvictedByBytes: 0, spansEvictedByAge: 0, spansTooLarge: 0 };
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(10_000, 16, new SpanEncoder(), counters);
+  const pair = table.idOf(good1!.resource, good1!.instrumentationScope);
+  const big = hostile({ attributes: { big: 'x'.repeat(6_000) } });
+  assert.equal(ring.append(big, big.spanContext(), pair, 0, 0), -1);
+  assert.equal(counters.spansTooLarge, 1);
+  assert.ok(ring.append(good2!, good2!.spanContext(), pair, 0, 0) >= 0);
+  assert.equal(ring.length, 1);
+});

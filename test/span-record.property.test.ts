@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import fc from 'fast-check';
+import { decodeRecord } from '../src/export/span-decoder.js';
+import { assembleRequest, encodeMarks } from '../src/flush/request.js';
+import { type FlushMark, markSpan } from '../src/marks.js';
+import { LIVE, type RecordRun } from '../src/record/record-run.js';
+import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
+import { SpanEncoder } from '../src/record/span-encoder.js';
+import { SpanRing } from '../src/record/span-ring.js';
+import { decodeRequest, spanArb } from './helpers/span-arbitrary.js';
+
+const counters = () => ({ spansEvictedByBytes: 0, spansEvictedByAge: 0, spansTooLarge: 0 });
+
+/** Records `spans` in a ring big enough for all of them and hands them over as one run. */
+function record(spans: readonly ReadableSpan[], mark: FlushMark) {
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(8 << 20, 4096, new SpanEncoder(), counters());
+  for (const span of spans) {
+    const seq = ring.append(
+      span,
+      span.spanContext(),
+      table.idOf(span.resource, span.instrumentationScope),
+      0,
+      0,
+    );
+    assert.ok(seq >= 0);
+  }
+  return { table, run: ring.detach(mark) };
+}
+
+function decodeRun(run: RecordRun, table: ResourceScopeTable, mark?: FlushMark): ReadableSpan[] {
+  const spans: ReadableSpan[] = [];
+  for (let k = 0; k < run.entries; k++) {
+    const slot = run.slot(k);
+    if ((run.state[slot]! & LIVE) === 0) continue;
+    spans.push(decodeRecord(run, slot, table, mark !== undefined));
+  }
+  return spans;
+}
+
+const markArb = fc.record({
+  snapshotId: fc.stringMatching(/^[0-9a-f]{16}$/),
+  trigger: fc.oneof(fc.constantFrom('latency', 'error', 'manual'), fc.string({ minLength: 1 })),
+});
+
+test('a flushed request decodes (protobufjs, opentelemetry-proto) to what ProtobufTraceSerializer writes for the spans plus the marks and the sampled flag', () => {
+  fc.assert(
+    fc.property(fc.array(spanArb(), { minLength: 1, maxLength: 12 }), markArb, (spans, mark) => {
+      const { table, run } = record(spans, mark);
+      const ours = assembleRequest(run, 0, run.entries, table, encodeMarks(mark));
+      const theirs = ProtobufTraceSerializer.serializeRequest(spans.map((s) => markSpan(s, mark)))!;
+      assert.deepStrictEqual(decodeRequest(ours), decodeRequest(theirs));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('without marks, a request is byte for byte what ProtobufTraceSerializer writes', () => {
+  fc.assert(
+    fc.property(fc.array(spanArb(), { minLength: 1, maxLength: 8 }), (spans) => {
+      const { table, run } = record(spans, { snapshotId: 'x', trigger: 'y' });
+      const ours = assembleRequest(run, 0, run.entries, table, undefined);
+      const theirs = ProtobufTraceSerializer.serializeRequest(spans)!;
+      assert.deepStrictEqual(
+        Buffer.from(ours).toString('hex'),
+        Buffer.from(theirs).toString('hex'),
+      );
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('decoded spans serialize through JsonTraceSerializer exactly as the originals with their marks', () => {
+  const decoder = new TextDecoder();
+  fc.assert(
+    fc.property(
+      fc.array(spanArb(false), { minLength: 1, maxLength: 10 }),
+      markArb,
+      (spans, mark) => {
+        const { table, run } = record(spans, mark);
+        const decoded = decodeRun(run, table, mark);
+        const ours = decoder.decode(JsonTraceSerializer.serializeRequest(decoded));
+        const theirs = decoder.decode(
+          JsonTraceSerializer.serializeRequest(spans.map((s) => markSpan(s, mark))),
+        );
+        assert.equal(ours, theirs);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('a 1 MB attribute value and non-Latin-1 text round-trip exactly', () => {
+  const [span] = fc.sample(spanArb(false), { numRuns: 1, seed: 7 });
+  const big = 'ü€𝄞'.repeat(100_000) + 'x'.repeat(1 << 20);
+  const withBig = { ...span!, attributes: { big, ascii: 'y'.repeat(1 << 20) } } as ReadableSpan;
+  const mark = { snapshotId: '0123456789abcdef', trigger: 'manual' };
+  const { table, run } = record([withBig], mark);
+  const [decoded] = decodeRun(run, table);
+  assert.equal(decoded!.attributes.big, big);
+  assert.equal(decoded!.attributes.ascii, 'y'.repeat(1 << 20));
+  const ours = assembleRequest(run, 0, run.entries, table, undefined);
+  assert.deepStrictEqual(
+    Buffer.compare(
+      Buffer.from(ours),
+      Buffer.from(ProtobufTraceSerializer.serializeRequest([withBig])!),
+    ),
+    0,
+  );
+});

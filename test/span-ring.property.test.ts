@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import fc from 'fast-check';
+import { assembleRequest } from '../src/flush/request.js';
+import { INDEX_ENTRY_BYTES, LIVE, OPEN, PINNED } from '../src/record/record-run.js';
+import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
+import { SpanEncoder } from '../src/record/span-encoder.js';
+import { ringLayout, SpanRing } from '../src/record/span-ring.js';
+import { spanArb } from './helpers/span-arbitrary.js';
+
+const counters = () => ({ spansEvictedByBytes: 0, spansEvictedByAge: 0, spansTooLarge: 0 });
+
+/** A record of `size` bytes that is one plain field (a trace_state string), as the expander expects. */
+function fieldOf(size: number, salt: number): Uint8Array {
+  const payload = new Uint8Array(size).map((_, i) => (salt * 31 + i) & 0x7f);
+  if (size < 2) return new Uint8Array(size).fill(0x50);
+  const body = size - (size - 2 < 0x80 ? 2 : 3);
+  payload[0] = 0x1a;
+  if (size - 2 < 0x80) payload[1] = body;
+  else {
+    payload[1] = (body & 0x7f) | 0x80;
+    payload[2] = body >>> 7;
+  }
+  return payload;
+}
+
+type Op =
+  | { kind: 'append'; size: number; open: boolean }
+  | { kind: 'remove'; pick: number }
+  | { kind: 'age'; cutoff: number }
+  | { kind: 'close'; pick: number };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('append' as const),
+      size: fc.integer({ min: 1, max: 700 }),
+      open: fc.boolean(),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('age' as const), cutoff: fc.nat(400) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), pick: fc.nat() }) },
+);
+
+test('the ring behaves as a FIFO of records within its bytes and index, through laps, removals, age and pinning', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 800, max: 5000 }),
+      fc.integer({ min: 2, max: 40 }),
+      fc.array(opArb, { maxLength: 200 }),
+      (ringBytes, capacity, ops) => {
+        const c = counters();
+        const ring = new SpanRing(ringBytes, capacity, new SpanEncoder(), c);
+        /** The model: live records in ring order, by seq, with their payload and time. */
+        let model: {
+          seq: number;
+          payload: Uint8Array;
+          time: number;
+          open: boolean;
+          checked: boolean;
+        }[] = [];
+        let time = 0;
+        let appended = 0;
+        for (const op of ops) {
+          if (op.kind === 'append') {
+            time++;
+            const payload = fieldOf(op.size, appended);
+            appended++;
+            const seq = ring.appendBytes(payload, 0, time, op.open ? OPEN : 0);
+            if (op.size > ringBytes / 2) {
+              assert.equal(seq, -1);
+              continue;
+            }
+            // Only the oldest records make room, and only as many as counted.
+            const gone = model.filter((r) => !ring.isLive(r.seq));
+            assert.deepEqual(gone, model.slice(0, gone.length), 'evicted records are the oldest');
+            model = model.slice(gone.length);
+            model.push({ seq, payload, time, open: op.open, checked: false });
+          } else if (op.kind === 'remove' && model.length > 0) {
+            const victim = model[op.pick % model.length]!;
+            ring.remove(victim.seq);
+            model = model.filter((r) => r !== victim);
+          } else if (op.kind === 'close' && model.length > 0) {
+            const r = model[op.pick % model.length]!;
+            ring.setState(r.seq, ring.stateOf(r.seq) & ~OPEN);
+            r.open = false;
+          } else if (op.kind === 'age') {
+            // Oldest first, each record once, up to the first younger one: open ones stay, pinned.
+            const gone = new Set<number>();
+            for (const r of model) {
+              if (r.checked) continue;
+              if (r.time >= op.cutoff) break;
+              r.checked = true;
+              if (!r.open) gone.add(r.seq);
+            }
+            const before = c.spansEvictedByAge;
+            ring.evictOlderThan(op.cutoff);
+            assert.equal(c.spansEvictedByAge - before, gone.size);
+            for (const r of model) {
+              if (gone.has(r.seq)) assert.ok(!ring.isLive(r.seq));
+              else if (r.checked && r.open) assert.ok((ring.stateOf(r.seq) & PINNED) !== 0);
+            }
+            model = model.filter((r) => !gone.has(r.seq));
+          }
+          // Nothing else went, and what is held is intact.
+          assert.ok(model.every((r) => ring.isLive(r.seq)));
+          let bytes = 0;
+          const seqs: number[] = [];
+          ring.forEachLive((seq) => seqs.push(seq));
+          assert.deepEqual(
+            seqs,
+            [...model].map((r) => r.seq).sort((a, b) => a - b),
+          );
+          for (const r of model) {
+            assert.deepEqual(ring.record(r.seq), r.payload);
+            assert.equal(ring.timeOf(r.seq), r.time);
+            bytes += r.payload.length;
+          }
+          assert.equal(ring.length, model.length);
+          assert.equal(ring.bytes, bytes);
+          assert.ok(ring.bytes <= ringBytes);
+          assert.ok(ring.length <= capacity);
+        }
+        assert.equal(ring.allocatedBytes, ringBytes + capacity * INDEX_ENTRY_BYTES);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('eviction by age keeps records of open traces in place, marked pinned, checking each once', () => {
+  const c = counters();
+  const ring = new SpanRing(10_000, 100, new SpanEncoder(), c);
+  const a = ring.appendBytes(new Uint8Array(10).fill(1), 0, 1, OPEN);
+  const b = ring.appendBytes(new Uint8Array(10).fill(2), 0, 2, 0);
+  const d = ring.appendBytes(new Uint8Array(10).fill(3), 0, 50, 0);
+  ring.evictOlderThan(10);
+  assert.equal(c.spansEvictedByAge, 1);
+  assert.ok(ring.isLive(a) && !ring.isLive(b) && ring.isLive(d));
+  assert.equal(ring.stateOf(a), LIVE | OPEN | PINNED);
+  assert.deepEqual(ring.record(a), new Uint8Array(10).fill(1));
+  assert.equal(ring.ageTime(), 50, 'the next record to check is the younger one');
+  ring.evictOlderThan(10);
+  assert.equal(ring.length, 2);
+});
+
+test('maxBytes is split exactly between ring bytes and index', () => {
+  for (const maxBytes of [1, 8_000, 20_000, 16 * 1024 * 1024, 123_457]) {
+    const { ringBytes, capacity } = ringLayout(maxBytes);
+    assert.ok(ringBytes + capacity * INDEX_ENTRY_BYTES <= maxBytes || capacity === 1);
+    assert.equal(ringBytes + capacity * INDEX_ENTRY_BYTES, Math.max(maxBytes, INDEX_ENTRY_BYTES));
+  }
+});
+
+test('encoded spans survive laps: what is live decodes to what the SDK writes for those spans', () => {
+  fc.assert(
+    fc.property(
+      fc.array(spanArb(), { minLength: 1, maxLength: 40 }),
+      fc.integer({ min: 3000, max: 20_000 }),
+      (spans, ringBytes) => {
+        const table = new ResourceScopeTable();
+        const c = counters();
+        const ring = new SpanRing(ringBytes, 16, new SpanEncoder(), c);
+        const bySeq = new Map<number, (typeof spans)[number]>();
+        for (const span of spans) {
+          const seq = ring.append(
+            span,
+            span.spanContext(),
+            table.idOf(span.resource, span.instrumentationScope),
+            0,
+            0,
+          );
+          if (seq >= 0) bySeq.set(seq, span);
+        }
+        const live: number[] = [];
+        ring.forEachLive((seq) => live.push(seq));
+        assert.equal(live.length + c.spansEvictedByBytes + c.spansTooLarge, spans.length);
+        const kept = live.map((seq) => bySeq.get(seq)!);
+        const run = ring.detach({ snapshotId: 'a', trigger: 'b' });
+        if (kept.length === 0) return;
+        const ours = assembleRequest(run, 0, run.entries, table, undefined);
+        assert.equal(
+          Buffer.compare(
+            Buffer.from(ours),
+            Buffer.from(ProtobufTraceSerializer.serializeRequest(kept)!),
+          ),
+          0,
+        );
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
