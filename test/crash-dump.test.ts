@@ -29,13 +29,13 @@ describe('crash dump', { concurrency: true }, () => {
   test('a child dying of an uncaught exception exits as before and leaves the window and its open spans', async () => {
     const dir = tempDir();
     const [without, withDump] = await Promise.all([
-      within(startChild('throw', { FLIGHT_RECORDER_SNAPSHOT_DIR: dir }).exited, 15_000, 'child'),
+      within(startChild('throw', { FLIGHT_RECORDER_SNAPSHOT_DIR: dir }).exited, 45_000, 'child'),
       within(
         startChild('throw', {
           FLIGHT_RECORDER_CRASH_DUMP: 'true',
           FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
         }).exited,
-        15_000,
+        45_000,
         'child',
       ),
     ]);
@@ -87,7 +87,7 @@ describe('crash dump', { concurrency: true }, () => {
         FLIGHT_RECORDER_CRASH_DUMP: 'true',
         FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
       }).exited,
-      15_000,
+      45_000,
       'child',
     );
     assert.equal(exited.code, 1);
@@ -104,7 +104,7 @@ describe('crash dump', { concurrency: true }, () => {
         FLIGHT_RECORDER_CRASH_DUMP: 'true',
         FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
       }).exited,
-      15_000,
+      45_000,
       'child',
     );
     assert.equal(exited.code, 7);
@@ -121,7 +121,7 @@ describe('crash dump', { concurrency: true }, () => {
         FLIGHT_RECORDER_CRASH_DUMP: 'true',
         FLIGHT_RECORDER_SNAPSHOT_DIR: join(file, 'dumps'),
       }).exited,
-      15_000,
+      45_000,
       'child',
     );
     assert.equal(exited.code, 1);

@@ -15,7 +15,7 @@ export function runNode(
   args: readonly string[],
   options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<Ran> {
-  const { env = process.env, cwd, timeoutMs = 20_000 } = options;
+  const { env = process.env, cwd, timeoutMs = 60_000 } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, {
       env: { ...env, NODE_OPTIONS: '' },
