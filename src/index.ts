@@ -3,13 +3,19 @@ export { FanOutSpanExporter } from './export/fan-out-span-exporter.js';
 export type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
 export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
-export { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
+export {
+  PERCENTILE_ATTRIBUTE,
+  SNAPSHOT_ID_ATTRIBUTE,
+  THRESHOLD_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from './marks.js';
 export type {
   BuiltInTrigger,
   FlightRecorderOptions,
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LatencyPercentile,
   SnapshotResult,
 } from './options.js';
 export { DEFAULT_SNAPSHOT_DIR } from './snapshot/snapshot-files.js';
