@@ -9,12 +9,16 @@ import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
 import { collectContributions, type FlushContributor } from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
+import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
+import type { LogRequestExporter } from './logs/log-export.js';
+import { severityNumberOf } from './logs/log-record.js';
 import type { FlushMark } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LogStats,
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
@@ -107,6 +111,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   readonly _contributors: FlushContributor[] = [];
   private _off: boolean;
+  private _logs: FlightRecorderLogRecordProcessor | undefined;
+  /**
+   * Where the log processor sends its requests instead of OTLP/HTTP.
+   * @internal For tests; set before {@link logRecordProcessor}.
+   */
+  _logExporter: LogRequestExporter | undefined;
   private _lastTime = Number.NEGATIVE_INFINITY;
   /** The wall clock when last read by {@link _clock}. */
   private _wall = Number.NEGATIVE_INFINITY;
@@ -162,6 +172,33 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       if (o.crashDump) this._detach.push(installCrashDump(this, dir));
     }
+  }
+
+  /**
+   * The `LogRecordProcessor` (`@opentelemetry/sdk-logs`) that records every
+   * log record and ships each trace's records with its flush, sharing this
+   * recorder's triggers; one per recorder (the same object each call).
+   * Register it with `NodeSDK({ logRecordProcessors: [...] })` or
+   * `new LoggerProvider({ processors: [...] })`. Its options are this
+   * recorder's `log*` options and `flushOnErrorLog`.
+   */
+  logRecordProcessor(): FlightRecorderLogRecordProcessor {
+    const o = this._options;
+    this._logs ??= new FlightRecorderLogRecordProcessor(
+      this,
+      {
+        disabled: o.disabled,
+        logMaxBytes: o.logMaxBytes,
+        logMinAgeMs: o.logMinAgeMs,
+        logMaxRecordBytes: o.logMaxRecordBytes,
+        logPassThroughSeverity: severityNumberOf(o.logPassThroughSeverity),
+        flushOnErrorLog: o.flushOnErrorLog,
+        maxExportBatchSize: o.maxExportBatchSize,
+        exportTimeoutMs: o.exportTimeoutMs,
+      },
+      this._logExporter,
+    );
+    return this._logs;
   }
 
   /** The flush scope in force, after options and environment. */
@@ -330,6 +367,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spansDropped: exports?.counters.spansDropped ?? 0,
       exportFailures: exports?.counters.exportFailures ?? 0,
       triggers: { ...this._triggers },
+      ...(this._logs?.stats() ?? NO_LOGS),
     };
   }
 
@@ -494,7 +532,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const any =
         (seqs ?? []).some((s) => this._ring.isLive(s)) ||
         (open?.seqs ?? []).some((s) => this._ring.isLive(s));
-      if (!any) return false;
+      // A trace whose local root is still open is flushed even with nothing
+      // ended yet (an error log inside it): its spans follow as they end.
+      if (!any && open === undefined) return false;
       this._flush(reason, this._now(), traceId, undefined, seqs, true);
       return true;
     },
@@ -560,7 +600,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    if (this._contributors.length > 0) this._contribute(run, mark, whole ? 'window' : 'trace');
+    if (this._contributors.length > 0) {
+      this._contribute(run, mark, whole ? 'window' : 'trace', traceId);
+    }
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(0);
@@ -596,7 +638,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
-  private _contribute(run: RecordRun, mark: FlushMark, scope: 'trace' | 'window'): void {
+  private _contribute(
+    run: RecordRun,
+    mark: FlushMark,
+    scope: 'trace' | 'window',
+    traceId: string | undefined,
+  ): void {
     const leaving = [];
     for (let k = 0; k < run.entries; k++) {
       const slot = run.slot(k);
@@ -606,6 +653,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       scope,
       trigger: mark.trigger,
       snapshotId: mark.snapshotId,
+      traceId,
       spans: leaving,
     });
     if (spans.length === 0) return;
@@ -647,6 +695,17 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     );
   }
 }
+
+const NO_LOGS: LogStats = {
+  bufferedLogs: 0,
+  bufferedLogBytes: 0,
+  logsRecorded: 0,
+  logsEvictedByAge: 0,
+  logsEvictedByBytes: 0,
+  logsExported: 0,
+  logsDropped: 0,
+  logsOversize: 0,
+};
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
 function hasTrace(run: RecordRun, traceId: string | undefined): boolean {

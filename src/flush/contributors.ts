@@ -22,6 +22,8 @@ export interface ContributorFlush {
   readonly scope: 'trace' | 'window';
   readonly trigger: string;
   readonly snapshotId: string;
+  /** The trace whose trigger made the flush; undefined for a manual snapshot. */
+  readonly traceId?: string | undefined;
   readonly spans: readonly LeavingSpan[];
 }
 

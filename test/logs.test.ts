@@ -1,0 +1,299 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, mock, test } from 'node:test';
+import { context, type Span, trace } from '@opentelemetry/api';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import {
+  FlightRecorderSpanProcessor,
+  type FlightRecorderOptions,
+  SNAPSHOT_ID_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../src/index.js';
+import { attr, makeLogging, TestLogExporter } from './helpers/logs.js';
+import { TestExporter } from './helpers/test-exporter.js';
+import { captureDiag, fail, makeTracing, traceIdOf } from './helpers/tracing.js';
+
+const T0 = 1_800_000_000_000;
+beforeEach(() => mock.timers.enable({ apis: ['Date', 'setTimeout'], now: T0 }));
+afterEach(() => mock.timers.reset());
+
+function setup(options: FlightRecorderOptions = {}) {
+  const exporter = new TestExporter();
+  const recorder = new FlightRecorderSpanProcessor({ exporter, flushScope: 'trace', ...options });
+  const tracing = makeTracing(recorder);
+  const logging = makeLogging(recorder);
+  /** Emits a log record inside `span` (or outside any span). */
+  const log = (
+    body: string,
+    span?: Span,
+    severityNumber = SeverityNumber.DEBUG,
+    attributes: Record<string, unknown> = {},
+  ): void => {
+    const ctx = span === undefined ? context.active() : trace.setSpan(context.active(), span);
+    logging.logger.emit({
+      severityNumber,
+      severityText: SeverityNumber[severityNumber],
+      body,
+      attributes: attributes as never,
+      context: ctx,
+    });
+  };
+  return { ...tracing, ...logging, exporter, recorder, logs: logging.exporter, log };
+}
+
+/** Lets the export loops run (timers are mocked). */
+async function settle(t: ReturnType<typeof setup>): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    mock.timers.tick(1);
+    await t.recorder.forceFlush();
+    mock.timers.tick(1);
+    await t.processor.forceFlush();
+  }
+}
+
+test("a trace flush sends exactly that trace's log records, marked as its spans are; interleaved requests do not mix", async () => {
+  const t = setup();
+  const a = t.start('GET /a', T0);
+  const b = t.start('GET /b', T0);
+  t.log('a1', a);
+  t.log('b1', b);
+  const child = t.start('db', T0, a);
+  t.log('a2', child);
+  child.end(T0 + 1);
+  t.log('b2', b);
+  t.log('outside');
+  fail(a).end(T0 + 2);
+  await settle(t);
+  const marks = new Set(t.exporter.spans.map((s) => s.attributes[SNAPSHOT_ID_ATTRIBUTE]));
+  assert.equal(marks.size, 1);
+  const [snapshotId] = [...marks];
+  const records = t.logs.records;
+  assert.deepEqual(
+    records.map((r) => r.body?.stringValue),
+    ['a1', 'a2'],
+  );
+  for (const r of records) {
+    assert.equal(r.traceId, traceIdOf(a));
+    assert.equal(attr(r, SNAPSHOT_ID_ATTRIBUTE), snapshotId);
+    assert.equal(attr(r, TRIGGER_ATTRIBUTE), 'error');
+    assert.equal(r.severityNumber, SeverityNumber.DEBUG);
+    assert.equal(r.timeUnixNano, String(BigInt(T0) * 1_000_000n));
+  }
+  assert.equal(records[0]!.spanId, a.spanContext().spanId);
+  assert.equal(records[1]!.spanId, child.spanContext().spanId);
+  const stats = t.recorder.stats();
+  assert.equal(stats.logsRecorded, 5);
+  assert.equal(stats.logsExported, 2);
+  assert.equal(stats.bufferedLogs, 3, "b's two records and the uncorrelated one stay");
+  // b fails later: its own records, no others, none again.
+  fail(b).end(T0 + 3);
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => r.body?.stringValue),
+    ['a1', 'a2', 'b1', 'b2'],
+  );
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+});
+
+test('a window flush also sends the uncorrelated log records; a snapshot() does too', async () => {
+  const t = setup({ flushScope: 'window' });
+  const a = t.start('GET /a', T0);
+  t.log('in a', a);
+  t.log('startup line');
+  const other = t.start('GET /other', T0);
+  t.log('in other', other);
+  other.end(T0 + 1);
+  fail(a).end(T0 + 2);
+  await settle(t);
+  assert.deepEqual(t.logs.records.map((r) => r.body?.stringValue).sort(), [
+    'in a',
+    'in other',
+    'startup line',
+  ]);
+  assert.ok(t.logs.records.every((r) => attr(r, TRIGGER_ATTRIBUTE) === 'error'));
+  t.log('later');
+  const result = await t.recorder.snapshot();
+  await settle(t);
+  const last = t.logs.records.at(-1)!;
+  assert.equal(last.body?.stringValue, 'later');
+  assert.equal(attr(last, SNAPSHOT_ID_ATTRIBUTE), result.snapshotId);
+  assert.equal(attr(last, TRIGGER_ATTRIBUTE), 'manual');
+  assert.equal(t.recorder.stats().bufferedLogs, 0);
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+});
+
+test('records at or above the pass-through severity go out at once, unmarked, and a flush does not send them again', async () => {
+  const t = setup();
+  const a = t.start('GET /a', T0);
+  t.log('debug', a);
+  t.log('warned', a, SeverityNumber.WARN);
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, TRIGGER_ATTRIBUTE)]),
+    [['warned', undefined]],
+  );
+  fail(a).end(T0 + 1);
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, TRIGGER_ATTRIBUTE)]),
+    [
+      ['warned', undefined],
+      ['debug', 'error'],
+    ],
+  );
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+
+  const off = setup({ logPassThroughSeverity: 'off', flushOnErrorLog: false });
+  off.log('fatal', undefined, SeverityNumber.FATAL);
+  await settle(off);
+  assert.equal(off.logs.records.length, 0);
+  const debug = setup({ logPassThroughSeverity: 'debug' });
+  debug.log('debug');
+  debug.log('trace', undefined, SeverityNumber.TRACE);
+  await settle(debug);
+  assert.deepEqual(
+    debug.logs.records.map((r) => r.body?.stringValue),
+    ['debug'],
+  );
+  await off.recorder.shutdown();
+  await debug.recorder.shutdown();
+});
+
+test('the log ring is bounded by logMaxBytes and logMinAgeMs, and counts what it evicts', async () => {
+  const t = setup({ logMaxBytes: 4096, logMinAgeMs: 1_000 });
+  for (let i = 0; i < 200; i++) t.log(`line ${i} ${'x'.repeat(40)}`);
+  let stats = t.recorder.stats();
+  assert.equal(stats.logsRecorded, 200);
+  assert.ok(stats.logsEvictedByBytes > 0);
+  assert.equal(stats.bufferedLogs + stats.logsEvictedByBytes, 200);
+  assert.ok(stats.bufferedLogBytes <= 4096);
+  mock.timers.tick(1_001);
+  stats = t.recorder.stats();
+  assert.equal(stats.bufferedLogs, 0);
+  assert.equal(stats.logsEvictedByAge + stats.logsEvictedByBytes, 200);
+  // Only the newest stay: a window flush after eviction has only the newest.
+  t.log('fresh');
+  await t.recorder.snapshot();
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => r.body?.stringValue),
+    ['fresh'],
+  );
+  await t.recorder.shutdown();
+});
+
+test('a record larger than logMaxRecordBytes bypasses the ring: sent at once, unmarked, counted', async () => {
+  const t = setup({ logMaxRecordBytes: 256 });
+  const a = t.start('GET /a', T0);
+  t.log('y'.repeat(1_000), a);
+  t.log('small', a);
+  await settle(t);
+  assert.equal(t.recorder.stats().logsOversize, 1);
+  assert.equal(t.recorder.stats().bufferedLogs, 1);
+  assert.equal(t.logs.records.length, 1);
+  assert.equal(t.logs.records[0]!.body?.stringValue?.length, 1_000);
+  assert.equal(attr(t.logs.records[0]!, TRIGGER_ATTRIBUTE), undefined);
+  await t.recorder.shutdown();
+});
+
+test('an ERROR record inside a trace triggers error-log: the trace flushes now, its later spans and records follow with the same marks', async () => {
+  const t = setup();
+  const root = t.start('GET /a', T0);
+  t.log('before', root);
+  t.log('it broke', root, SeverityNumber.ERROR);
+  t.log('after', root);
+  const child = t.start('cleanup', T0, root);
+  child.end(T0 + 1);
+  root.end(T0 + 2);
+  mock.timers.tick(200);
+  await settle(t);
+  assert.deepEqual(t.recorder.stats().triggers, { 'error-log': 1 });
+  const ids = new Set([
+    ...t.exporter.spans.map((s) => s.attributes[SNAPSHOT_ID_ATTRIBUTE]),
+    ...t.logs.records
+      .filter((r) => r.body?.stringValue !== 'it broke')
+      .map((r) => attr(r, SNAPSHOT_ID_ATTRIBUTE)),
+  ]);
+  assert.equal(ids.size, 1, 'spans and records share one snapshot id');
+  assert.deepEqual(t.exporter.spans.map((s) => s.name).sort(), ['GET /a', 'cleanup']);
+  // The ERROR record passed through at once too (WARN and above), and is not sent twice.
+  assert.deepEqual(
+    t.logs.records.map((r) => r.body?.stringValue),
+    ['before', 'it broke', 'after'],
+  );
+  assert.ok(t.exporter.spans.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'error-log'));
+  await t.recorder.shutdown();
+
+  const quiet = setup({ flushOnErrorLog: false });
+  const r2 = quiet.start('GET /b', T0);
+  quiet.log('it broke', r2, SeverityNumber.ERROR);
+  r2.end(T0 + 1);
+  await settle(quiet);
+  assert.equal(quiet.exporter.spans.length, 0);
+  assert.deepEqual(quiet.recorder.stats().triggers, {});
+  await quiet.recorder.shutdown();
+});
+
+test('an ERROR record follows the trigger policy: a suppressed error-log flushes nothing', async () => {
+  const t = setup();
+  const asked: string[] = [];
+  t.recorder._policy = {
+    reason: () => undefined,
+    decide: (reason, traceId) => {
+      asked.push(`${reason} ${traceId}`);
+      return 'suppress';
+    },
+  };
+  const root = t.start('GET /a', T0);
+  t.log('it broke', root, SeverityNumber.ERROR);
+  root.end(T0 + 1);
+  await settle(t);
+  assert.deepEqual(asked, [`error-log ${traceIdOf(root)}`]);
+  assert.equal(t.exporter.spans.length, 0);
+  assert.equal(t.recorder.stats().bufferedLogs, 1);
+  await t.recorder.shutdown();
+});
+
+test('failed log exports are counted as dropped, reported once; hooks never throw', async () => {
+  const diagnostics = captureDiag();
+  try {
+    const logs = new TestLogExporter();
+    logs.fail = true;
+    const recorder = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
+    const t = makeLogging(recorder, logs);
+    for (let i = 0; i < 3; i++) {
+      t.logger.emit({ severityNumber: SeverityNumber.DEBUG, body: `line ${i}` });
+    }
+    // A record that is not one: still no throw into the app.
+    t.processor.onEmit(null as never);
+    await recorder.snapshot();
+    mock.timers.tick(1);
+    await t.processor.forceFlush();
+    const stats = recorder.stats();
+    assert.equal(stats.logsDropped, 3);
+    assert.equal(stats.logsExported, 0);
+    assert.equal(
+      diagnostics.messages.filter((m) => m.message.includes('log records failed')).length,
+      1,
+    );
+    await recorder.shutdown();
+    await t.processor.shutdown();
+    assert.equal(logs.shutdowns, 1);
+  } finally {
+    diagnostics.restore();
+  }
+});
+
+test('logRecordProcessor() is one per recorder; a disabled recorder records no logs', async () => {
+  const recorder = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
+  recorder._logExporter = new TestLogExporter();
+  assert.equal(recorder.logRecordProcessor(), recorder.logRecordProcessor());
+  const off = new FlightRecorderSpanProcessor({ exporter: new TestExporter(), disabled: true });
+  const t = makeLogging(off);
+  t.logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'x' });
+  assert.equal(off.stats().logsRecorded, 0);
+  await recorder.shutdown();
+  await off.shutdown();
+});
