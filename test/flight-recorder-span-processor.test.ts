@@ -703,9 +703,17 @@ describe('FlightRecorderSpanProcessor', () => {
     await t.recorder.forceFlush();
     assert.deepEqual(Object.keys(t.recorder.stats()).sort(), [
       'bufferedBytes',
+      'bufferedLogBytes',
+      'bufferedLogs',
       'bufferedSpans',
       'exportFailures',
       'flushes',
+      'logsDropped',
+      'logsEvictedByAge',
+      'logsEvictedByBytes',
+      'logsExported',
+      'logsOversize',
+      'logsRecorded',
       'queuedBytes',
       'queuedSpans',
       'spansDropped',
