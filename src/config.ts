@@ -349,6 +349,12 @@ export const OPTIONS = {
     default: true,
     meaning: 'an ERROR log record inside a trace triggers `error-log` (log processor)',
   }),
+  logsAsSpanEvents: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_LOGS_AS_SPAN_EVENTS',
+    default: true,
+    meaning: "a flush also writes each log record as an event on its span (for Jaeger's span logs)",
+  }),
 } satisfies {
   // Exactly the public options, each with a row of its type.
   readonly [K in keyof Required<FlightRecorderOptions>]: Option<FlightRecorderOptions[K]>;

@@ -88,6 +88,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _ring: SpanRing;
   private readonly _open: OpenTraces;
   private readonly _flushed = new FlushedTraces();
+  /** Triggers waiting for their trace's local root to end (an error log inside it), by trace id. */
+  private readonly _rootTriggers = new Map<string, string>();
   /** Deferred triggers: the records their trace had when deferred. */
   private readonly _deferred = new Map<string, number[]>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
@@ -180,7 +182,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * recorder's triggers; one per recorder (the same object each call).
    * Register it with `NodeSDK({ logRecordProcessors: [...] })` or
    * `new LoggerProvider({ processors: [...] })`. Its options are this
-   * recorder's `log*` options and `flushOnErrorLog`.
+   * recorder's `log*` options, `flushOnErrorLog` and `logsAsSpanEvents`.
    */
   logRecordProcessor(): FlightRecorderLogRecordProcessor {
     const o = this._options;
@@ -193,6 +195,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         logMaxRecordBytes: o.logMaxRecordBytes,
         logPassThroughSeverity: severityNumberOf(o.logPassThroughSeverity),
         flushOnErrorLog: o.flushOnErrorLog,
+        logsAsSpanEvents: o.logsAsSpanEvents,
         maxExportBatchSize: o.maxExportBatchSize,
         exportTimeoutMs: o.exportTimeoutMs,
       },
@@ -230,7 +233,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
-      const reason = this._policy.reason(span, root);
+      let reason = this._policy.reason(span, root);
+      if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
       const time = this._clock(hrTimeToMs(span.endTime));
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
@@ -405,6 +409,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._open.clear();
     this._flushed.clear();
     this._deferred.clear();
+    this._rootTriggers.clear();
     const exports = this._exports;
     if (exports !== undefined) {
       await boundedWait(exports.whenIdle(), deadline - performance.now());
@@ -487,6 +492,29 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return Math.max(now, this._lastTime);
   }
 
+  /**
+   * Makes the local root of `traceId`, still open here, trigger `reason`
+   * when it ends (unless it triggers for a reason of its own), through the
+   * trigger policy like any span trigger, so its whole trace goes in one
+   * flush. False when no local root of the trace is open.
+   * @internal For the log processor's `error-log` trigger.
+   */
+  _triggerAtRootEnd(traceId: string, reason: string): boolean {
+    if (this._off || this._open.get(traceId) === undefined) return false;
+    const triggers = this._rootTriggers;
+    if (!triggers.has(traceId)) triggers.set(traceId, reason);
+    if (triggers.size > MAX_OPEN_SPANS) triggers.delete(triggers.keys().next().value as string);
+    return true;
+  }
+
+  /** The reason a local root of `traceId` triggers: its own, else one waiting for it. */
+  private _rootTrigger(traceId: string, own: string | undefined): string | undefined {
+    const waiting = this._rootTriggers.get(traceId);
+    if (waiting === undefined) return own;
+    this._rootTriggers.delete(traceId);
+    return own ?? waiting;
+  }
+
   /** The flush an ended span of `traceId` must follow, if its trace was flushed. */
   private _lateMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
     if (open !== undefined) {
@@ -532,9 +560,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const any =
         (seqs ?? []).some((s) => this._ring.isLive(s)) ||
         (open?.seqs ?? []).some((s) => this._ring.isLive(s));
-      // A trace whose local root is still open is flushed even with nothing
-      // ended yet (an error log inside it): its spans follow as they end.
-      if (!any && open === undefined) return false;
+      if (!any) return false;
       this._flush(reason, this._now(), traceId, undefined, seqs, true);
       return true;
     },
@@ -601,7 +627,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._flushed.set(traceId, mark);
     }
     if (this._contributors.length > 0) {
-      this._contribute(run, mark, whole ? 'window' : 'trace', traceId);
+      this._contribute([run, trigger1], mark, whole ? 'window' : 'trace', traceId);
     }
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
@@ -637,17 +663,29 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._ring.remove(seq);
   }
 
-  /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
+  /**
+   * Asks the contributors for spans to add to the flush that made `runs`
+   * (the flushed records, then the triggering span's own run of a window
+   * flush); adds them to the queue.
+   */
   private _contribute(
-    run: RecordRun,
+    runs: readonly (RecordRun | undefined)[],
     mark: FlushMark,
     scope: 'trace' | 'window',
     traceId: string | undefined,
   ): void {
     const leaving = [];
-    for (let k = 0; k < run.entries; k++) {
-      const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) !== 0) leaving.push(readLeavingSpan(run, slot));
+    const from: RecordRun[] = [];
+    const slots: number[] = [];
+    for (const run of runs) {
+      if (run === undefined) continue;
+      for (let k = 0; k < run.entries; k++) {
+        const slot = run.slot(k);
+        if ((run.state[slot]! & LIVE) === 0) continue;
+        leaving.push(readLeavingSpan(run, slot));
+        from.push(run);
+        slots.push(slot);
+      }
     }
     const spans = collectContributions(this._contributors, {
       scope,
@@ -655,6 +693,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       snapshotId: mark.snapshotId,
       traceId,
       spans: leaving,
+      appendToSpan: (index, fields) => {
+        const run = from[index];
+        if (run === undefined) return;
+        const slot = slots[index]!;
+        const extra = (run.extra ??= new Map());
+        const had = extra.get(slot);
+        if (had === undefined) {
+          extra.set(slot, fields);
+          return;
+        }
+        const both = new Uint8Array(had.length + fields.length);
+        both.set(had);
+        both.set(fields, had.length);
+        extra.set(slot, both);
+      },
     });
     if (spans.length === 0) return;
     const ring = this._ring;
@@ -705,6 +758,7 @@ const NO_LOGS: LogStats = {
   logsExported: 0,
   logsDropped: 0,
   logsOversize: 0,
+  logsAsSpanEvents: 0,
 };
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */

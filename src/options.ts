@@ -168,6 +168,14 @@ export interface FlightRecorderOptions {
    * Env: `FLIGHT_RECORDER_FLUSH_ON_ERROR_LOG`. The default is `true`.
    */
   flushOnErrorLog?: boolean;
+  /**
+   * When true, a flush also writes each of its log records as an event on
+   * the span that was active when the record was emitted, if that span is
+   * in the flush, so backends without OTLP logs (Jaeger) show the lines in
+   * the span's logs. The records still go to OTLP logs too, once.
+   * Env: `FLIGHT_RECORDER_LOGS_AS_SPAN_EVENTS`. The default is `true`.
+   */
+  logsAsSpanEvents?: boolean;
 }
 
 /** A severity level, by name, for {@link FlightRecorderOptions.logPassThroughSeverity}. */
@@ -191,6 +199,8 @@ export interface LogStats {
   logsDropped: number;
   /** Log records larger than `logMaxRecordBytes`, sent at once instead of buffered. */
   logsOversize: number;
+  /** Log records a flush also wrote as events on the span they were emitted in (`logsAsSpanEvents`). */
+  logsAsSpanEvents: number;
 }
 
 /** The options with every default applied; derived from the options table in `config.ts`. */

@@ -708,6 +708,7 @@ describe('FlightRecorderSpanProcessor', () => {
       'bufferedSpans',
       'exportFailures',
       'flushes',
+      'logsAsSpanEvents',
       'logsDropped',
       'logsEvictedByAge',
       'logsEvictedByBytes',

@@ -108,13 +108,21 @@ test('real pino through instrumentation-pino: DEBUG recorded while stdout stays 
       (
         r.decoded.resourceSpans as {
           scopeSpans: {
-            spans: { attributes: { key: string; value: { stringValue: string } }[] }[];
+            spans: {
+              attributes: { key: string; value: { stringValue: string } }[];
+              events?: { name: string; timeUnixNano: string }[];
+            }[];
           }[];
         }[]
       ).flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)),
     );
     const snapshotId = spans[0]!.attributes.find((a) => a.key === SNAPSHOT_ID_ATTRIBUTE)!.value
       .stringValue;
+    // The same lines as events on the span they were logged in (for Jaeger), once each.
+    assert.deepEqual(
+      spans[0]!.events!.map((e) => [e.name, e.timeUnixNano]),
+      records.map((r) => [r.body?.stringValue, r.timeUnixNano]),
+    );
     const [debug, info] = records;
     for (const r of records) {
       assert.equal(r.traceId, root.spanContext().traceId);

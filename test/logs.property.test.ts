@@ -127,6 +127,11 @@ test('random interleavings: every flushed trace carries exactly its own buffered
           list.filter((b) => r.warned.has(b)).sort(),
         );
         if (r.failed.has(traceId)) {
+          // Span events: every buffered record of the trace once, on its root (where it was emitted).
+          const events = r.spans
+            .filter((span) => span.spanContext().traceId === traceId)
+            .flatMap((span) => span.events.map((e) => e.name));
+          assert.deepEqual([...events].sort(), [...list].sort(), 'each record once as an event');
           assert.deepEqual(
             marked.map((rec) => rec.body?.stringValue).sort(),
             list.filter((b) => !r.warned.has(b)).sort(),

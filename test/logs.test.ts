@@ -198,32 +198,31 @@ test('a record larger than logMaxRecordBytes bypasses the ring: sent at once, un
   await t.recorder.shutdown();
 });
 
-test('an ERROR record inside a trace triggers error-log: the trace flushes now, its later spans and records follow with the same marks', async () => {
+test('an ERROR record inside a trace triggers error-log when its local root ends: the whole trace, its records and later ones share one flush', async () => {
   const t = setup();
   const root = t.start('GET /a', T0);
   t.log('before', root);
-  t.log('it broke', root, SeverityNumber.ERROR);
-  t.log('after', root);
   const child = t.start('cleanup', T0, root);
   child.end(T0 + 1);
+  t.log('it broke', root, SeverityNumber.ERROR);
+  t.log('after', root);
+  await settle(t);
+  assert.equal(t.exporter.spans.length, 0, 'nothing until the root ends');
   root.end(T0 + 2);
-  mock.timers.tick(200);
+  t.log('late', root);
   await settle(t);
   assert.deepEqual(t.recorder.stats().triggers, { 'error-log': 1 });
-  const ids = new Set([
-    ...t.exporter.spans.map((s) => s.attributes[SNAPSHOT_ID_ATTRIBUTE]),
-    ...t.logs.records
-      .filter((r) => r.body?.stringValue !== 'it broke')
-      .map((r) => attr(r, SNAPSHOT_ID_ATTRIBUTE)),
-  ]);
-  assert.equal(ids.size, 1, 'spans and records share one snapshot id');
   assert.deepEqual(t.exporter.spans.map((s) => s.name).sort(), ['GET /a', 'cleanup']);
-  // The ERROR record passed through at once too (WARN and above), and is not sent twice.
-  assert.deepEqual(
-    t.logs.records.map((r) => r.body?.stringValue),
-    ['before', 'it broke', 'after'],
-  );
   assert.ok(t.exporter.spans.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'error-log'));
+  const snapshotId = t.exporter.spans[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE];
+  const sent = t.logs.records.map((r) => [r.body?.stringValue, attr(r, SNAPSHOT_ID_ATTRIBUTE)]);
+  // The ERROR record passed through at once (WARN and above), unmarked, and is not sent twice.
+  assert.deepEqual(sent.sort(), [
+    ['after', snapshotId],
+    ['before', snapshotId],
+    ['it broke', undefined],
+    ['late', snapshotId],
+  ]);
   await t.recorder.shutdown();
 
   const quiet = setup({ flushOnErrorLog: false });
@@ -234,6 +233,27 @@ test('an ERROR record inside a trace triggers error-log: the trace flushes now, 
   assert.equal(quiet.exporter.spans.length, 0);
   assert.deepEqual(quiet.recorder.stats().triggers, {});
   await quiet.recorder.shutdown();
+});
+
+test('an ERROR record in a trace whose local root is not open here asks the policy and flushes what the recorder can reach of the trace', async () => {
+  const t = setup();
+  const asked: string[] = [];
+  const policy = t.recorder._policy;
+  t.recorder._policy = {
+    reason: (span, root) => policy.reason(span, root),
+    decide: (reason, traceId, span, now) => {
+      asked.push(reason);
+      return policy.decide(reason, traceId, span, now);
+    },
+  };
+  const root = t.start('GET /a', T0);
+  root.end(T0 + 2);
+  // The root ended without a trigger: its spans are no longer indexed by trace, so nothing is flushed.
+  t.log('broke after the response', root, SeverityNumber.ERROR);
+  await settle(t);
+  assert.deepEqual(asked, ['error-log']);
+  assert.equal(t.exporter.spans.length, 0);
+  await t.recorder.shutdown();
 });
 
 test('an ERROR record follows the trigger policy: a suppressed error-log flushes nothing', async () => {
@@ -296,4 +316,73 @@ test('logRecordProcessor() is one per recorder; a disabled recorder records no l
   assert.equal(off.stats().logsRecorded, 0);
   await recorder.shutdown();
   await off.shutdown();
+});
+
+test('logsAsSpanEvents: a flush writes each record as an event on the span it was emitted in, in time order, with severity and attributes', async () => {
+  const t = setup();
+  const root = t.start('GET /a', T0);
+  t.log('start', root, SeverityNumber.INFO, { route: '/a' });
+  mock.timers.tick(5);
+  const child = t.start('db', T0, root);
+  t.log('query', child, SeverityNumber.DEBUG, { rows: 3 });
+  child.end(T0 + 6);
+  mock.timers.tick(5);
+  t.log('failing', root, SeverityNumber.DEBUG);
+  t.log('outside');
+  fail(root).end(T0 + 20);
+  await settle(t);
+  const byName = new Map(t.exporter.spans.map((s) => [s.name, s]));
+  const rootEvents = byName.get('GET /a')!.events;
+  assert.deepEqual(
+    rootEvents.map((e) => e.name),
+    ['start', 'failing'],
+  );
+  assert.deepEqual(rootEvents[0]!.attributes, {
+    'log.severity': 'INFO',
+    'log.severity_number': SeverityNumber.INFO,
+    route: '/a',
+  });
+  assert.deepEqual(rootEvents[0]!.time, [Math.floor(T0 / 1000), (T0 % 1000) * 1e6]);
+  assert.deepEqual(rootEvents[1]!.time, [Math.floor(T0 / 1000), ((T0 % 1000) + 10) * 1e6]);
+  const dbEvents = byName.get('db')!.events;
+  assert.deepEqual(
+    dbEvents.map((e) => [e.name, e.attributes?.rows]),
+    [['query', 3]],
+  );
+  assert.equal(t.recorder.stats().logsAsSpanEvents, 3);
+  // The same three records go to OTLP logs too, once each.
+  assert.deepEqual(t.logs.records.map((r) => r.body?.stringValue).sort(), [
+    'failing',
+    'query',
+    'start',
+  ]);
+  await t.recorder.shutdown();
+
+  const off = setup({ logsAsSpanEvents: false });
+  const r2 = off.start('GET /b', T0);
+  off.log('line', r2);
+  fail(r2).end(T0 + 1);
+  await settle(off);
+  assert.equal(off.exporter.spans[0]!.events.length, 0);
+  assert.equal(off.logs.records.length, 1);
+  await off.recorder.shutdown();
+});
+
+test('a window flush writes events on the triggering span too, and a body that is not a string goes in log.body', async () => {
+  const t = setup({ flushScope: 'window' });
+  const root = t.start('GET /a', T0);
+  t.logger.emit({
+    severityNumber: SeverityNumber.WARN,
+    severityText: 'WARN',
+    body: { code: 7 } as never,
+    context: trace.setSpan(context.active(), root),
+  });
+  fail(root).end(T0 + 1);
+  await settle(t);
+  const [span] = t.exporter.spans;
+  assert.deepEqual(
+    span!.events.map((e) => [e.name, e.attributes?.['log.body']]),
+    [['log', { code: 7 }]],
+  );
+  await t.recorder.shutdown();
 });

@@ -17,6 +17,7 @@ import type { RecordedLogRecord } from './log-record.js';
 import { SEVERITY } from './log-record.js';
 import { encodeLogMarks, LogBatchBuilder } from './log-request.js';
 import { LOG_SHIPPED, LogRing, logRingLayout } from './log-ring.js';
+import { hexOf, logsAsEvents } from './log-span-events.js';
 
 /** How many flushed traces' marks are remembered, so their later log records follow them. */
 const MAX_FLUSHED_TRACES = 4_096;
@@ -33,6 +34,7 @@ export interface LogOptions {
   readonly logMaxRecordBytes: number;
   readonly logPassThroughSeverity: number;
   readonly flushOnErrorLog: boolean;
+  readonly logsAsSpanEvents: boolean;
   readonly maxExportBatchSize: number;
   readonly exportTimeoutMs: number;
 }
@@ -74,6 +76,7 @@ export class FlightRecorderLogRecordProcessor {
     logsEvictedByAge: 0,
     logsEvictedByBytes: 0,
     logsOversize: 0,
+    logsAsSpanEvents: 0,
   };
   private readonly _exportCounters: LogExportCounters = {
     logsExported: 0,
@@ -236,9 +239,15 @@ export class FlightRecorderLogRecordProcessor {
     this._late.clear();
   }
 
-  /** An ERROR record inside trace `traceId`: asks the span recorder's trigger policy, as an ended span would. */
+  /**
+   * An ERROR record inside trace `traceId` triggers `error-log`: when the
+   * trace's local root is open here, it triggers when that root ends (so
+   * the whole trace, its root and its records go in one flush); otherwise
+   * now. Either way through the span recorder's trigger policy.
+   */
   private _errorLog(traceId: string, context: Context | undefined): void {
     const recorder = this._recorder;
+    if (recorder._triggerAtRootEnd(traceId, 'error-log')) return;
     const span = trace.getSpan(context ?? api.active()) as unknown as ReadableSpan | undefined;
     if (span === undefined || span.spanContext().traceId !== traceId) return;
     const decision = recorder._policy.decide('error-log', traceId, span, recorder._host.now());
@@ -252,15 +261,31 @@ export class FlightRecorderLogRecordProcessor {
     ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
     const marks = encodeLogMarks({ snapshotId: flush.snapshotId, trigger: flush.trigger });
     const builder = new LogBatchBuilder(4096, 16);
+    // Span events: the leaving spans by trace and span id, and the records emitted in each.
+    const spans = this._o.logsAsSpanEvents ? leavingIndex(flush) : undefined;
+    const events = new Map<number, [number, number][]>();
     const take = (slot: number): void => {
-      if ((ring.state[slot]! & LOG_SHIPPED) === 0) {
-        const o = ring.off[slot]!;
-        builder.add(ring.buf, o, o + ring.len[slot]!, ring.pair[slot]!);
+      const o = ring.off[slot]!;
+      const end = o + ring.len[slot]!;
+      if ((ring.state[slot]! & LOG_SHIPPED) === 0) builder.add(ring.buf, o, end, ring.pair[slot]!);
+      const sid = ring.sid[slot]!;
+      const tid = ring.tid[slot]!;
+      if (spans !== undefined && sid >= 0 && tid >= 0) {
+        const index = spans.get(hexOf(ring.buf, tid, 16) + hexOf(ring.buf, sid, 8));
+        if (index !== undefined) {
+          const list = events.get(index);
+          if (list === undefined) events.set(index, [[o, end]]);
+          else list.push([o, end]);
+        }
       }
-      ring.remove(slot);
+    };
+    const taken: number[] = [];
+    const collect = (slot: number): void => {
+      take(slot);
+      taken.push(slot);
     };
     if (flush.scope === 'window') {
-      ring.forEachLive(take);
+      ring.forEachLive(collect);
     } else {
       const traces = new Set<string>();
       if (flush.traceId !== undefined) traces.add(flush.traceId);
@@ -269,10 +294,16 @@ export class FlightRecorderLogRecordProcessor {
         if (!parseHex(traceId, this._traceId)) continue;
         const id = this._traceId;
         ring.forEachLive((slot) => {
-          if (ring.hasTrace(slot, id)) take(slot);
+          if (ring.hasTrace(slot, id)) collect(slot);
         });
       }
     }
+    // Events are made from the ring's bytes before the records leave it.
+    for (const [index, records] of events) {
+      flush.appendToSpan(index, logsAsEvents(ring.buf, records));
+      this._counters.logsAsSpanEvents += records.length;
+    }
+    for (const slot of taken) ring.remove(slot);
     if (flush.traceId !== undefined) this._rememberFlushed(flush.traceId, marks);
     this._exports.enqueue(builder.build(marks));
     return undefined;
@@ -297,6 +328,7 @@ export class FlightRecorderLogRecordProcessor {
       logsEvictedByAge: c.logsEvictedByAge,
       logsEvictedByBytes: c.logsEvictedByBytes,
       logsOversize: c.logsOversize,
+      logsAsSpanEvents: c.logsAsSpanEvents,
       logsExported: e.logsExported,
       logsDropped: e.logsDropped,
     };
@@ -350,4 +382,11 @@ export class FlightRecorderLogRecordProcessor {
       `otel-flight-recorder: failed to record a log record (further failures are silent): ${error}`,
     );
   }
+}
+
+/** The spans leaving in `flush`, by trace id and span id (hex, concatenated), to their index. */
+function leavingIndex(flush: ContributorFlush): Map<string, number> {
+  const index = new Map<string, number>();
+  flush.spans.forEach((span, i) => index.set(span.traceId + span.spanId, i));
+  return index;
 }
