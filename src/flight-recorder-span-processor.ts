@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
@@ -440,6 +440,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   _windowView(): WindowView {
     if (!this._off) this._evictByAge(this._now());
     const run = this._ring.copyWindow({ snapshotId: '', trigger: '' });
+    // Snapshots show the buffered log lines as events on their spans.
+    this._logs?._addEventsTo(run);
     return runView(run, this._table);
   }
 
@@ -454,6 +456,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spans.push(decodeRecord(run, slot, this._table, true)),
     );
     return spans;
+  }
+
+  /**
+   * The buffered log records as span events, by trace id and span id.
+   * @internal For crash dumps.
+   */
+  _logEventsBySpan(): Map<string, TimedEvent[]> {
+    return this._logs?._eventsBySpan() ?? new Map();
   }
 
   /**

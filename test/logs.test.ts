@@ -386,3 +386,46 @@ test('a window flush writes events on the triggering span too, and a body that i
   );
   await t.recorder.shutdown();
 });
+
+test('snapshots show the buffered log lines as events on their spans, without taking them; a crash dump puts them before the exception', async () => {
+  const t = setup();
+  const root = t.start('GET /a', T0);
+  const child = t.start('db', T0, root);
+  t.log('querying', child);
+  child.end(T0 + 1);
+  t.log('still working', root);
+  const chunks: Buffer[] = [];
+  const { Writable } = await import('node:stream');
+  const out = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(Buffer.from(chunk));
+      done();
+    },
+  });
+  await t.recorder.writeSnapshot(out);
+  const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+    resourceSpans: { scopeSpans: { spans: { name: string; events?: { name: string }[] }[] }[] }[];
+  };
+  const spans = body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+  assert.deepEqual(
+    spans.map((s) => [s.name, (s.events ?? []).map((e) => e.name)]),
+    [['db', ['querying']]],
+  );
+  assert.equal(t.recorder.stats().bufferedLogs, 2, 'a snapshot takes nothing');
+
+  // The open root's lines, for a crash dump.
+  const { crashDumpSpans } = await import('../src/snapshot/crash-dump.js');
+  const dumped = crashDumpSpans(
+    t.recorder._windowSpans(),
+    [root as never],
+    { error: new Error('boom'), time: T0 + 5, active: root as never },
+    'crash-id',
+    t.recorder._logEventsBySpan(),
+  );
+  const open = dumped.find((s) => s.name === 'GET /a')!;
+  assert.deepEqual(
+    open.events.map((e) => e.name),
+    ['still working', 'exception'],
+  );
+  await t.recorder.shutdown();
+});

@@ -459,7 +459,13 @@ export function decodeRecord(
 
 /** The events of a record's `extra` fields (span events added at flush), after its own. */
 function readExtraEvents(extra: Uint8Array, span: DecodedSpan): void {
-  const r = new Reader(extra, 0, extra.length);
+  for (const event of decodeEvents(extra)) span.events.push(event);
+}
+
+/** The events (field 11) among encoded Span fields. */
+export function decodeEvents(fields: Uint8Array): TimedEvent[] {
+  const events: TimedEvent[] = [];
+  const r = new Reader(fields, 0, fields.length);
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag !== 0x5a) {
@@ -467,9 +473,10 @@ function readExtraEvents(extra: Uint8Array, span: DecodedSpan): void {
       continue;
     }
     const end = r.varint() + r.pos;
-    span.events.push(readEvent(r, end));
+    events.push(readEvent(r, end));
     r.pos = end;
   }
+  return events;
 }
 
 /** The ids and times of the record in `slot`, read from its first fields (for flush contributors). */

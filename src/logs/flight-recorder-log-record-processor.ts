@@ -1,5 +1,7 @@
 import { type Context, context as api, diag, trace } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import { decodeEvents, readLeavingSpan } from '../export/span-decoder.js';
+import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ContributorFlush, FlushContributor } from '../flush/contributors.js';
 import type { FlightRecorderSpanProcessor } from '../flight-recorder-span-processor.js';
 import type { LogStats } from '../options.js';
@@ -314,6 +316,58 @@ export class FlightRecorderLogRecordProcessor {
     flushed.delete(traceId);
     flushed.set(traceId, marks);
     if (flushed.size > MAX_FLUSHED_TRACES) flushed.delete(flushed.keys().next().value as string);
+  }
+
+  /**
+   * Writes the buffered records as events on the records of `run` (a copy
+   * of the span window) whose span they were emitted in, without taking them
+   * out of the ring: what snapshots show.
+   * @internal For the span recorder's window view.
+   */
+  _addEventsTo(run: RecordRun): void {
+    if (this._off || !this._o.logsAsSpanEvents || this._ring.length === 0) return;
+    const bySpan = this._recordsBySpan();
+    if (bySpan.size === 0) return;
+    for (let k = 0; k < run.entries; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      const span = readLeavingSpan(run, slot);
+      const records = bySpan.get(span.traceId + span.spanId);
+      if (records === undefined) continue;
+      (run.extra ??= new Map()).set(slot, logsAsEvents(this._ring.buf, records));
+    }
+  }
+
+  /**
+   * The buffered records as span events, by trace id and span id.
+   * @internal For crash dumps: the log lines of the open spans.
+   */
+  _eventsBySpan(): Map<string, TimedEvent[]> {
+    const out = new Map<string, TimedEvent[]>();
+    if (this._off || !this._o.logsAsSpanEvents) return out;
+    for (const [key, records] of this._recordsBySpan()) {
+      out.set(key, decodeEvents(logsAsEvents(this._ring.buf, records)));
+    }
+    return out;
+  }
+
+  /** The live records' byte ranges, oldest first, by trace id and span id (hex, concatenated). */
+  private _recordsBySpan(): Map<string, [number, number][]> {
+    const ring = this._ring;
+    ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
+    const bySpan = new Map<string, [number, number][]>();
+    ring.forEachLive((slot) => {
+      const tid = ring.tid[slot]!;
+      const sid = ring.sid[slot]!;
+      if (tid < 0 || sid < 0) return;
+      const key = hexOf(ring.buf, tid, 16) + hexOf(ring.buf, sid, 8);
+      const o = ring.off[slot]!;
+      const range: [number, number] = [o, o + ring.len[slot]!];
+      const list = bySpan.get(key);
+      if (list === undefined) bySpan.set(key, [range]);
+      else list.push(range);
+    });
+    return bySpan;
   }
 
   /** The log counters and current sizes. */
