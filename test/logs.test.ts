@@ -429,3 +429,38 @@ test('snapshots show the buffered log lines as events on their spans, without ta
   );
   await t.recorder.shutdown();
 });
+
+test("flight-recorder view shows each span's log lines under it, with severity, in time order", async () => {
+  const { parseSnapshot } = await import('../src/cli/read-snapshot.js');
+  const { renderWaterfall } = await import('../src/cli/waterfall.js');
+  const { makeStyle } = await import('../src/cli/style.js');
+  const { Writable } = await import('node:stream');
+  const t = setup({ flushOnErrorLog: false });
+  const root = t.start('GET /pay', T0);
+  const child = t.start('charge card', T0, root);
+  mock.timers.tick(2);
+  t.log('calling the bank', child, SeverityNumber.DEBUG);
+  mock.timers.tick(3);
+  t.log('bank said no', child, SeverityNumber.ERROR);
+  child.end(T0 + 6);
+  root.end(T0 + 8);
+  const chunks: Buffer[] = [];
+  await t.recorder.writeSnapshot(
+    new Writable({
+      write(chunk, _encoding, done) {
+        chunks.push(Buffer.from(chunk));
+        done();
+      },
+    }),
+  );
+  const out = renderWaterfall(parseSnapshot(Buffer.concat(chunks).toString(), 'snap.json'), {
+    columns: 100,
+    style: makeStyle(false),
+  });
+  const lines = out.split('\n');
+  const at = lines.findIndex((l) => l.includes('charge card'));
+  assert.ok(at >= 0, out);
+  assert.match(lines[at + 1]!, /· \+2ms DEBUG calling the bank$/);
+  assert.match(lines[at + 2]!, /· \+5ms ERROR bank said no$/);
+  await t.recorder.shutdown();
+});
