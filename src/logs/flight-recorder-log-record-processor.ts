@@ -25,6 +25,8 @@ import { hexOf, logsAsEvents } from './log-span-events.js';
 const MAX_FLUSHED_TRACES = 4_096;
 /** A record past the per-record cap is encoded again in a buffer of up to this size to pass through. */
 const MAX_PASS_THROUGH_BYTES = 4 * 1024 * 1024;
+/** How far ahead of the wall clock a record's observed time may move the recorder's clock. */
+const CLOCK_SKEW_MS = 1_000;
 /** Records passed through (and late ones) are gathered this long before they go out together. */
 const PASS_THROUGH_DELAY_MS = 0;
 
@@ -70,7 +72,8 @@ export class FlightRecorderLogRecordProcessor {
   private readonly _ring: LogRing;
   private readonly _encoder = new LogEncoder();
   private readonly _writer: ProtobufWriter;
-  private readonly _scratch: Uint8Array;
+  /** The most bytes one record may take in the ring. */
+  private readonly _cap: number;
   private readonly _exports: LogExportQueue | undefined;
   private readonly _exporter: LogRequestExporter | undefined;
   private readonly _counters = {
@@ -94,6 +97,8 @@ export class FlightRecorderLogRecordProcessor {
   private readonly _flushed = new Map<string, Uint8Array>();
   private readonly _traceId = new Uint8Array(16);
   private _lastTime = Number.NEGATIVE_INFINITY;
+  /** The wall clock when last read by {@link _clock}. */
+  private _wall = Number.NEGATIVE_INFINITY;
   private _off: boolean;
   private _warned = false;
   private _shutdown: Promise<void> | undefined;
@@ -110,9 +115,12 @@ export class FlightRecorderLogRecordProcessor {
     const { ringBytes, capacity } = logRingLayout(options.disabled ? 1 : options.logMaxBytes);
     this._ring = new LogRing(ringBytes, capacity, this._counters);
     // A record may take at most a quarter of the ring, so one cannot wipe it.
-    const cap = Math.max(64, Math.min(options.logMaxRecordBytes, Math.floor(ringBytes / 4)));
-    this._scratch = new Uint8Array(cap);
-    this._writer = new ProtobufWriter(this._scratch);
+    const cap = Math.min(
+      ringBytes,
+      Math.max(64, Math.min(options.logMaxRecordBytes, Math.floor(ringBytes / 4))),
+    );
+    this._cap = cap;
+    this._writer = new ProtobufWriter(this._ring.buf);
     if (!options.disabled) {
       this._exporter = exporter ?? new OtlpProtoLogsExporter();
       this._exports = new LogExportQueue(
@@ -133,7 +141,7 @@ export class FlightRecorderLogRecordProcessor {
   onEmit(logRecord: RecordedLogRecord, context?: Context): void {
     if (this._off) return;
     try {
-      const now = this._clock();
+      const now = this._clock(logRecord.hrTimeObserved);
       const ring = this._ring;
       const cutoff = now - this._o.logMinAgeMs;
       if (ring.ageTime() < cutoff) ring.evictOlderThan(cutoff);
@@ -142,9 +150,17 @@ export class FlightRecorderLogRecordProcessor {
         this._exportCounters.logsDropped++;
         return;
       }
+      // Encoded in place, into room for the largest record the ring keeps.
+      const cap = this._cap;
+      const at = ring.reserve(cap);
+      if (at < 0) {
+        // A ring smaller than one record's room keeps nothing.
+        this._oversize(logRecord, pair);
+        return;
+      }
       const w = this._writer;
       const encoder = this._encoder;
-      w.reset(this._scratch, 0, this._scratch.length);
+      w.reset(ring.buf, at, at + cap);
       try {
         encoder.encode(w, logRecord);
       } catch (error) {
@@ -152,22 +168,21 @@ export class FlightRecorderLogRecordProcessor {
         this._oversize(logRecord, pair);
         return;
       }
-      const n = w.pos;
+      const n = w.pos - at;
       const severity = logRecord.severityNumber ?? 0;
       const passThrough = severity >= this._o.logPassThroughSeverity;
       const tidAt = encoder.traceIdAt;
+      this._counters.logsRecorded++;
       if (tidAt >= 0 && this._flushed.size > 0) {
         // A late record of a trace already flushed goes straight out with its marks.
         const marks = this._flushed.get(logRecord.spanContext!.traceId);
         if (marks !== undefined) {
-          this._counters.logsRecorded++;
-          this._goNow(this._scratch, n, pair, marks);
+          this._goNow(ring.buf, at, n, pair, marks);
           return;
         }
       }
-      this._counters.logsRecorded++;
-      ring.append(
-        this._scratch,
+      ring.commit(
+        at,
         n,
         now,
         tidAt,
@@ -176,7 +191,7 @@ export class FlightRecorderLogRecordProcessor {
         severity,
         passThrough ? LOG_SHIPPED : 0,
       );
-      if (passThrough) this._goNow(this._scratch, n, pair, undefined);
+      if (passThrough) this._goNow(ring.buf, at, n, pair, undefined);
       if (tidAt >= 0 && severity >= SEVERITY.ERROR && this._o.flushOnErrorLog) {
         this._errorLog(logRecord.spanContext!.traceId, context);
       }
@@ -185,24 +200,35 @@ export class FlightRecorderLogRecordProcessor {
     }
   }
 
-  /** The recorder's clock in ms: the wall clock, never going back. */
-  private _clock(): number {
-    const now = Date.now();
-    if (now < this._lastTime) return this._lastTime;
-    this._lastTime = now;
-    return now;
+  /**
+   * The time a record observed at `observed` is stamped with, in ms: its own
+   * observed time (no clock read per record), never going back, and never
+   * more than CLOCK_SKEW_MS ahead of the wall clock, so a record stamped in
+   * the future cannot stop age eviction.
+   */
+  private _clock(observed?: readonly [number, number]): number {
+    let time = observed === undefined ? Number.NaN : observed[0] * 1e3 + observed[1] / 1e6;
+    // Reads the wall clock only when the record is past the last reading
+    // (plus the skew allowed): about once per CLOCK_SKEW_MS under load.
+    if (!(time <= this._wall + CLOCK_SKEW_MS)) {
+      this._wall = Date.now();
+      if (!(time <= this._wall + CLOCK_SKEW_MS)) time = this._wall;
+    }
+    if (time < this._lastTime) return this._lastTime;
+    this._lastTime = time;
+    return time;
   }
 
   /** A record past the per-record cap: counted, and sent at once instead of being buffered. */
   private _oversize(logRecord: RecordedLogRecord, pair: number): void {
     this._counters.logsOversize++;
-    let size = this._scratch.length * 4;
+    let size = this._cap * 4;
     while (size <= MAX_PASS_THROUGH_BYTES) {
       const buf = new Uint8Array(size);
       const w = new ProtobufWriter(buf);
       try {
         this._encoder.encode(w, logRecord);
-        this._goNow(buf, w.pos, pair, undefined);
+        this._goNow(buf, 0, w.pos, pair, undefined);
         return;
       } catch (error) {
         if (error !== WriterFull) throw error;
@@ -212,8 +238,14 @@ export class FlightRecorderLogRecordProcessor {
     this._exportCounters.logsDropped++;
   }
 
-  /** Sends `src[0, n)` on the next turn, with `marks` (late records) or none (pass-through). */
-  private _goNow(src: Uint8Array, n: number, pair: number, marks: Uint8Array | undefined): void {
+  /** Sends `src[from, from + n)` on the next turn, with `marks` (late records) or none (pass-through). */
+  private _goNow(
+    src: Uint8Array,
+    from: number,
+    n: number,
+    pair: number,
+    marks: Uint8Array | undefined,
+  ): void {
     let builder: LogBatchBuilder | undefined;
     if (marks === undefined) {
       builder = this._now ??= new LogBatchBuilder(1024, 8);
@@ -224,7 +256,7 @@ export class FlightRecorderLogRecordProcessor {
         this._late.set(marks, builder);
       }
     }
-    builder.add(src, 0, n, pair);
+    builder.add(src, from, from + n, pair);
     if (this._nowTimer === undefined) {
       this._nowTimer = setTimeout(() => this._sendNow(), PASS_THROUGH_DELAY_MS);
       this._nowTimer.unref();

@@ -1,5 +1,5 @@
-import type { Attributes } from '@opentelemetry/api';
-import type { ProtobufWriter } from '../record/protobuf-writer.js';
+import type { Attributes, SpanContext } from '@opentelemetry/api';
+import { type ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
 import { writeAnyValue, writeAttributes, writeTime } from '../record/span-encoder.js';
 import type { RecordedLogRecord } from './log-record.js';
 
@@ -18,15 +18,45 @@ import type { RecordedLogRecord } from './log-record.js';
  * 16 and 8 id bytes in the writer's buffer, or -1: the ring indexes them so a
  * flush finds a trace's records without decoding.
  */
+/** How many span contexts' ids {@link LogEncoder} keeps parsed. */
+const ID_CACHE = 32;
+
+interface Ids {
+  trace: Uint8Array | undefined;
+  span: Uint8Array | undefined;
+  readonly traceBytes: Uint8Array;
+  readonly spanBytes: Uint8Array;
+}
+
 export class LogEncoder {
   traceIdAt = -1;
   spanIdAt = -1;
-  private _traceHex = '';
-  private _traceValid = false;
-  private readonly _traceId = new Uint8Array(16);
-  private _spanHex = '';
-  private _spanValid = false;
-  private readonly _spanId = new Uint8Array(8);
+  /**
+   * The ids of the last span contexts seen, by identity: every record of one
+   * span shares its SpanContext object, so concurrent requests' records hit
+   * here instead of parsing 48 hex digits each.
+   */
+  private readonly _contexts: (SpanContext | undefined)[] = new Array(ID_CACHE).fill(undefined);
+  private readonly _cached: Ids[] = Array.from({ length: ID_CACHE }, () => ({
+    trace: undefined,
+    span: undefined,
+    traceBytes: new Uint8Array(16),
+    spanBytes: new Uint8Array(8),
+  }));
+  private _next = 0;
+
+  /** The id bytes of `ctx` (each undefined when missing or not hex of its length). */
+  private _ids(ctx: SpanContext): Ids {
+    const contexts = this._contexts;
+    for (let i = 0; i < ID_CACHE; i++) if (contexts[i] === ctx) return this._cached[i]!;
+    const at = this._next;
+    this._next = at + 1 === ID_CACHE ? 0 : at + 1;
+    const ids = this._cached[at]!;
+    contexts[at] = ctx;
+    ids.trace = ctx.traceId && parseHex(ctx.traceId, ids.traceBytes) ? ids.traceBytes : undefined;
+    ids.span = ctx.spanId && parseHex(ctx.spanId, ids.spanBytes) ? ids.spanBytes : undefined;
+    return ids;
+  }
 
   /** Writes the body of `record`'s LogRecord at `w.pos`; throws WriterFull when it does not fit. */
   encode(w: ProtobufWriter, record: RecordedLogRecord): void {
@@ -35,6 +65,7 @@ export class LogEncoder {
     this.traceIdAt = -1;
     this.spanIdAt = -1;
     w.byte(0x09);
+    const timeAt = w.pos;
     writeTime(w, record.hrTime);
     const severity = record.severityNumber;
     if (severity !== undefined && severity !== 0 && Number.isInteger(severity)) {
@@ -66,35 +97,37 @@ export class LogEncoder {
         w.byte(0x45);
         w.fixed32(flags);
       }
-      const traceHex = ctx.traceId;
-      if (traceHex) {
-        if (traceHex !== this._traceHex) {
-          this._traceHex = traceHex;
-          this._traceValid = parseHex(traceHex, this._traceId);
-        }
-        if (this._traceValid) {
-          w.byte(0x4a);
-          w.byte(16);
-          this.traceIdAt = w.pos;
-          w.raw(this._traceId);
-        }
+      const ids = this._ids(ctx);
+      if (ids.trace !== undefined) {
+        w.byte(0x4a);
+        w.byte(16);
+        this.traceIdAt = w.pos;
+        w.raw(ids.trace);
       }
-      const spanHex = ctx.spanId;
-      if (spanHex) {
-        if (spanHex !== this._spanHex) {
-          this._spanHex = spanHex;
-          this._spanValid = parseHex(spanHex, this._spanId);
-        }
-        if (this._spanValid) {
-          w.byte(0x52);
-          w.byte(8);
-          this.spanIdAt = w.pos;
-          w.raw(this._spanId);
-        }
+      if (ids.span !== undefined) {
+        w.byte(0x52);
+        w.byte(8);
+        this.spanIdAt = w.pos;
+        w.raw(ids.span);
       }
     }
-    w.byte(0x59);
-    writeTime(w, record.hrTimeObserved);
+    const observed = record.hrTimeObserved;
+    const time = record.hrTime;
+    if (
+      observed !== undefined &&
+      time !== undefined &&
+      observed[0] === time[0] &&
+      observed[1] === time[1]
+    ) {
+      // Usually both are the emit time: the same 8 bytes again.
+      w.byte(0x59);
+      if (w.pos + 8 > w.end) throw WriterFull;
+      w.buf.copyWithin(w.pos, timeAt, timeAt + 8);
+      w.pos += 8;
+    } else {
+      w.byte(0x59);
+      writeTime(w, observed);
+    }
     const eventName = record.eventName;
     if (eventName) {
       w.byte(0x62);

@@ -82,10 +82,55 @@ export class LogRing {
   }
 
   /**
-   * Copies `src[0, n)` in as a new record, evicting the oldest records until
-   * it fits; `tidAt` and `sidAt` are positions in `src`, or -1. Returns the
-   * slot, or -1 when the record is larger than the ring.
+   * Makes `n` contiguous bytes free for the next record, evicting the
+   * oldest records as needed, and returns where they start: the encoder
+   * writes the record there, in place, and {@link commit} indexes it.
+   * Returns -1 when `n` is larger than the ring.
    */
+  reserve(n: number): number {
+    const size = this.buf.length;
+    if (n > size || n === 0) return -1;
+    if (this.entries === this.capacity) this._evictHead(true);
+    let at = this._place(n, size);
+    while (at < 0) {
+      this._evictHead(true);
+      at = this._place(n, size);
+    }
+    return at;
+  }
+
+  /**
+   * Indexes the `n` bytes written at `at` (a position {@link reserve} just
+   * returned) as a new record; `tidAt` and `sidAt` are absolute positions in
+   * `buf`, or -1. Returns its slot.
+   */
+  commit(
+    at: number,
+    n: number,
+    time: number,
+    tidAt: number,
+    sidAt: number,
+    pair: number,
+    severity: number,
+    state: number,
+  ): number {
+    this._write = at + n;
+    const slot = this.slot(this.entries);
+    this.entries++;
+    this.off[slot] = at;
+    this.len[slot] = n;
+    this.time[slot] = time;
+    this.tid[slot] = tidAt;
+    this.sid[slot] = sidAt;
+    this.pair[slot] = pair;
+    this.state[slot] = LOG_LIVE | state;
+    this.severity[slot] = severity > 255 ? 255 : severity < 0 ? 0 : severity;
+    this.length++;
+    this.bytes += n;
+    return slot;
+  }
+
+  /** Copies `src[0, n)` in as a new record (`tidAt`, `sidAt` relative to `src`); the slot, or -1 when too large. */
   append(
     src: Uint8Array,
     n: number,
@@ -96,29 +141,19 @@ export class LogRing {
     severity: number,
     state: number,
   ): number {
-    const size = this.buf.length;
-    if (n > size || n === 0) return -1;
-    if (this.entries === this.capacity) this._evictHead(true);
-    let at = this._place(n, size);
-    while (at < 0) {
-      this._evictHead(true);
-      at = this._place(n, size);
-    }
+    const at = this.reserve(n);
+    if (at < 0) return -1;
     this.buf.set(src.subarray(0, n), at);
-    this._write = at + n;
-    const slot = this.slot(this.entries);
-    this.entries++;
-    this.off[slot] = at;
-    this.len[slot] = n;
-    this.time[slot] = time;
-    this.tid[slot] = tidAt < 0 ? -1 : at + tidAt;
-    this.sid[slot] = sidAt < 0 ? -1 : at + sidAt;
-    this.pair[slot] = pair;
-    this.state[slot] = LOG_LIVE | state;
-    this.severity[slot] = severity > 255 ? 255 : severity < 0 ? 0 : severity;
-    this.length++;
-    this.bytes += n;
-    return slot;
+    return this.commit(
+      at,
+      n,
+      time,
+      tidAt < 0 ? -1 : at + tidAt,
+      sidAt < 0 ? -1 : at + sidAt,
+      pair,
+      severity,
+      state,
+    );
   }
 
   /** Where `n` bytes can go without touching live entries, or -1. */
