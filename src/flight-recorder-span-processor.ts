@@ -18,6 +18,7 @@ import type {
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LogRecordProcessorOptions,
   LogStats,
   ResolvedOptions,
   SnapshotResult,
@@ -182,9 +183,17 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * recorder's triggers; one per recorder (the same object each call).
    * Register it with `NodeSDK({ logRecordProcessors: [...] })` or
    * `new LoggerProvider({ processors: [...] })`. Its options are this
-   * recorder's `log*` options, `flushOnErrorLog` and `logsAsSpanEvents`.
+   * recorder's `log*` options, `flushOnErrorLog` and `logsAsSpanEvents`, and
+   * `options` (read on the first call).
    */
-  logRecordProcessor(): FlightRecorderLogRecordProcessor {
+  logRecordProcessor(options?: LogRecordProcessorOptions): FlightRecorderLogRecordProcessor {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`Expected \`options\` to be an object, got ${String(options)}`);
+    }
+    const exportLogs = options?.exportLogs ?? true;
+    if (typeof exportLogs !== 'boolean') {
+      throw new TypeError(`Expected \`exportLogs\` to be a boolean, got ${String(exportLogs)}`);
+    }
     const o = this._options;
     this._logs ??= new FlightRecorderLogRecordProcessor(
       this,
@@ -196,6 +205,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         logPassThroughSeverity: severityNumberOf(o.logPassThroughSeverity),
         flushOnErrorLog: o.flushOnErrorLog,
         logsAsSpanEvents: o.logsAsSpanEvents,
+        exportLogs,
         maxExportBatchSize: o.maxExportBatchSize,
         exportTimeoutMs: o.exportTimeoutMs,
       },
@@ -651,7 +661,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       : 1;
     const result = { ...mark, spans, traces };
     if (this._options.onFlush !== undefined) {
-      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
+      const logs = this._logs?._takenBy(mark.snapshotId) ?? 0;
+      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace', logs });
     }
     return result;
   }

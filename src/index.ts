@@ -12,6 +12,7 @@ export type {
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LogRecordProcessorOptions,
   LogSeverityName,
   LogStats,
   SnapshotResult,

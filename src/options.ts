@@ -178,6 +178,17 @@ export interface FlightRecorderOptions {
   logsAsSpanEvents?: boolean;
 }
 
+/** Options of {@link FlightRecorderSpanProcessor.logRecordProcessor}, read on its first call. Code only. */
+export interface LogRecordProcessorOptions {
+  /**
+   * When false, log records are never sent over OTLP logs (no flush, no
+   * pass-through): they only appear as span events of flushed spans
+   * (`logsAsSpanEvents`) and in snapshots, for an app without a logs
+   * pipeline (spans written to files, say). The default is `true`.
+   */
+  exportLogs?: boolean;
+}
+
 /** A severity level, by name, for {@link FlightRecorderOptions.logPassThroughSeverity}. */
 export type LogSeverityName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'off';
 
@@ -257,4 +268,6 @@ export interface FlushInfo extends SnapshotResult {
   traceId: string | undefined;
   /** `window` when the flush took the whole buffer, `trace` when only the triggering trace. */
   scope: FlushScope;
+  /** How many log records the flush took from the log processor's buffer; 0 without one. */
+  logs: number;
 }

@@ -464,3 +464,42 @@ test("flight-recorder view shows each span's log lines under it, with severity, 
   assert.match(lines[at + 2]!, /· \+5ms ERROR bank said no$/);
   await t.recorder.shutdown();
 });
+
+test('exportLogs: false keeps records for span events and snapshots only; FlushInfo counts the records a flush took', async () => {
+  const flushes: { logs: number; spans: number }[] = [];
+  const exporter = new TestExporter();
+  const recorder = new FlightRecorderSpanProcessor({
+    exporter,
+    flushScope: 'trace',
+    onFlush: (f) => flushes.push({ logs: f.logs, spans: f.spans }),
+  });
+  const logs = new TestLogExporter();
+  recorder._logExporter = logs;
+  const processor = recorder.logRecordProcessor({ exportLogs: false });
+  assert.throws(
+    () => new FlightRecorderSpanProcessor().logRecordProcessor({ exportLogs: 'no' as never }),
+    /Expected `exportLogs` to be a boolean, got no/,
+  );
+  const { LoggerProvider } = await import('@opentelemetry/sdk-logs');
+  const logger = new LoggerProvider({ processors: [processor] }).getLogger('t');
+  const tracing = makeTracing(recorder);
+  const root = tracing.start('GET /a', T0);
+  for (const severityNumber of [SeverityNumber.DEBUG, SeverityNumber.WARN]) {
+    logger.emit({
+      severityNumber,
+      body: `line ${severityNumber}`,
+      context: trace.setSpan(context.active(), root),
+    });
+  }
+  fail(root).end(T0 + 1);
+  mock.timers.tick(5);
+  await recorder.forceFlush();
+  await processor.forceFlush();
+  assert.equal(logs.requests.length, 0, 'nothing over OTLP logs');
+  assert.deepEqual(
+    exporter.spans[0]!.events.map((e) => e.name),
+    ['line 5', 'line 13'],
+  );
+  assert.deepEqual(flushes, [{ logs: 2, spans: 1 }]);
+  await recorder.shutdown();
+});

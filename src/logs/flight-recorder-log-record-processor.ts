@@ -39,6 +39,8 @@ export interface LogOptions {
   readonly logPassThroughSeverity: number;
   readonly flushOnErrorLog: boolean;
   readonly logsAsSpanEvents: boolean;
+  /** False: records go nowhere over OTLP, only into span events and snapshots. */
+  readonly exportLogs: boolean;
   readonly maxExportBatchSize: number;
   readonly exportTimeoutMs: number;
 }
@@ -103,6 +105,8 @@ export class FlightRecorderLogRecordProcessor {
   private _warned = false;
   private _shutdown: Promise<void> | undefined;
   private readonly _contributor: FlushContributor;
+  /** What the last flush took, for its FlushInfo. */
+  private _lastTaken = { snapshotId: '', count: 0 };
 
   /** @internal Use {@link FlightRecorderSpanProcessor.logRecordProcessor}. */
   constructor(
@@ -121,7 +125,7 @@ export class FlightRecorderLogRecordProcessor {
     );
     this._cap = cap;
     this._writer = new ProtobufWriter(this._ring.buf);
-    if (!options.disabled) {
+    if (!options.disabled && options.exportLogs) {
       this._exporter = exporter ?? new OtlpProtoLogsExporter();
       this._exports = new LogExportQueue(
         this._exporter,
@@ -246,6 +250,7 @@ export class FlightRecorderLogRecordProcessor {
     pair: number,
     marks: Uint8Array | undefined,
   ): void {
+    if (this._exports === undefined) return;
     let builder: LogBatchBuilder | undefined;
     if (marks === undefined) {
       builder = this._now ??= new LogBatchBuilder(1024, 8);
@@ -290,10 +295,11 @@ export class FlightRecorderLogRecordProcessor {
 
   /** Told of every flush of the span recorder: takes that trace's records (or the window's) out, marked. */
   private _onFlush(flush: ContributorFlush): undefined {
-    if (this._off || this._exports === undefined) return undefined;
+    if (this._off) return undefined;
     const ring = this._ring;
     ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
     const marks = encodeLogMarks({ snapshotId: flush.snapshotId, trigger: flush.trigger });
+    const exports = this._exports;
     const builder = new LogBatchBuilder(4096, 16);
     // Span events: the leaving spans by trace and span id, and the records emitted in each.
     const spans = this._o.logsAsSpanEvents ? leavingIndex(flush) : undefined;
@@ -301,7 +307,9 @@ export class FlightRecorderLogRecordProcessor {
     const take = (slot: number): void => {
       const o = ring.off[slot]!;
       const end = o + ring.len[slot]!;
-      if ((ring.state[slot]! & LOG_SHIPPED) === 0) builder.add(ring.buf, o, end, ring.pair[slot]!);
+      if ((ring.state[slot]! & LOG_SHIPPED) === 0 && exports !== undefined) {
+        builder.add(ring.buf, o, end, ring.pair[slot]!);
+      }
       const sid = ring.sid[slot]!;
       const tid = ring.tid[slot]!;
       if (spans !== undefined && sid >= 0 && tid >= 0) {
@@ -338,8 +346,9 @@ export class FlightRecorderLogRecordProcessor {
       this._counters.logsAsSpanEvents += records.length;
     }
     for (const slot of taken) ring.remove(slot);
+    this._lastTaken = { snapshotId: flush.snapshotId, count: taken.length };
     if (flush.traceId !== undefined) this._rememberFlushed(flush.traceId, marks);
-    this._exports.enqueue(builder.build(marks));
+    exports?.enqueue(builder.build(marks));
     return undefined;
   }
 
@@ -400,6 +409,14 @@ export class FlightRecorderLogRecordProcessor {
       else list.push(range);
     });
     return bySpan;
+  }
+
+  /**
+   * How many records the flush `snapshotId` took, if it was the last one.
+   * @internal For the span recorder's FlushInfo.
+   */
+  _takenBy(snapshotId: string): number {
+    return this._lastTaken.snapshotId === snapshotId ? this._lastTaken.count : 0;
   }
 
   /** The log counters and current sizes. */
