@@ -3,6 +3,8 @@ export { FanOutSpanExporter } from './export/fan-out-span-exporter.js';
 export type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
 export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
+export type { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
+export type { RecordedLogRecord } from './logs/log-record.js';
 export {
   PERCENTILE_ATTRIBUTE,
   SNAPSHOT_ID_ATTRIBUTE,
@@ -16,6 +18,9 @@ export type {
   FlushInfo,
   FlushScope,
   LatencyPercentile,
+  LogRecordProcessorOptions,
+  LogSeverityName,
+  LogStats,
   SnapshotResult,
 } from './options.js';
 export { DEFAULT_SNAPSHOT_DIR } from './snapshot/snapshot-files.js';
