@@ -1,6 +1,7 @@
-import type { Attributes, SpanContext } from '@opentelemetry/api';
+import type { SpanContext } from '@opentelemetry/api';
 import { type ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
-import { writeAnyValue, writeAttributes, writeTime } from '../record/span-encoder.js';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import { writeAnyValue, writeTime } from '../record/span-encoder.js';
 import type { RecordedLogRecord } from './log-record.js';
 
 /**
@@ -126,9 +127,7 @@ export class LogEncoder {
       writeAnyValue(w, body, 0);
       w.finish(at);
     }
-    // writeAttributes writes any value (it is the SDK's writeAnyValue), so log
-    // attributes, which may nest, encode as the SDK's logs serializer does.
-    writeAttributes(w, record.attributes as Attributes, 0x32, true);
+    writeLogAttributes(w, record.attributes);
     w.byte(0x38);
     const dropped = record.droppedAttributesCount;
     w.varint32(typeof dropped === 'number' && dropped >= 0 && dropped <= 0xffffffff ? dropped : 0);
@@ -175,6 +174,46 @@ export class LogEncoder {
       w.byte(0x62);
       w.string(String(eventName));
     }
+  }
+}
+
+/**
+ * Writes log attributes as repeated KeyValue (field 6), as the SDK's
+ * `writeAttributes` does (values through the same `writeAnyValue`, so nested
+ * values encode alike), with string values written inline and no interning:
+ * a log record's keys are written out. Attributes named like the flush marks
+ * are left out: the marks replace them at flush.
+ */
+function writeLogAttributes(
+  w: ProtobufWriter,
+  attributes: Readonly<Record<string, unknown>>,
+): void {
+  if (attributes === undefined || attributes === null) return;
+  for (const key in attributes) {
+    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+    const n = key.length;
+    if (
+      (n === SNAPSHOT_ID_ATTRIBUTE.length && key === SNAPSHOT_ID_ATTRIBUTE) ||
+      (n === TRIGGER_ATTRIBUTE.length && key === TRIGGER_ATTRIBUTE)
+    ) {
+      continue;
+    }
+    w.byte(0x32);
+    const kv = w.start();
+    w.byte(0x0a);
+    w.string(key);
+    w.byte(0x12);
+    const at = w.start();
+    const value = attributes[key];
+    if (typeof value === 'string') {
+      w.byte(0x0a);
+      w.string(value);
+    } else {
+      writeAnyValue(w, value, 0);
+    }
+    // No interned strings in a log record: nothing to add to the lengths.
+    w.finish(at, 0);
+    w.finish(kv, 0);
   }
 }
 
