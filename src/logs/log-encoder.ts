@@ -1,6 +1,7 @@
-import type { Attributes, SpanContext } from '@opentelemetry/api';
+import type { SpanContext } from '@opentelemetry/api';
 import { type ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
-import { writeAnyValue, writeAttributes, writeTime } from '../record/span-encoder.js';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import { writeAnyValue, writeTime } from '../record/span-encoder.js';
 import type { RecordedLogRecord } from './log-record.js';
 
 /**
@@ -45,6 +46,48 @@ export class LogEncoder {
   }));
   private _next = 0;
 
+  /** The last whole second written, and its nanoseconds as uint64 halves. */
+  private _second = -1;
+  private _secondLow = 0;
+  private _secondHigh = 0;
+
+  /**
+   * Writes an HrTime as fixed64 nanoseconds: the bytes the SDK's
+   * `writeHrTimeAsFixed64` writes, with the seconds' part computed once per
+   * second (records of one second share it); anything unusual goes the
+   * SDK's way, through `writeTime`.
+   */
+  private _time(w: ProtobufWriter, t: readonly [number, number] | undefined): void {
+    const s = t?.[0];
+    const ns = t?.[1];
+    if (
+      typeof s !== 'number' ||
+      typeof ns !== 'number' ||
+      !(ns >= 0 && ns < 1e9) ||
+      !(s >= 0 && s < 0x100000000) ||
+      (s | 0) !== s ||
+      (ns | 0) !== ns
+    ) {
+      writeTime(w, t as [number, number]);
+      return;
+    }
+    if (s !== this._second) {
+      // s * 1e9 is below 2^62: exact as halves of the SDK's arithmetic.
+      const lower = (s & 0xffff) * 1e9;
+      const upper = ((s / 0x10000) >>> 0) * 1e9;
+      const low = (lower >>> 0) + (((upper & 0xffff) * 0x10000) >>> 0);
+      this._secondLow = low >>> 0;
+      this._secondHigh =
+        (Math.floor(lower / 0x100000000) +
+          ((upper / 0x10000) >>> 0) +
+          Math.floor(low / 0x100000000)) >>>
+        0;
+      this._second = s;
+    }
+    const low = this._secondLow + ns;
+    w.fixed64(low >>> 0, (this._secondHigh + (low >= 0x100000000 ? 1 : 0)) >>> 0);
+  }
+
   /** The id bytes of `ctx` (each undefined when missing or not hex of its length). */
   private _ids(ctx: SpanContext): Ids {
     const contexts = this._contexts;
@@ -66,7 +109,7 @@ export class LogEncoder {
     this.spanIdAt = -1;
     w.byte(0x09);
     const timeAt = w.pos;
-    writeTime(w, record.hrTime);
+    this._time(w, record.hrTime);
     const severity = record.severityNumber;
     if (severity !== undefined && severity !== 0 && Number.isInteger(severity)) {
       w.byte(0x10);
@@ -84,9 +127,7 @@ export class LogEncoder {
       writeAnyValue(w, body, 0);
       w.finish(at);
     }
-    // writeAttributes writes any value (it is the SDK's writeAnyValue), so log
-    // attributes, which may nest, encode as the SDK's logs serializer does.
-    writeAttributes(w, record.attributes as Attributes, 0x32, true);
+    writeLogAttributes(w, record.attributes);
     w.byte(0x38);
     const dropped = record.droppedAttributesCount;
     w.varint32(typeof dropped === 'number' && dropped >= 0 && dropped <= 0xffffffff ? dropped : 0);
@@ -102,13 +143,13 @@ export class LogEncoder {
         w.byte(0x4a);
         w.byte(16);
         this.traceIdAt = w.pos;
-        w.raw(ids.trace);
+        copyId(w, ids.trace);
       }
       if (ids.span !== undefined) {
         w.byte(0x52);
         w.byte(8);
         this.spanIdAt = w.pos;
-        w.raw(ids.span);
+        copyId(w, ids.span);
       }
     }
     const observed = record.hrTimeObserved;
@@ -126,7 +167,7 @@ export class LogEncoder {
       w.pos += 8;
     } else {
       w.byte(0x59);
-      writeTime(w, observed);
+      this._time(w, observed);
     }
     const eventName = record.eventName;
     if (eventName) {
@@ -134,6 +175,56 @@ export class LogEncoder {
       w.string(String(eventName));
     }
   }
+}
+
+/**
+ * Writes log attributes as repeated KeyValue (field 6), as the SDK's
+ * `writeAttributes` does (values through the same `writeAnyValue`, so nested
+ * values encode alike), with string values written inline and no interning:
+ * a log record's keys are written out. Attributes named like the flush marks
+ * are left out: the marks replace them at flush.
+ */
+function writeLogAttributes(
+  w: ProtobufWriter,
+  attributes: Readonly<Record<string, unknown>>,
+): void {
+  if (attributes === undefined || attributes === null) return;
+  for (const key in attributes) {
+    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+    const n = key.length;
+    if (
+      (n === SNAPSHOT_ID_ATTRIBUTE.length && key === SNAPSHOT_ID_ATTRIBUTE) ||
+      (n === TRIGGER_ATTRIBUTE.length && key === TRIGGER_ATTRIBUTE)
+    ) {
+      continue;
+    }
+    w.byte(0x32);
+    const kv = w.start();
+    w.byte(0x0a);
+    w.string(key);
+    w.byte(0x12);
+    const at = w.start();
+    const value = attributes[key];
+    if (typeof value === 'string') {
+      w.byte(0x0a);
+      w.string(value);
+    } else {
+      writeAnyValue(w, value, 0);
+    }
+    // No interned strings in a log record: nothing to add to the lengths.
+    w.finish(at, 0);
+    w.finish(kv, 0);
+  }
+}
+
+/** Writes id bytes one by one: for 8 or 16 bytes, cheaper than a TypedArray.set call. */
+function copyId(w: ProtobufWriter, id: Uint8Array): void {
+  const n = id.length;
+  let p = w.pos;
+  if (p + n > w.end) throw WriterFull;
+  const buf = w.buf;
+  for (let i = 0; i < n; i++) buf[p++] = id[i]!;
+  w.pos = p;
 }
 
 function nibble(c: number): number {
