@@ -7,7 +7,11 @@ import { defaultSink } from './export/default-sink.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
-import { collectContributions, type FlushContributor } from './flush/contributors.js';
+import {
+  collectContributions,
+  type FlushContributor,
+  type LeavingSpan,
+} from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
 import type { FlushMark } from './marks.js';
 import type {
@@ -23,6 +27,7 @@ import { OpenTraces, type OpenTrace } from './record/open-traces.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
+import { RuntimeEvents } from './runtime/runtime-events.js';
 import { repair } from './sanitize.js';
 import { installCrashDump } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
@@ -106,6 +111,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @internal For runtime events and, later, log lines.
    */
   readonly _contributors: FlushContributor[] = [];
+  /**
+   * GC pauses and event-loop stalls, one of the contributors.
+   * @internal For tests, which inject events.
+   */
+  readonly _runtime: RuntimeEvents | undefined;
   private _off: boolean;
   private _lastTime = Number.NEGATIVE_INFINITY;
   /** The wall clock when last read by {@link _clock}. */
@@ -161,6 +171,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._detach.push(installSnapshotSignal(this, o.snapshotSignal, dir));
       }
       if (o.crashDump) this._detach.push(installCrashDump(this, dir));
+      if (o.runtimeEvents) {
+        this._runtime = new RuntimeEvents(
+          {
+            stallThresholdMs: o.stallThresholdMs,
+            stallTriggerMs: o.stallTriggerMs,
+            minAgeMs: o.minAgeMs,
+          },
+          {
+            triggerWindow: (reason, span) => this._triggerWindow(reason, span),
+            now: () => this._now(),
+          },
+        );
+        this._contributors.push(this._runtime);
+        this._detach.push(() => this._runtime!.stop());
+      }
     }
   }
 
@@ -329,6 +354,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spansExported: exports?.counters.spansExported ?? 0,
       spansDropped: exports?.counters.spansDropped ?? 0,
       exportFailures: exports?.counters.exportFailures ?? 0,
+      gcPausesRecorded: this._runtime?.counters.gcPausesRecorded ?? 0,
+      stallsRecorded: this._runtime?.counters.stallsRecorded ?? 0,
+      runtimeEventsAttached: this._runtime?.counters.runtimeEventsAttached ?? 0,
       triggers: { ...this._triggers },
     };
   }
@@ -481,6 +509,19 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /**
+   * A trigger that is not a span's (an event-loop stall): a window flush,
+   * through the trigger policy like any other, and at most once per
+   * `minFlushIntervalMs` like any window flush.
+   */
+  private _triggerWindow(reason: string, span: ReadableSpan): void {
+    if (this._off) return;
+    const now = this._now();
+    if (now - this._lastWindowFlush < this._options.minFlushIntervalMs) return;
+    if (this._policy.decide(reason, span.spanContext().traceId, span, now) !== 'flush') return;
+    this._flush(reason, now);
+  }
+
+  /**
    * Flushes a trace the policy deferred (or any trace), with what the ring
    * still holds of it.
    * @internal For trigger policies, through {@link TriggerHost}.
@@ -560,7 +601,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    if (this._contributors.length > 0) this._contribute(run, mark, whole ? 'window' : 'trace');
+    if (this._contributors.length > 0) {
+      this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId);
+    }
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(0);
@@ -596,15 +639,27 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
-  private _contribute(run: RecordRun, mark: FlushMark, scope: 'trace' | 'window'): void {
-    const leaving = [];
-    for (let k = 0; k < run.entries; k++) {
-      const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) !== 0) leaving.push(readLeavingSpan(run, slot));
+  private _contribute(
+    run: RecordRun,
+    trigger1: RecordRun | undefined,
+    mark: FlushMark,
+    scope: 'trace' | 'window',
+    traceId: string | undefined,
+  ): void {
+    const leaving: LeavingSpan[] = [];
+    // The window, then the triggering span of a window flush (its own run).
+    for (const r of trigger1 === undefined ? [run] : [run, trigger1]) {
+      for (let k = 0; k < r.entries; k++) {
+        const slot = r.slot(k);
+        if ((r.state[slot]! & LIVE) === 0) continue;
+        const span = readLeavingSpan(r, slot);
+        leaving.push({ ...span, resource: this._table.resource(r.pair[slot]!) });
+      }
     }
     const spans = collectContributions(this._contributors, {
       scope,
       trigger: mark.trigger,
+      traceId,
       snapshotId: mark.snapshotId,
       spans: leaving,
     });

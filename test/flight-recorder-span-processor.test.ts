@@ -706,14 +706,17 @@ describe('FlightRecorderSpanProcessor', () => {
       'bufferedSpans',
       'exportFailures',
       'flushes',
+      'gcPausesRecorded',
       'queuedBytes',
       'queuedSpans',
+      'runtimeEventsAttached',
       'spansDropped',
       'spansEvictedByAge',
       'spansEvictedByBytes',
       'spansExported',
       'spansLate',
       'spansRecorded',
+      'stallsRecorded',
       'triggers',
     ]);
     assert.equal(t.recorder.stats().flushes, 1);

@@ -12,6 +12,8 @@ export interface LeavingSpan {
   readonly parentSpanId: string | undefined;
   readonly startMs: number;
   readonly endMs: number;
+  /** The span's resource, for spans a contributor makes in its trace. */
+  readonly resource?: ReadableSpan['resource'];
 }
 
 /**
@@ -21,6 +23,8 @@ export interface LeavingSpan {
 export interface ContributorFlush {
   readonly scope: 'trace' | 'window';
   readonly trigger: string;
+  /** The trace whose span triggered the flush; undefined for a manual snapshot. */
+  readonly traceId?: string | undefined;
   readonly snapshotId: string;
   readonly spans: readonly LeavingSpan[];
 }
