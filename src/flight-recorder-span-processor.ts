@@ -127,6 +127,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** The run the last flush made, so snapshot() can count its traces once exported. */
   private _lastRun: RecordRun | undefined;
   private _keepRun = false;
+  /** Traces of their own that contributors added to the last flush (the runtime track). */
+  private _lastAddedTraces = 0;
   private _warnedOnEnd = false;
   private _warnedOnFlush = false;
   private _shutdown: Promise<void> | undefined;
@@ -310,7 +312,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._lastRun = undefined;
     await this._exports.whenIdle();
     // Counted once exported, off the synchronous step: it reads every record.
-    if (result.traces < 0) return { ...result, traces: run?.distinctTraces() ?? 0 };
+    if (result.traces < 0) {
+      return { ...result, traces: (run?.distinctTraces() ?? 0) + this._lastAddedTraces };
+    }
     return result;
   }
 
@@ -601,19 +605,24 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    if (this._contributors.length > 0) {
-      this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId);
-    }
+    const added =
+      this._contributors.length > 0
+        ? this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId)
+        : NOTHING_ADDED;
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(0);
-    const spans = run.length + (trigger1?.length ?? 0);
-    if (this._keepRun) this._lastRun = run;
+    const spans = run.length + (trigger1?.length ?? 0) + added.spans;
+    if (this._keepRun) {
+      this._lastRun = run;
+      this._lastAddedTraces = added.traces;
+    }
     // Counting traces reads every record: only when someone is told now.
     if (this._options.onFlush === undefined) return { ...mark, spans, traces: -1 };
-    const traces = whole
-      ? run.distinctTraces() + (trigger1 !== undefined && !hasTrace(run, traceId) ? 1 : 0)
-      : 1;
+    const traces =
+      (whole
+        ? run.distinctTraces() + (trigger1 !== undefined && !hasTrace(run, traceId) ? 1 : 0)
+        : 1) + added.traces;
     const result = { ...mark, spans, traces };
     if (this._options.onFlush !== undefined) {
       this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
@@ -645,7 +654,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     mark: FlushMark,
     scope: 'trace' | 'window',
     traceId: string | undefined,
-  ): void {
+  ): { spans: number; traces: number } {
     const leaving: LeavingSpan[] = [];
     // The window, then the triggering span of a window flush (its own run).
     for (const r of trigger1 === undefined ? [run] : [run, trigger1]) {
@@ -663,20 +672,27 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       snapshotId: mark.snapshotId,
       spans: leaving,
     });
-    if (spans.length === 0) return;
+    if (spans.length === 0) return NOTHING_ADDED;
     const ring = this._ring;
     const builder = new RunBuilder(4096, spans.length);
+    const leavingTraces = new Set<string>();
+    for (const s of leaving) leavingTraces.add(s.traceId);
+    const ownTraces = new Set<string>();
     for (const span of spans) {
       try {
         const seq = this._record(span, span.spanContext(), this._lastTime, 0);
         if (seq < 0) continue;
+        const id = span.spanContext().traceId;
+        if (!leavingTraces.has(id)) ownTraces.add(id);
         ring.copyInto(builder, seq);
         ring.remove(seq);
       } catch (error) {
         this._warnOnce(error);
       }
     }
-    this._exports!.enqueue(builder.build(mark, ring.dicts));
+    const run1 = builder.build(mark, ring.dicts);
+    this._exports!.enqueue(run1);
+    return { spans: run1.length, traces: ownTraces.size };
   }
 
   private _notify(flush: FlushInfo): void {
@@ -702,6 +718,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     );
   }
 }
+
+/** What a flush with no contributions adds. */
+const NOTHING_ADDED = { spans: 0, traces: 0 };
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
 function hasTrace(run: RecordRun, traceId: string | undefined): boolean {

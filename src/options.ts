@@ -206,7 +206,10 @@ export interface SnapshotResult {
   snapshotId: string;
   /** The `flight_recorder.trigger` carried by every span of this flush. */
   trigger: string;
-  /** How many spans this flush took from the buffer. */
+  /**
+   * How many spans this flush exports: those it took from the buffer, and
+   * those it added (GC pauses and stalls, the runtime track).
+   */
   spans: number;
   /** How many distinct traces those spans belong to. */
   traces: number;

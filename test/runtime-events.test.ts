@@ -6,6 +6,7 @@ import { resolveOptions } from '../src/config.js';
 import {
   type FlightRecorderOptions,
   FlightRecorderSpanProcessor,
+  type FlushInfo,
   SNAPSHOT_ID_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
@@ -143,6 +144,22 @@ describe('runtime events', () => {
       roots[1]!.events.map((e) => [e.name, e.attributes?.['v8js.memory.heap.used']]),
       [['runtime sample', 12_345_678]],
     );
+    await t.recorder.shutdown();
+  });
+
+  test('what onFlush and snapshot() are told counts the spans and the trace runtime events add', async () => {
+    const flushes: FlushInfo[] = [];
+    const t = setup({ flushScope: 'window', onFlush: (f) => flushes.push(f) });
+    const root = t.start('GET /slow', T0);
+    t.sources.emitGc(T0 + 10, T0 + 20, 4);
+    root.end(T0 + 600);
+    await t.recorder.forceFlush();
+    // The root, its gc child, and the runtime track's root and gc span.
+    assert.deepEqual([flushes[0]!.spans, flushes[0]!.traces], [4, 2]);
+    assert.equal(t.exporter.spans.length, 4);
+    t.start('GET /a', T0 + 700).end(T0 + 710);
+    const result = await t.recorder.snapshot();
+    assert.deepEqual([result.spans, result.traces], [2, 2], 'GET /a and the track root');
     await t.recorder.shutdown();
   });
 
