@@ -655,35 +655,32 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     scope: 'trace' | 'window',
     traceId: string | undefined,
   ): { spans: number; traces: number } {
-    const leaving: LeavingSpan[] = [];
     // The window, then the triggering span of a window flush (its own run).
-    for (const r of trigger1 === undefined ? [run] : [run, trigger1]) {
-      for (let k = 0; k < r.entries; k++) {
-        const slot = r.slot(k);
-        if ((r.state[slot]! & LIVE) === 0) continue;
-        const span = readLeavingSpan(r, slot);
-        leaving.push({ ...span, resource: this._table.resource(r.pair[slot]!) });
-      }
-    }
+    const runs = trigger1 === undefined ? [run] : [run, trigger1];
+    const table = this._table;
+    let all: LeavingSpan[] | undefined;
     const spans = collectContributions(this._contributors, {
       scope,
       trigger: mark.trigger,
       traceId,
       snapshotId: mark.snapshotId,
-      spans: leaving,
+      get spans() {
+        all ??= leavingSpans(runs, table, undefined);
+        return all;
+      },
+      spansOfTrace: (id) => leavingSpans(runs, table, id),
+      resource: firstResource(runs, table),
     });
     if (spans.length === 0) return NOTHING_ADDED;
     const ring = this._ring;
     const builder = new RunBuilder(4096, spans.length);
-    const leavingTraces = new Set<string>();
-    for (const s of leaving) leavingTraces.add(s.traceId);
-    const ownTraces = new Set<string>();
+    // A contributed span with no parent starts a trace of its own (the runtime track).
+    let ownTraces = 0;
     for (const span of spans) {
       try {
         const seq = this._record(span, span.spanContext(), this._lastTime, 0);
         if (seq < 0) continue;
-        const id = span.spanContext().traceId;
-        if (!leavingTraces.has(id)) ownTraces.add(id);
+        if (span.parentSpanContext === undefined) ownTraces++;
         ring.copyInto(builder, seq);
         ring.remove(seq);
       } catch (error) {
@@ -692,7 +689,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
     const run1 = builder.build(mark, ring.dicts);
     this._exports!.enqueue(run1);
-    return { spans: run1.length, traces: ownTraces.size };
+    return { spans: run1.length, traces: ownTraces };
   }
 
   private _notify(flush: FlushInfo): void {
@@ -717,6 +714,49 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       `otel-flight-recorder: failed to record a span (further failures are silent): ${error}`,
     );
   }
+}
+
+/**
+ * The live records of `runs` as contributors see them; with `traceId`, only
+ * that trace's, matched on the record's id bytes before anything is decoded.
+ */
+function leavingSpans(
+  runs: readonly RecordRun[],
+  table: ResourceScopeTable,
+  traceId: string | undefined,
+): LeavingSpan[] {
+  const id = traceId === undefined ? undefined : Buffer.from(traceId, 'hex');
+  const out: LeavingSpan[] = [];
+  for (const run of runs) {
+    const buf = run.buf;
+    for (let k = 0; k < run.entries; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      if (id !== undefined) {
+        // A record starts with its trace id: tag, length 16, the 16 bytes.
+        const at = run.off[slot]! + 2;
+        let same = id.length === 16;
+        for (let b = 0; same && b < 16; b++) same = buf[at + b] === id[b];
+        if (!same) continue;
+      }
+      out.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
+    }
+  }
+  return out;
+}
+
+/** The resource of the first live record of `runs`. */
+function firstResource(
+  runs: readonly RecordRun[],
+  table: ResourceScopeTable,
+): ReadableSpan['resource'] | undefined {
+  for (const run of runs) {
+    for (let k = 0; k < run.entries; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) !== 0) return table.resource(run.pair[slot]!);
+    }
+  }
+  return undefined;
 }
 
 /** What a flush with no contributions adds. */

@@ -26,7 +26,15 @@ export interface ContributorFlush {
   /** The trace whose span triggered the flush; undefined for a manual snapshot. */
   readonly traceId?: string | undefined;
   readonly snapshotId: string;
+  /**
+   * Every span leaving, read from the records when first asked (a window
+   * flush's are tens of thousands: ask only when needed).
+   */
   readonly spans: readonly LeavingSpan[];
+  /** The resource of the first span leaving, if any. */
+  readonly resource?: ReadableSpan['resource'] | undefined;
+  /** The spans leaving of one trace only, found without reading the others. */
+  spansOfTrace(traceId: string): LeavingSpan[];
 }
 
 /**

@@ -140,19 +140,23 @@ export class RuntimeEvents implements FlushContributor {
       for (const handle of this._handles) handle.check();
       const now = this._host.now();
       const sample = this._sources.sample();
-      for (const span of flush.spans) {
-        if (span.resource !== undefined) {
-          this._resource = span.resource;
-          break;
-        }
-      }
+      if (flush.resource !== undefined) this._resource = flush.resource;
       const events = this._ring.read(now);
-      const attached = attachEvents(events, flush.spans, flush.traceId, MAX_ATTACHED_PER_FLUSH);
+      const window = flush.scope === 'window';
+      // A window flush attaches to its triggering trace only; the runtime
+      // track shows every pause beside the window's other traces. Matching a
+      // window of tens of thousands of spans against every pause cost the
+      // flush's synchronous step several times what the flush itself costs.
+      const first = flush.traceId;
+      const spans = !window ? flush.spans : first === undefined ? [] : flush.spansOfTrace(first);
+      const attached = attachEvents(events, spans, first, MAX_ATTACHED_PER_FLUSH);
       this.counters.runtimeEventsAttached += attached.length;
-      if (flush.scope === 'window' && this._resource !== undefined) {
+      if (window && this._resource !== undefined) {
         const since = events.filter((e) => e.seq >= this._trackedSeq);
+        // From the previous track (else the oldest event; runtimeTrack takes
+        // the earliest of this, the events and the samples).
         let startMs = this._lastTrackMs ?? now;
-        for (const span of flush.spans) startMs = Math.min(startMs, span.startMs);
+        for (const span of spans) startMs = Math.min(startMs, span.startMs);
         attached.push(
           ...runtimeTrack({
             events: since,

@@ -80,19 +80,17 @@ function gcType(event: RuntimeEvent): string {
   return GC_TYPES[event.a] ?? 'unknown';
 }
 
-/** GC pause time (ms) within `[startMs, endMs)`, from the GC events among `events`. */
-function gcWithin(events: readonly RuntimeEvent[], startMs: number, endMs: number): number {
+/** GC pause time (ms) within `[startMs, endMs)`. */
+function gcWithin(gcs: Timeline | undefined, startMs: number, endMs: number): number {
   let ms = 0;
-  for (const e of events) {
-    if (e.type !== GC) continue;
-    const overlap = Math.min(endMs, e.endMs) - Math.max(startMs, e.startMs);
-    if (overlap > 0) ms += overlap;
-  }
+  gcs?.overlapping(startMs, endMs, (e) => {
+    ms += Math.min(endMs, e.endMs) - Math.max(startMs, e.startMs);
+  });
   return ms;
 }
 
 /** What a runtime event's span says about the event itself. */
-function eventAttributes(event: RuntimeEvent, all: readonly RuntimeEvent[]): Attributes {
+function eventAttributes(event: RuntimeEvent, gcs: Timeline | undefined): Attributes {
   const duration = Math.max(0, event.endMs - event.startMs);
   if (event.type === GC) {
     return {
@@ -107,7 +105,7 @@ function eventAttributes(event: RuntimeEvent, all: readonly RuntimeEvent[]): Att
     'flight_recorder.runtime.duration_ms': round(duration),
     'flight_recorder.stall.late_ms': round(event.a),
     // A stall that was mostly GC is the GC's, not user code's: both are said.
-    'flight_recorder.stall.gc_ms': round(gcWithin(all, event.startMs, event.endMs)),
+    'flight_recorder.stall.gc_ms': round(gcWithin(gcs, event.startMs, event.endMs)),
   };
 }
 
@@ -117,11 +115,10 @@ function round(ms: number): number {
 
 /**
  * For each trace among `leaving` (the trace `first` before the others), each
- * GC or stall event that overlaps one of its spans in time becomes a child
+ * GC pause or stall that overlaps one of its spans in time becomes a child
  * span of the innermost of them (the deepest in its trace; the latest
  * started among equals), timed exactly as the event, with a fresh span id.
- * Several traces overlapping one event each get their own child. At most
- * `max` spans; cold path, O(spans × log events + overlaps).
+ * Several traces overlapping one event each get their own child. At most `max` spans; cold path, O(spans × log events + overlaps).
  */
 export function attachEvents(
   events: readonly RuntimeEvent[],
@@ -129,45 +126,52 @@ export function attachEvents(
   first: string | undefined,
   max: number,
 ): ReadableSpan[] {
-  const pauses = events.filter((e) => e.type === GC || e.type === STALL);
-  if (pauses.length === 0 || leaving.length === 0 || max <= 0) return [];
-  pauses.sort((x, y) => x.startMs - y.startMs);
-  let longest = 0;
-  for (const e of pauses) longest = Math.max(longest, e.endMs - e.startMs);
-  const traces = new Map<string, LeavingSpan[]>();
-  if (first !== undefined) traces.set(first, []);
+  if (leaving.length === 0 || max <= 0) return [];
+  const gcs = new Timeline(events.filter((e) => e.type === GC));
+  const stalls = new Timeline(events.filter((e) => e.type === STALL));
+  if (gcs.events.length === 0 && stalls.events.length === 0) return [];
+  // First, cheaply, the traces that any event overlaps: a window flush has
+  // tens of thousands of spans, and most traces were hit by nothing.
+  const hit = new Set<string>();
+  if (first !== undefined) hit.add(first);
+  let firstHit = false;
   for (const span of leaving) {
-    let spans = traces.get(span.traceId);
-    if (spans === undefined) traces.set(span.traceId, (spans = []));
-    spans.push(span);
+    if (!gcs.any(span.startMs, span.endMs) && !stalls.any(span.startMs, span.endMs)) continue;
+    hit.add(span.traceId);
+    if (span.traceId === first) firstHit = true;
   }
+  if (first !== undefined && !firstHit) hit.delete(first);
+  // Each trace hit gets at least one span: no more traces than spans allowed.
+  const traces = new Map<string, LeavingSpan[]>();
+  for (const traceId of hit) {
+    if (traces.size >= max) break;
+    traces.set(traceId, []);
+  }
+  for (const span of leaving) traces.get(span.traceId)?.push(span);
   const out: ReadableSpan[] = [];
   for (const [traceId, spans] of traces) {
-    if (spans.length === 0) continue;
     const depth = depths(spans);
-    /** The innermost span overlapping each event, by the event's index. */
-    const best = new Map<number, LeavingSpan>();
+    /** The innermost span overlapping each event. */
+    const best = new Map<RuntimeEvent, LeavingSpan>();
     for (const span of spans) {
-      // Events that can overlap start in (span.start - longest, span.end).
-      let k = lowerBound(pauses, span.startMs - longest);
-      for (; k < pauses.length && pauses[k]!.startMs < span.endMs; k++) {
-        const e = pauses[k]!;
-        if (!(e.endMs > span.startMs)) continue;
-        const held = best.get(k);
+      const consider = (e: RuntimeEvent): void => {
+        const held = best.get(e);
         if (
           held === undefined ||
           depth.get(span)! > depth.get(held)! ||
           (depth.get(span) === depth.get(held) && span.startMs > held.startMs)
         ) {
-          best.set(k, span);
+          best.set(e, span);
         }
-      }
+      };
+      gcs.overlapping(span.startMs, span.endMs, consider);
+      stalls.overlapping(span.startMs, span.endMs, consider);
     }
-    for (const k of [...best.keys()].sort((x, y) => x - y)) {
-      const e = pauses[k]!;
-      const parent = best.get(k)!;
+    const pauses = [...best.keys()].sort((x, y) => x.startMs - y.startMs);
+    for (const e of pauses) {
+      const parent = best.get(e)!;
       if (parent.resource === undefined) continue;
-      const attributes = eventAttributes(e, events);
+      const attributes = eventAttributes(e, gcs);
       attributes['flight_recorder.runtime.relation'] = AFFECTED_NOTE;
       out.push(
         new RuntimeSpan(
@@ -186,16 +190,56 @@ export function attachEvents(
   return out;
 }
 
-/** The first index whose event starts after `ms` (events sorted by start). */
-function lowerBound(events: readonly RuntimeEvent[], ms: number): number {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (events[mid]!.startMs <= ms) lo = mid + 1;
-    else hi = mid;
+/**
+ * Events of one kind sorted by start, for overlap queries in O(log n + hits).
+ * Events of one kind barely overlap each other (GC pauses follow one
+ * another; stalls are measured between ticks, so never overlap), so the
+ * running maximum of their ends rises with their starts and a binary search
+ * on it finds the first event that can overlap a span.
+ */
+class Timeline {
+  readonly events: RuntimeEvent[];
+  private readonly _maxEnd: Float64Array;
+
+  constructor(events: RuntimeEvent[]) {
+    this.events = events.sort((x, y) => x.startMs - y.startMs);
+    this._maxEnd = new Float64Array(events.length);
+    let max = Number.NEGATIVE_INFINITY;
+    events.forEach((e, k) => {
+      max = Math.max(max, e.endMs);
+      this._maxEnd[k] = max;
+    });
   }
-  return lo;
+
+  /** Calls `hit` with each event overlapping `(startMs, endMs)`. */
+  overlapping(startMs: number, endMs: number, hit: (event: RuntimeEvent) => void): void {
+    const events = this.events;
+    for (let k = this._first(startMs); k < events.length && events[k]!.startMs < endMs; k++) {
+      if (events[k]!.endMs > startMs) hit(events[k]!);
+    }
+  }
+
+  /** Whether any event overlaps `(startMs, endMs)`. */
+  any(startMs: number, endMs: number): boolean {
+    const events = this.events;
+    for (let k = this._first(startMs); k < events.length && events[k]!.startMs < endMs; k++) {
+      if (events[k]!.endMs > startMs) return true;
+    }
+    return false;
+  }
+
+  /** The first event whose end, or an earlier event's, is after `ms`. */
+  private _first(ms: number): number {
+    const ends = this._maxEnd;
+    let lo = 0;
+    let hi = ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ends[mid]! <= ms) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
 
 /** Each span's depth in its trace (a local root or a span whose parent did not leave is 0). */
@@ -242,7 +286,7 @@ export function stallSpan(event: RuntimeEvent, resource: Resource | undefined): 
     undefined,
     event.startMs,
     event.endMs,
-    eventAttributes(event, []),
+    eventAttributes(event, undefined),
     resource ?? NO_RESOURCE,
   );
 }
@@ -270,6 +314,7 @@ export interface TrackInput {
 export function runtimeTrack(input: TrackInput): ReadableSpan[] {
   const traceId = randomBytes(16).toString('hex');
   const pauses = input.events.filter((e) => e.type === GC || e.type === STALL).slice(-input.max);
+  const gcs = new Timeline(pauses.filter((e) => e.type === GC));
   let gcMs = 0;
   let stalledMs = 0;
   let start = input.startMs;
@@ -315,7 +360,7 @@ export function runtimeTrack(input: TrackInput): ReadableSpan[] {
         parent,
         e.startMs,
         e.endMs,
-        eventAttributes(e, input.events),
+        eventAttributes(e, gcs),
         input.resource,
       ),
     );
