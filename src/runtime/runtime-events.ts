@@ -95,10 +95,15 @@ export class RuntimeEvents implements FlushContributor {
   }
 
   private _start(): void {
+    // Each on its own: a runtime without 'gc' entries still gets stalls.
     try {
       this._handles.push(
         this._sources.gc((start, end, kind, flags) => this._gc(start, end, kind, flags)),
       );
+    } catch (error) {
+      this._warnOnce(error);
+    }
+    try {
       this._handles.push(
         this._sources.stalls(this._o.stallThresholdMs, (start, end, late) =>
           this._stall(start, end, late),
