@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
@@ -13,12 +13,17 @@ import {
   type LeavingSpan,
 } from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
+import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
+import type { LogRequestExporter } from './logs/log-export.js';
+import { severityNumberOf } from './logs/log-record.js';
 import type { FlushMark } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LogRecordProcessorOptions,
+  LogStats,
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
@@ -89,6 +94,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _ring: SpanRing;
   private readonly _open: OpenTraces;
   private readonly _flushed = new FlushedTraces();
+  /** Triggers waiting for their trace's local root to end (an error log inside it), by trace id. */
+  private readonly _rootTriggers = new Map<string, string>();
   /** Deferred triggers: the records their trace had when deferred. */
   private readonly _deferred = new Map<string, number[]>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
@@ -117,6 +124,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   readonly _runtime: RuntimeEvents | undefined;
   private _off: boolean;
+  private _logs: FlightRecorderLogRecordProcessor | undefined;
+  /**
+   * Where the log processor sends its requests instead of OTLP/HTTP.
+   * @internal For tests; set before {@link logRecordProcessor}.
+   */
+  _logExporter: LogRequestExporter | undefined;
   private _lastTime = Number.NEGATIVE_INFINITY;
   /** The wall clock when last read by {@link _clock}. */
   private _wall = Number.NEGATIVE_INFINITY;
@@ -191,6 +204,43 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
   }
 
+  /**
+   * The `LogRecordProcessor` (`@opentelemetry/sdk-logs`) that records every
+   * log record and ships each trace's records with its flush, sharing this
+   * recorder's triggers; one per recorder (the same object each call).
+   * Register it with `NodeSDK({ logRecordProcessors: [...] })` or
+   * `new LoggerProvider({ processors: [...] })`. Its options are this
+   * recorder's `log*` options, `flushOnErrorLog` and `logsAsSpanEvents`, and
+   * `options` (read on the first call).
+   */
+  logRecordProcessor(options?: LogRecordProcessorOptions): FlightRecorderLogRecordProcessor {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`Expected \`options\` to be an object, got ${String(options)}`);
+    }
+    const exportLogs = options?.exportLogs ?? true;
+    if (typeof exportLogs !== 'boolean') {
+      throw new TypeError(`Expected \`exportLogs\` to be a boolean, got ${String(exportLogs)}`);
+    }
+    const o = this._options;
+    this._logs ??= new FlightRecorderLogRecordProcessor(
+      this,
+      {
+        disabled: o.disabled,
+        logMaxBytes: o.logMaxBytes,
+        logMinAgeMs: o.logMinAgeMs,
+        logMaxRecordBytes: o.logMaxRecordBytes,
+        logPassThroughSeverity: severityNumberOf(o.logPassThroughSeverity),
+        flushOnErrorLog: o.flushOnErrorLog,
+        logsAsSpanEvents: o.logsAsSpanEvents,
+        exportLogs,
+        maxExportBatchSize: o.maxExportBatchSize,
+        exportTimeoutMs: o.exportTimeoutMs,
+      },
+      this._logExporter,
+    );
+    return this._logs;
+  }
+
   /** The flush scope in force, after options and environment. */
   get flushScope(): FlushScope {
     return this._options.flushScope;
@@ -220,7 +270,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
-      const reason = this._policy.reason(span, root);
+      let reason = this._policy.reason(span, root);
+      if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
       const time = this._clock(hrTimeToMs(span.endTime));
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
@@ -362,6 +413,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       stallsRecorded: this._runtime?.counters.stallsRecorded ?? 0,
       runtimeEventsAttached: this._runtime?.counters.runtimeEventsAttached ?? 0,
       triggers: { ...this._triggers },
+      ...(this._logs?.stats() ?? NO_LOGS),
     };
   }
 
@@ -399,6 +451,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._open.clear();
     this._flushed.clear();
     this._deferred.clear();
+    this._rootTriggers.clear();
     const exports = this._exports;
     if (exports !== undefined) {
       await boundedWait(exports.whenIdle(), deadline - performance.now());
@@ -429,6 +482,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   _windowView(): WindowView {
     if (!this._off) this._evictByAge(this._now());
     const run = this._ring.copyWindow({ snapshotId: '', trigger: '' });
+    // Snapshots show the buffered log lines as events on their spans.
+    this._logs?._addEventsTo(run);
     return runView(run, this._table);
   }
 
@@ -443,6 +498,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spans.push(decodeRecord(run, slot, this._table, true)),
     );
     return spans;
+  }
+
+  /**
+   * The buffered log records as span events, by trace id and span id.
+   * @internal For crash dumps.
+   */
+  _logEventsBySpan(): Map<string, TimedEvent[]> {
+    return this._logs?._eventsBySpan() ?? new Map();
   }
 
   /**
@@ -479,6 +542,29 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _now(): number {
     const now = Date.now();
     return Math.max(now, this._lastTime);
+  }
+
+  /**
+   * Makes the local root of `traceId`, still open here, trigger `reason`
+   * when it ends (unless it triggers for a reason of its own), through the
+   * trigger policy like any span trigger, so its whole trace goes in one
+   * flush. False when no local root of the trace is open.
+   * @internal For the log processor's `error-log` trigger.
+   */
+  _triggerAtRootEnd(traceId: string, reason: string): boolean {
+    if (this._off || this._open.get(traceId) === undefined) return false;
+    const triggers = this._rootTriggers;
+    if (!triggers.has(traceId)) triggers.set(traceId, reason);
+    if (triggers.size > MAX_OPEN_SPANS) triggers.delete(triggers.keys().next().value as string);
+    return true;
+  }
+
+  /** The reason a local root of `traceId` triggers: its own, else one waiting for it. */
+  private _rootTrigger(traceId: string, own: string | undefined): string | undefined {
+    const waiting = this._rootTriggers.get(traceId);
+    if (waiting === undefined) return own;
+    this._rootTriggers.delete(traceId);
+    return own ?? waiting;
   }
 
   /** The flush an ended span of `traceId` must follow, if its trace was flushed. */
@@ -625,7 +711,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         : 1) + added.traces;
     const result = { ...mark, spans, traces };
     if (this._options.onFlush !== undefined) {
-      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
+      const logs = this._logs?._takenBy(mark.snapshotId) ?? 0;
+      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace', logs });
     }
     return result;
   }
@@ -647,7 +734,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._ring.remove(seq);
   }
 
-  /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
+  /**
+   * Asks the contributors for spans to add to the flush that made `run`
+   * (then the triggering span's own run of a window flush, `trigger1`);
+   * adds them to the queue.
+   */
   private _contribute(
     run: RecordRun,
     trigger1: RecordRun | undefined,
@@ -658,18 +749,35 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     // The window, then the triggering span of a window flush (its own run).
     const runs = trigger1 === undefined ? [run] : [run, trigger1];
     const table = this._table;
-    let all: LeavingSpan[] | undefined;
+    /** Every span leaving, with the run and slot of each, read when first asked. */
+    let all: { spans: LeavingSpan[]; from: RecordRun[]; slots: number[] } | undefined;
+    const everything = () => (all ??= leavingSpans(runs, table, undefined));
     const spans = collectContributions(this._contributors, {
       scope,
       trigger: mark.trigger,
       traceId,
       snapshotId: mark.snapshotId,
       get spans() {
-        all ??= leavingSpans(runs, table, undefined);
-        return all;
+        return everything().spans;
       },
-      spansOfTrace: (id) => leavingSpans(runs, table, id),
+      spansOfTrace: (id) => leavingSpans(runs, table, id).spans,
       resource: firstResource(runs, table),
+      appendToSpan: (index, fields) => {
+        const { from, slots } = everything();
+        const run = from[index];
+        if (run === undefined) return;
+        const slot = slots[index]!;
+        const extra = (run.extra ??= new Map());
+        const had = extra.get(slot);
+        if (had === undefined) {
+          extra.set(slot, fields);
+          return;
+        }
+        const both = new Uint8Array(had.length + fields.length);
+        both.set(had);
+        both.set(fields, had.length);
+        extra.set(slot, both);
+      },
     });
     if (spans.length === 0) return NOTHING_ADDED;
     const ring = this._ring;
@@ -717,16 +825,19 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 }
 
 /**
- * The live records of `runs` as contributors see them; with `traceId`, only
- * that trace's, matched on the record's id bytes before anything is decoded.
+ * The live records of `runs` as contributors see them, with the run and slot
+ * of each; with `traceId`, only that trace's, matched on the record's id
+ * bytes before anything is decoded.
  */
 function leavingSpans(
   runs: readonly RecordRun[],
   table: ResourceScopeTable,
   traceId: string | undefined,
-): LeavingSpan[] {
+): { spans: LeavingSpan[]; from: RecordRun[]; slots: number[] } {
   const id = traceId === undefined ? undefined : Buffer.from(traceId, 'hex');
-  const out: LeavingSpan[] = [];
+  const spans: LeavingSpan[] = [];
+  const from: RecordRun[] = [];
+  const slots: number[] = [];
   for (const run of runs) {
     const buf = run.buf;
     for (let k = 0; k < run.entries; k++) {
@@ -739,10 +850,12 @@ function leavingSpans(
         for (let b = 0; same && b < 16; b++) same = buf[at + b] === id[b];
         if (!same) continue;
       }
-      out.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
+      spans.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
+      from.push(run);
+      slots.push(slot);
     }
   }
-  return out;
+  return { spans, from, slots };
 }
 
 /** The resource of the first live record of `runs`. */
@@ -761,6 +874,18 @@ function firstResource(
 
 /** What a flush with no contributions adds. */
 const NOTHING_ADDED = { spans: 0, traces: 0 };
+
+const NO_LOGS: LogStats = {
+  bufferedLogs: 0,
+  bufferedLogBytes: 0,
+  logsRecorded: 0,
+  logsEvictedByAge: 0,
+  logsEvictedByBytes: 0,
+  logsExported: 0,
+  logsDropped: 0,
+  logsOversize: 0,
+  logsAsSpanEvents: 0,
+};
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
 function hasTrace(run: RecordRun, traceId: string | undefined): boolean {
