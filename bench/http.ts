@@ -13,7 +13,7 @@ import { renderTable, type ScenarioResult, type Target } from './lib/report.js';
 import { fmt, fmtSummary, pct, summarize } from './lib/stats.js';
 import { nextMessage } from './lib/ipc.js';
 
-type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
+export type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
 
 const MODES: Mode[] = ['off', 'a', 'c', 'd', 'e'];
 const LABELS: Record<Mode, string> = {
@@ -24,7 +24,7 @@ const LABELS: Record<Mode, string> = {
   e: '(e) flight recorder, 1% of requests fail (window scope)',
 };
 
-interface Sizes {
+export interface Sizes {
   rounds: number;
   warmSeconds: number;
   seconds: number;
@@ -40,7 +40,7 @@ const service = fileURLToPath(new URL('./lib/http-service.ts', import.meta.url))
 const autocannonBin = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 const execFileAsync = promisify(execFile);
 
-interface Sample {
+export interface Sample {
   rps: number;
   p50: number;
   p99: number;
@@ -70,10 +70,16 @@ async function autocannon(url: string, seconds: number, connections: number) {
   return JSON.parse(stdout) as AutocannonJson;
 }
 
-async function runOnce(mode: Mode, sizes: Sizes, receiverUrl: string): Promise<Sample> {
+/** One measured period of `mode` in a fresh service process; `env` is added to its environment. */
+export async function runOnce(
+  mode: Mode,
+  sizes: Sizes,
+  receiverUrl: string,
+  env: Record<string, string> = {},
+): Promise<Sample> {
   const child = fork(service, [mode], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_RECEIVER_URL: receiverUrl },
+    env: { ...process.env, ...env, BENCH_RECEIVER_URL: receiverUrl },
     stdio: 'inherit',
   });
   try {

@@ -195,7 +195,7 @@ const duration = durationMs();
 const snapshotDir = path.resolve(files.directory);
 
 line(
-  `flight-recorder demo: serving http://${host}:${port} (GET /checkout, /search, /recommendations)`,
+  `flight-recorder demo: serving http://${host}:${port} (GET /checkout, /search, /recommendations, /report)`,
 );
 line(
   `  load: ${rps} requests/s built in; latency threshold FLIGHT_RECORDER_LATENCY_THRESHOLD_MS=${env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS} (floor FLIGHT_RECORDER_LATENCY_FLOOR_MS=${env.FLIGHT_RECORDER_LATENCY_FLOOR_MS}), window flushes at most every FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS=${env.FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS}`,

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 
@@ -20,6 +21,7 @@ export const ENDPOINTS: readonly { path: string; weight: number }[] = [
   { path: '/checkout', weight: 4 },
   { path: '/search?q=flight+recorder', weight: 4 },
   { path: '/recommendations', weight: 2 },
+  { path: '/report', weight: 1 },
 ];
 
 /** A failure of one task, which the handler turns into a 5xx response. */
@@ -105,10 +107,29 @@ async function recommendations(): Promise<string> {
   return 'recommended: 3 items';
 }
 
+/** What `/report` hashes: allocated once, 16 MiB. */
+const REPORT_DATA = Buffer.alloc(16 * 1024 * 1024, 'flight recorder ');
+
+/**
+ * Blocks the event loop: a synchronous SHA-256 of 128 MiB (the 16 MiB buffer
+ * eight times), 200-400 ms on a small machine. Every request in flight
+ * meanwhile waits; the recorder shows the stall on those that were flushed.
+ */
+async function report(): Promise<string> {
+  return task('report.digest', async (span) => {
+    const hash = createHash('sha256');
+    for (let i = 0; i < 8; i++) hash.update(REPORT_DATA);
+    const digest = hash.digest('hex');
+    span.setAttribute('demo.bytes', 8 * REPORT_DATA.length);
+    return `report ${digest.slice(0, 16)}`;
+  });
+}
+
 const ROUTES: Record<string, () => Promise<string>> = {
   '/checkout': checkout,
   '/search': search,
   '/recommendations': recommendations,
+  '/report': report,
 };
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

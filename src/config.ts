@@ -352,6 +352,26 @@ export const OPTIONS = {
     default: false,
     meaning: 'on an uncaught exception, write the window and the open spans to `snapshotDir`',
   }),
+  runtimeEvents: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_RUNTIME_EVENTS',
+    default: true,
+    meaning:
+      'record GC pauses and event-loop stalls and attach them to the flushed spans they overlapped (see runtime events)',
+  }),
+  stallThresholdMs: option<number>({
+    ...duration(1),
+    env: 'FLIGHT_RECORDER_STALL_THRESHOLD_MS',
+    default: 50,
+    meaning: 'an event loop blocked this long or longer is recorded as a stall',
+  }),
+  stallTriggerMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_STALL_TRIGGER_MS',
+    default: 1_000,
+    meaning:
+      'a stall this long or longer triggers an `event-loop-stall` window flush; 0 turns it off',
+  }),
   disabled: option<boolean>({
     ...boolean,
     env: 'FLIGHT_RECORDER_DISABLED',

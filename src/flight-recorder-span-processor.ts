@@ -7,7 +7,11 @@ import { defaultSink } from './export/default-sink.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
-import { collectContributions, type FlushContributor } from './flush/contributors.js';
+import {
+  collectContributions,
+  type FlushContributor,
+  type LeavingSpan,
+} from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
 import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
 import type { LogRequestExporter } from './logs/log-export.js';
@@ -28,6 +32,7 @@ import { OpenTraces, type OpenTrace } from './record/open-traces.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
+import { RuntimeEvents } from './runtime/runtime-events.js';
 import { repair } from './sanitize.js';
 import { installCrashDump } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
@@ -126,6 +131,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @internal For runtime events and, later, log lines.
    */
   readonly _contributors: FlushContributor[] = [];
+  /**
+   * GC pauses and event-loop stalls, one of the contributors.
+   * @internal For tests, which inject events.
+   */
+  readonly _runtime: RuntimeEvents | undefined;
   private _off: boolean;
   private _logs: FlightRecorderLogRecordProcessor | undefined;
   /**
@@ -143,6 +153,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** The run the last flush made, so snapshot() can count its traces once exported. */
   private _lastRun: RecordRun | undefined;
   private _keepRun = false;
+  /** Traces of their own that contributors added to the last flush (the runtime track). */
+  private _lastAddedTraces = 0;
   private _warnedOnEnd = false;
   private _warnedOnFlush = false;
   private _shutdown: Promise<void> | undefined;
@@ -196,6 +208,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._detach.push(installSnapshotSignal(this, o.snapshotSignal, dir));
       }
       if (o.crashDump) this._detach.push(installCrashDump(this, dir));
+      if (o.runtimeEvents) {
+        this._runtime = new RuntimeEvents(
+          {
+            stallThresholdMs: o.stallThresholdMs,
+            stallTriggerMs: o.stallTriggerMs,
+            minAgeMs: o.minAgeMs,
+          },
+          {
+            triggerWindow: (reason, span) => this._triggerWindow(reason, span),
+            now: () => this._now(),
+          },
+        );
+        this._contributors.push(this._runtime);
+        this._detach.push(() => this._runtime!.stop());
+      }
     }
   }
 
@@ -369,7 +396,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._lastRun = undefined;
     await this._exports.whenIdle();
     // Counted once exported, off the synchronous step: it reads every record.
-    if (result.traces < 0) return { ...result, traces: run?.distinctTraces() ?? 0 };
+    if (result.traces < 0) {
+      return { ...result, traces: (run?.distinctTraces() ?? 0) + this._lastAddedTraces };
+    }
     return result;
   }
 
@@ -413,6 +442,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spansExported: exports?.counters.spansExported ?? 0,
       spansDropped: exports?.counters.spansDropped ?? 0,
       exportFailures: exports?.counters.exportFailures ?? 0,
+      gcPausesRecorded: this._runtime?.counters.gcPausesRecorded ?? 0,
+      stallsRecorded: this._runtime?.counters.stallsRecorded ?? 0,
+      runtimeEventsAttached: this._runtime?.counters.runtimeEventsAttached ?? 0,
       triggers: { ...this._triggers },
       triggersSuppressed: { ...this._suppressed },
       latencyThresholdsMs: this._thresholds(),
@@ -607,6 +639,19 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /**
+   * A trigger that is not a span's (an event-loop stall): a window flush,
+   * through the trigger policy like any other, and at most once per
+   * `minFlushIntervalMs` like any window flush.
+   */
+  private _triggerWindow(reason: string, span: ReadableSpan): void {
+    if (this._off) return;
+    const now = this._now();
+    if (now - this._lastWindowFlush < this._options.minFlushIntervalMs) return;
+    if (this._policy.decide(reason, span.spanContext().traceId, span, now) !== 'flush') return;
+    this._flush(reason, now);
+  }
+
+  /**
    * Flushes a trace the policy deferred (or any trace), with what the ring
    * still holds of it.
    * @internal For trigger policies, through {@link TriggerHost}.
@@ -710,19 +755,24 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    if (this._contributors.length > 0) {
-      this._contribute([run, trigger1], mark, whole ? 'window' : 'trace', traceId);
-    }
+    const added =
+      this._contributors.length > 0
+        ? this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId)
+        : NOTHING_ADDED;
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(coalesce ? COALESCED_EXPORT_DELAY_MS : 0);
-    const spans = run.length + (trigger1?.length ?? 0);
-    if (this._keepRun) this._lastRun = run;
+    const spans = run.length + (trigger1?.length ?? 0) + added.spans;
+    if (this._keepRun) {
+      this._lastRun = run;
+      this._lastAddedTraces = added.traces;
+    }
     // Counting traces reads every record: only when someone is told now.
     if (this._options.onFlush === undefined) return { ...mark, spans, traces: -1 };
-    const traces = whole
-      ? run.distinctTraces() + (trigger1 !== undefined && !hasTrace(run, traceId) ? 1 : 0)
-      : 1;
+    const traces =
+      (whole
+        ? run.distinctTraces() + (trigger1 !== undefined && !hasTrace(run, traceId) ? 1 : 0)
+        : 1) + added.traces;
     const result = { ...mark, spans, traces };
     if (this._options.onFlush !== undefined) {
       const logs = this._logs?._takenBy(mark.snapshotId) ?? 0;
@@ -749,36 +799,35 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /**
-   * Asks the contributors for spans to add to the flush that made `runs`
-   * (the flushed records, then the triggering span's own run of a window
-   * flush); adds them to the queue.
+   * Asks the contributors for spans to add to the flush that made `run`
+   * (then the triggering span's own run of a window flush, `trigger1`);
+   * adds them to the queue.
    */
   private _contribute(
-    runs: readonly (RecordRun | undefined)[],
+    run: RecordRun,
+    trigger1: RecordRun | undefined,
     mark: FlushMark,
     scope: 'trace' | 'window',
     traceId: string | undefined,
-  ): void {
-    const leaving = [];
-    const from: RecordRun[] = [];
-    const slots: number[] = [];
-    for (const run of runs) {
-      if (run === undefined) continue;
-      for (let k = 0; k < run.entries; k++) {
-        const slot = run.slot(k);
-        if ((run.state[slot]! & LIVE) === 0) continue;
-        leaving.push(readLeavingSpan(run, slot));
-        from.push(run);
-        slots.push(slot);
-      }
-    }
+  ): { spans: number; traces: number } {
+    // The window, then the triggering span of a window flush (its own run).
+    const runs = trigger1 === undefined ? [run] : [run, trigger1];
+    const table = this._table;
+    /** Every span leaving, with the run and slot of each, read when first asked. */
+    let all: { spans: LeavingSpan[]; from: RecordRun[]; slots: number[] } | undefined;
+    const everything = () => (all ??= leavingSpans(runs, table, undefined));
     const spans = collectContributions(this._contributors, {
       scope,
       trigger: mark.trigger,
-      snapshotId: mark.snapshotId,
       traceId,
-      spans: leaving,
+      snapshotId: mark.snapshotId,
+      get spans() {
+        return everything().spans;
+      },
+      spansOfTrace: (id) => leavingSpans(runs, table, id).spans,
+      resource: firstResource(runs, table),
       appendToSpan: (index, fields) => {
+        const { from, slots } = everything();
         const run = from[index];
         if (run === undefined) return;
         const slot = slots[index]!;
@@ -794,20 +843,25 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         extra.set(slot, both);
       },
     });
-    if (spans.length === 0) return;
+    if (spans.length === 0) return NOTHING_ADDED;
     const ring = this._ring;
     const builder = new RunBuilder(4096, spans.length);
+    // A contributed span with no parent starts a trace of its own (the runtime track).
+    let ownTraces = 0;
     for (const span of spans) {
       try {
         const seq = this._record(span, span.spanContext(), this._lastTime, 0);
         if (seq < 0) continue;
+        if (span.parentSpanContext === undefined) ownTraces++;
         ring.copyInto(builder, seq);
         ring.remove(seq);
       } catch (error) {
         this._warnOnce(error);
       }
     }
-    this._exports!.enqueue(builder.build(mark, ring.dicts));
+    const run1 = builder.build(mark, ring.dicts);
+    this._exports!.enqueue(run1);
+    return { spans: run1.length, traces: ownTraces };
   }
 
   private _notify(flush: FlushInfo): void {
@@ -833,6 +887,57 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     );
   }
 }
+
+/**
+ * The live records of `runs` as contributors see them, with the run and slot
+ * of each; with `traceId`, only that trace's, matched on the record's id
+ * bytes before anything is decoded.
+ */
+function leavingSpans(
+  runs: readonly RecordRun[],
+  table: ResourceScopeTable,
+  traceId: string | undefined,
+): { spans: LeavingSpan[]; from: RecordRun[]; slots: number[] } {
+  const id = traceId === undefined ? undefined : Buffer.from(traceId, 'hex');
+  const spans: LeavingSpan[] = [];
+  const from: RecordRun[] = [];
+  const slots: number[] = [];
+  for (const run of runs) {
+    const buf = run.buf;
+    for (let k = 0; k < run.entries; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      if (id !== undefined) {
+        // A record starts with its trace id: tag, length 16, the 16 bytes.
+        const at = run.off[slot]! + 2;
+        let same = id.length === 16;
+        for (let b = 0; same && b < 16; b++) same = buf[at + b] === id[b];
+        if (!same) continue;
+      }
+      spans.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
+      from.push(run);
+      slots.push(slot);
+    }
+  }
+  return { spans, from, slots };
+}
+
+/** The resource of the first live record of `runs`. */
+function firstResource(
+  runs: readonly RecordRun[],
+  table: ResourceScopeTable,
+): ReadableSpan['resource'] | undefined {
+  for (const run of runs) {
+    for (let k = 0; k < run.entries; k++) {
+      const slot = run.slot(k);
+      if ((run.state[slot]! & LIVE) !== 0) return table.resource(run.pair[slot]!);
+    }
+  }
+  return undefined;
+}
+
+/** What a flush with no contributions adds. */
+const NOTHING_ADDED = { spans: 0, traces: 0 };
 
 const NO_LOGS: LogStats = {
   bufferedLogs: 0,

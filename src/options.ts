@@ -127,6 +127,31 @@ export interface FlightRecorderOptions {
    */
   onFlush?: (flush: FlushInfo) => void;
   /**
+   * Records GC pauses (`PerformanceObserver` `'gc'` entries) and event-loop
+   * stalls into a ring of their own (80 KiB), and adds them to flushes: each
+   * pause or stall that overlapped a flushed span becomes a child span of the
+   * innermost such span (`gc (major)`, `event loop blocked`, marked
+   * `flight_recorder.runtime=true`; the span was affected by it, not
+   * necessarily its cause), and a window flush also exports a
+   * `process runtime` trace of the window's pauses, heap and event-loop
+   * utilization. See docs/runtime-events.md.
+   * Env: `FLIGHT_RECORDER_RUNTIME_EVENTS=false`. The default is `true`.
+   */
+  runtimeEvents?: boolean;
+  /**
+   * An event loop blocked for this long or longer is recorded as a stall.
+   * Unit: milliseconds, at least 1 and at most 2147483647.
+   * Env: `FLIGHT_RECORDER_STALL_THRESHOLD_MS`. The default is 50 ms.
+   */
+  stallThresholdMs?: number;
+  /**
+   * A stall this long or longer triggers `event-loop-stall`: a window flush,
+   * asked of the trigger policy like any trigger and at most once per
+   * `minFlushIntervalMs`. 0 turns it off. Unit: milliseconds, at most
+   * 2147483647. Env: `FLIGHT_RECORDER_STALL_TRIGGER_MS`. The default is 1000 ms.
+   */
+  stallTriggerMs?: number;
+  /**
    * When true the recorder records and exports nothing.
    * Env: `FLIGHT_RECORDER_DISABLED=true`. The default is `false`.
    */
@@ -290,6 +315,12 @@ export interface FlightRecorderStats extends LogStats {
   spansDropped: number;
   /** Export calls that failed or timed out. */
   exportFailures: number;
+  /** GC pauses recorded (`runtimeEvents`). */
+  gcPausesRecorded: number;
+  /** Event-loop stalls of at least `stallThresholdMs` recorded (`runtimeEvents`). */
+  stallsRecorded: number;
+  /** Spans made from runtime events and attached to flushed traces (the runtime track not counted). */
+  runtimeEventsAttached: number;
 }
 
 /** What {@link FlightRecorderSpanProcessor.snapshot} resolves to once the flush is exported. */
@@ -298,7 +329,10 @@ export interface SnapshotResult {
   snapshotId: string;
   /** The `flight_recorder.trigger` carried by every span of this flush. */
   trigger: string;
-  /** How many spans this flush took from the buffer. */
+  /**
+   * How many spans this flush exports: those it took from the buffer, and
+   * those it added (GC pauses and stalls, the runtime track).
+   */
   spans: number;
   /** How many distinct traces those spans belong to. */
   traces: number;

@@ -134,6 +134,78 @@ describe('renderWaterfall', () => {
   });
 });
 
+describe('renderWaterfall with runtime events', () => {
+  const runtime = (extra: Record<string, unknown>) => ({
+    attributes: { 'flight_recorder.runtime': true, ...extra } as SnapshotSpan['attributes'],
+  });
+
+  test('GC pauses and stalls are marked on the row of the span they hit, not drawn as rows', () => {
+    const root = span('aa', 'GET', 0, 1000, { attributes: { 'url.path': '/slow' } });
+    const db = child(root, 'db.query', 100, 900);
+    const gc = child(db, 'gc (major)', 200, 300, runtime({ 'v8js.gc.type': 'major' }));
+    const stall = child(root, 'event loop blocked', 500, 800, runtime({}));
+    const out = renderWaterfall(snapshot([root, db, gc, stall], 'latency'), {
+      columns: 80,
+      style: plain,
+    });
+    const lines = out.split('\n');
+    assert.ok(!lines.some((l) => /^\s*[├└]─ (gc|event loop)/.test(l)), out);
+    const rootRow = lines.find((l) => l.startsWith('GET /slow'))!;
+    const dbRow = lines.find((l) => l.includes('db.query'))!;
+    assert.match(dbRow, /█▓+█/, out);
+    assert.match(rootRow, /█░+█/, out);
+    assert.ok(
+      lines.some((l) => /affected by gc \(major\) 100ms/.test(l)),
+      out,
+    );
+    assert.ok(
+      lines.some((l) => /affected by event loop blocked 300ms/.test(l)),
+      out,
+    );
+    assert.match(out, /2 spans/);
+    assert.match(out, /affected, not necessarily caused/);
+    assert.ok(
+      lines.every((l) => visibleWidth(l) <= 80),
+      out,
+    );
+  });
+
+  test('the runtime track of a window flush is one row over the window, and never the triggering trace', () => {
+    const slow = span('aa', 'GET', 100, 500, { attributes: { 'url.path': '/slow' } });
+    const track = span('bb', 'process runtime', 0, 1000, {
+      ...runtime({ 'v8js.memory.heap.used': 50 * 2 ** 20, 'nodejs.eventloop.utilization': 0.31 }),
+    });
+    const gc = child(track, 'gc (minor)', 100, 110, runtime({ 'v8js.gc.type': 'minor' }));
+    const stall = child(track, 'event loop blocked', 600, 900, runtime({}));
+    for (const [trigger, first] of [
+      ['latency', 'trace aa'],
+      ['event-loop-stall', 'process runtime'],
+    ] as const) {
+      const out = renderWaterfall(snapshot([slow, track, gc, stall], trigger), {
+        columns: 80,
+        style: plain,
+      });
+      const lines = out.split('\n');
+      const firstBlock = lines.findIndex((l) => l.includes(first));
+      const other = lines.findIndex((l) =>
+        l.includes(first === 'trace aa' ? 'process runtime' : 'trace aa'),
+      );
+      assert.ok(firstBlock >= 0 && firstBlock < other, `${trigger}\n${out}`);
+      assert.match(
+        out,
+        /1 GC pause \(10ms\) · 1 stall \(300ms\) · heap 50\.0 MiB · loop utilization 31%/,
+      );
+      const row = lines.find((l) => l.startsWith('runtime'))!;
+      assert.match(row, /─▓─+░+─/, out);
+      assert.match(out, /░ event loop blocked 300ms at \+600ms/);
+      assert.ok(
+        lines.every((l) => visibleWidth(l) <= 80),
+        out,
+      );
+    }
+  });
+});
+
 describe('parseSnapshot', () => {
   test('reads hex or base64 ids and string, number or long-bits times', () => {
     const body = {

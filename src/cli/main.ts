@@ -34,8 +34,9 @@ const HELP_VIEW = `Usage: flight-recorder view <file> [--trace <id>]
 Prints a terminal waterfall of each trace in a snapshot file: a time axis,
 spans nested under their parents with their durations, errors marked with ✗
 (and red), spans still open at a crash drawn with ▒ and marked (unfinished),
-the exceptions under the spans they hit. The trace that triggered the flush
-comes first. Lines fit the terminal width (100 columns when not a terminal);
+the exceptions under the spans they hit, GC pauses (▓) and event-loop stalls
+(░) on the row of the span they hit, and a window flush's runtime track on
+one row. The trace that triggered the flush comes first. Lines fit the terminal width (100 columns when not a terminal);
 colour only on a terminal, and never when NO_COLOR is set.
 
 Options:

@@ -8,6 +8,14 @@ const DURATION_WIDTH = 8;
 const MIN_BAR_WIDTH = 10;
 const MIN_LABEL_WIDTH = 12;
 const SPAN_ERROR = 2;
+/** What the recorder puts on the spans it makes from GC pauses and stalls. */
+const RUNTIME_ATTRIBUTE = 'flight_recorder.runtime';
+const RUNTIME_TRACK_NAME = 'process runtime';
+/** The trigger whose flush is the runtime track's doing. */
+const STALL_TRIGGER = 'event-loop-stall';
+/** How a GC pause and a stall are drawn over the bar of the span they hit. */
+const GC_GLYPH = '▓';
+const STALL_GLYPH = '░';
 
 export interface WaterfallOptions {
   /** Terminal width in columns; every line fits in it. */
@@ -60,6 +68,21 @@ function isError(span: SnapshotSpan): boolean {
   return span.statusCode === SPAN_ERROR;
 }
 
+function isRuntime(span: SnapshotSpan): boolean {
+  return span.attributes[RUNTIME_ATTRIBUTE] === true;
+}
+
+/** A window flush's `process runtime` trace: every GC pause and stall of the window. */
+function isRuntimeTrack(trace: Trace): boolean {
+  return trace.spans.some(
+    (s) => s.name === RUNTIME_TRACK_NAME && s.parentSpanId === undefined && isRuntime(s),
+  );
+}
+
+function isStall(span: SnapshotSpan): boolean {
+  return span.attributes['v8js.gc.type'] === undefined;
+}
+
 function groupTraces(spans: readonly SnapshotSpan[]): Trace[] {
   const byId = new Map<string, Trace>();
   for (const span of spans) {
@@ -83,6 +106,8 @@ function rootsOf(trace: Trace): SnapshotSpan[] {
 
 function longestRoot(trace: Trace, onlyErrors: boolean): bigint {
   let longest = -1n;
+  // The runtime track spans the window: it is never a request that triggered.
+  if (isRuntimeTrack(trace)) return longest;
   for (const root of rootsOf(trace)) {
     if (onlyErrors && !isError(root)) continue;
     if (root.end - root.start > longest) longest = root.end - root.start;
@@ -104,6 +129,7 @@ function longestRoot(trace: Trace, onlyErrors: boolean): bigint {
 export function triggeringTrace(snapshot: Snapshot, traces: readonly Trace[]): Trace | undefined {
   const trigger = snapshot.triggers.length === 1 ? snapshot.triggers[0]! : undefined;
   if (trigger === undefined || NO_TRIGGERING_TRACE.has(trigger)) return undefined;
+  if (trigger === STALL_TRIGGER) return traces.find(isRuntimeTrack);
   if (trigger === 'crash') {
     return traces.find((t) =>
       t.spans.some((s) => s.unfinished && s.events.some((e) => e.name === 'exception')),
@@ -214,6 +240,92 @@ function bar(span: SnapshotSpan, trace: Trace, width: number): { pad: number; fi
   return { pad, fill };
 }
 
+/**
+ * The cells of a bar `width` wide, with the GC pauses and stalls of `marks`
+ * drawn over the span's own bar where they were (they may reach past it: a
+ * pause is timed as it happened).
+ */
+function markedBar(
+  span: SnapshotSpan,
+  marks: readonly SnapshotSpan[],
+  trace: Trace,
+  width: number,
+  glyph: string,
+): string[] {
+  const { pad, fill } = bar(span, trace, width);
+  const cells = new Array<string>(width).fill(' ');
+  for (let k = pad; k < pad + fill && k < width; k++) cells[k] = glyph;
+  for (const mark of marks) {
+    const m = bar(mark, trace, width);
+    const g = isStall(mark) ? STALL_GLYPH : GC_GLYPH;
+    for (let k = m.pad; k < m.pad + m.fill && k < width; k++) cells[k] = g;
+  }
+  return cells;
+}
+
+/** `gc (major) 12ms · event loop blocked 210ms`, the pauses a span was affected by. */
+function markLine(marks: readonly SnapshotSpan[]): string {
+  const shown = marks.slice(0, 6).map((m) => `${m.name} ${formatDuration(m.end - m.start)}`);
+  if (marks.length > shown.length) shown.push(`${marks.length - shown.length} more`);
+  return `affected by ${shown.join(' · ')}`;
+}
+
+function mib(bytes: unknown): string | undefined {
+  return typeof bytes === 'number' ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : undefined;
+}
+
+/**
+ * The runtime track: one row over the window, the GC pauses and stalls
+ * drawn where they were, and what the flush sampled.
+ */
+function renderRuntimeTrack(trace: Trace, options: WaterfallOptions, out: string[]): void {
+  const { style, columns } = options;
+  const root = trace.spans.find((s) => s.name === RUNTIME_TRACK_NAME && isRuntime(s))!;
+  const events = trace.spans.filter((s) => s !== root);
+  const gcs = events.filter((s) => !isStall(s));
+  const stalls = events.filter(isStall);
+  const total = (spans: readonly SnapshotSpan[]) =>
+    formatDuration(spans.reduce((sum, s) => sum + (s.end - s.start), 0n));
+  out.push(
+    style.bold(
+      truncate(`${RUNTIME_TRACK_NAME} · ${formatDuration(trace.end - trace.start)}`, columns),
+    ),
+  );
+  const utilization = root.attributes['nodejs.eventloop.utilization'];
+  const facts = [
+    `${gcs.length} GC pause${gcs.length === 1 ? '' : 's'} (${total(gcs)})`,
+    `${stalls.length} stall${stalls.length === 1 ? '' : 's'} (${total(stalls)})`,
+  ];
+  const heap = mib(root.attributes['v8js.memory.heap.used']);
+  if (heap !== undefined) facts.push(`heap ${heap}`);
+  if (typeof utilization === 'number') {
+    facts.push(`loop utilization ${Math.round(utilization * 100)}%`);
+  }
+  out.push(style.dim(truncate(facts.join(' · '), columns)));
+  const labelWidth = Math.min(MIN_LABEL_WIDTH, columns);
+  const barWidth = Math.max(MIN_BAR_WIDTH, columns - labelWidth - DURATION_WIDTH - 2);
+  const gutter = ' '.repeat(labelWidth + DURATION_WIDTH + 2);
+  out.push(style.dim(`${gutter}${axis(trace.end - trace.start, barWidth)}`.trimEnd()));
+  const cells = markedBar(root, events, trace, barWidth, '─');
+  const label = padEnd('runtime', labelWidth);
+  const duration = formatDuration(root.end - root.start).padStart(DURATION_WIDTH);
+  out.push(`${label} ${duration} ${style.yellow(cells.join('').trimEnd())}`);
+  const longest = [...stalls]
+    .sort((a, b) => (b.end - b.start > a.end - a.start ? 1 : -1))
+    .slice(0, 3);
+  for (const stall of longest) {
+    const at = formatDuration(stall.start - trace.start);
+    out.push(
+      style.dim(
+        truncate(
+          `${gutter}${STALL_GLYPH} ${stall.name} ${formatDuration(stall.end - stall.start)} at +${at}`,
+          columns,
+        ),
+      ),
+    );
+  }
+}
+
 function exceptionLines(span: SnapshotSpan): string[] {
   const lines: string[] = [];
   for (const event of span.events) {
@@ -261,7 +373,20 @@ function renderTrace(
   out: string[],
 ): void {
   const { style, columns } = options;
-  const rows = treeRows(trace);
+  // GC pauses and stalls are drawn on the row of the span they hit, not as rows.
+  const marksOf = new Map<string, SnapshotSpan[]>();
+  const ids = new Set(trace.spans.map((s) => s.spanId));
+  const own: SnapshotSpan[] = [];
+  for (const s of trace.spans) {
+    if (isRuntime(s) && s.parentSpanId !== undefined && ids.has(s.parentSpanId)) {
+      const list = marksOf.get(s.parentSpanId);
+      if (list === undefined) marksOf.set(s.parentSpanId, [s]);
+      else list.push(s);
+    } else {
+      own.push(s);
+    }
+  }
+  const rows = treeRows(marksOf.size === 0 ? trace : { ...trace, spans: own });
   const errors = trace.spans.filter(isError).length;
   const unfinished = trace.spans.filter((s) => s.unfinished).length;
   const root = rows[0]?.span;
@@ -275,11 +400,15 @@ function renderTrace(
     columns,
   );
   out.push(triggered === undefined ? style.bold(heading) : style.bold(style.yellow(heading)));
-  const facts = [`${trace.spans.length} span${trace.spans.length === 1 ? '' : 's'}`];
+  const facts = [`${own.length} span${own.length === 1 ? '' : 's'}`];
   if (errors > 0) facts.push(`${errors} error${errors === 1 ? '' : 's'}`);
   if (unfinished > 0) facts.push(`${unfinished} unfinished`);
   if (root?.service !== undefined) facts.push(`service ${root.service}`);
   out.push(style.dim(truncate(facts.join(' · '), columns)));
+  if (marksOf.size > 0) {
+    const legend = `${GC_GLYPH} GC pause · ${STALL_GLYPH} event loop blocked · affected, not necessarily caused`;
+    out.push(style.dim(truncate(legend, columns)));
+  }
 
   const labels = rows.map((r) => {
     const flags = `${isError(r.span) ? '✗ ' : ''}${r.orphan ? '⋯ ' : ''}`;
@@ -298,13 +427,19 @@ function renderTrace(
     const duration = formatDuration(span.end - span.start).padStart(DURATION_WIDTH);
     const { pad, fill } = bar(span, trace, barWidth);
     const glyph = span.unfinished ? '▒' : '█';
+    const marks = marksOf.get(span.spanId);
     let line = `${label} ${duration} ${' '.repeat(pad)}`;
-    if (isError(span)) {
+    if (marks !== undefined) {
+      const cells = markedBar(span, marks, trace, barWidth, glyph).join('').trimEnd();
+      line = `${isError(span) ? style.red(label) : label} ${duration} ${style.yellow(cells)}`;
+    } else if (isError(span)) {
       line = `${style.red(label)} ${duration} ${' '.repeat(pad)}${style.red(glyph.repeat(fill))}`;
     } else {
       line += style.cyan(glyph.repeat(fill));
     }
     out.push(line);
+    if (marks !== undefined)
+      out.push(style.yellow(truncate(`${row.under}  ${markLine(marks)}`, columns)));
     for (const log of logLines(span)) {
       const text = truncate(`${row.under}  · ${log.text}`, columns);
       out.push(log.severe ? style.red(text) : style.dim(text));
@@ -355,6 +490,10 @@ export function renderWaterfall(snapshot: Snapshot, options: WaterfallOptions): 
   if (traces.length === 0) out.push('', '(no spans)');
   for (const trace of traces) {
     out.push('');
+    if (isRuntimeTrack(trace)) {
+      renderRuntimeTrack(trace, options, out);
+      continue;
+    }
     const why =
       trace === first ? (trigger === 'crash' ? 'crashed here' : `triggered ${trigger}`) : undefined;
     renderTrace(trace, why, options, out);

@@ -491,7 +491,11 @@ export function decodeEvents(fields: Uint8Array): TimedEvent[] {
 }
 
 /** The ids and times of the record in `slot`, read from its first fields (for flush contributors). */
-export function readLeavingSpan(run: RecordRun, slot: number): LeavingSpan {
+export function readLeavingSpan(
+  run: RecordRun,
+  slot: number,
+  resource?: LeavingSpan['resource'],
+): LeavingSpan {
   const o = run.off[slot]!;
   const r = new Reader(run.buf, o, o + run.len[slot]!);
   let traceId = '';
@@ -513,7 +517,7 @@ export function readLeavingSpan(run: RecordRun, slot: number): LeavingSpan {
       break;
     } else r.skip(tag & 7);
   }
-  return { traceId, spanId, parentSpanId, startMs, endMs };
+  return { traceId, spanId, parentSpanId, startMs, endMs, resource };
 }
 
 /** The trace id of a record (its first field), as hex. */

@@ -12,6 +12,8 @@ export interface LeavingSpan {
   readonly parentSpanId: string | undefined;
   readonly startMs: number;
   readonly endMs: number;
+  /** The span's resource, for spans a contributor makes in its trace. */
+  readonly resource?: ReadableSpan['resource'];
 }
 
 /**
@@ -21,10 +23,18 @@ export interface LeavingSpan {
 export interface ContributorFlush {
   readonly scope: 'trace' | 'window';
   readonly trigger: string;
-  readonly snapshotId: string;
-  /** The trace whose trigger made the flush; undefined for a manual snapshot. */
+  /** The trace whose span triggered the flush; undefined for a manual snapshot. */
   readonly traceId?: string | undefined;
+  readonly snapshotId: string;
+  /**
+   * Every span leaving, read from the records when first asked (a window
+   * flush's are tens of thousands: ask only when needed).
+   */
   readonly spans: readonly LeavingSpan[];
+  /** The resource of the first span leaving, if any. */
+  readonly resource?: ReadableSpan['resource'] | undefined;
+  /** The spans leaving of one trace only, found without reading the others. */
+  spansOfTrace(traceId: string): LeavingSpan[];
   /**
    * Appends encoded Span fields (events, field 11) after the record of
    * `spans[index]`, exported with it; decoders see them as that span's last

@@ -12,7 +12,14 @@ provider
   .startSpan('slow', { startTime: now })
   .end(now + 100);
 recorder.forceFlush().then(async () => {
-  assert.equal(exporter.getFinishedSpans().length, 1);
+  // Besides the runtime track (runtime events are on by default).
+  const spans = exporter.getFinishedSpans();
+  const requests = spans.filter((s) => s.attributes['flight_recorder.runtime'] !== true);
+  assert.equal(requests.length, 1);
+  assert.ok(
+    spans.some((s) => s.name === 'process runtime'),
+    'the runtime track',
+  );
   assert.equal(recorder.stats().flushes, 1);
   await provider.shutdown();
   console.log('CommonJS require: ok');

@@ -14,6 +14,10 @@ export interface JaegerSpan {
   tags: JaegerKeyValue[];
   logs: { timestamp: number; fields: JaegerKeyValue[] }[];
   processID: string;
+  /** Microseconds since the epoch. */
+  startTime: number;
+  /** Microseconds. */
+  duration: number;
 }
 
 export interface JaegerTrace {

@@ -32,6 +32,7 @@ import {
   type ExpectedTrace,
   runFileScenario,
   runScenario,
+  STALL_MS,
   type ScenarioResult,
 } from './scenario.js';
 
@@ -164,7 +165,8 @@ function describeEndToEnd(binary: string): void {
           traceId: first.traceId,
           traces: first.traces,
         },
-        { trigger: 'latency', scope: 'window', traceId: scenario.slow.traceId, traces: 4 },
+        // The window's 3 traces, the slow one and the runtime track.
+        { trigger: 'latency', scope: 'window', traceId: scenario.slow.traceId, traces: 5 },
       );
       assert.deepEqual(
         {
@@ -176,7 +178,12 @@ function describeEndToEnd(binary: string): void {
         { trigger: 'error', scope: 'trace', traceId: scenario.failed.traceId, traces: 1 },
       );
       const exported = exportedTraces(scenario).reduce((n, t) => n + t.spans.length, 0);
-      assert.equal(scenario.stats.spansExported, exported, 'every flushed span was accepted');
+      const runtime = [...stored.values()].flatMap((t) => t.spans.filter(isRuntime)).length;
+      assert.equal(
+        scenario.stats.spansExported,
+        exported + runtime,
+        'every flushed span was accepted, and the runtime events the flushes added',
+      );
       assert.equal(scenario.stats.spansLate, 1);
       assert.equal(scenario.stats.spansDropped, 0);
       assert.equal(scenario.stats.exportFailures, 0);
@@ -191,6 +198,28 @@ function describeEndToEnd(binary: string): void {
         flush.snapshotId,
         'latency',
       );
+    });
+
+    it('the stall that blocked the loop is a child of the slow request, marked as the flush marks it', () => {
+      const t = stored.get(scenario.slow.traceId);
+      assert.ok(t, 'slow trace stored');
+      const root = scenario.slow.spans.find((s) => s.parentSpanId === undefined)!;
+      const stalls = t.spans.filter((s) => s.operationName === 'event loop blocked');
+      assert.equal(stalls.length, 1, JSON.stringify(t.spans.map((s) => s.operationName)));
+      const stall = stalls[0]!;
+      assert.equal(parentOf(stall), root.spanId);
+      assert.equal(tag(stall, 'flight_recorder.runtime'), true);
+      assert.match(String(tag(stall, 'flight_recorder.runtime.relation')), /^affected by/);
+      assert.equal(tag(stall, SNAPSHOT_ID_ATTRIBUTE), scenario.flushes[0]!.snapshotId);
+      assert.equal(tag(stall, 'span.kind'), 'internal');
+      // Jaeger durations are microseconds; the loop ran STALL_MS.
+      assert.ok(stall.duration >= (STALL_MS - 10) * 1_000, `stall of ${stall.duration} µs`);
+      // The runtime track of that flush holds it too.
+      const track = [...stored.values()].find((x) =>
+        x.spans.some((s) => s.operationName === 'process runtime'),
+      );
+      assert.ok(track, 'the runtime track is in Jaeger');
+      assert.ok(track.spans.some((s) => s.operationName === 'event loop blocked'));
     });
 
     it("the failing request's DEBUG lines are logs on its spans, in time order, with severity; they went to OTLP logs too", () => {
@@ -266,9 +295,12 @@ function describeEndToEnd(binary: string): void {
       const found = await query.findTraces(scenario.serviceName, {
         [SNAPSHOT_ID_ATTRIBUTE]: flush.snapshotId,
       });
+      const track = [...stored.entries()].find(([, t]) => t.spans.every(isRuntime));
+      assert.ok(track, 'the runtime track is stored');
       assert.deepEqual(
         ids(found),
-        sorted([...scenario.windowTraces, scenario.slow].map((t) => t.traceId)),
+        sorted([...[...scenario.windowTraces, scenario.slow].map((t) => t.traceId), track[0]]),
+        'the window, the slow trace and the runtime track of the flush',
       );
       const second = await query.findTraces(scenario.serviceName, {
         [SNAPSHOT_ID_ATTRIBUTE]: scenario.flushes[1]!.snapshotId,
@@ -309,11 +341,13 @@ function describeEndToEnd(binary: string): void {
     });
 
     it('fast traces outside every window never arrive', async () => {
+      const requests = [...stored.entries()].filter(([, t]) => !t.spans.every(isRuntime));
       assert.deepEqual(
-        sorted([...stored.keys()]),
+        sorted(requests.map(([id]) => id)),
         sorted(exportedTraces(scenario).map((t) => t.traceId)),
-        'the service has exactly the flushed traces',
+        'the service has exactly the flushed traces, and the runtime track',
       );
+      assert.equal(stored.size, requests.length + 1);
       for (const expected of scenario.unflushed) {
         assert.equal(
           await query.getTrace(expected.traceId),
@@ -323,6 +357,11 @@ function describeEndToEnd(binary: string): void {
       }
     });
   });
+}
+
+/** A span the recorder made from a GC pause or a stall. */
+function isRuntime(span: JaegerSpan): boolean {
+  return tag(span, 'flight_recorder.runtime') === true;
 }
 
 /** The traces the recorder should have exported: the window, the slow and the failed one. */
@@ -339,8 +378,9 @@ function ids(traces: JaegerTrace[]): string[] {
 }
 
 /**
- * The stored trace has exactly the expected spans, each with its name, its
- * parent, the service name and the flush's marks.
+ * The stored trace has exactly the expected spans (besides the GC pauses and
+ * stalls the flush attached), each with its name, its parent, the service
+ * name and the flush's marks.
  */
 function assertStoredComplete(
   stored: Map<string, JaegerTrace>,
@@ -351,7 +391,9 @@ function assertStoredComplete(
 ): void {
   const t = stored.get(expected.traceId);
   assert.ok(t, `${expected.label} trace ${expected.traceId} is in Jaeger`);
-  const byId = new Map<string, JaegerSpan>(t.spans.map((s) => [normalizeId(s.spanID, 16), s]));
+  const byId = new Map<string, JaegerSpan>(
+    t.spans.filter((s) => !isRuntime(s)).map((s) => [normalizeId(s.spanID, 16), s]),
+  );
   assert.deepEqual(
     sorted([...byId.keys()]),
     sorted(expected.spans.map((s) => s.spanId)),

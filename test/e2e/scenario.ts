@@ -15,6 +15,8 @@ import {
 
 /** A root longer than this is slow. The scenario's fast roots last 5 ms, its slow one 1 s. */
 export const LATENCY_THRESHOLD_MS = 200;
+/** How long the scenario blocks the event loop at the end of its slow trace. */
+export const STALL_MS = 200;
 
 export interface ExpectedSpan {
   name: string;
@@ -112,6 +114,9 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
     minAgeMs: 10 * 60_000,
     minFlushIntervalMs: 10 * 60_000,
     onFlush: (flush) => flushes.push(flush),
+    // Real GC pauses and stalls, as by default: the slow trace shows the stall below.
+    runtimeEvents: true,
+    stallThresholdMs: 50,
   });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': serviceName }),
@@ -143,14 +148,18 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
     // 1. Fast traces before any trigger: the window of the first flush.
     const windowTraces = ['w1', 'w2', 'w3'].map((label) => fastTrace(tracer, label));
 
-    // 2. A slow trace whose root ends while one child still runs.
+    // 2. A slow trace whose root ends while one child still runs, and whose
+    // last 200 ms the event loop is blocked (a synchronous busy loop): the
+    // flush attaches the stall under the root, the only span open then.
     const slow = new TraceRecorder(tracer, 'slow');
+    const blockedFrom = Date.now();
+    while (Date.now() - blockedFrom < STALL_MS);
     let now = Date.now();
     const slowRoot = slow.start('GET /slow', now - 1_000);
     const query = slow.start('db.query', now - 900, slowRoot);
     slow.start('db.connect', now - 890, query).end(now - 850);
     query.end(now - 400);
-    slow.start('cache.get', now - 300, slowRoot).end(now - 250);
+    slow.start('cache.get', now - 700, slowRoot).end(now - 650);
     const late = slow.start('background.refresh', now - 200, slowRoot);
     slowRoot.end(now); // latency trigger: a window flush
     if (flushCount() !== 1) throw new Error(`the slow root made ${flushCount()} flushes, not 1`);

@@ -20,6 +20,13 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 
+// Runtime events (GC pauses, stalls) are real and on by default: a test
+// that asserts which spans a flush holds would see whatever GC this process
+// did. They are off in tests, and in the processes tests start, unless a
+// test turns them on (`runtimeEvents: true` wins over the environment);
+// test/runtime-*.test.ts do, with injected events.
+process.env.FLIGHT_RECORDER_RUNTIME_EVENTS ??= 'false';
+
 // Exports run under suppressTracing, which needs a real context manager, as
 // NodeSDK registers for users.
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

@@ -1,0 +1,132 @@
+import { type PerformanceEntry, PerformanceObserver, performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+
+/**
+ * Where runtime events come from. The real ones observe this process; tests
+ * inject their own, so no unit test depends on real GC or scheduler timing.
+ * A source calls `emit` with epoch-millisecond times on the clock spans use,
+ * and returns a handle that stops it.
+ * @internal
+ */
+export interface RuntimeSources {
+  /** GC pauses: `emit(startMs, endMs, kind, flags)`. */
+  gc(emit: (startMs: number, endMs: number, kind: number, flags: number) => void): SourceHandle;
+  /**
+   * Event-loop stalls of at least `thresholdMs`: `emit(startMs, endMs, lateMs)`,
+   * where `lateMs` is how late the detector's timer ran.
+   */
+  stalls(
+    thresholdMs: number,
+    emit: (startMs: number, endMs: number, lateMs: number) => void,
+  ): SourceHandle;
+  /** The heap in use now (bytes) and the event-loop utilization since the previous call (0..1). */
+  sample(): { heapUsed: number; utilization: number };
+}
+
+/** @internal */
+export interface SourceHandle {
+  stop(): void;
+  /**
+   * Emits now what the source has seen and not yet emitted (a flush calls it
+   * first, so a pause that ended just before is not missed).
+   */
+  check(): void;
+}
+
+/**
+ * The offset from the performance timeline to the clock spans use. The SDK
+ * anchors each span's start to `Date.now()` and measures from there with
+ * `performance.now()`, so a performance time plus this offset, read at about
+ * the same moment, is on the spans' clock even when `performance.timeOrigin`
+ * has drifted from the wall clock (it does, by milliseconds a day).
+ */
+function spanClockOffset(): number {
+  return Date.now() - performance.now();
+}
+
+/** GC pauses from `PerformanceObserver` `'gc'` entries (kind, flags, start, duration). */
+function observeGc(
+  emit: (startMs: number, endMs: number, kind: number, flags: number) => void,
+): SourceHandle {
+  const take = (entries: readonly PerformanceEntry[]): void => {
+    const offset = spanClockOffset();
+    for (const entry of entries) {
+      const detail = (entry as { detail?: { kind?: number; flags?: number } }).detail;
+      const start = entry.startTime + offset;
+      emit(start, start + entry.duration, detail?.kind ?? 0, detail?.flags ?? 0);
+    }
+  };
+  // Entries reach the callback a little after the pause; takeRecords() hands
+  // over those still waiting.
+  const observer = new PerformanceObserver((list) => take(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop: () => observer.disconnect(),
+    check: () => take(observer.takeRecords()),
+  };
+}
+
+/**
+ * Event-loop stalls, from an unref'd interval timer that checks how late it
+ * runs, told apart from a process that was only descheduled (or a laptop
+ * that slept) by libuv's idle time: a stall is a late tick during which the
+ * loop was active, not idle. The stall's length is the loop's active time
+ * since the previous tick (`performance.eventLoopUtilization()`), which
+ * measures the blocking callback itself, where the lateness alone would
+ * miss the part of it that ran before the tick was due. It ends when the
+ * tick runs, the first thing the loop does once unblocked. Ticks every
+ * `thresholdMs` (at most 20 a second at the 50 ms default), each a few
+ * microseconds.
+ */
+function detectStalls(
+  thresholdMs: number,
+  emit: (startMs: number, endMs: number, lateMs: number) => void,
+): SourceHandle {
+  const interval = Math.max(10, Math.min(thresholdMs, 1_000));
+  let last = performance.now();
+  let elu = performance.eventLoopUtilization();
+  /** A stall ended just now when the loop was late by the threshold and active meanwhile. */
+  const tick = (): void => {
+    const now = performance.now();
+    const late = now - last - interval;
+    if (late < thresholdMs) return;
+    const current = performance.eventLoopUtilization();
+    const active = current.active - elu.active;
+    last = now;
+    elu = current;
+    if (active < thresholdMs) return;
+    const end = now + spanClockOffset();
+    emit(end - active, end, late);
+  };
+  const timer = setInterval(() => {
+    tick();
+    last = performance.now();
+    elu = performance.eventLoopUtilization();
+  }, interval);
+  timer.unref();
+  return {
+    stop: () => clearInterval(timer),
+    // A flush right after a block, before the timer's tick: the block is seen now.
+    check: tick,
+  };
+}
+
+/**
+ * This process's own runtime. Each call makes a new set, whose samples of
+ * utilization run from its own previous sample. The heap is read from V8
+ * (`getHeapStatistics`), not `process.memoryUsage()`, which reads
+ * `/proc` synchronously for the RSS.
+ */
+export function processSources(): RuntimeSources {
+  let last: ReturnType<typeof performance.eventLoopUtilization> | undefined;
+  return {
+    gc: observeGc,
+    stalls: detectStalls,
+    sample() {
+      const current = performance.eventLoopUtilization();
+      const utilization = performance.eventLoopUtilization(current, last).utilization;
+      last = current;
+      return { heapUsed: getHeapStatistics().used_heap_size, utilization };
+    },
+  };
+}
