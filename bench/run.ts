@@ -18,6 +18,7 @@ const SCENARIOS = [
   { file: 'memory.ts', gc: true },
   { file: 'flush.ts', gc: true },
   { file: 'runtime.ts', gc: false },
+  { file: 'storm.ts', gc: true },
   { file: 'logs.ts', gc: true },
 ];
 

@@ -528,6 +528,8 @@ describe('FlightRecorderSpanProcessor', () => {
           maxExportBatchSize: 1,
           latencyThresholdMs: 10,
           minFlushIntervalMs: 0,
+          // The export queue's bound, not the flush budget's.
+          maxTracesPerSecond: 1_000_000,
         });
         t.exporter.mode = 'hang';
         for (let i = 0; i < 600; i++) {
@@ -709,6 +711,7 @@ describe('FlightRecorderSpanProcessor', () => {
       'exportFailures',
       'flushes',
       'gcPausesRecorded',
+      'latencyThresholdsMs',
       'logsAsSpanEvents',
       'logsDropped',
       'logsEvictedByAge',
@@ -727,6 +730,7 @@ describe('FlightRecorderSpanProcessor', () => {
       'spansRecorded',
       'stallsRecorded',
       'triggers',
+      'triggersSuppressed',
     ]);
     assert.equal(t.recorder.stats().flushes, 1);
     assert.equal(t.recorder.stats().spansExported, 3);
