@@ -18,7 +18,7 @@ import type {
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
-import { LIVE, OPEN, type RecordRun, ROOT, RunBuilder } from './record/record-run.js';
+import { LIVE, OPEN, type RecordRun, ROOT, RunBuilder, TraceCounter } from './record/record-run.js';
 import { OpenTraces, type OpenTrace } from './record/open-traces.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
@@ -284,8 +284,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._keepRun = false;
     this._lastRun = undefined;
     await this._exports.whenIdle();
-    // Counted once exported, off the synchronous step: it reads every record.
-    if (result.traces < 0) return { ...result, traces: run?.distinctTraces() ?? 0 };
+    // Counted once exported, off the synchronous step, a slice at a time: it reads every record.
+    if (result.traces < 0)
+      return { ...result, traces: run === undefined ? 0 : await countTraces(run) };
     return result;
   }
 
@@ -646,6 +647,16 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       `otel-flight-recorder: failed to record a span (further failures are silent): ${error}`,
     );
   }
+}
+
+/** Entries of a run counted per turn of the event loop. */
+const COUNT_SLICE = 8192;
+
+/** The distinct traces of `run`, counted a slice at a time between turns of the event loop. */
+async function countTraces(run: RecordRun): Promise<number> {
+  const counter = new TraceCounter(run);
+  while (!counter.step(COUNT_SLICE)) await new Promise((resolve) => setImmediate(resolve));
+  return counter.count;
 }
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */

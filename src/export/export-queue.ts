@@ -12,8 +12,12 @@ import { timerDelay } from '../timer.js';
  * batch size when records are slow to export and grow back when they are not.
  */
 const SLICE_BUDGET_MS = 5;
-/** Assumed cost of a record before one batch has been timed (cold JIT). */
-const INITIAL_MS_PER_SPAN = 0.01;
+/**
+ * Assumed cost of a record before one batch has been timed: the first batch
+ * runs cold (not yet optimised by the JIT), so it starts small (about 128
+ * records) and later ones grow as their cost is measured.
+ */
+const INITIAL_MS_PER_SPAN = 0.04;
 
 /** Entries `[from, to)` of `run` (tombstones skipped). */
 export interface BatchPart {
