@@ -10,7 +10,7 @@ const MAX_VALUE_CHARS = 160;
 export const VALUES_PER_KEY = 4;
 /** Bounds of a table's whole-attribute bytes: 1/64 of the ring, within these. */
 const MIN_ATTRIBUTE_BYTES = 4096;
-const MAX_ATTRIBUTE_BYTES = 256 * 1024;
+const MAX_ATTRIBUTE_BYTES = 128 * 1024;
 
 /**
  * An attribute key: its interned id, and the last values seen with it, each
@@ -20,10 +20,31 @@ export class KeyEntry {
   readonly values: unknown[] = new Array<unknown>(VALUES_PER_KEY).fill(undefined);
   readonly ids: number[] = new Array<number>(VALUES_PER_KEY).fill(-1);
   /** Where the next new value goes, round robin. */
-  next = 0;
+  private _next = 0;
   /** The slot that matched last, tried first. */
   hit = 0;
   constructor(readonly id: number) {}
+
+  /**
+   * Remembers a value seen for the first time. It takes the place of a value
+   * seen once before, so values that never repeat (ids, paths) pass through
+   * without pushing out the ones interned; only when every slot holds an
+   * interned value does the oldest place go.
+   */
+  remember(value: unknown): void {
+    let slot = -1;
+    for (let k = 0; k < VALUES_PER_KEY; k++) {
+      const s = (this._next + k) % VALUES_PER_KEY;
+      if (this.ids[s]! < 0) {
+        slot = s;
+        break;
+      }
+    }
+    if (slot < 0) slot = this._next;
+    this.values[slot] = value;
+    this.ids[slot] = -1;
+    this._next = (slot + 1) % VALUES_PER_KEY;
+  }
 }
 
 /** Attribute positions an {@link AttributeShape} remembers. */
@@ -72,7 +93,7 @@ export class AttributeShape {
  * a record lives at most two laps (the lap it was written in and the next),
  * so two tables are live at a time, each with at most {@link MAX_INTERNED}
  * entries and whole-attribute bytes of at most 1/64 of the ring (4 KiB to
- * 256 KiB). High-cardinality names and values cannot grow memory: past the
+ * 128 KiB). High-cardinality names and values cannot grow memory: past the
  * caps they are written inline.
  */
 export class InternTable {

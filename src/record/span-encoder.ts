@@ -250,12 +250,7 @@ export function writeAttributes(
       const valueStart = valueAt + varintSize(expanded) - 1;
       const id = dict!.addAttribute(expanded, entry.id, w.buf, valueStart, w.pos);
       if (id >= 0) entry.ids[seen] = id;
-    } else if (cacheableValue(value)) {
-      const next = entry.next;
-      entry.values[next] = value;
-      entry.ids[next] = -1;
-      entry.next = (next + 1) % VALUES_PER_KEY;
-    }
+    } else if (cacheableValue(value)) entry.remember(value);
   }
 }
 
