@@ -561,9 +561,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    if (this._contributors.length > 0) this._contribute(run, mark, whole ? 'window' : 'trace');
-    exports.enqueue(run);
-    if (trigger1 !== undefined) exports.enqueue(trigger1);
+    const contributed =
+      this._contributors.length > 0
+        ? this._contribute(run, mark, whole ? 'window' : 'trace')
+        : undefined;
+    // One unit at the queue's byte bound: the flush's own parts never push each other out.
+    exports.enqueue(contributed, run, trigger1);
     exports.schedule(0);
     const spans = run.length + (trigger1?.length ?? 0);
     if (this._keepRun) this._lastRun = run;
@@ -596,8 +599,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._ring.remove(seq);
   }
 
-  /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
-  private _contribute(run: RecordRun, mark: FlushMark, scope: 'trace' | 'window'): void {
+  /** Asks the contributors for spans to add to the flush that made `run`; returns their records. */
+  private _contribute(
+    run: RecordRun,
+    mark: FlushMark,
+    scope: 'trace' | 'window',
+  ): RecordRun | undefined {
     const leaving = [];
     for (let k = 0; k < run.entries; k++) {
       const slot = run.slot(k);
@@ -609,7 +616,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       snapshotId: mark.snapshotId,
       spans: leaving,
     });
-    if (spans.length === 0) return;
+    if (spans.length === 0) return undefined;
     const ring = this._ring;
     const builder = new RunBuilder(4096, spans.length);
     for (const span of spans) {
@@ -622,7 +629,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._warnOnce(error);
       }
     }
-    this._exports!.enqueue(builder.build(mark, ring.dicts));
+    return builder.build(mark, ring.dicts);
   }
 
   private _notify(flush: FlushInfo): void {

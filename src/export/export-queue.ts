@@ -118,14 +118,22 @@ export class ExportQueue {
     return this._bytes;
   }
 
-  /** Takes over `run` (one flush); drops older records to stay under `maxBytes`. */
-  enqueue(run: RecordRun): void {
-    if (run.length === 0) return;
-    this._sealLate();
-    this._runs.push(run);
-    this._length += run.length;
-    this._bytes += run.bytes;
-    this._bound(run.length);
+  /**
+   * Takes over the runs of one flush (its window or trace, its triggering
+   * span, its contributions), in order; drops older records to stay under
+   * `maxBytes`. The flush is one unit: none of its runs is cut for another.
+   */
+  enqueue(...runs: (RecordRun | undefined)[]): void {
+    let added = 0;
+    for (const run of runs) {
+      if (run === undefined || run.length === 0) continue;
+      if (added === 0) this._sealLate();
+      this._runs.push(run);
+      this._length += run.length;
+      this._bytes += run.bytes;
+      added += run.length;
+    }
+    if (added > 0) this._bound(added);
   }
 
   /** Copies the ring's record `seq`, a late span of the flush `mark`, into the queue. */
