@@ -71,11 +71,16 @@ class IdCache {
   }
 }
 
+/** Each char code's hex digit value (0-9a-fA-F), -1 for anything else. */
+const NIBBLE = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) NIBBLE[48 + c] = c;
+for (let c = 0; c < 6; c++) {
+  NIBBLE[97 + c] = 10 + c;
+  NIBBLE[65 + c] = 10 + c;
+}
+
 function nibble(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
+  return c < 256 ? NIBBLE[c]! : -1;
 }
 
 /**
@@ -115,6 +120,22 @@ function parseId(hex: string, out: Uint8Array): boolean {
 export function writeTime(w: ProtobufWriter, t: HrTime | undefined): void {
   const s = t?.[0];
   const ns = t?.[1];
+  // The usual case: integer seconds below 2^32 and nanoseconds below 1e9.
+  // The same result as the SDK's arithmetic below, with fewer steps:
+  // s * 1e9 + ns split as (s >>> 16) * 1e9 * 2^16 + (s & 0xffff) * 1e9 + ns.
+  if (
+    typeof s === 'number' &&
+    typeof ns === 'number' &&
+    s >>> 0 === s &&
+    ns >>> 0 === ns &&
+    ns < 1e9
+  ) {
+    const x = (s >>> 16) * 1e9;
+    const q = Math.floor(x / 0x10000);
+    const z = (x - q * 0x10000) * 0x10000 + (s & 0xffff) * 1e9 + ns;
+    w.fixed64(z >>> 0, q + Math.floor(z / 0x100000000));
+    return;
+  }
   if (
     typeof s !== 'number' ||
     typeof ns !== 'number' ||
