@@ -31,7 +31,7 @@ export class KeyEntry {
    * without pushing out the ones interned; only when every slot holds an
    * interned value does the oldest place go.
    */
-  remember(value: unknown): void {
+  remember(value: unknown): unknown {
     let slot = -1;
     for (let k = 0; k < VALUES_PER_KEY; k++) {
       const s = (this._next + k) % VALUES_PER_KEY;
@@ -41,9 +41,11 @@ export class KeyEntry {
       }
     }
     if (slot < 0) slot = this._next;
+    const replaced = this.values[slot];
     this.values[slot] = value;
     this.ids[slot] = -1;
     this._next = (slot + 1) % VALUES_PER_KEY;
+    return replaced;
   }
 }
 
@@ -92,9 +94,10 @@ export class AttributeShape {
  * Bounded and renewed per lap: the ring starts a new table at every lap, and
  * a record lives at most two laps (the lap it was written in and the next),
  * so two tables are live at a time, each with at most {@link MAX_INTERNED}
- * entries and whole-attribute bytes of at most 1/64 of the ring (4 KiB to
- * 128 KiB). High-cardinality names and values cannot grow memory: past the
- * caps they are written inline.
+ * entries, whole-attribute bytes of at most 1/64 of the ring (4 KiB to
+ * 128 KiB), and remembered values of at most half as many chars.
+ * High-cardinality names and values cannot grow memory: past the caps they
+ * are written inline.
  */
 export class InternTable {
   private readonly _ids = new Map<string, number>();
@@ -108,6 +111,8 @@ export class InternTable {
   private _size = 0;
   private _used = 0;
   private _attributeBytes = 0;
+  /** Chars of the string values the key entries remember. */
+  private _rememberedChars = 0;
   private readonly _maxAttributeBytes: number;
   private readonly _scratch = new ProtobufWriter(new Uint8Array(0));
 
@@ -142,6 +147,18 @@ export class InternTable {
     const next = this._add(w.buf, 0, w.pos);
     if (next >= 0) this._ids.set(s, next);
     return next;
+  }
+
+  /**
+   * Remembers `value`, seen for the first time with the key of `entry`,
+   * within the table's budget of remembered string chars (half its
+   * whole-attribute bytes), so the values kept alive are bounded too.
+   */
+  remember(entry: KeyEntry, value: unknown): void {
+    const n = typeof value === 'string' ? value.length : 0;
+    if (this._rememberedChars + n > this._maxAttributeBytes >> 1) return;
+    const replaced = entry.remember(value);
+    this._rememberedChars += n - (typeof replaced === 'string' ? replaced.length : 0);
   }
 
   /** The attribute shape of spans or events named by entry `id`. */

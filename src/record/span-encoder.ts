@@ -271,7 +271,7 @@ export function writeAttributes(
       const valueStart = valueAt + varintSize(expanded) - 1;
       const id = dict!.addAttribute(expanded, entry.id, w.buf, valueStart, w.pos);
       if (id >= 0) entry.ids[seen] = id;
-    } else if (cacheableValue(value)) entry.remember(value);
+    } else if (cacheableValue(value)) dict!.remember(entry, value);
   }
 }
 
