@@ -161,16 +161,28 @@ function report(samples: Record<Mode, Sample[]>, sizes: Sizes): ScenarioResult {
   const cpuC = of('c', 'cpuUsPerRequest').median;
   const windowFlushes = samples.e.filter((s) => s.windowFlush).length;
   const exported = of('e', 'exported').median;
+  const cpuNote = `CPU per request: (a) ${fmt(cpuA, 1)} µs, (d) ${fmt(cpuD, 1)} µs, (e) ${fmt(cpuE, 1)} µs`;
+  /** A target on throughput vs (a): issue 8's must and aim. */
+  const throughput = (mode: 'd' | 'e', must: number, aim: number, why: string): Target => {
+    const ratio = vsA(mode);
+    const met = ratio.median >= must;
+    return {
+      target: `HTTP throughput, (${mode}) / (a): must ≥ ${fmt(must, 2)}, aim ≥ ${fmt(aim, 2)}`,
+      figure: `${fmt(ratio.median, 3)} (per round ${fmtSummary(ratio, 3)})`,
+      met,
+      note: met
+        ? `${ratio.median >= aim ? 'aim met' : `must met, aim missed by ${fmt(aim - ratio.median, 3)}`}. ${cpuNote}.`
+        : `${fmt(must - ratio.median, 3)} below the must. ${cpuNote}: ${why}; the service is CPU-bound, so that time comes straight off throughput.`,
+    };
+  };
   const targets: Target[] = [
-    {
-      target: 'HTTP throughput with (e) is at least 97% of (a)',
-      figure: `${pct(eVsA)} of (a) (per round ${fmtSummary(vsA('e'), 3)})`,
-      met: eVsA >= 0.97,
-      note:
-        eVsA >= 0.97
-          ? `${pct(eVsA - 0.97)} above the floor. CPU per request: (a) ${fmt(cpuA, 1)} µs, (e) ${fmt(cpuE, 1)} µs (+${fmt(cpuE - cpuA, 1)} µs).`
-          : `${pct(0.97 - eVsA)} below the floor. CPU per request: (a) ${fmt(cpuA, 1)} µs, (d) ${fmt(cpuD, 1)} µs, (e) ${fmt(cpuE, 1)} µs: (e) spends ${fmt(cpuE - cpuA, 1)} µs more per request, of which recording alone, (d), is ${fmt(cpuD - cpuA, 1)} µs; the service is CPU-bound, so that time comes straight off throughput.`,
-    },
+    throughput('d', 0.93, 0.97, `recording adds ${fmt(cpuD - cpuA, 1)} µs per request`),
+    throughput(
+      'e',
+      0.9,
+      0.95,
+      `(e) spends ${fmt(cpuE - cpuA, 1)} µs more per request, of which recording alone, (d), is ${fmt(cpuD - cpuA, 1)} µs and exporting ${fmt(exported)} spans per period the rest`,
+    ),
   ];
 
   const markdown = `

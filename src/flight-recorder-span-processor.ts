@@ -27,7 +27,7 @@ import type {
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
-import { LIVE, OPEN, type RecordRun, ROOT, RunBuilder } from './record/record-run.js';
+import { LIVE, OPEN, type RecordRun, ROOT, RunBuilder, TraceCounter } from './record/record-run.js';
 import { OpenTraces, type OpenTrace } from './record/open-traces.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
@@ -395,9 +395,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._keepRun = false;
     this._lastRun = undefined;
     await this._exports.whenIdle();
-    // Counted once exported, off the synchronous step: it reads every record.
+    // Counted once exported, off the synchronous step, a slice at a time: it reads every record.
     if (result.traces < 0) {
-      return { ...result, traces: (run?.distinctTraces() ?? 0) + this._lastAddedTraces };
+      const traces = run === undefined ? 0 : await countTraces(run);
+      return { ...result, traces: traces + this._lastAddedTraces };
     }
     return result;
   }
@@ -755,13 +756,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    const added =
+    const contributed =
       this._contributors.length > 0
         ? this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId)
-        : NOTHING_ADDED;
-    exports.enqueue(run);
-    if (trigger1 !== undefined) exports.enqueue(trigger1);
+        : undefined;
+    // One unit at the queue's byte bound: the flush's own parts never push each other out.
+    exports.enqueue(contributed?.run, run, trigger1);
     exports.schedule(coalesce ? COALESCED_EXPORT_DELAY_MS : 0);
+    const added = contributed ?? NOTHING_ADDED;
     const spans = run.length + (trigger1?.length ?? 0) + added.spans;
     if (this._keepRun) {
       this._lastRun = run;
@@ -801,7 +803,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /**
    * Asks the contributors for spans to add to the flush that made `run`
    * (then the triggering span's own run of a window flush, `trigger1`);
-   * adds them to the queue.
+   * returns the records of the spans they add, to enqueue with the flush.
    */
   private _contribute(
     run: RecordRun,
@@ -809,7 +811,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     mark: FlushMark,
     scope: 'trace' | 'window',
     traceId: string | undefined,
-  ): { spans: number; traces: number } {
+  ): { run: RecordRun; spans: number; traces: number } | undefined {
     // The window, then the triggering span of a window flush (its own run).
     const runs = trigger1 === undefined ? [run] : [run, trigger1];
     const table = this._table;
@@ -843,7 +845,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         extra.set(slot, both);
       },
     });
-    if (spans.length === 0) return NOTHING_ADDED;
+    if (spans.length === 0) return undefined;
     const ring = this._ring;
     const builder = new RunBuilder(4096, spans.length);
     // A contributed span with no parent starts a trace of its own (the runtime track).
@@ -860,8 +862,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
     }
     const run1 = builder.build(mark, ring.dicts);
-    this._exports!.enqueue(run1);
-    return { spans: run1.length, traces: ownTraces };
+    return { run: run1, spans: run1.length, traces: ownTraces };
   }
 
   private _notify(flush: FlushInfo): void {
@@ -950,6 +951,16 @@ const NO_LOGS: LogStats = {
   logsOversize: 0,
   logsAsSpanEvents: 0,
 };
+
+/** Entries of a run counted per turn of the event loop. */
+const COUNT_SLICE = 8192;
+
+/** The distinct traces of `run`, counted a slice at a time between turns of the event loop. */
+async function countTraces(run: RecordRun): Promise<number> {
+  const counter = new TraceCounter(run);
+  while (!counter.step(COUNT_SLICE)) await new Promise((resolve) => setImmediate(resolve));
+  return counter.count;
+}
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
 function hasTrace(run: RecordRun, traceId: string | undefined): boolean {

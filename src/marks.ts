@@ -1,5 +1,6 @@
-import { type Attributes, type SpanContext, TraceFlags } from '@opentelemetry/api';
+import { TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { SpanView } from './span-view.js';
 
 /** The attribute that names the flush a span was exported in. */
 export const SNAPSHOT_ID_ATTRIBUTE = 'flight_recorder.snapshot.id';
@@ -26,65 +27,20 @@ export interface FlushMark {
 }
 
 /**
- * A span as exported: every field of the recorded span, the flush's marks
- * added to a copy of its attributes and, for a record-only span, the sampled
- * flag. A plain class rather than a prototype wrapper: making SDK spans the
- * prototypes of other objects is a slow path in V8, and flushes export
- * thousands at a time. The recorded span itself is never touched.
+ * The span as exported by a flush with `mark`: the marks added to a copy of
+ * its attributes and, for a record-only span, the sampled flag.
  */
-class MarkedSpan implements ReadableSpan {
-  readonly name: string;
-  readonly kind: ReadableSpan['kind'];
-  readonly parentSpanContext: SpanContext | undefined;
-  readonly startTime: ReadableSpan['startTime'];
-  readonly endTime: ReadableSpan['endTime'];
-  readonly status: ReadableSpan['status'];
-  readonly attributes: Attributes;
-  readonly links: ReadableSpan['links'];
-  readonly events: ReadableSpan['events'];
-  readonly duration: ReadableSpan['duration'];
-  readonly ended: boolean;
-  readonly resource: ReadableSpan['resource'];
-  readonly instrumentationScope: ReadableSpan['instrumentationScope'];
-  readonly droppedAttributesCount: number;
-  readonly droppedEventsCount: number;
-  readonly droppedLinksCount: number;
-  private readonly _spanContext: SpanContext;
-
-  constructor(span: ReadableSpan, mark: FlushMark) {
-    const context = span.spanContext();
-    this._spanContext =
+export function markSpan(span: ReadableSpan, mark: FlushMark): ReadableSpan {
+  const context = span.spanContext();
+  return new SpanView(span, {
+    spanContext:
       (context.traceFlags & TraceFlags.SAMPLED) === 0
         ? { ...context, traceFlags: context.traceFlags | TraceFlags.SAMPLED }
-        : context;
-    this.name = span.name;
-    this.kind = span.kind;
-    this.parentSpanContext = span.parentSpanContext;
-    this.startTime = span.startTime;
-    this.endTime = span.endTime;
-    this.status = span.status;
-    this.attributes = {
+        : context,
+    attributes: {
       ...span.attributes,
       [SNAPSHOT_ID_ATTRIBUTE]: mark.snapshotId,
       [TRIGGER_ATTRIBUTE]: mark.trigger,
-    };
-    this.links = span.links;
-    this.events = span.events;
-    this.duration = span.duration;
-    this.ended = span.ended;
-    this.resource = span.resource;
-    this.instrumentationScope = span.instrumentationScope;
-    this.droppedAttributesCount = span.droppedAttributesCount;
-    this.droppedEventsCount = span.droppedEventsCount;
-    this.droppedLinksCount = span.droppedLinksCount;
-  }
-
-  spanContext(): SpanContext {
-    return this._spanContext;
-  }
-}
-
-/** The span as exported by a flush with `mark`; see {@link MarkedSpan}. */
-export function markSpan(span: ReadableSpan, mark: FlushMark): ReadableSpan {
-  return new MarkedSpan(span, mark);
+    },
+  });
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Attributes, HrTime, Link, SpanContext } from '@opentelemetry/api';
-import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 
 import { nestsTooDeep } from './size-estimate.js';
+import { SpanView } from './span-view.js';
 
 /**
  * What the recorder keeps of a span is safe to export, write to a snapshot or
@@ -142,52 +143,36 @@ export function duration(start: HrTime, end: HrTime): HrTime {
   return [s, ns];
 }
 
-/** A repaired copy of a hostile span; the span itself (which other processors see) is not touched. */
-class RepairedSpan implements ReadableSpan {
-  readonly name: string;
-  readonly kind: ReadableSpan['kind'];
-  readonly parentSpanContext: SpanContext | undefined;
-  readonly startTime: HrTime;
-  readonly endTime: HrTime;
-  readonly status: ReadableSpan['status'];
-  readonly attributes: Attributes;
-  readonly links: Link[];
-  readonly events: TimedEvent[];
-  readonly duration: HrTime;
-  readonly ended: boolean;
-  readonly resource: ReadableSpan['resource'];
-  readonly instrumentationScope: ReadableSpan['instrumentationScope'];
-  readonly droppedAttributesCount: number;
-  readonly droppedEventsCount: number;
-  readonly droppedLinksCount: number;
-  private readonly _spanContext: SpanContext;
-
-  constructor(span: ReadableSpan, nowMs: number) {
-    // A time that cannot be exported becomes the other one, else now: onEnd
-    // runs when the span ends, so now is the best guess of a lost end time.
-    const now = msToHrTime(nowMs);
-    let start = span.startTime;
-    let end = span.endTime;
-    const startOk = validTime(start);
-    const endOk = validTime(end);
-    if (!endOk) end = now;
-    if (!startOk) start = end;
-    if (before(end, start)) end = start;
-    this.startTime = start;
-    this.endTime = end;
-    this.duration = startOk && endOk ? span.duration : duration(start, end);
-
-    this._spanContext = repairContext(span.spanContext());
-    const parent = span.parentSpanContext;
-    this.parentSpanContext =
+/**
+ * A repaired copy of `span` that meets the invariants above; `nowMs` (epoch
+ * ms) replaces an end time that cannot be exported. The span itself, which
+ * other processors see, is not touched. The rare path: it allocates.
+ */
+export function repair(span: ReadableSpan, nowMs: number): ReadableSpan {
+  // A time that cannot be exported becomes the other one, else now: onEnd
+  // runs when the span ends, so now is the best guess of a lost end time.
+  const now = msToHrTime(nowMs);
+  let start = span.startTime;
+  let end = span.endTime;
+  const startOk = validTime(start);
+  const endOk = validTime(end);
+  if (!endOk) end = now;
+  if (!startOk) start = end;
+  if (before(end, start)) end = start;
+  const parent = span.parentSpanContext;
+  const [attributes, dropped] = repairAttributes(span.attributes);
+  return new SpanView(span, {
+    startTime: start,
+    endTime: end,
+    duration: startOk && endOk ? span.duration : duration(start, end),
+    spanContext: repairContext(span.spanContext()),
+    parentSpanContext:
       parent === undefined || hexId(parent.spanId, 16)
         ? parent
-        : { ...parent, spanId: repairId(parent.spanId, 16) };
-
-    const [attributes, dropped] = repairAttributes(span.attributes);
-    this.attributes = attributes;
-    this.droppedAttributesCount = span.droppedAttributesCount + dropped;
-    this.events = span.events.map((event) => {
+        : { ...parent, spanId: repairId(parent.spanId, 16) },
+    attributes,
+    droppedAttributesCount: span.droppedAttributesCount + dropped,
+    events: span.events.map((event) => {
       const time = validTime(event.time) ? event.time : end;
       if (event.attributes === undefined) return time === event.time ? event : { ...event, time };
       const [eventAttributes, eventDropped] = repairAttributes(event.attributes);
@@ -198,8 +183,8 @@ class RepairedSpan implements ReadableSpan {
         attributes: eventAttributes,
         droppedAttributesCount: (event.droppedAttributesCount ?? 0) + eventDropped,
       };
-    });
-    this.links = span.links.map((link) => {
+    }),
+    links: span.links.map((link) => {
       const context = repairContext(link.context);
       if (link.attributes === undefined)
         return context === link.context ? link : { ...link, context };
@@ -211,28 +196,6 @@ class RepairedSpan implements ReadableSpan {
         attributes: linkAttributes,
         droppedAttributesCount: (link.droppedAttributesCount ?? 0) + linkDropped,
       };
-    });
-
-    this.name = span.name;
-    this.kind = span.kind;
-    this.status = span.status;
-    this.ended = span.ended;
-    this.resource = span.resource;
-    this.instrumentationScope = span.instrumentationScope;
-    this.droppedEventsCount = span.droppedEventsCount;
-    this.droppedLinksCount = span.droppedLinksCount;
-  }
-
-  spanContext(): SpanContext {
-    return this._spanContext;
-  }
-}
-
-/**
- * A repaired copy of `span` that meets the invariants above; `nowMs` (epoch
- * ms) replaces an end time that cannot be exported. The span itself, which
- * other processors see, is not touched. The rare path: it allocates.
- */
-export function repair(span: ReadableSpan, nowMs: number): ReadableSpan {
-  return new RepairedSpan(span, nowMs);
+    }),
+  });
 }

@@ -749,3 +749,25 @@ describe('FlightRecorderSpanProcessor', () => {
     assert.ok(trace.getActiveSpan() === undefined);
   });
 });
+
+test('a window flush is one unit at the export queue bound: its own large triggering span does not push the window out', async () => {
+  // The ring is nearly full and the triggering root is large: the window's
+  // records and the trigger's together pass maxBytes, which only older
+  // flushes may pay for.
+  const t = setup({ maxBytes: 4_000, minAgeMs: 60_000, latencyThresholdMs: 100_000 });
+  for (let i = 0; t.recorder.stats().spansEvictedByBytes === 0 && i < 1_000; i++) {
+    // Values that never repeat, so the ring fills by bytes, not by its index.
+    t.start(`quiet-${i}`, T0 + i)
+      .setAttribute('body', `${i}:`.padEnd(150, 'q'))
+      .end(T0 + i + 1);
+  }
+  const buffered = t.recorder.stats().bufferedSpans;
+  const root = fail(t.start('failing', T0 + 2_000));
+  root.setAttribute('payload', 'p'.repeat(1_200));
+  root.end(T0 + 2_001);
+  await t.recorder.forceFlush();
+  const stats = t.recorder.stats();
+  assert.equal(stats.spansDropped, 0);
+  assert.equal(t.exporter.spans.length, buffered + 1);
+  await t.recorder.shutdown();
+});

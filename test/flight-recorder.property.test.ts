@@ -91,118 +91,120 @@ const spanId = (s: ReadableSpan | Span) => s.spanContext().spanId;
 beforeEach(() => mock.timers.enable({ apis: ['Date'], now: T0 }));
 afterEach(() => mock.timers.reset());
 
-test('random span trees, end orders and clocks keep every buffer invariant', async () => {
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(tracePlan, { minLength: 1, maxLength: 8 }),
-      config,
-      async (plans, cfg) => {
-        mock.timers.setTime(T0);
-        const exporter = new TestExporter();
-        const flushes: { info: FlushInfo; at: number }[] = [];
-        let now = T0;
-        const recorder = new FlightRecorderSpanProcessor({
-          exporter,
-          latencyThresholdMs: THRESHOLD,
-          ...cfg,
-          onFlush: (info) => flushes.push({ info, at: now }),
-        });
-        const t = makeTracing(recorder);
-        const spans: Span[][] = plans.map(() => []);
-        const endedAt = new Map<string, number>();
-        const rootOpen = plans.map(() => false);
-        /** Spans each flush must have exported: what its trace had buffered, and the trigger span. */
-        const mustExport: Set<string>[] = [];
+const invariants = () =>
+  fc.asyncProperty(
+    fc.array(tracePlan, { minLength: 1, maxLength: 8 }),
+    config,
+    async (plans, cfg) => {
+      mock.timers.setTime(T0);
+      const exporter = new TestExporter();
+      const flushes: { info: FlushInfo; at: number }[] = [];
+      let now = T0;
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        latencyThresholdMs: THRESHOLD,
+        ...cfg,
+        onFlush: (info) => flushes.push({ info, at: now }),
+      });
+      const t = makeTracing(recorder);
+      const spans: Span[][] = plans.map(() => []);
+      const endedAt = new Map<string, number>();
+      const rootOpen = plans.map(() => false);
+      /** Spans each flush must have exported: what its trace had buffered, and the trigger span. */
+      const mustExport: Set<string>[] = [];
 
-        for (const e of schedule(plans)) {
-          now = T0 + e.time;
-          mock.timers.setTime(now);
-          const plan = plans[e.trace]!;
-          if (e.kind === 'start') {
-            const parent =
-              e.index === 0
-                ? plan.remote
-                  ? remoteParent((e.trace + 1).toString(16).padStart(32, 'a'))
-                  : undefined
-                : spans[e.trace]![plan.spans[e.index]!.parent];
-            spans[e.trace]![e.index] = t.start(`t${e.trace}s${e.index}`, now, parent);
-            if (e.index === 0) rootOpen[e.trace] = true;
-            continue;
-          }
-          const span = spans[e.trace]![e.index]!;
-          const traceId = traceIdOf(span);
-          const before = recorder
-            ._windowSpans()
-            .filter((s) => traceIdOf(s) === traceId)
-            .map(spanId);
-          const flushesBefore = flushes.length;
-          if (e.index === 0 && plan.error) fail(span);
-          span.end(now);
-          endedAt.set(spanId(span), now);
-          if (e.index === 0) rootOpen[e.trace] = false;
-          for (const f of flushes.slice(flushesBefore)) {
-            assert.equal(f.info.traceId, traceId);
-            mustExport.push(new Set([...before, spanId(span)]));
-          }
+      for (const e of schedule(plans)) {
+        now = T0 + e.time;
+        mock.timers.setTime(now);
+        const plan = plans[e.trace]!;
+        if (e.kind === 'start') {
+          const parent =
+            e.index === 0
+              ? plan.remote
+                ? remoteParent((e.trace + 1).toString(16).padStart(32, 'a'))
+                : undefined
+              : spans[e.trace]![plan.spans[e.index]!.parent];
+          spans[e.trace]![e.index] = t.start(`t${e.trace}s${e.index}`, now, parent);
+          if (e.index === 0) rootOpen[e.trace] = true;
+          continue;
+        }
+        const span = spans[e.trace]![e.index]!;
+        const traceId = traceIdOf(span);
+        const before = recorder
+          ._windowSpans()
+          .filter((s) => traceIdOf(s) === traceId)
+          .map(spanId);
+        const flushesBefore = flushes.length;
+        if (e.index === 0 && plan.error) fail(span);
+        span.end(now);
+        endedAt.set(spanId(span), now);
+        if (e.index === 0) rootOpen[e.trace] = false;
+        for (const f of flushes.slice(flushesBefore)) {
+          assert.equal(f.info.traceId, traceId);
+          mustExport.push(new Set([...before, spanId(span)]));
+        }
 
-          // Invariants after every span ends.
-          const stats = recorder.stats();
+        // Invariants after every span ends.
+        const stats = recorder.stats();
+        assert.ok(stats.bufferedBytes <= cfg.maxBytes, `${stats.bufferedBytes} > ${cfg.maxBytes}`);
+        for (const s of recorder._windowSpans()) {
+          if (now - endMs(s) <= cfg.minAgeMs) continue;
+          const owner = spans.findIndex((list) => list.some((x) => spanId(x) === spanId(s)));
           assert.ok(
-            stats.bufferedBytes <= cfg.maxBytes,
-            `${stats.bufferedBytes} > ${cfg.maxBytes}`,
+            rootOpen[owner],
+            `${s.name} is ${now - endMs(s)} ms old and its trace is closed`,
           );
-          for (const s of recorder._windowSpans()) {
-            if (now - endMs(s) <= cfg.minAgeMs) continue;
-            const owner = spans.findIndex((list) => list.some((x) => spanId(x) === spanId(s)));
-            assert.ok(
-              rootOpen[owner],
-              `${s.name} is ${now - endMs(s)} ms old and its trace is closed`,
-            );
-          }
-          await recorder.forceFlush();
         }
         await recorder.forceFlush();
-        const exported = exporter.spans;
-        const exportedIds = exported.map(spanId);
+      }
+      await recorder.forceFlush();
+      const exported = exporter.spans;
+      const exportedIds = exported.map(spanId);
 
-        // No span is exported twice.
-        assert.equal(new Set(exportedIds).size, exportedIds.length);
-        // A flushed trace contains every span of it that was still buffered, and the trigger.
-        for (const expected of mustExport) {
-          for (const id of expected)
-            assert.ok(exportedIds.includes(id), `flushed span ${id} missing`);
-        }
-        // Spans of a flushed trace that ended after its flush follow it.
-        for (const { info, at } of flushes) {
-          const trace = spans.find((list) => traceIdOf(list[0]!) === info.traceId)!;
-          for (const s of trace) {
-            if ((endedAt.get(spanId(s)) ?? -1) > at) {
-              assert.ok(
-                exportedIds.includes(spanId(s)),
-                `late span ${s.spanContext().spanId} missing`,
-              );
-            }
+      // No span is exported twice.
+      assert.equal(new Set(exportedIds).size, exportedIds.length);
+      // A flushed trace contains every span of it that was still buffered, and the trigger.
+      for (const expected of mustExport) {
+        for (const id of expected)
+          assert.ok(exportedIds.includes(id), `flushed span ${id} missing`);
+      }
+      // Spans of a flushed trace that ended after its flush follow it.
+      for (const { info, at } of flushes) {
+        const trace = spans.find((list) => traceIdOf(list[0]!) === info.traceId)!;
+        for (const s of trace) {
+          if ((endedAt.get(spanId(s)) ?? -1) > at) {
+            assert.ok(
+              exportedIds.includes(spanId(s)),
+              `late span ${s.spanContext().spanId} missing`,
+            );
           }
         }
-        // Every exported span carries its flush's marks.
-        const ids = new Set(flushes.map((f) => f.info.snapshotId));
-        for (const s of exported) {
-          assert.ok(ids.has(String(s.attributes[SNAPSHOT_ID_ATTRIBUTE])));
-          assert.ok(['latency', 'error'].includes(String(s.attributes[TRIGGER_ATTRIBUTE])));
-        }
-        // Nothing is lost or invented: recorded = buffered + exported + evicted.
-        const stats = recorder.stats();
-        assert.equal(stats.spansDropped, 0);
-        assert.equal(
-          stats.spansRecorded,
-          stats.bufferedSpans +
-            stats.spansExported +
-            stats.spansEvictedByAge +
-            stats.spansEvictedByBytes,
-        );
-        await recorder.shutdown();
-      },
-    ),
-    { numRuns: 200 },
+      }
+      // Every exported span carries its flush's marks.
+      const ids = new Set(flushes.map((f) => f.info.snapshotId));
+      for (const s of exported) {
+        assert.ok(ids.has(String(s.attributes[SNAPSHOT_ID_ATTRIBUTE])));
+        assert.ok(['latency', 'error'].includes(String(s.attributes[TRIGGER_ATTRIBUTE])));
+      }
+      // Nothing is lost or invented: recorded = buffered + exported + evicted.
+      const stats = recorder.stats();
+      assert.equal(stats.spansDropped, 0);
+      assert.equal(
+        stats.spansRecorded,
+        stats.bufferedSpans +
+          stats.spansExported +
+          stats.spansEvictedByAge +
+          stats.spansEvictedByBytes,
+      );
+      await recorder.shutdown();
+    },
   );
+
+test('random span trees, end orders and clocks keep every buffer invariant', async () => {
+  await fc.assert(invariants(), { numRuns: 200 });
+});
+
+test('the runs of seed -317139932, reported once as "flushed span missing", keep every invariant', async () => {
+  // Replayed on SDK 2.x and 3.x without a failure; kept so that sequence stays covered.
+  await fc.assert(invariants(), { numRuns: 200, seed: -317139932 });
 });

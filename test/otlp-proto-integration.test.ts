@@ -111,6 +111,37 @@ test('a latency trigger over OTLP protobuf: the root alone carries its threshold
   }
 });
 
+test('batch after batch, each request is whole: one that failed is never written over, one accepted is reused for the next', async () => {
+  // The first request gets a 503 and is retried by the transport with the
+  // same bytes; later ones reuse the memory of the last request accepted.
+  const receiver = await startOtlpProtoReceiver(1);
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    const recorder = new FlightRecorderSpanProcessor({
+      triggers: [],
+      maxExportBatchSize: 3,
+    });
+    const t = makeTracing(recorder, recordOnlySampler, 'proto-batches');
+    const now = Date.now();
+    const expected: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Sizes vary, so a request sometimes fits the memory kept and sometimes not.
+      const name = `span-${i}-${'x'.repeat((i * 37) % 200)}`;
+      expected.push(name);
+      t.start(name, now).end(now + 1);
+    }
+    const result = await recorder.snapshot();
+    assert.equal(result.spans, 20);
+    assert.equal(receiver.attempts(), receiver.requests.length + 1, 'one 503, retried');
+    const names = spansOf(receiver.requests).map((s) => s.name);
+    assert.deepEqual([...names].sort(), [...expected].sort());
+    assert.equal(recorder.stats().spansExported, 20);
+    await recorder.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});
+
 test('an unknown OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is warned about once, by name and value, and http/protobuf applies', async () => {
   const diagnostics = captureDiag();
   const receiver = await startOtlpProtoReceiver();

@@ -12,8 +12,12 @@ import { timerDelay } from '../timer.js';
  * batch size when records are slow to export and grow back when they are not.
  */
 const SLICE_BUDGET_MS = 5;
-/** Assumed cost of a record before one batch has been timed (cold JIT). */
-const INITIAL_MS_PER_SPAN = 0.01;
+/**
+ * Assumed cost of a record before one batch has been timed: the first batch
+ * runs cold (not yet optimised by the JIT), so it starts small (about 128
+ * records) and later ones grow as their cost is measured.
+ */
+const INITIAL_MS_PER_SPAN = 0.04;
 
 /** Entries `[from, to)` of `run` (tombstones skipped). */
 export interface BatchPart {
@@ -118,14 +122,22 @@ export class ExportQueue {
     return this._bytes;
   }
 
-  /** Takes over `run` (one flush); drops older records to stay under `maxBytes`. */
-  enqueue(run: RecordRun): void {
-    if (run.length === 0) return;
-    this._sealLate();
-    this._runs.push(run);
-    this._length += run.length;
-    this._bytes += run.bytes;
-    this._bound(run.length);
+  /**
+   * Takes over the runs of one flush (its window or trace, its triggering
+   * span, its contributions), in order; drops older records to stay under
+   * `maxBytes`. The flush is one unit: none of its runs is cut for another.
+   */
+  enqueue(...runs: (RecordRun | undefined)[]): void {
+    let added = 0;
+    for (const run of runs) {
+      if (run === undefined || run.length === 0) continue;
+      if (added === 0) this._sealLate();
+      this._runs.push(run);
+      this._length += run.length;
+      this._bytes += run.bytes;
+      added += run.length;
+    }
+    if (added > 0) this._bound(added);
   }
 
   /** Copies the ring's record `seq`, a late span of the flush `mark`, into the queue. */

@@ -1,5 +1,5 @@
 import { context } from '@opentelemetry/api';
-import { type ExportResult, suppressTracing } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode, suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { assembleParts, encodeMarks } from '../flush/request.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
@@ -9,6 +9,9 @@ import type { OtlpProtoRequestExporter } from './otlp-proto-exporter.js';
 import { decodeRecord } from './span-decoder.js';
 
 const markBytes = new WeakMap<RecordRun, Uint8Array>();
+
+/** A request body larger than this is not kept for the next request. */
+const MAX_SPARE_BYTES = 4 * 1024 * 1024;
 
 function marksOf(run: RecordRun): Uint8Array {
   let bytes = markBytes.get(run);
@@ -62,15 +65,33 @@ export function decodeBatch(batch: RecordBatch, table: ResourceScopeTable): Read
  * re-serialized.
  */
 export class OtlpProtoSink implements RecordSink {
+  /**
+   * The memory of the last request the collector accepted, for the next
+   * one: one request body is allocated per few batches, not one per batch,
+   * so a window flush does not push V8 into major collections (request
+   * bodies are external memory, which V8 collects by its growth).
+   */
+  private _spare: Uint8Array | undefined;
+
   constructor(
     private readonly _exporter: OtlpProtoRequestExporter,
     private readonly _table: ResourceScopeTable,
   ) {}
 
   send(batch: RecordBatch, done: (result: ExportResult) => void): undefined {
-    const body = assembleParts(batch.parts, this._table, marksOf);
+    const body = assembleParts(batch.parts, this._table, marksOf, this._spare);
+    this._spare = undefined;
+    const settled = (result: ExportResult): void => {
+      // Only an accepted request's memory is used again: the collector has
+      // read all of it and the transport retries no more. A failed or
+      // abandoned one may still be held or retried by the transport.
+      if (result.code === ExportResultCode.SUCCESS && body.buffer.byteLength <= MAX_SPARE_BYTES) {
+        this._spare = new Uint8Array(body.buffer);
+      }
+      done(result);
+    };
     context.with(suppressTracing(context.active()), () =>
-      this._exporter.export({ body, spans: batch.count }, done),
+      this._exporter.export({ body, spans: batch.count }, settled),
     );
     return undefined;
   }

@@ -99,13 +99,15 @@ export function assembleRequest(
  * `ProtobufTraceSerializer` groups spans), the `ResourceSpans` and
  * `ScopeSpans` headers written in front, each record expanded (its interned
  * strings written out) and followed by its run's marks (`marksOf`) with the
- * sampled bit set in its `flags`, then by its `extra` fields (span events). The result is a new array, never a view of
- * ring memory.
+ * sampled bit set in its `flags`, then by its `extra` fields (span events).
+ * The result is a new array (or a view of `spare`, an earlier request's
+ * memory the caller knows is no longer read), never a view of ring memory.
  */
 export function assembleParts(
   parts: readonly RequestPart[],
   table: ResourceScopeTable,
   marksOf: (run: RecordRun) => Uint8Array | undefined,
+  spare?: Uint8Array,
 ): Uint8Array {
   // Pairs in first-seen order, grouped by resource identity.
   const groups = new Map<number, Group>();
@@ -145,7 +147,11 @@ export function assembleParts(
     resourceSizes.push(size);
     total += 1 + varintSize(size) + size;
   }
-  const out = new Uint8Array(total);
+  // Written into `spare` when it has room (a view of its start), else into a new array.
+  const out =
+    spare !== undefined && spare.length >= total
+      ? spare.subarray(0, total)
+      : new Uint8Array(new ArrayBuffer(total + (total >> 3)), 0, total);
   let p = 0;
   let r = 0;
   for (const list of byResource.values()) {

@@ -1,49 +1,260 @@
-import { ProtobufWriter } from './protobuf-writer.js';
+import { ProtobufWriter, putVarint, varintSize } from './protobuf-writer.js';
 
-/** At most this many strings per table; later ones are written inline. */
-export const MAX_INTERNED = 4096;
-/** Longer strings are written inline: they are rarely repeated names or keys. */
+/** At most this many strings and attributes per table; later ones are written inline. */
+export const MAX_INTERNED = 8192;
+/** Longer names and keys are written inline: they are rarely repeated names or keys. */
 const MAX_INTERNED_CHARS = 96;
+/** Longer string values are never interned as a whole attribute. */
+const MAX_VALUE_CHARS = 160;
+/** Values remembered per attribute key, the last ones seen. */
+export const VALUES_PER_KEY = 4;
+/** Bounds of a table's whole-attribute bytes: 1/64 of the ring, within these. */
+const MIN_ATTRIBUTE_BYTES = 4096;
+const MAX_ATTRIBUTE_BYTES = 128 * 1024;
 
 /**
- * Attribute keys and span and event names, each stored once per lap of the
- * ring: a record refers to one by a small id (a varint field the flush
- * expands back into the string), which makes a typical span about a third
- * smaller and skips copying its keys.
+ * An attribute key: its interned id, and the last values seen with it, each
+ * with the id of the whole attribute once interned (-1 while seen once).
+ */
+export class KeyEntry {
+  readonly values: unknown[] = new Array<unknown>(VALUES_PER_KEY).fill(undefined);
+  readonly ids: number[] = new Array<number>(VALUES_PER_KEY).fill(-1);
+  /** Where the next new value goes, round robin. */
+  private _next = 0;
+  /** The slot that matched last, tried first. */
+  hit = 0;
+  constructor(readonly id: number) {}
+
+  /**
+   * Remembers a value seen for the first time. It takes the place of a value
+   * seen once before, so values that never repeat (ids, paths) pass through
+   * without pushing out the ones interned; only when every slot holds an
+   * interned value does the oldest place go.
+   */
+  remember(value: unknown): unknown {
+    let slot = -1;
+    for (let k = 0; k < VALUES_PER_KEY; k++) {
+      const s = (this._next + k) % VALUES_PER_KEY;
+      if (this.ids[s]! < 0) {
+        slot = s;
+        break;
+      }
+    }
+    if (slot < 0) slot = this._next;
+    const replaced = this.values[slot];
+    this.values[slot] = value;
+    this.ids[slot] = -1;
+    this._next = (slot + 1) % VALUES_PER_KEY;
+    return replaced;
+  }
+}
+
+/** Attribute positions an {@link AttributeShape} remembers. */
+export const MAX_SHAPE_KEYS = 64;
+
+/**
+ * The attribute keys last seen, by position, on spans (or events) of one
+ * name, with their entries: spans of one name mostly set the same keys in
+ * the same order, so the encoder finds a key's entry by comparing it with
+ * the one at its position instead of looking it up.
+ */
+export class AttributeShape {
+  readonly keys: string[] = [];
+  readonly entries: KeyEntry[] = [];
+
+  set(k: number, key: string, entry: KeyEntry): void {
+    if (k < this.keys.length) {
+      this.keys[k] = key;
+      this.entries[k] = entry;
+    } else if (k === this.keys.length) {
+      this.keys.push(key);
+      this.entries.push(entry);
+    }
+  }
+}
+
+/**
+ * Names, attribute keys and whole attributes, each stored once per lap of
+ * the ring: a record refers to one by a small id (a varint field the flush
+ * expands back into the bytes it stands for), which makes a typical span
+ * less than half its size, skips copying its keys and, for an attribute
+ * whose value repeats (a method, a route, a user agent, a SQL statement),
+ * its value too.
+ *
+ * - A name or key is interned on first sight.
+ * - A whole attribute (key and a string, number or boolean value) is
+ *   interned when its value is seen a second time among the last
+ *   {@link VALUES_PER_KEY} values of its key, so values that never repeat
+ *   (ids, paths) cost a compare, not an entry.
+ *
+ * Entries are `<varint length><bytes>` in one byte slab: for a string, the
+ * body of the string field it expands into; for an attribute, the
+ * `KeyValue` message, key written out.
  *
  * Bounded and renewed per lap: the ring starts a new table at every lap, and
  * a record lives at most two laps (the lap it was written in and the next),
  * so two tables are live at a time, each with at most {@link MAX_INTERNED}
- * strings. High-cardinality names cannot grow memory: past the cap they are
- * written inline.
+ * entries, whole-attribute bytes of at most 1/64 of the ring (4 KiB to
+ * 128 KiB), and remembered values of at most half as many chars.
+ * High-cardinality names and values cannot grow memory: past the caps they
+ * are written inline.
  */
 export class InternTable {
   private readonly _ids = new Map<string, number>();
-  /** Each string as `<varint length><UTF-8>`, the body of the field it expands into. */
-  readonly entries: Uint8Array[] = [];
-  private _bytes = 0;
+  private readonly _keys = new Map<string, KeyEntry>();
+  /** The attribute shape of each name, by its id (made on first use). */
+  private readonly _shapes: (AttributeShape | undefined)[] = [];
+  /** The entries' bytes; entry `id` is `slab[off[id], off[id] + len[id])`. */
+  slab = new Uint8Array(1024);
+  off = new Int32Array(64);
+  len = new Int32Array(64);
+  private _size = 0;
+  private _used = 0;
+  private _attributeBytes = 0;
+  /** Chars of the string values the key entries remember. */
+  private _rememberedChars = 0;
+  private readonly _maxAttributeBytes: number;
+  private readonly _scratch = new ProtobufWriter(new Uint8Array(0));
 
-  get size(): number {
-    return this.entries.length;
+  /** `ringBytes` sizes the whole-attribute bytes allowed. */
+  constructor(ringBytes = 0) {
+    this._maxAttributeBytes = Math.min(
+      MAX_ATTRIBUTE_BYTES,
+      Math.max(MIN_ATTRIBUTE_BYTES, Math.floor(ringBytes / 64)),
+    );
   }
 
-  /** Heap bytes of the encoded strings (the Map's own keys come on top). */
+  get size(): number {
+    return this._size;
+  }
+
+  /** Heap bytes of the entries and their offsets (the Maps' own keys come on top). */
   get bytes(): number {
-    return this._bytes;
+    return this.slab.byteLength + this.off.byteLength + this.len.byteLength;
   }
 
   /** The id of `s`, interning it when there is room; -1 to write it inline. */
   idOf(s: string): number {
     const id = this._ids.get(s);
     if (id !== undefined) return id;
-    if (this.entries.length >= MAX_INTERNED || s.length > MAX_INTERNED_CHARS) return -1;
-    const w = new ProtobufWriter(new Uint8Array(5 + 3 * s.length));
+    if (this._size >= MAX_INTERNED || s.length > MAX_INTERNED_CHARS) return -1;
+    const w = this._scratch;
+    const need = 5 + 3 * s.length;
+    if (w.buf.length < need) w.reset(new Uint8Array(Math.max(need, 256)));
+    w.pos = 0;
+    w.end = w.buf.length;
     w.string(s);
-    const entry = w.buf.slice(0, w.pos);
-    const next = this.entries.length;
-    this.entries.push(entry);
-    this._ids.set(s, next);
-    this._bytes += entry.length;
+    const next = this._add(w.buf, 0, w.pos);
+    if (next >= 0) this._ids.set(s, next);
     return next;
   }
+
+  /**
+   * Remembers `value`, seen for the first time with the key of `entry`,
+   * within the table's budget of remembered string chars (half its
+   * whole-attribute bytes), so the values kept alive are bounded too.
+   */
+  remember(entry: KeyEntry, value: unknown): void {
+    const n = typeof value === 'string' ? value.length : 0;
+    if (this._rememberedChars + n > this._maxAttributeBytes >> 1) return;
+    const replaced = entry.remember(value);
+    this._rememberedChars += n - (typeof replaced === 'string' ? replaced.length : 0);
+  }
+
+  /** The attribute shape of spans or events named by entry `id`. */
+  shape(id: number): AttributeShape {
+    let shape = this._shapes[id];
+    if (shape === undefined) {
+      while (this._shapes.length < id) this._shapes.push(undefined);
+      shape = new AttributeShape();
+      this._shapes[id] = shape;
+    }
+    return shape;
+  }
+
+  /** The entry of attribute key `key`, interning it when there is room; undefined to write it inline. */
+  key(key: string): KeyEntry | undefined {
+    const entry = this._keys.get(key);
+    if (entry !== undefined) return entry;
+    const id = this.idOf(key);
+    if (id < 0) return undefined;
+    const made = new KeyEntry(id);
+    this._keys.set(key, made);
+    return made;
+  }
+
+  /**
+   * Interns a whole attribute from the `KeyValue` the encoder just wrote
+   * with the key as id `keyId`: `expandedLength` is its length once
+   * expanded, `src[from, to)` its value field. Returns its id, or -1 when a
+   * cap is reached.
+   */
+  addAttribute(
+    expandedLength: number,
+    keyId: number,
+    src: Uint8Array,
+    from: number,
+    to: number,
+  ): number {
+    if (this._size >= MAX_INTERNED) return -1;
+    const keyLen = this.len[keyId]!;
+    const n = varintSize(expandedLength) + expandedLength;
+    if (this._attributeBytes + n > this._maxAttributeBytes) return -1;
+    if (1 + keyLen + (to - from) !== expandedLength) return -1;
+    this._room(n);
+    const slab = this.slab;
+    const at = this._used;
+    let p = putVarint(slab, at, expandedLength);
+    slab[p++] = 0x0a;
+    slab.copyWithin(p, this.off[keyId]!, this.off[keyId]! + keyLen);
+    p += keyLen;
+    slab.set(src.subarray(from, to), p);
+    p += to - from;
+    this._attributeBytes += n;
+    return this._commit(at, p - at);
+  }
+
+  private _add(src: Uint8Array, from: number, to: number): number {
+    if (this._size >= MAX_INTERNED) return -1;
+    const n = to - from;
+    this._room(n);
+    const at = this._used;
+    this.slab.set(src.subarray(from, to), at);
+    return this._commit(at, n);
+  }
+
+  private _room(n: number): void {
+    if (this._used + n <= this.slab.length) return;
+    let size = this.slab.length * 2;
+    while (size < this._used + n) size *= 2;
+    const slab = new Uint8Array(size);
+    slab.set(this.slab.subarray(0, this._used));
+    this.slab = slab;
+  }
+
+  private _commit(at: number, n: number): number {
+    const id = this._size++;
+    if (id === this.off.length) {
+      const off = new Int32Array(id * 2);
+      const len = new Int32Array(id * 2);
+      off.set(this.off);
+      len.set(this.len);
+      this.off = off;
+      this.len = len;
+    }
+    this.off[id] = at;
+    this.len[id] = n;
+    this._used = at + n;
+    return id;
+  }
+}
+
+/** Whether `value` may be interned as part of a whole attribute. */
+export function cacheableValue(value: unknown): boolean {
+  const t = typeof value;
+  return (
+    t === 'number' ||
+    t === 'boolean' ||
+    (t === 'string' && (value as string).length <= MAX_VALUE_CHARS)
+  );
 }

@@ -51,7 +51,14 @@ export class RecordRun {
     readonly entries: number,
     readonly mark: FlushMark,
     readonly dicts: Dicts,
+    /** The live records' count and bytes, when the maker knows them (else counted here). */
+    live?: { readonly length: number; readonly bytes: number },
   ) {
+    if (live !== undefined) {
+      this.length = live.length;
+      this.bytes = live.bytes;
+      return;
+    }
     for (let k = 0; k < entries; k++) {
       const i = (head + k) % capacity;
       if ((state[i]! & LIVE) === 0) continue;
@@ -72,22 +79,62 @@ export class RecordRun {
 
   /**
    * How many distinct trace ids the live records carry, read from each
-   * record's first field (its 16 id bytes) through an open-addressing table
-   * of slots: no string per record. Cold path (a flush someone asks about).
+   * record's first field (its 16 id bytes): no string per record. Cold path
+   * (a flush someone asks about).
    */
   distinctTraces(): number {
+    const counter = new TraceCounter(this);
+    counter.step(this.entries);
+    return counter.count;
+  }
+
+  /** The intern table the record in `slot` refers to. */
+  dict(slot: number): InternTable {
+    return this.dicts[(this.state[slot]! & DICT_ODD) === 0 ? 0 : 1];
+  }
+}
+
+/**
+ * Counts the distinct trace ids of a run's live records a slice at a time,
+ * so a caller can yield between slices: an open-addressing table of slots,
+ * hashed on the id's bytes.
+ */
+export class TraceCounter {
+  count = 0;
+  private _k = 0;
+  /** Where the last live record's trace id is, -1 before any. */
+  private _last = -1;
+  private readonly _table: Int32Array;
+
+  constructor(private readonly _run: RecordRun) {
     // By the entries, not `length`: an exported run can still be counted.
-    if (this.entries === 0) return 0;
     let size = 16;
-    while (size < this.entries * 2) size *= 2;
-    const table = new Int32Array(size).fill(-1);
-    const mask = size - 1;
-    const buf = this.buf;
-    let distinct = 0;
-    for (let k = 0; k < this.entries; k++) {
-      const slot = this.slot(k);
-      if ((this.state[slot]! & LIVE) === 0) continue;
-      const o = this.off[slot]! + 2;
+    while (size < _run.entries * 2) size *= 2;
+    this._table = new Int32Array(size).fill(-1);
+  }
+
+  /** Counts up to `n` more entries; true when every entry has been counted. */
+  step(n: number): boolean {
+    const run = this._run;
+    const table = this._table;
+    const mask = table.length - 1;
+    const buf = run.buf;
+    const off = run.off;
+    const state = run.state;
+    const end = Math.min(run.entries, this._k + n);
+    let last = this._last;
+    for (let k = this._k; k < end; k++) {
+      const slot = run.slot(k);
+      if ((state[slot]! & LIVE) === 0) continue;
+      const o = off[slot]! + 2;
+      // The spans of a trace mostly end together: the last record's trace is counted.
+      if (last >= 0) {
+        let same = true;
+        for (let b = 0; b < 16 && same; b++) same = buf[o + b] === buf[last + b];
+        last = o;
+        if (same) continue;
+      }
+      last = o;
       let h = 0;
       for (let b = 0; b < 16; b++) h = (Math.imul(h, 31) + buf[o + b]!) | 0;
       let i = h & mask;
@@ -95,22 +142,19 @@ export class RecordRun {
         const other = table[i]!;
         if (other < 0) {
           table[i] = slot;
-          distinct++;
+          this.count++;
           break;
         }
-        const p = this.off[other]! + 2;
+        const p = off[other]! + 2;
         let same = true;
         for (let b = 0; b < 16 && same; b++) same = buf[o + b] === buf[p + b];
         if (same) break;
         i = (i + 1) & mask;
       }
     }
-    return distinct;
-  }
-
-  /** The intern table the record in `slot` refers to. */
-  dict(slot: number): InternTable {
-    return this.dicts[(this.state[slot]! & DICT_ODD) === 0 ? 0 : 1];
+    this._k = end;
+    this._last = last;
+    return end >= run.entries;
   }
 }
 
@@ -198,6 +242,7 @@ export class RunBuilder {
       n,
       mark,
       dicts,
+      { length: n, bytes: this._pos },
     );
   }
 }

@@ -76,7 +76,7 @@ export class SpanRing {
   /** Free bytes made ahead of the tail before encoding in place. */
   private readonly _reserve: number;
   /** The intern tables of this lap and the one before, by lap parity; a new one each lap. */
-  private _dicts: [InternTable, InternTable] = [new InternTable(), new InternTable()];
+  private _dicts: [InternTable, InternTable];
   private _parity = 0;
   /** Records before this one have been checked for age. */
   private _ageSeq = 0;
@@ -95,6 +95,7 @@ export class SpanRing {
     this._pair = new Uint16Array(capacity);
     this._state = new Uint8Array(capacity);
     this._writer = new ProtobufWriter(this._buf);
+    this._dicts = [new InternTable(ringBytes), new InternTable(ringBytes)];
     this._maxRecord = Math.floor(ringBytes / MAX_RECORD_SHARE);
     this._reserve = Math.min(RESERVE, Math.floor(ringBytes / 8));
   }
@@ -325,8 +326,8 @@ export class SpanRing {
     this._parity ^= 1;
     this._dicts =
       this._parity === 0
-        ? [new InternTable(), this._dicts[1]]
-        : [this._dicts[0], new InternTable()];
+        ? [new InternTable(this.ringBytes), this._dicts[1]]
+        : [this._dicts[0], new InternTable(this.ringBytes)];
     return 0;
   }
 
@@ -444,6 +445,7 @@ export class SpanRing {
       this._tailSeq - this._headSeq,
       mark,
       this._dicts,
+      { length: this._length, bytes: this._bytes },
     );
     this._buf = new Uint8Array(this.ringBytes);
     this._off = new Uint32Array(this.capacity);

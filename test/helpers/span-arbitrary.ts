@@ -123,8 +123,21 @@ export function values(t: fc.Arbitrary<string>) {
   })).value;
 }
 
+/**
+ * Attributes that repeat across spans, as real ones do (a method, a route, a
+ * long statement): the recorder interns those whole, so their ids must expand
+ * right in spans, events and links, whatever the value's type and length.
+ */
+const repeated = fc.dictionary(
+  fc.constantFrom('http.request.method', 'db.query.text', 'k'),
+  fc.constantFrom<unknown>('GET', 'x'.repeat(150), 'ß'.repeat(70), 200, -0, 0.5, true, 2 ** 60),
+  { maxKeys: 3 },
+);
+
 export const attributesArb = (t: fc.Arbitrary<string>) =>
-  fc.dictionary(key(t), values(t), { maxKeys: 6 }) as fc.Arbitrary<Attributes>;
+  fc
+    .tuple(repeated, fc.dictionary(key(t), values(t), { maxKeys: 6 }))
+    .map(([common, own]) => ({ ...common, ...own })) as fc.Arbitrary<Attributes>;
 
 export const hrTime: fc.Arbitrary<HrTime> = fc.tuple(
   fc.integer({ min: 0, max: 4_000_000_000 }),
