@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
+import type { Coordinator } from './coordination/coordinator.js';
+import { startCoordination } from './coordination/start.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
@@ -23,6 +25,7 @@ import { OpenTraces, type OpenTrace } from './record/open-traces.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
+import { traceRecords } from './record/trace-records.js';
 import { repair } from './sanitize.js';
 import { installCrashDump } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
@@ -87,6 +90,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** Deferred triggers: the records their trace had when deferred. */
   private readonly _deferred = new Map<string, number[]>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
+  /** Shares triggers with other services over Redis, when configured (`src/coordination/`). */
+  private readonly _coordination: Coordinator | undefined;
   private readonly _counters = {
     spansRecorded: 0,
     spansEvictedByAge: 0,
@@ -161,6 +166,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._detach.push(installSnapshotSignal(this, o.snapshotSignal, dir));
       }
       if (o.crashDump) this._detach.push(installCrashDump(this, dir));
+      this._coordination = startCoordination(o.coordination, process.env, warnAboutEnv, {
+        heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
+        flushRemote: (traceId, mark, records) => {
+          if (!this._off) this._flush(mark, this._now(), traceId, undefined, records, true);
+        },
+        now: () => this._now(),
+      });
     }
   }
 
@@ -329,6 +341,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spansExported: exports?.counters.spansExported ?? 0,
       spansDropped: exports?.counters.spansDropped ?? 0,
       exportFailures: exports?.counters.exportFailures ?? 0,
+      remoteTriggersPublished: this._coordination?.counters.published ?? 0,
+      remotePublishFailures: this._coordination?.counters.publishFailures ?? 0,
+      remoteTriggersReceived: this._coordination?.counters.received ?? 0,
+      remoteFlushes: this._coordination?.counters.flushes ?? 0,
+      remoteTriggersIgnored: this._coordination?.counters.ignored ?? 0,
+      remoteTriggersRefused: this._coordination?.counters.refused ?? 0,
       triggers: { ...this._triggers },
     };
   }
@@ -362,6 +380,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._off = true;
     for (const detach of this._detach.splice(0)) detach();
     if (this._sweep !== undefined) clearInterval(this._sweep);
+    this._coordination?.close();
     this._policy.close?.();
     this._ring.clear();
     this._open.clear();
@@ -463,6 +482,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _closeRoot(traceId: string): void {
     const open = this._open.close(traceId);
     if (open === undefined) return;
+    if (this._coordination !== undefined && open.firstSeq >= 0) {
+      this._coordination.traceClosed(traceId, open.firstSeq);
+    }
     // Its spans that end from now on still follow the flush that took it.
     const mark = this._lateMark(traceId, open);
     if (mark !== undefined) this._flushed.set(traceId, mark);
@@ -502,22 +524,40 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   };
 
   /**
-   * Moves records to the export queue under one new mark: the trace's own,
+   * The live records of `traceId`: its open roots' and, for a closed trace
+   * whose records start at `firstSeq`, those found from there on.
+   */
+  private _heldRecords(traceId: string, firstSeq: number | undefined): number[] {
+    if (this._off) return [];
+    const ring = this._ring;
+    const records = firstSeq === undefined ? [] : traceRecords(ring, traceId, firstSeq);
+    const open = this._open.get(traceId);
+    if (open !== undefined) for (const s of open.seqs) if (ring.isLive(s)) records.push(s);
+    return records;
+  }
+
+  /**
+   * Moves records to the export queue under one new mark (or `trigger`'s,
+   * when it is a mark: another service's, for coordination): the trace's own,
    * or the whole window when `traceId` is not given or a window flush is due,
    * then `span` (the triggering one) encoded after them. Remembers the
    * flushed trace so its late spans follow.
    */
   private _flush(
-    trigger: string,
+    trigger: string | FlushMark,
     now: number,
     traceId?: string,
     span?: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
     extra?: readonly number[],
     traceOnly = false,
   ): SnapshotResult {
-    const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
-    this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
-    this._counters.flushes++;
+    const mark: FlushMark =
+      typeof trigger === 'string' ? { snapshotId: newSnapshotId(), trigger } : trigger;
+    // A remote flush is counted by coordination, not as a trigger of this service.
+    if (mark.remote !== true) {
+      this._triggers[mark.trigger] = (this._triggers[mark.trigger] ?? 0) + 1;
+      this._counters.flushes++;
+    }
     const exports = this._exports;
     if (exports === undefined) return { ...mark, spans: 0, traces: 0 };
     const ring = this._ring;
@@ -564,6 +604,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(0);
+    // Every local trigger the policy let through is told to the other services.
+    if (traceId !== undefined && mark.remote !== true) {
+      this._coordination?.published(traceId, mark, span?.span);
+    }
     const spans = run.length + (trigger1?.length ?? 0);
     if (this._keepRun) this._lastRun = run;
     // Counting traces reads every record: only when someone is told now.

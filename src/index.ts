@@ -3,7 +3,9 @@ export { FanOutSpanExporter } from './export/fan-out-span-exporter.js';
 export type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
 export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
-export { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
+export { REMOTE_TRIGGER_ATTRIBUTE, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
+export type { CoordinationOptions } from './coordination/options.js';
+export type { RedisClientLike } from './coordination/redis-link.js';
 export type {
   BuiltInTrigger,
   FlightRecorderOptions,

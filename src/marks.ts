@@ -6,10 +6,15 @@ export const SNAPSHOT_ID_ATTRIBUTE = 'flight_recorder.snapshot.id';
 /** The attribute that names what triggered that flush. */
 export const TRIGGER_ATTRIBUTE = 'flight_recorder.trigger';
 
+/** The attribute, `true`, on spans a service flushed because another service's trigger asked. */
+export const REMOTE_TRIGGER_ATTRIBUTE = 'flight_recorder.remote_trigger';
+
 /** What one flush stamps on every span it exports. */
 export interface FlushMark {
   readonly snapshotId: string;
   readonly trigger: string;
+  /** Flushed for another service's trigger (coordination); stamps {@link REMOTE_TRIGGER_ATTRIBUTE}. */
+  readonly remote?: boolean;
 }
 
 /**
@@ -55,6 +60,7 @@ class MarkedSpan implements ReadableSpan {
       [SNAPSHOT_ID_ATTRIBUTE]: mark.snapshotId,
       [TRIGGER_ATTRIBUTE]: mark.trigger,
     };
+    if (mark.remote === true) this.attributes[REMOTE_TRIGGER_ATTRIBUTE] = true;
     this.links = span.links;
     this.events = span.events;
     this.duration = span.duration;

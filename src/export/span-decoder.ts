@@ -7,7 +7,12 @@ import {
 } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
-import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import {
+  type FlushMark,
+  REMOTE_TRIGGER_ATTRIBUTE,
+  SNAPSHOT_ID_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../marks.js';
 import { expandRecord } from '../record/expand.js';
 import { duration } from '../sanitize.js';
 import type { RecordRun } from '../record/record-run.js';
@@ -412,6 +417,7 @@ export function decodeSpan(
   if (mark !== undefined) {
     attributes[SNAPSHOT_ID_ATTRIBUTE] = mark.snapshotId;
     attributes[TRIGGER_ATTRIBUTE] = mark.trigger;
+    if (mark.remote === true) attributes[REMOTE_TRIGGER_ATTRIBUTE] = true;
     flags |= TraceFlags.SAMPLED;
   }
   span.attributes = attributes as Attributes;

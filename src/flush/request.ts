@@ -1,18 +1,23 @@
-import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import {
+  type FlushMark,
+  REMOTE_TRIGGER_ATTRIBUTE,
+  SNAPSHOT_ID_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../marks.js';
 import { expandRecord } from '../record/expand.js';
 import { ProtobufWriter, putVarint, varintSize } from '../record/protobuf-writer.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 
 /**
- * The two mark attributes as Span fields (`4a <len> KeyValue` twice), made
- * once per flush and appended after each record's bytes: protobuf merges
- * repeated fields wherever they appear, so a decoder sees them as the span's
- * last two attributes.
+ * The mark attributes as Span fields (`4a <len> KeyValue` twice, three times
+ * for a remote flush), made once per flush and appended after each record's
+ * bytes: protobuf merges repeated fields wherever they appear, so a decoder
+ * sees them as the span's last attributes.
  */
 export function encodeMarks(mark: FlushMark): Uint8Array {
   const w = new ProtobufWriter(
-    new Uint8Array(64 + 3 * (mark.snapshotId.length + mark.trigger.length)),
+    new Uint8Array(128 + 3 * (mark.snapshotId.length + mark.trigger.length)),
   );
   for (const [key, value] of [
     [SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId],
@@ -26,6 +31,19 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
     const v = w.start();
     w.byte(0x0a);
     w.string(value);
+    w.finish(v);
+    w.finish(kv);
+  }
+  if (mark.remote === true) {
+    // AnyValue.bool_value is field 2, a varint.
+    w.byte(0x4a);
+    const kv = w.start();
+    w.byte(0x0a);
+    w.string(REMOTE_TRIGGER_ATTRIBUTE);
+    w.byte(0x12);
+    const v = w.start();
+    w.byte(0x10);
+    w.byte(0x01);
     w.finish(v);
     w.finish(kv);
   }
