@@ -481,6 +481,13 @@ export const COORDINATION_OPTIONS = {
     default: 10,
     meaning: 'the most remote triggers acted on per second; the rest are refused and counted',
   }),
+  targets: option<'broadcast' | 'breadcrumbs'>({
+    ...oneOf(['broadcast', 'breadcrumbs'] as const),
+    env: 'FLIGHT_RECORDER_REDIS_TARGETS',
+    default: 'broadcast',
+    meaning:
+      'every service on the channel, or only those the request went through (`FlightRecorderPropagator`)',
+  }),
 } satisfies {
   readonly [K in keyof Required<CoordinationOptions>]: Option<CoordinationOptions[K]>;
 };

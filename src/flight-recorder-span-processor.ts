@@ -169,7 +169,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._coordination = startCoordination(o.coordination, process.env, warnAboutEnv, {
         heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
         flushRemote: (traceId, mark, records) => {
-          if (!this._off) this._flush(mark, this._now(), traceId, undefined, records, true);
+          if (this._off) return;
+          const open = this._open.get(traceId);
+          if (records.length === 0 && open !== undefined) {
+            // Still being served here (the trigger came from downstream): what ends from now on follows.
+            open.mark = mark;
+            this._flushed.set(traceId, mark);
+            return;
+          }
+          this._flush(mark, this._now(), traceId, undefined, records, true);
         },
         now: () => this._now(),
       });
@@ -181,7 +189,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return this._options.flushScope;
   }
 
-  onStart(span: Span, _parentContext: Context): void {
+  onStart(span: Span, parentContext: Context): void {
     if (this._off) return;
     try {
       const openSpans = this._openSpans;
@@ -190,7 +198,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // Spans that never end must not hold memory forever: forget the oldest.
         if (openSpans.size > MAX_OPEN_SPANS) openSpans.delete(openSpans.values().next().value!);
       }
-      if (isLocalRoot(span)) this._open.start(span.spanContext().traceId);
+      if (isLocalRoot(span)) {
+        const traceId = span.spanContext().traceId;
+        this._open.start(traceId);
+        this._coordination?.rootStarted(traceId, span, parentContext);
+      }
     } catch (error) {
       this._warnOnce(error);
     }
@@ -525,15 +537,16 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /**
    * The live records of `traceId`: its open roots' and, for a closed trace
-   * whose records start at `firstSeq`, those found from there on.
+   * whose records start at `firstSeq`, those found from there on; undefined
+   * when there are none and no local root of it is open.
    */
-  private _heldRecords(traceId: string, firstSeq: number | undefined): number[] {
-    if (this._off) return [];
+  private _heldRecords(traceId: string, firstSeq: number | undefined): number[] | undefined {
+    if (this._off) return undefined;
     const ring = this._ring;
     const records = firstSeq === undefined ? [] : traceRecords(ring, traceId, firstSeq);
     const open = this._open.get(traceId);
     if (open !== undefined) for (const s of open.seqs) if (ring.isLive(s)) records.push(s);
-    return records;
+    return records.length > 0 || open !== undefined ? records : undefined;
   }
 
   /**

@@ -5,6 +5,8 @@ export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
 export { REMOTE_TRIGGER_ATTRIBUTE, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
 export type { CoordinationOptions } from './coordination/options.js';
+export type { FlightRecorderPropagatorOptions } from './coordination/breadcrumbs.js';
+export { BREADCRUMBS_HEADER, FlightRecorderPropagator } from './coordination/breadcrumbs.js';
 export type { RedisClientLike } from './coordination/redis-link.js';
 export type {
   BuiltInTrigger,

@@ -115,7 +115,7 @@ describe('coordination: options, messages, the receiving side', () => {
     const held = new Set(['a'.repeat(32), 'b'.repeat(32), 'c'.repeat(32), 'd'.repeat(32)]);
     const flushed: [string, FlushMark][] = [];
     const host: CoordinationHost = {
-      heldRecords: (t) => (held.has(t) ? [1] : []),
+      heldRecords: (t) => (held.has(t) ? [1] : undefined),
       flushRemote: (t, mark) => {
         flushed.push([t, mark]);
         held.delete(t);

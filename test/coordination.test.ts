@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
 import { FlightRecorderSpanProcessor } from '../src/flight-recorder-span-processor.js';
@@ -14,6 +17,8 @@ import {
   skipWithoutRedis,
   startRedis,
 } from './helpers/redis-server.js';
+import { runNode } from './helpers/process.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { TestExporter } from './helpers/test-exporter.js';
 import { captureDiag, makeTracing, remoteParent, traceIdOf } from './helpers/tracing.js';
 
@@ -295,6 +300,92 @@ describe('coordination over a real Redis', { skip: skipWithoutRedis() }, () => {
     } finally {
       diagCapture.restore();
       await Promise.all([a.recorder.shutdown(), b.recorder.shutdown(), c.recorder.shutdown()]);
+      await own.stop();
+    }
+  });
+
+  test('rediss:// (TLS) with an ACL user and password, from FLIGHT_RECORDER_REDIS_URL, works and is never logged', async () => {
+    const dir = tempDir('fr-tls-');
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    // A self-signed certificate for 127.0.0.1, trusted by the child through NODE_EXTRA_CA_CERTS.
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
+    const secret = 'tls-s3cret-QQ';
+    const own = await startRedis({
+      tls: true,
+      extra: [
+        '--tls-cert-file',
+        cert,
+        '--tls-key-file',
+        key,
+        '--tls-ca-cert-file',
+        cert,
+        '--tls-auth-clients',
+        'no',
+        '--user',
+        'bob',
+        'on',
+        `>${secret}`,
+        '~*',
+        '&*',
+        '+@all',
+        '--user',
+        'default',
+        'off',
+      ],
+    });
+    try {
+      const url = `rediss://bob:${secret}@127.0.0.1:${own.port}`;
+      const fixture = fileURLToPath(new URL('./fixtures/coordination-tls.ts', import.meta.url));
+      const ran = await runNode(['--import', 'tsx', fixture], {
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: cert, FLIGHT_RECORDER_REDIS_URL: url },
+        timeoutMs: 60_000,
+      });
+      assert.equal(ran.code, 0, ran.stderr);
+      const result = JSON.parse(ran.stdout.trim().split('\n').at(-1)!);
+      assert.deepEqual(
+        { ...result, logs: undefined },
+        { connected: true, flushed: true, stats: 1, logs: undefined },
+        ran.stdout,
+      );
+      assert.ok(!ran.stdout.includes(secret) && !ran.stderr.includes(secret));
+      // Plain redis:// to a TLS port fails: one warning, redacted, and local flushing is unaffected.
+      const plain = await runNode(['--import', 'tsx', fixture], {
+        env: {
+          ...process.env,
+          FIXTURE_CONNECT_MS: '3000',
+          FLIGHT_RECORDER_REDIS_URL: `redis://bob:${secret}@127.0.0.1:${own.port}`,
+        },
+        timeoutMs: 60_000,
+      });
+      const failed = JSON.parse(plain.stdout.trim().split('\n').at(-1)!);
+      assert.equal(failed.connected, false);
+      assert.ok(!plain.stdout.includes(secret) && !plain.stderr.includes(secret), plain.stdout);
+      assert.ok(
+        failed.logs.some((l: string) => l.includes('redis://***@127.0.0.1')),
+        plain.stdout,
+      );
+    } finally {
       await own.stop();
     }
   });

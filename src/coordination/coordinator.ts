@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { Context } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { breadcrumbsOf } from './breadcrumbs.js';
 import type { FlushMark } from '../marks.js';
 import type { ResolvedCoordination } from '../config.js';
 import { decodeMessage, encodeMessage } from './message.js';
@@ -9,17 +11,23 @@ import { type RedisClientLike, RedisLink } from './redis-link.js';
 export const MAX_SEEN_TRACES = 4_096;
 /** How many closed traces are remembered with where their records start. */
 export const MAX_CLOSED_TRACES = 16_384;
+/** How many traces' breadcrumbs (their upstream services) are remembered. */
+export const MAX_TRACE_BREADCRUMBS = 16_384;
+/** How many upstream services a service listens for (one channel each). */
+export const MAX_UPSTREAM_SERVICES = 64;
 
 /** What a {@link Coordinator} asks of the recorder that holds it. */
 export interface CoordinationHost {
   /**
-   * The records this process holds of `traceId`, from `firstSeq` on (or
-   * those of its open local roots); empty when it holds nothing of it.
+   * The records this process holds of `traceId`, from `firstSeq` on (and
+   * those of its open local roots); empty when a local root of it is open
+   * with nothing ended yet; undefined when it holds nothing of it.
    */
-  heldRecords(traceId: string, firstSeq: number | undefined): number[];
+  heldRecords(traceId: string, firstSeq: number | undefined): number[] | undefined;
   /**
    * Flushes `records` and whatever else the trace's open roots hold, under
-   * `mark` (trace scope, remembered for late spans).
+   * `mark` (trace scope), and remembers the mark so the trace's spans that
+   * end later follow it.
    */
   flushRemote(traceId: string, mark: FlushMark, records: readonly number[]): void;
   /** A clock in ms. */
@@ -62,6 +70,12 @@ export class Coordinator {
   private _tokens: number;
   private _refilled: number;
   private _service: string;
+  /** Breadcrumbs: this service's own name once its spans told it, and its channel then. */
+  private _self: string | undefined;
+  /** Breadcrumbs: the upstream services of recent traces. */
+  private readonly _upstream = new Map<string, readonly string[]>();
+  /** Breadcrumbs: the upstream services listened for. */
+  private readonly _listening = new Set<string>();
 
   constructor(
     private readonly _o: ResolvedCoordination,
@@ -73,7 +87,8 @@ export class Coordinator {
     this._service = process.env.OTEL_SERVICE_NAME || 'unknown_service';
     this._link = new RedisLink({
       redis: _o.redis!,
-      channels: [_o.channel],
+      // Breadcrumbs: no channel until this service knows its name.
+      channels: _o.targets === 'broadcast' ? [_o.channel] : [],
       onMessage: (message) => this.receive(message),
       load,
     });
@@ -83,6 +98,46 @@ export class Coordinator {
   /** Whether the link to Redis is up (for tests and health checks). */
   get ready(): boolean {
     return this._link.ready;
+  }
+
+  /**
+   * A local root of `traceId` started, in `parent` (its remote parent's
+   * context). With breadcrumbs: learns this service's name and the trace's
+   * upstream services, and listens for each upstream service's triggers.
+   */
+  rootStarted(traceId: string, span: ReadableSpan, parent: Context): void {
+    if (this._o.targets !== 'breadcrumbs') return;
+    if (this._self === undefined) {
+      const name = span.resource?.attributes['service.name'];
+      if (typeof name === 'string' && name !== '') {
+        this._self = this._service = name;
+        this._link.subscribe(`${this._o.channel}:to:${name}`);
+      }
+    }
+    const crumbs = breadcrumbsOf(parent);
+    if (crumbs === undefined || crumbs.length === 0) return;
+    const upstream = this._upstream;
+    upstream.set(traceId, crumbs);
+    if (upstream.size > MAX_TRACE_BREADCRUMBS)
+      upstream.delete(upstream.keys().next().value as string);
+    for (const name of crumbs) {
+      if (name === this._self || this._listening.has(name)) continue;
+      if (this._listening.size >= MAX_UPSTREAM_SERVICES) break;
+      this._listening.add(name);
+      this._link.subscribe(`${this._o.channel}:after:${name}`);
+    }
+  }
+
+  /** The channels a trigger of `traceId` goes to. */
+  private _targets(traceId: string): string[] {
+    const ch = this._o.channel;
+    if (this._o.targets === 'broadcast') return [ch];
+    // Its downstream services listen on its own channel; its upstream ones each on theirs.
+    const targets = [`${ch}:after:${this._service}`];
+    for (const name of this._upstream.get(traceId) ?? []) {
+      if (name !== this._service) targets.push(`${ch}:to:${name}`);
+    }
+    return targets;
   }
 
   /** A local trigger flushed `traceId` under `mark`: tell the others. */
@@ -98,8 +153,9 @@ export class Coordinator {
     });
     // Its own message comes back on the channel: it is already acted on.
     this._remember(traceId);
-    void this._link.publish(this._o.channel, message).then((sent) => {
-      if (sent) this.counters.published++;
+    const sends = this._targets(traceId).map((channel) => this._link.publish(channel, message));
+    void Promise.all(sends).then((sent) => {
+      if (sent.some(Boolean)) this.counters.published++;
       else this.counters.publishFailures++;
     });
   }
@@ -122,7 +178,7 @@ export class Coordinator {
     }
     // A service that holds nothing of the trace does nothing (and spends no token).
     const records = this._host.heldRecords(m.trace, this._closed.get(m.trace));
-    if (records.length === 0) return;
+    if (records === undefined) return;
     if (!this._take()) {
       c.refused++;
       return;
@@ -141,6 +197,7 @@ export class Coordinator {
     this._link.close();
     this._seen.clear();
     this._closed.clear();
+    this._upstream.clear();
   }
 
   private _remember(traceId: string): void {

@@ -28,4 +28,13 @@ export interface CoordinationOptions {
    * The default is 10.
    */
   remoteFlushesPerSecond?: number;
+  /**
+   * Who a trigger is sent to. `'broadcast'`: every service on the channel.
+   * `'breadcrumbs'`: only the services the request went through, named by
+   * `FlightRecorderPropagator`'s header (add it to the SDK's propagators in
+   * every service); each service then listens on channels of its own
+   * (`<channel>:to:<service.name>`, `<channel>:after:<upstream service>`).
+   * Env: `FLIGHT_RECORDER_REDIS_TARGETS`. The default is `'broadcast'`.
+   */
+  targets?: 'broadcast' | 'breadcrumbs';
 }

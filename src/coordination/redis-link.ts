@@ -26,7 +26,7 @@ export interface RedisClientLike {
 export interface RedisLinkOptions {
   /** A `redis://` or `rediss://` URL, or a client the caller made (and keeps). */
   readonly redis: string | RedisClientLike;
-  /** The channels to subscribe to. */
+  /** The channels to subscribe to from the start; {@link RedisLink.subscribe} adds more. */
   readonly channels: readonly string[];
   /** Called with each message received; must not throw. */
   readonly onMessage: (message: string, channel: string) => void;
@@ -68,9 +68,31 @@ export class RedisLink {
   private _down = false;
   private _inFlight = 0;
   private readonly _url: string | undefined;
+  /** Every channel subscribed to, again after each reconnect. */
+  private readonly _channels: Set<string>;
+  private readonly _listener = (message: string, channel: string): void => {
+    try {
+      this._o.onMessage(message, channel);
+    } catch {
+      // The receiver never throws; nothing from it may reach node-redis.
+    }
+  };
 
   constructor(private readonly _o: RedisLinkOptions) {
     this._url = typeof _o.redis === 'string' ? _o.redis : undefined;
+    this._channels = new Set(_o.channels);
+  }
+
+  /** Subscribes to one more channel, now if connected, else once connected. */
+  subscribe(channel: string): void {
+    if (this._channels.has(channel)) return;
+    this._channels.add(channel);
+    const sub = this._sub;
+    // Not connected yet: the connect subscribes to every channel in the set.
+    if (sub === undefined || !sub.isReady) return;
+    sub.subscribe([channel], this._listener).catch(() => {
+      // The connection dropped: the reconnect subscribes to every channel.
+    });
   }
 
   /** Whether both connections are up and subscribed. */
@@ -164,13 +186,12 @@ export class RedisLink {
       }
       await sub.connect();
       sub.unref?.();
-      await sub.subscribe([...this._o.channels], (message, channel) => {
-        try {
-          this._o.onMessage(message, channel);
-        } catch {
-          // The receiver never throws; nothing from it may reach node-redis.
-        }
-      });
+      const subscribed = [...this._channels];
+      if (subscribed.length > 0) await sub.subscribe(subscribed, this._listener);
+      if (this._closed || generation !== this._generation) return;
+      // Channels added while connecting.
+      const added = [...this._channels].filter((c) => !subscribed.includes(c));
+      if (added.length > 0) await sub.subscribe(added, this._listener);
       if (this._closed || generation !== this._generation) return;
       this._ready = true;
       this._attempt = 0;
