@@ -207,6 +207,29 @@ describe('coordination over a real Redis', { skip: skipWithoutRedis() }, () => {
     }
   });
 
+  test('a node-redis client passed in is used to publish and duplicated to subscribe, and left open', async () => {
+    const channel = 'ch-client';
+    const client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+    const a = service('svc-a', { redis: client, channel });
+    const b = service('svc-b', { redis: redis.url, channel });
+    try {
+      await ready(a, b);
+      const traceId = newTraceId();
+      serve(b, traceId, 5);
+      serve(a, traceId, 500);
+      await until(() => b.recorder.stats().remoteFlushes === 1, 'B’s remote flush');
+      assert.equal(a.recorder.stats().remoteTriggersPublished, 1);
+      await a.recorder.shutdown();
+      assert.equal(client.isReady, true, 'the caller’s client stays open');
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      await Promise.all([a.recorder.shutdown(), b.recorder.shutdown()]);
+      await client.close();
+    }
+  });
+
   test('Redis killed mid-run: local flushing goes on, one warning, and the link comes back when Redis does', async () => {
     const port = await freePort();
     let own = await startRedis({ port });

@@ -97,7 +97,7 @@ export class RedisLink {
 
   /** Whether both connections are up and subscribed. */
   get ready(): boolean {
-    return this._ready && this._pub?.isReady === true;
+    return this._ready && this._pub?.isReady === true && this._sub?.isReady === true;
   }
 
   /** Starts connecting in the background. */
@@ -207,14 +207,14 @@ export class RedisLink {
   /** A connection failed or dropped: let both go, warn (once), and try again later. */
   private _lost(generation: number, error: unknown): void {
     if (this._closed || generation !== this._generation || this._timer !== undefined) return;
-    this._ready = false;
-    this._down = true;
-    // A client the caller passed reconnects by its own options; only its
-    // failures are reported.
+    // A client the caller passed reconnects (and resubscribes) by its own
+    // options: `ready` follows its connections; only its failures are reported.
     if (this._url === undefined) {
       this._warn(error, 'its client reconnects by its own options');
       return;
     }
+    this._ready = false;
+    this._down = true;
     this._drop();
     const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(this._attempt, 20));
     this._attempt++;
