@@ -160,12 +160,14 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
           assert.equal(s.attributes[REMOTE_TRIGGER_ATTRIBUTE], true);
         }
         // 2. An error in C while B and A still serve the request: their spans follow the mark.
-        const two = request(a, b, c);
-        two.roots[2]!.setStatus({ code: SpanStatusCode.ERROR }).end();
+        // Explicit end times keep these roots fast however long the waits below take.
+        const t2 = Date.now();
+        const two = request(a, b, c, t2);
+        two.roots[2]!.setStatus({ code: SpanStatusCode.ERROR }).end(t2 + 5);
         await until(() => b.recorder['_flushed'].get(two.trace) !== undefined, 'B to hear of it');
         await until(() => a.recorder['_flushed'].get(two.trace) !== undefined, 'A to hear of it');
-        two.roots[1]!.end();
-        two.roots[0]!.end();
+        two.roots[1]!.end(t2 + 8);
+        two.roots[0]!.end(t2 + 10);
         await until(
           () =>
             a.exporter.spans.some((s) => s.name === 'a' && s.spanContext().traceId === two.trace),
