@@ -18,6 +18,7 @@ const SCENARIOS = [
   { file: 'memory.ts', gc: true },
   { file: 'flush.ts', gc: true },
   { file: 'coordination.ts', gc: false },
+  { file: 'logs.ts', gc: true },
 ];
 
 const smoke = process.argv.includes('--smoke');

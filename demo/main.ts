@@ -28,6 +28,7 @@ import {
 } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import {
@@ -121,7 +122,7 @@ function onWrite(write: SnapshotFileWrite): void {
   const traceId = flush.traceId ?? '-';
   const jaeger = otlpUrl && flush.traceId ? ` jaeger=${jaegerUi}/trace/${flush.traceId}` : '';
   line(
-    `flight-recorder: flush trigger=${flush.trigger} trace=${traceId} spans=${write.spans} traces=${flush.traces} scope=${flush.scope} snapshot=${flush.snapshotId} ${where}${jaeger}`,
+    `flight-recorder: flush trigger=${flush.trigger} trace=${traceId} spans=${write.spans} traces=${flush.traces} logs=${flush.logs} scope=${flush.scope} snapshot=${flush.snapshotId} ${where}${jaeger}`,
   );
 }
 
@@ -155,14 +156,18 @@ const sdk = new NodeSDK({
         }),
       }
     : {}),
+  // Every pino line is recorded, DEBUG included, and goes out only with its
+  // trace's flush: as events on its spans (in the files, and in Jaeger) and,
+  // with a collector, over OTLP logs too.
+  logRecordProcessors: [recorder.logRecordProcessor({ exportLogs: otlpUrl !== undefined })],
   instrumentations: [
     new HttpInstrumentation({
       ignoreIncomingRequestHook: (req) => req.url === '/healthz',
     }),
+    new PinoInstrumentation(),
   ],
-  // Traces only: no metrics or logs pipelines trying to reach a collector.
+  // No metrics pipeline trying to reach a collector.
   metricReaders: [],
-  logRecordProcessors: [],
 });
 sdk.start();
 
@@ -244,7 +249,7 @@ status.unref();
 function summary(): string {
   const l = load.stats;
   const s = recorder.stats();
-  return `requests=${l.sent} ok=${l.ok} 5xx=${l.serverErrors} failed=${l.failed} flushes=${s.flushes} remoteFlushes=${s.remoteFlushes} spansExported=${s.spansExported} spansDropped=${s.spansDropped} exportFailures=${s.exportFailures}`;
+  return `requests=${l.sent} ok=${l.ok} 5xx=${l.serverErrors} failed=${l.failed} flushes=${s.flushes} remoteFlushes=${s.remoteFlushes} spansExported=${s.spansExported} spansDropped=${s.spansDropped} exportFailures=${s.exportFailures} logsRecorded=${s.logsRecorded} logsAsSpanEvents=${s.logsAsSpanEvents} logsExported=${s.logsExported}`;
 }
 
 let stopping = false;

@@ -5,7 +5,13 @@ import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 // Loaded through require, after the SDK has started, so the HTTP
 // instrumentation (which hooks require) patches this very module. An ESM
 // `import` of node:http would need the import-in-the-middle loader instead.
-const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+const require = createRequire(import.meta.url);
+const http = require('node:http') as typeof import('node:http');
+// pino too, so instrumentation-pino adds its OTel stream. pino's own level is
+// debug, so every DEBUG line reaches the recorder; what is written out (to
+// stderr, keeping stdout for the recorder's lines) stays at warn.
+const { pino, multistream } = require('pino') as typeof import('pino');
+const log = pino({ level: 'debug' }, multistream([{ level: 'warn', stream: process.stderr }]));
 
 const tracer = trace.getTracer('flight-recorder-demo');
 
@@ -48,6 +54,7 @@ function taskDuration(): number {
 async function task<T>(name: string, work: (span: Span) => Promise<T>): Promise<T> {
   return tracer.startActiveSpan(name, async (span) => {
     try {
+      log.debug({ task: name }, `${name} started`);
       return await work(span);
     } catch (error) {
       span.recordException(error as Error);
@@ -65,6 +72,7 @@ function work(name: string, failRate = 0, failure?: () => TaskError): Promise<vo
     const ms = taskDuration();
     span.setAttribute('demo.duration_ms', ms);
     await sleep(ms);
+    log.debug({ task: name, ms }, `${name} done in ${ms} ms`);
     if (Math.random() < failRate) throw failure?.() ?? new TaskError(`${name} failed`, 500);
   });
 }
@@ -159,6 +167,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     return;
   }
+  log.debug({ path, method: req.method }, `handling ${req.method} ${path}`);
   try {
     const body = await route(new URLSearchParams(search ?? ''));
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`${body}\n`);
@@ -167,6 +176,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     // The server span (the HTTP instrumentation's) sets ERROR itself for a 5xx;
     // the exception event says why.
     trace.getActiveSpan()?.recordException(error as Error);
+    log.error({ status, err: error }, `${path} failed: ${(error as Error).message}`);
     res.writeHead(status, { 'content-type': 'text/plain' }).end(`${(error as Error).message}\n`);
   }
 }

@@ -27,7 +27,15 @@ SDK3=(
   @opentelemetry/otlp-exporter-base@0.301.0
   @opentelemetry/otlp-transformer@0.301.0
 )
-SDK3_EXTRA=(@opentelemetry/sdk-node@0.301.0 @opentelemetry/instrumentation-http@0.301.0)
+SDK3_EXTRA=(
+  @opentelemetry/sdk-node@0.301.0
+  @opentelemetry/instrumentation-http@0.301.0
+  @opentelemetry/instrumentation@0.301.0
+  @opentelemetry/sdk-logs@3.1.1
+  @opentelemetry/exporter-logs-otlp-http@0.301.0
+  @opentelemetry/instrumentation-pino@0.70.0
+  @opentelemetry/instrumentation-winston@0.69.0
+)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

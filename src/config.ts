@@ -3,7 +3,13 @@ import type { CoordinationOptions } from './coordination/options.js';
 import type { RedisClientLike } from './coordination/redis-link.js';
 import { redactUrl } from './coordination/redact.js';
 import type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
-import type { BuiltInTrigger, FlightRecorderOptions, FlushInfo, FlushScope } from './options.js';
+import type {
+  BuiltInTrigger,
+  FlightRecorderOptions,
+  FlushInfo,
+  FlushScope,
+  LogSeverityName,
+} from './options.js';
 import {
   DEFAULT_MAX_FILES,
   DEFAULT_MAX_TOTAL_BYTES,
@@ -152,6 +158,15 @@ function callback(signature: string) {
 
 const BUILT_IN_TRIGGERS: readonly BuiltInTrigger[] = ['latency', 'error'];
 const FLUSH_SCOPES: readonly FlushScope[] = ['window', 'trace'];
+const LOG_SEVERITIES: readonly LogSeverityName[] = [
+  'trace',
+  'debug',
+  'info',
+  'warn',
+  'error',
+  'fatal',
+  'off',
+];
 
 /**
  * The signals a snapshot may be bound to. Each is one an operator sends on
@@ -319,6 +334,42 @@ export const OPTIONS = {
     env: 'FLIGHT_RECORDER_DISABLED',
     default: false,
     meaning: 'record and export nothing',
+  }),
+  logMaxBytes: option<number>({
+    ...integer('bytes', MAX_BUFFER_BYTES),
+    env: 'FLIGHT_RECORDER_LOG_MAX_BYTES',
+    default: 4 * 1024 * 1024,
+    meaning: 'the most the log buffer holds, oldest log records out first (log processor)',
+  }),
+  logMinAgeMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_LOG_MIN_AGE_MS',
+    default: 30_000,
+    meaning: 'how long a log record stays after it was emitted (log processor)',
+  }),
+  logMaxRecordBytes: option<number>({
+    ...integer('bytes', MAX_BUFFER_BYTES),
+    env: 'FLIGHT_RECORDER_LOG_MAX_RECORD_BYTES',
+    default: 16 * 1024,
+    meaning: 'a larger log record is sent at once, not buffered, and counted (log processor)',
+  }),
+  logPassThroughSeverity: option<LogSeverityName>({
+    ...oneOf(LOG_SEVERITIES),
+    env: 'FLIGHT_RECORDER_LOG_PASS_THROUGH_SEVERITY',
+    default: 'warn',
+    meaning: 'log records at or above it are also sent at once, unmarked (log processor)',
+  }),
+  flushOnErrorLog: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_FLUSH_ON_ERROR_LOG',
+    default: true,
+    meaning: 'an ERROR log record inside a trace triggers `error-log` (log processor)',
+  }),
+  logsAsSpanEvents: option<boolean>({
+    ...boolean,
+    env: 'FLIGHT_RECORDER_LOGS_AS_SPAN_EVENTS',
+    default: true,
+    meaning: "a flush also writes each log record as an event on its span (for Jaeger's span logs)",
   }),
 } satisfies {
   // Exactly the public options, each with a row of its type.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
-import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
 import type { Coordinator } from './coordination/coordinator.js';
 import { startCoordination } from './coordination/start.js';
@@ -11,12 +11,17 @@ import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
 import { collectContributions, type FlushContributor } from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
+import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
+import type { LogRequestExporter } from './logs/log-export.js';
+import { severityNumberOf } from './logs/log-record.js';
 import type { FlushMark } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LogRecordProcessorOptions,
+  LogStats,
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
@@ -87,6 +92,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _ring: SpanRing;
   private readonly _open: OpenTraces;
   private readonly _flushed = new FlushedTraces();
+  /** Triggers waiting for their trace's local root to end (an error log inside it), by trace id. */
+  private readonly _rootTriggers = new Map<string, string>();
   /** Deferred triggers: the records their trace had when deferred. */
   private readonly _deferred = new Map<string, number[]>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
@@ -112,6 +119,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   readonly _contributors: FlushContributor[] = [];
   private _off: boolean;
+  private _logs: FlightRecorderLogRecordProcessor | undefined;
+  /**
+   * Where the log processor sends its requests instead of OTLP/HTTP.
+   * @internal For tests; set before {@link logRecordProcessor}.
+   */
+  _logExporter: LogRequestExporter | undefined;
   private _lastTime = Number.NEGATIVE_INFINITY;
   /** The wall clock when last read by {@link _clock}. */
   private _wall = Number.NEGATIVE_INFINITY;
@@ -184,6 +197,43 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
   }
 
+  /**
+   * The `LogRecordProcessor` (`@opentelemetry/sdk-logs`) that records every
+   * log record and ships each trace's records with its flush, sharing this
+   * recorder's triggers; one per recorder (the same object each call).
+   * Register it with `NodeSDK({ logRecordProcessors: [...] })` or
+   * `new LoggerProvider({ processors: [...] })`. Its options are this
+   * recorder's `log*` options, `flushOnErrorLog` and `logsAsSpanEvents`, and
+   * `options` (read on the first call).
+   */
+  logRecordProcessor(options?: LogRecordProcessorOptions): FlightRecorderLogRecordProcessor {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`Expected \`options\` to be an object, got ${String(options)}`);
+    }
+    const exportLogs = options?.exportLogs ?? true;
+    if (typeof exportLogs !== 'boolean') {
+      throw new TypeError(`Expected \`exportLogs\` to be a boolean, got ${String(exportLogs)}`);
+    }
+    const o = this._options;
+    this._logs ??= new FlightRecorderLogRecordProcessor(
+      this,
+      {
+        disabled: o.disabled,
+        logMaxBytes: o.logMaxBytes,
+        logMinAgeMs: o.logMinAgeMs,
+        logMaxRecordBytes: o.logMaxRecordBytes,
+        logPassThroughSeverity: severityNumberOf(o.logPassThroughSeverity),
+        flushOnErrorLog: o.flushOnErrorLog,
+        logsAsSpanEvents: o.logsAsSpanEvents,
+        exportLogs,
+        maxExportBatchSize: o.maxExportBatchSize,
+        exportTimeoutMs: o.exportTimeoutMs,
+      },
+      this._logExporter,
+    );
+    return this._logs;
+  }
+
   /** The flush scope in force, after options and environment. */
   get flushScope(): FlushScope {
     return this._options.flushScope;
@@ -217,7 +267,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
-      const reason = this._policy.reason(span, root);
+      let reason = this._policy.reason(span, root);
+      if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
       const time = this._clock(hrTimeToMs(span.endTime));
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
@@ -360,6 +411,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       remoteTriggersIgnored: this._coordination?.counters.ignored ?? 0,
       remoteTriggersRefused: this._coordination?.counters.refused ?? 0,
       triggers: { ...this._triggers },
+      ...(this._logs?.stats() ?? NO_LOGS),
     };
   }
 
@@ -398,6 +450,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._open.clear();
     this._flushed.clear();
     this._deferred.clear();
+    this._rootTriggers.clear();
     const exports = this._exports;
     if (exports !== undefined) {
       await boundedWait(exports.whenIdle(), deadline - performance.now());
@@ -428,6 +481,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   _windowView(): WindowView {
     if (!this._off) this._evictByAge(this._now());
     const run = this._ring.copyWindow({ snapshotId: '', trigger: '' });
+    // Snapshots show the buffered log lines as events on their spans.
+    this._logs?._addEventsTo(run);
     return runView(run, this._table);
   }
 
@@ -442,6 +497,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spans.push(decodeRecord(run, slot, this._table, true)),
     );
     return spans;
+  }
+
+  /**
+   * The buffered log records as span events, by trace id and span id.
+   * @internal For crash dumps.
+   */
+  _logEventsBySpan(): Map<string, TimedEvent[]> {
+    return this._logs?._eventsBySpan() ?? new Map();
   }
 
   /**
@@ -478,6 +541,29 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _now(): number {
     const now = Date.now();
     return Math.max(now, this._lastTime);
+  }
+
+  /**
+   * Makes the local root of `traceId`, still open here, trigger `reason`
+   * when it ends (unless it triggers for a reason of its own), through the
+   * trigger policy like any span trigger, so its whole trace goes in one
+   * flush. False when no local root of the trace is open.
+   * @internal For the log processor's `error-log` trigger.
+   */
+  _triggerAtRootEnd(traceId: string, reason: string): boolean {
+    if (this._off || this._open.get(traceId) === undefined) return false;
+    const triggers = this._rootTriggers;
+    if (!triggers.has(traceId)) triggers.set(traceId, reason);
+    if (triggers.size > MAX_OPEN_SPANS) triggers.delete(triggers.keys().next().value as string);
+    return true;
+  }
+
+  /** The reason a local root of `traceId` triggers: its own, else one waiting for it. */
+  private _rootTrigger(traceId: string, own: string | undefined): string | undefined {
+    const waiting = this._rootTriggers.get(traceId);
+    if (waiting === undefined) return own;
+    this._rootTriggers.delete(traceId);
+    return own ?? waiting;
   }
 
   /** The flush an ended span of `traceId` must follow, if its trace was flushed. */
@@ -613,7 +699,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) open.mark = mark;
       this._flushed.set(traceId, mark);
     }
-    if (this._contributors.length > 0) this._contribute(run, mark, whole ? 'window' : 'trace');
+    if (this._contributors.length > 0) {
+      this._contribute([run, trigger1], mark, whole ? 'window' : 'trace', traceId);
+    }
     exports.enqueue(run);
     if (trigger1 !== undefined) exports.enqueue(trigger1);
     exports.schedule(0);
@@ -630,7 +718,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       : 1;
     const result = { ...mark, spans, traces };
     if (this._options.onFlush !== undefined) {
-      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace' });
+      const logs = this._logs?._takenBy(mark.snapshotId) ?? 0;
+      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace', logs });
     }
     return result;
   }
@@ -652,18 +741,51 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._ring.remove(seq);
   }
 
-  /** Asks the contributors for spans to add to the flush that made `run`; adds them to the queue. */
-  private _contribute(run: RecordRun, mark: FlushMark, scope: 'trace' | 'window'): void {
+  /**
+   * Asks the contributors for spans to add to the flush that made `runs`
+   * (the flushed records, then the triggering span's own run of a window
+   * flush); adds them to the queue.
+   */
+  private _contribute(
+    runs: readonly (RecordRun | undefined)[],
+    mark: FlushMark,
+    scope: 'trace' | 'window',
+    traceId: string | undefined,
+  ): void {
     const leaving = [];
-    for (let k = 0; k < run.entries; k++) {
-      const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) !== 0) leaving.push(readLeavingSpan(run, slot));
+    const from: RecordRun[] = [];
+    const slots: number[] = [];
+    for (const run of runs) {
+      if (run === undefined) continue;
+      for (let k = 0; k < run.entries; k++) {
+        const slot = run.slot(k);
+        if ((run.state[slot]! & LIVE) === 0) continue;
+        leaving.push(readLeavingSpan(run, slot));
+        from.push(run);
+        slots.push(slot);
+      }
     }
     const spans = collectContributions(this._contributors, {
       scope,
       trigger: mark.trigger,
       snapshotId: mark.snapshotId,
+      traceId,
       spans: leaving,
+      appendToSpan: (index, fields) => {
+        const run = from[index];
+        if (run === undefined) return;
+        const slot = slots[index]!;
+        const extra = (run.extra ??= new Map());
+        const had = extra.get(slot);
+        if (had === undefined) {
+          extra.set(slot, fields);
+          return;
+        }
+        const both = new Uint8Array(had.length + fields.length);
+        both.set(had);
+        both.set(fields, had.length);
+        extra.set(slot, both);
+      },
     });
     if (spans.length === 0) return;
     const ring = this._ring;
@@ -704,6 +826,18 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     );
   }
 }
+
+const NO_LOGS: LogStats = {
+  bufferedLogs: 0,
+  bufferedLogBytes: 0,
+  logsRecorded: 0,
+  logsEvictedByAge: 0,
+  logsEvictedByBytes: 0,
+  logsExported: 0,
+  logsDropped: 0,
+  logsOversize: 0,
+  logsAsSpanEvents: 0,
+};
 
 /** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
 function hasTrace(run: RecordRun, traceId: string | undefined): boolean {

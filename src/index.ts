@@ -3,6 +3,8 @@ export { FanOutSpanExporter } from './export/fan-out-span-exporter.js';
 export type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
 export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
+export type { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
+export type { RecordedLogRecord } from './logs/log-record.js';
 export { REMOTE_TRIGGER_ATTRIBUTE, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
 export type { CoordinationOptions } from './coordination/options.js';
 export type { FlightRecorderPropagatorOptions } from './coordination/breadcrumbs.js';
@@ -14,6 +16,9 @@ export type {
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LogRecordProcessorOptions,
+  LogSeverityName,
+  LogStats,
   SnapshotResult,
 } from './options.js';
 export { DEFAULT_SNAPSHOT_DIR } from './snapshot/snapshot-files.js';

@@ -133,6 +133,51 @@ export interface FlightRecorderOptions {
    */
   crashDump?: boolean;
   /**
+   * The memory the log ring of {@link FlightRecorderSpanProcessor.logRecordProcessor}
+   * takes, exactly: encoded log records plus their index, preallocated when
+   * the log processor is made. When it is full the oldest records go. Log
+   * records waiting for export are bounded by the same number again. Unit:
+   * bytes, an integer of at most 1073741824 (1 GiB).
+   * Env: `FLIGHT_RECORDER_LOG_MAX_BYTES`. The default is 4194304 (4 MiB).
+   */
+  logMaxBytes?: number;
+  /**
+   * How long a log record stays buffered after it was emitted. Longer than
+   * `minAgeMs` by default, because a request's first log lines come up to
+   * the request's duration before its spans end. Unit: milliseconds, at most
+   * 2147483647. Env: `FLIGHT_RECORDER_LOG_MIN_AGE_MS`. The default is 30000 ms.
+   */
+  logMinAgeMs?: number;
+  /**
+   * A log record whose encoding is larger than this (or than a quarter of
+   * the log ring) is not buffered: it is sent at once, unmarked, and counted
+   * in `logsOversize`. Unit: bytes, an integer of at most 1073741824.
+   * Env: `FLIGHT_RECORDER_LOG_MAX_RECORD_BYTES`. The default is 16384 (16 KiB).
+   */
+  logMaxRecordBytes?: number;
+  /**
+   * Log records at or above this severity are also sent at once, unmarked,
+   * as a normal log pipeline would (a flush does not send them again); they
+   * stay buffered for snapshots. `'off'` sends nothing at once.
+   * Env: `FLIGHT_RECORDER_LOG_PASS_THROUGH_SEVERITY`. The default is `'warn'`.
+   */
+  logPassThroughSeverity?: LogSeverityName;
+  /**
+   * When true, a log record at ERROR or above emitted inside a trace
+   * triggers `error-log` for that trace, through the same trigger policy
+   * (and flush budget) as span triggers.
+   * Env: `FLIGHT_RECORDER_FLUSH_ON_ERROR_LOG`. The default is `true`.
+   */
+  flushOnErrorLog?: boolean;
+  /**
+   * When true, a flush also writes each of its log records as an event on
+   * the span that was active when the record was emitted, if that span is
+   * in the flush, so backends without OTLP logs (Jaeger) show the lines in
+   * the span's logs. The records still go to OTLP logs too, once.
+   * Env: `FLIGHT_RECORDER_LOGS_AS_SPAN_EVENTS`. The default is `true`.
+   */
+  logsAsSpanEvents?: boolean;
+  /**
    * Shares the keep decision with the other services of a request over Redis
    * pub/sub: each trigger publishes the trace id, and the services that hold
    * spans of that trace flush them under the same snapshot id, so the trace
@@ -145,11 +190,47 @@ export interface FlightRecorderOptions {
   coordination?: CoordinationOptions;
 }
 
+/** Options of {@link FlightRecorderSpanProcessor.logRecordProcessor}, read on its first call. Code only. */
+export interface LogRecordProcessorOptions {
+  /**
+   * When false, log records are never sent over OTLP logs (no flush, no
+   * pass-through): they only appear as span events of flushed spans
+   * (`logsAsSpanEvents`) and in snapshots, for an app without a logs
+   * pipeline (spans written to files, say). The default is `true`.
+   */
+  exportLogs?: boolean;
+}
+
+/** A severity level, by name, for {@link FlightRecorderOptions.logPassThroughSeverity}. */
+export type LogSeverityName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'off';
+
+/** The log processor's part of {@link FlightRecorderStats}; all 0 until `logRecordProcessor()` is called. */
+export interface LogStats {
+  /** Log records in the log buffer now. */
+  bufferedLogs: number;
+  /** Encoded bytes of the buffered log records now. */
+  bufferedLogBytes: number;
+  /** Log records that reached `onEmit` and were recorded (buffered, or sent at once as late records of a flushed trace). */
+  logsRecorded: number;
+  /** Log records discarded because they were older than `logMinAgeMs`. */
+  logsEvictedByAge: number;
+  /** Log records discarded to keep the log buffer under `logMaxBytes`. */
+  logsEvictedByBytes: number;
+  /** Log records the logs exporter accepted. */
+  logsExported: number;
+  /** Log records meant for export that never got there: queue overflow, failed or timed-out exports, shutdown. */
+  logsDropped: number;
+  /** Log records larger than `logMaxRecordBytes`, sent at once instead of buffered. */
+  logsOversize: number;
+  /** Log records a flush also wrote as events on the span they were emitted in (`logsAsSpanEvents`). */
+  logsAsSpanEvents: number;
+}
+
 /** The options with every default applied; derived from the options table in `config.ts`. */
 export type { ResolvedOptions } from './config.js';
 
 /** What {@link FlightRecorderSpanProcessor.stats} reports. Counters only grow. */
-export interface FlightRecorderStats {
+export interface FlightRecorderStats extends LogStats {
   /** Spans in the buffer now. */
   bufferedSpans: number;
   /**
@@ -211,4 +292,6 @@ export interface FlushInfo extends SnapshotResult {
   traceId: string | undefined;
   /** `window` when the flush took the whole buffer, `trace` when only the triggering trace. */
   scope: FlushScope;
+  /** How many log records the flush took from the log processor's buffer; 0 without one. */
+  logs: number;
 }

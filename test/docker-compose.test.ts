@@ -182,11 +182,17 @@ describe('collector-config.yaml', () => {
   test('uses only components both collector-contrib and Jaeger v2 ship', () => {
     const traces = collectorConfig.service.pipelines.traces;
     assert.ok(traces, 'a traces pipeline');
-    assert.deepEqual(Object.keys(collectorConfig.service.pipelines), ['traces']);
+    assert.deepEqual(Object.keys(collectorConfig.service.pipelines), ['traces', 'logs']);
     assert.deepEqual(traces.receivers, ['otlp']);
     // memory_limiter first, so it refuses data before anything else holds it.
     assert.deepEqual(traces.processors, ['memory_limiter', 'batch']);
     assert.deepEqual(traces.exporters, ['otlp/jaeger']);
+    // Jaeger stores no OTLP logs: the recorder's log records are printed (debug, in both).
+    const logs = collectorConfig.service.pipelines.logs;
+    assert.ok(logs, "a logs pipeline, so the recorder's /v1/logs requests are accepted");
+    assert.deepEqual(logs.receivers, ['otlp']);
+    assert.deepEqual(logs.processors, ['memory_limiter', 'batch']);
+    assert.deepEqual(logs.exporters, ['debug']);
     // Jaeger has healthcheckv2, not health_check, so there are no extensions.
     assert.equal(collectorConfig.extensions, undefined);
     assert.equal(collectorConfig.service.extensions, undefined);

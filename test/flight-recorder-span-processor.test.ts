@@ -703,9 +703,18 @@ describe('FlightRecorderSpanProcessor', () => {
     await t.recorder.forceFlush();
     assert.deepEqual(Object.keys(t.recorder.stats()).sort(), [
       'bufferedBytes',
+      'bufferedLogBytes',
+      'bufferedLogs',
       'bufferedSpans',
       'exportFailures',
       'flushes',
+      'logsAsSpanEvents',
+      'logsDropped',
+      'logsEvictedByAge',
+      'logsEvictedByBytes',
+      'logsExported',
+      'logsOversize',
+      'logsRecorded',
       'queuedBytes',
       'queuedSpans',
       'remoteFlushes',

@@ -229,6 +229,31 @@ function exceptionLines(span: SnapshotSpan): string[] {
   return lines.map((l) => l.replace(/\s+/g, ' '));
 }
 
+/** The severity text of a log line written as a span event (`logsAsSpanEvents`), or undefined. */
+function logSeverity(attributes: Record<string, unknown>): string | undefined {
+  const text = attributes['log.severity'];
+  if (typeof text === 'string' && text !== '') return text.toUpperCase();
+  const n = attributes['log.severity_number'];
+  return n === undefined ? undefined : `SEVERITY ${String(n)}`;
+}
+
+/** A span's log lines (events with a log severity), in time order: `+1.2ms DEBUG charging card`. */
+function logLines(span: SnapshotSpan): { text: string; severe: boolean }[] {
+  const lines: { time: bigint; text: string; severe: boolean }[] = [];
+  for (const event of span.events) {
+    const severity = logSeverity(event.attributes);
+    if (severity === undefined) continue;
+    const offset = event.time >= span.start ? formatDuration(event.time - span.start) : '0µs';
+    const n = Number(event.attributes['log.severity_number'] ?? 0);
+    lines.push({
+      time: event.time,
+      text: `+${offset} ${severity} ${event.name}`.replace(/\s+/g, ' '),
+      severe: n >= 17 || severity === 'ERROR' || severity === 'FATAL',
+    });
+  }
+  return lines.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+}
+
 function renderTrace(
   trace: Trace,
   triggered: string | undefined,
@@ -280,6 +305,10 @@ function renderTrace(
       line += style.cyan(glyph.repeat(fill));
     }
     out.push(line);
+    for (const log of logLines(span)) {
+      const text = truncate(`${row.under}  · ${log.text}`, columns);
+      out.push(log.severe ? style.red(text) : style.dim(text));
+    }
     for (const text of exceptionLines(span)) {
       const lead = `${row.under}  `;
       out.push(style.red(truncate(`${lead}✗ ${text}`, columns)));

@@ -450,7 +450,7 @@ export function decodeRecord(
   const o = run.off[slot]!;
   expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), scratch, 0);
   const pair = run.pair[slot]!;
-  return decodeSpan(
+  const span = decodeSpan(
     scratch,
     0,
     xlen,
@@ -458,6 +458,31 @@ export function decodeRecord(
     table.scope(pair),
     marked ? run.mark : undefined,
   );
+  const extra = run.extra?.get(slot);
+  if (extra !== undefined) readExtraEvents(extra, span);
+  return span;
+}
+
+/** The events of a record's `extra` fields (span events added at flush), after its own. */
+function readExtraEvents(extra: Uint8Array, span: DecodedSpan): void {
+  for (const event of decodeEvents(extra)) span.events.push(event);
+}
+
+/** The events (field 11) among encoded Span fields. */
+export function decodeEvents(fields: Uint8Array): TimedEvent[] {
+  const events: TimedEvent[] = [];
+  const r = new Reader(fields, 0, fields.length);
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag !== 0x5a) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const end = r.varint() + r.pos;
+    events.push(readEvent(r, end));
+    r.pos = end;
+  }
+  return events;
 }
 
 /** The ids and times of the record in `slot`, read from its first fields (for flush contributors). */

@@ -22,14 +22,22 @@ export interface ContributorFlush {
   readonly scope: 'trace' | 'window';
   readonly trigger: string;
   readonly snapshotId: string;
+  /** The trace whose trigger made the flush; undefined for a manual snapshot. */
+  readonly traceId?: string | undefined;
   readonly spans: readonly LeavingSpan[];
+  /**
+   * Appends encoded Span fields (events, field 11) after the record of
+   * `spans[index]`, exported with it; decoders see them as that span's last
+   * events.
+   */
+  appendToSpan(index: number, fields: Uint8Array): void;
 }
 
 /**
- * Adds spans to a flush (runtime events now, log lines as span events
- * later). Called synchronously once per flush with the spans leaving in it;
- * the spans it returns are encoded and exported in the same flush, with the
- * same marks. A throw is logged once and ignored.
+ * Adds spans to a flush (runtime events), or fields to the spans leaving in
+ * it (log records as span events). Called synchronously once per flush with
+ * the spans leaving in it; the spans it returns are encoded and exported in
+ * the same flush, with the same marks. A throw is logged once and ignored.
  * @internal
  */
 export interface FlushContributor {

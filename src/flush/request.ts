@@ -85,7 +85,7 @@ export function assembleRequest(
  * `ProtobufTraceSerializer` groups spans), the `ResourceSpans` and
  * `ScopeSpans` headers written in front, each record expanded (its interned
  * strings written out) and followed by its run's marks (`marksOf`) with the
- * sampled bit set in its `flags`. The result is a new array, never a view of
+ * sampled bit set in its `flags`, then by its `extra` fields (span events). The result is a new array, never a view of
  * ring memory.
  */
 export function assembleParts(
@@ -113,7 +113,7 @@ export function assembleParts(
       }
       group.runs.push(run);
       group.slots.push(slot);
-      const n = run.xlen[slot]! + m;
+      const n = run.xlen[slot]! + m + (run.extra?.get(slot)?.length ?? 0);
       group.size += 1 + varintSize(n) + n;
     }
   }
@@ -150,15 +150,20 @@ export function assembleParts(
         const run = group.runs[g]!;
         const slot = group.slots[g]!;
         const marks = marksOf(run);
+        const extra = run.extra?.get(slot);
         const o = run.off[slot]!;
         out[p++] = 0x12;
-        p = putVarint(out, p, run.xlen[slot]! + (marks?.length ?? 0));
+        p = putVarint(out, p, run.xlen[slot]! + (marks?.length ?? 0) + (extra?.length ?? 0));
         p = expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), out, p);
         if (marks !== undefined) {
           // flags is the record's last field (fixed32): set the sampled bit.
           out[p - 4] = out[p - 4]! | 1;
           out.set(marks, p);
           p += marks.length;
+        }
+        if (extra !== undefined) {
+          out.set(extra, p);
+          p += extra.length;
         }
       }
       out.set(scope.schema, p);

@@ -31,6 +31,12 @@ export class RecordRun {
   bytes = 0;
   /** The next entry to export. */
   cursor = 0;
+  /**
+   * Encoded Span fields to append after a record (and its marks) when it is
+   * exported, by slot: log records as span events, added by a flush
+   * contributor before the run is queued. Undefined when none.
+   */
+  extra: Map<number, Uint8Array> | undefined = undefined;
 
   constructor(
     readonly buf: Uint8Array,

@@ -38,6 +38,8 @@ export interface CrashSource extends SnapshotSource {
   _trackOpenSpans(): ReadonlySet<Span>;
   /** Spans flushed and not yet delivered: in flight or waiting for export. */
   _pendingExportSpans(): ReadableSpan[];
+  /** The buffered log records as events, by trace id and span id (hex, concatenated). */
+  _logEventsBySpan?(): Map<string, TimedEvent[]>;
 }
 
 /** What a crash dump says about the crash. */
@@ -140,6 +142,7 @@ export function unfinishedView(
   span: ReadableSpan,
   end: HrTime,
   error: { event: TimedEvent; message: string } | undefined,
+  logs: readonly TimedEvent[] = [],
 ): ReadableSpan {
   const endTime = hrTimeBefore(end, span.startTime) ? span.startTime : end;
   const view = Object.create(span) as Record<string, unknown>;
@@ -150,8 +153,10 @@ export function unfinishedView(
   define('duration', hrTimeDuration(span.startTime, endTime));
   define('ended', true);
   define('attributes', { ...span.attributes, [UNFINISHED_ATTRIBUTE]: true });
+  // Its log lines lead up to the exception.
+  if (logs.length > 0 && error === undefined) define('events', [...span.events, ...logs]);
   if (error !== undefined) {
-    define('events', [...span.events, error.event]);
+    define('events', [...span.events, ...logs, error.event]);
     if (span.status.code === SpanStatusCode.UNSET) {
       const status: SpanStatus = { code: SpanStatusCode.ERROR, message: error.message };
       define('status', status);
@@ -170,6 +175,7 @@ export function crashDumpSpans(
   openSpans: Iterable<ReadableSpan>,
   crash: CrashInfo,
   snapshotId: string,
+  logEvents?: ReadonlyMap<string, TimedEvent[]>,
 ): ReadableSpan[] {
   let open = [...openSpans].filter((s) => !s.ended);
   if (open.length > MAX_OPEN_SPANS) {
@@ -187,7 +193,11 @@ export function crashDumpSpans(
   const spans: ReadableSpan[] = [];
   for (const span of window) spans.push(markSpan(span, mark));
   for (const span of open) {
-    spans.push(markSpan(unfinishedView(span, end, span === innermost ? error : undefined), mark));
+    const ctx = span.spanContext();
+    const logs = logEvents?.get(ctx.traceId + ctx.spanId);
+    spans.push(
+      markSpan(unfinishedView(span, end, span === innermost ? error : undefined, logs), mark),
+    );
   }
   return spans;
 }
@@ -210,6 +220,7 @@ export function writeCrashDump(
     recorder._trackOpenSpans(),
     crash,
     snapshotId,
+    recorder._logEventsBySpan?.(),
   );
   const name = snapshotFileName({ time: crash.time, trigger: CRASH_TRIGGER, snapshotId });
   return writeSnapshotFileSync(dir, name, serializeRequest(spans));

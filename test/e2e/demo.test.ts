@@ -75,7 +75,7 @@ function runDemo(extraEnv: Record<string, string>): Promise<Run> {
 }
 
 const FLUSH_LINE =
-  /^flight-recorder: flush trigger=(\w+) trace=([0-9a-f]{32}) spans=(\d+) traces=(\d+) scope=(window|trace) snapshot=([0-9a-f]+) file=(\S+)( jaeger=(\S+))?$/;
+  /^flight-recorder: flush trigger=(\w+) trace=([0-9a-f]{32}) spans=(\d+) traces=(\d+) logs=\d+ scope=(window|trace) snapshot=([0-9a-f]+) file=(\S+)( jaeger=(\S+))?$/;
 
 function flushLines(stdout: string): RegExpExecArray[] {
   return stdout
@@ -131,6 +131,14 @@ describe('demo', { concurrency: true }, () => {
     const summary = summaryOf(run.stdout);
     assert.equal(summary.exportFailures, 0);
     assert.ok(summary.ok! > 10, run.stdout);
+    // pino's DEBUG lines of each flushed request went out with it, as events on its spans.
+    const logs = lines.map((m) => Number(/ logs=(\d+) /.exec(m[0])![1]));
+    assert.ok(
+      logs.every((n) => n > 0),
+      `every flush took its requests' log lines: ${logs}`,
+    );
+    assert.ok(summary.logsAsSpanEvents! > 0, run.stdout);
+    assert.equal(summary.logsExported, 0, 'no collector: no OTLP logs');
   });
 
   test('with the collector down: keeps serving and writing files, and reports the export failure once', async () => {

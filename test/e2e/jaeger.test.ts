@@ -193,6 +193,32 @@ function describeEndToEnd(binary: string): void {
       );
     });
 
+    it("the failing request's DEBUG lines are logs on its spans, in time order, with severity; they went to OTLP logs too", () => {
+      const t = stored.get(scenario.failed.traceId);
+      assert.ok(t, 'failing trace stored');
+      for (const spanId of new Set(scenario.debugLines.map((l) => l.spanId))) {
+        const span: JaegerSpan | undefined = t.spans.find(
+          (s) => normalizeId(s.spanID, 16) === spanId,
+        );
+        assert.ok(span, `span ${spanId} stored`);
+        const lines: JaegerSpan['logs'] = span.logs.filter((l) =>
+          l.fields.some((f) => f.key === 'log.severity'),
+        );
+        const expected = scenario.debugLines.filter((l) => l.spanId === spanId);
+        assert.deepEqual(
+          lines.map((l) => [
+            l.fields.find((f) => f.key === 'event')?.value,
+            l.fields.find((f) => f.key === 'log.severity')?.value,
+            Math.round(l.timestamp / 1000),
+          ]),
+          expected.map((l) => [l.body, 'DEBUG', l.timeMs]),
+        );
+      }
+      assert.equal(scenario.stats.logsAsSpanEvents, scenario.debugLines.length);
+      assert.equal(scenario.stats.logsExported, scenario.debugLines.length);
+      assert.equal(scenario.stats.logsDropped, 0);
+    });
+
     it("the late child arrives with its flush's marks", () => {
       const t = stored.get(scenario.slow.traceId);
       assert.ok(t, 'slow trace stored');

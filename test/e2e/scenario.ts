@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, type Span, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
@@ -45,6 +47,8 @@ export interface ScenarioResult {
   stats: FlightRecorderStats;
   /** What the failing root recorded with recordException. */
   errorMessage: string;
+  /** The DEBUG lines logged in the failing trace, with the span each was logged in. */
+  debugLines: { spanId: string; body: string; timeMs: number }[];
 }
 
 /** Starts spans of one trace at explicit times (epoch ms) and remembers what it made. */
@@ -114,6 +118,27 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
     spanProcessors: [recorder],
   });
   const tracer = provider.getTracer('otel-flight-recorder-e2e');
+  // The log processor reads OTEL_EXPORTER_OTLP_LOGS_ENDPOINT when it is made.
+  const previousLogsEndpoint = process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT;
+  process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = `${otlpHttpUrl}/v1/logs`;
+  const loggerProvider = new LoggerProvider({
+    resource: resourceFromAttributes({ 'service.name': serviceName }),
+    processors: [recorder.logRecordProcessor()],
+  });
+  if (previousLogsEndpoint === undefined) delete process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT;
+  else process.env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = previousLogsEndpoint;
+  const logger = loggerProvider.getLogger('otel-flight-recorder-e2e');
+  const debugLines: ScenarioResult['debugLines'] = [];
+  const debug = (span: Span, body: string, timeMs: number): void => {
+    logger.emit({
+      severityNumber: SeverityNumber.DEBUG,
+      severityText: 'DEBUG',
+      body,
+      timestamp: timeMs,
+      context: trace.setSpan(ROOT_CONTEXT, span),
+    });
+    debugLines.push({ spanId: span.spanContext().spanId, body, timeMs });
+  };
   try {
     // 1. Fast traces before any trigger: the window of the first flush.
     const windowTraces = ['w1', 'w2', 'w3'].map((label) => fastTrace(tracer, label));
@@ -139,8 +164,11 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
     now = Date.now();
     const failedRoot = failed.start('POST /checkout', now - 50);
     const validate = failed.start('validate', now - 40, failedRoot);
+    debug(validate, 'cart has 3 items', now - 38);
     validate.end(now - 30);
     const charge = failed.start('payment.charge', now - 30, failedRoot);
+    debug(charge, 'calling the payment provider', now - 28);
+    debug(charge, 'provider answered 402', now - 12);
     charge.recordException(new Error(errorMessage));
     charge.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage });
     charge.end(now - 10);
@@ -156,6 +184,7 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
     unflushed.push(fastTrace(tracer, 'u3'));
 
     await recorder.forceFlush();
+    await loggerProvider.forceFlush();
     const lateChild = slow.spans.find((s) => s.spanId === late.spanContext().spanId);
     if (lateChild === undefined) throw new Error('late child not recorded');
     return {
@@ -168,10 +197,12 @@ export async function runScenario(otlpHttpUrl: string): Promise<ScenarioResult> 
       flushes,
       stats: recorder.stats(),
       errorMessage,
+      debugLines,
     };
   } finally {
     // Drops what is still buffered (the unflushed traces) without exporting it.
     await provider.shutdown();
+    await loggerProvider.shutdown();
   }
 }
 

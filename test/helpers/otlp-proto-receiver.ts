@@ -1,6 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import { type DecodedLogsRequest, decodeLogsRequest } from './logs.js';
 import { decodeRequest } from './span-arbitrary.js';
 
 export interface ReceivedRequest {
@@ -18,11 +19,20 @@ export interface ReceivedRequest {
  */
 export async function startOtlpProtoReceiver(failFirst = 0) {
   const requests: ReceivedRequest[] = [];
+  /** `/v1/logs` requests, decoded as ExportLogsServiceRequest (never failed). */
+  const logs: { headers: IncomingHttpHeaders; decoded: DecodedLogsRequest }[] = [];
   let attempts = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/logs') {
+        const raw = Buffer.concat(chunks);
+        const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+        logs.push({ headers: req.headers, decoded: decodeLogsRequest(body) });
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        return;
+      }
       attempts++;
       if (req.method !== 'POST' || req.url !== '/v1/traces') {
         res.writeHead(404).end();
@@ -47,6 +57,7 @@ export async function startOtlpProtoReceiver(failFirst = 0) {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    logs,
     attempts: () => attempts,
     close: () =>
       new Promise<void>((resolve) => {

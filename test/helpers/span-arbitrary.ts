@@ -75,14 +75,14 @@ export const traceIdArb = hex(16);
 export const spanIdArb = hex(8);
 
 /** Strings the SDK round-trips exactly through protobuf and JSON alike (no lone surrogates). */
-const text = fc.oneof(
+export const text = fc.oneof(
   fc.string({ maxLength: 12 }),
   fc.string({ unit: 'grapheme', maxLength: 8 }),
   fc.constantFrom('héllo wörld', '日本語テキスト', 'emoji 🎉 ok', 'x'.repeat(300), 'ß'.repeat(70)),
 );
 
 /** Strings including lone surrogates, which protobuf carries as U+FFFD. */
-const anyText = fc.oneof(
+export const anyText = fc.oneof(
   text,
   fc.string({ unit: 'binary', maxLength: 8 }),
   fc.constant('a\ud800b\udfffc'),
@@ -108,7 +108,7 @@ const number = fc.oneof(
   fc.double(),
 );
 
-function values(t: fc.Arbitrary<string>) {
+export function values(t: fc.Arbitrary<string>) {
   const primitive = fc.oneof(t, number, fc.boolean());
   return fc.letrec((tie) => ({
     value: fc.oneof(
@@ -123,10 +123,10 @@ function values(t: fc.Arbitrary<string>) {
   })).value;
 }
 
-const attributesArb = (t: fc.Arbitrary<string>) =>
+export const attributesArb = (t: fc.Arbitrary<string>) =>
   fc.dictionary(key(t), values(t), { maxKeys: 6 }) as fc.Arbitrary<Attributes>;
 
-const hrTime: fc.Arbitrary<HrTime> = fc.tuple(
+export const hrTime: fc.Arbitrary<HrTime> = fc.tuple(
   fc.integer({ min: 0, max: 4_000_000_000 }),
   fc.integer({ min: 0, max: 999_999_999 }),
 );

@@ -1,0 +1,248 @@
+import { context, diag } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode, suppressTracing } from '@opentelemetry/core';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import {
+  convertLegacyHttpOptions,
+  createOtlpHttpExportDelegate,
+} from '@opentelemetry/otlp-exporter-base/node-http';
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import type { OtlpHttpConfig } from '../export/otlp-proto-exporter.js';
+import type { ResourceScopeTable } from '../record/resource-scope-table.js';
+import { timerDelay } from '../timer.js';
+import { assembleLogsRequest, type LogBatch } from './log-request.js';
+
+/** An `ExportLogsServiceRequest` already encoded, and how many log records it holds. */
+export interface EncodedLogsRequest {
+  readonly body: Uint8Array;
+  readonly logs: number;
+}
+
+/** Where assembled log requests go: the SDK's OTLP/HTTP transport, or a test double. */
+export interface LogRequestExporter {
+  export(request: EncodedLogsRequest, done: (result: ExportResult) => void): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+const serializer = {
+  serializeRequest: (request: EncodedLogsRequest): Uint8Array => request.body,
+  deserializeResponse: (data: Uint8Array) => ProtobufLogsSerializer.deserializeResponse(data),
+};
+
+const metricsHelper = {
+  name: 'log' as const,
+  countItems: (request: EncodedLogsRequest): number => request.logs,
+};
+
+/**
+ * Sends pre-encoded OTLP protobuf logs requests to `/v1/logs` through the
+ * SDK's own OTLP/HTTP transport, as `@opentelemetry/exporter-logs-otlp-proto`
+ * does: `OTEL_EXPORTER_OTLP_[LOGS_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION,…}`,
+ * gzip, retries and timeouts apply.
+ */
+export class OtlpProtoLogsExporter implements LogRequestExporter {
+  private readonly _base: OTLPExporterBase<EncodedLogsRequest>;
+
+  constructor(config: OtlpHttpConfig = {}) {
+    this._base = new OTLPExporterBase(
+      createOtlpHttpExportDelegate(
+        convertLegacyHttpOptions(config, 'LOGS', 'v1/logs', {
+          'Content-Type': 'application/x-protobuf',
+        }),
+        serializer,
+        'otlp_http_log_exporter',
+        metricsHelper,
+        undefined,
+      ),
+    );
+  }
+
+  export(request: EncodedLogsRequest, done: (result: ExportResult) => void): void {
+    this._base.export(request, done);
+  }
+
+  forceFlush(): Promise<void> {
+    return this._base.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this._base.shutdown();
+  }
+}
+
+/** What the log export queue counts; shared with the stats. */
+export interface LogExportCounters {
+  logsExported: number;
+  logsDropped: number;
+  logExportFailures: number;
+}
+
+interface Queued {
+  readonly batch: LogBatch;
+  cursor: number;
+}
+
+/**
+ * Log batches waiting for export, and the one loop that exports them: one
+ * request at a time, at most `batchSize` records each, one request per
+ * event-loop turn, under `suppressTracing`. Bounded by `maxBytes`: when the
+ * exporter cannot keep up the oldest waiting batches are dropped and counted
+ * (the newest is never cut). A call that outlives `timeoutMs` counts as
+ * failed and the next one may go.
+ */
+export class LogExportQueue {
+  private readonly _queue: Queued[] = [];
+  private _bytes = 0;
+  private _busy = false;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  private _idle: (() => void)[] = [];
+  private _warned = false;
+  private _closed = false;
+
+  constructor(
+    private readonly _exporter: LogRequestExporter,
+    private readonly _table: ResourceScopeTable,
+    private readonly _o: { maxBytes: number; batchSize: number; timeoutMs: number },
+    readonly counters: LogExportCounters,
+  ) {}
+
+  /** Records waiting, not yet handed to the exporter. */
+  get length(): number {
+    let n = 0;
+    for (const q of this._queue) n += q.batch.count - q.cursor;
+    return n;
+  }
+
+  get bytes(): number {
+    return this._bytes;
+  }
+
+  enqueue(batch: LogBatch): void {
+    if (batch.count === 0) return;
+    if (this._closed) {
+      this.counters.logsDropped += batch.count;
+      return;
+    }
+    this._queue.push({ batch, cursor: 0 });
+    this._bytes += batch.buf.length;
+    // The oldest batches go first; the newest is never cut.
+    while (this._bytes > this._o.maxBytes && this._queue.length > 1) {
+      const old = this._queue.shift()!;
+      this._bytes -= old.batch.buf.length;
+      this.counters.logsDropped += old.batch.count - old.cursor;
+    }
+    this.schedule();
+  }
+
+  schedule(): void {
+    if (this._busy || this._timer !== undefined || this._queue.length === 0) return;
+    this._timer = setTimeout(() => {
+      this._timer = undefined;
+      this._next();
+    }, 0);
+    this._timer.unref();
+  }
+
+  /** Resolves when nothing waits and no export runs. */
+  whenIdle(): Promise<void> {
+    if (!this._busy && this._queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this._idle.push(resolve));
+  }
+
+  /** Drops what waits (counted) and stops taking batches; a call in flight finishes. */
+  close(): void {
+    this._closed = true;
+    for (const q of this._queue.splice(0)) this.counters.logsDropped += q.batch.count - q.cursor;
+    this._bytes = 0;
+    if (this._timer !== undefined) clearTimeout(this._timer);
+    this._timer = undefined;
+    if (!this._busy) this._settle();
+  }
+
+  private _settle(): void {
+    if (this._busy || this._queue.length > 0) return;
+    for (const resolve of this._idle.splice(0)) resolve();
+  }
+
+  private _next(): void {
+    const q = this._queue[0];
+    if (q === undefined || this._busy) {
+      this._settle();
+      return;
+    }
+    const from = q.cursor;
+    const to = Math.min(q.batch.count, from + this._o.batchSize);
+    q.cursor = to;
+    if (to === q.batch.count) {
+      this._queue.shift();
+      this._bytes -= q.batch.buf.length;
+    }
+    const count = to - from;
+    this._busy = true;
+    let finished = false;
+    // Set below, before anything can call done.
+    // eslint-disable-next-line prefer-const
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (result: ExportResult): void => {
+      if (finished) return;
+      finished = true;
+      if (timer !== undefined) clearTimeout(timer);
+      this._busy = false;
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.counters.logsExported += count;
+        this._warned = false;
+      } else {
+        this.counters.logsDropped += count;
+        this.counters.logExportFailures++;
+        if (!this._warned) {
+          this._warned = true;
+          diag.error(
+            `otel-flight-recorder: exporting ${count} log records failed (further failures in this burst are silent): ${result.error ?? 'timed out'}`,
+          );
+        }
+      }
+      this.schedule();
+      this._settle();
+    };
+    timer = setTimeout(
+      () => done({ code: ExportResultCode.FAILED }),
+      timerDelay(this._o.timeoutMs),
+    );
+    timer.unref();
+    const send = (): void => {
+      try {
+        const body = assembleLogsRequest(q.batch, from, to, this._table);
+        context.with(suppressTracing(context.active()), () => {
+          this._exporter.export({ body, logs: count }, done);
+        });
+      } catch (error) {
+        done({ code: ExportResultCode.FAILED, error: error as Error });
+      }
+    };
+    const pending = this._pendingResources(q.batch, from, to);
+    if (pending.length === 0) send();
+    else
+      Promise.all(pending).then(send, (error: unknown) =>
+        done({ code: ExportResultCode.FAILED, error: error as Error }),
+      );
+  }
+
+  /** Resources of records `[from, to)` still detecting attributes: the request waits for them. */
+  private _pendingResources(batch: LogBatch, from: number, to: number): Promise<void>[] {
+    const out: Promise<void>[] = [];
+    const seen = new Set<number>();
+    for (let k = from; k < to; k++) {
+      const pair = batch.pair[k]!;
+      if (seen.has(pair)) continue;
+      seen.add(pair);
+      const resource = this._table.resource(pair) as {
+        asyncAttributesPending?: boolean;
+        waitForAsyncAttributes?: () => Promise<void>;
+      };
+      if (resource.asyncAttributesPending && resource.waitForAsyncAttributes !== undefined) {
+        out.push(resource.waitForAsyncAttributes());
+      }
+    }
+    return out;
+  }
+}

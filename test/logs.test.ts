@@ -1,0 +1,505 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, mock, test } from 'node:test';
+import { context, type Span, trace } from '@opentelemetry/api';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import {
+  FlightRecorderSpanProcessor,
+  type FlightRecorderOptions,
+  SNAPSHOT_ID_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../src/index.js';
+import { attr, makeLogging, TestLogExporter } from './helpers/logs.js';
+import { TestExporter } from './helpers/test-exporter.js';
+import { captureDiag, fail, makeTracing, traceIdOf } from './helpers/tracing.js';
+
+const T0 = 1_800_000_000_000;
+beforeEach(() => mock.timers.enable({ apis: ['Date', 'setTimeout'], now: T0 }));
+afterEach(() => mock.timers.reset());
+
+function setup(options: FlightRecorderOptions = {}) {
+  const exporter = new TestExporter();
+  const recorder = new FlightRecorderSpanProcessor({ exporter, flushScope: 'trace', ...options });
+  const tracing = makeTracing(recorder);
+  const logging = makeLogging(recorder);
+  /** Emits a log record inside `span` (or outside any span). */
+  const log = (
+    body: string,
+    span?: Span,
+    severityNumber = SeverityNumber.DEBUG,
+    attributes: Record<string, unknown> = {},
+  ): void => {
+    const ctx = span === undefined ? context.active() : trace.setSpan(context.active(), span);
+    logging.logger.emit({
+      severityNumber,
+      severityText: SeverityNumber[severityNumber],
+      body,
+      attributes: attributes as never,
+      context: ctx,
+    });
+  };
+  return { ...tracing, ...logging, exporter, recorder, logs: logging.exporter, log };
+}
+
+/** Lets the export loops run (timers are mocked). */
+async function settle(t: ReturnType<typeof setup>): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    mock.timers.tick(1);
+    await t.recorder.forceFlush();
+    mock.timers.tick(1);
+    await t.processor.forceFlush();
+  }
+}
+
+test("a trace flush sends exactly that trace's log records, marked as its spans are; interleaved requests do not mix", async () => {
+  const t = setup();
+  const a = t.start('GET /a', T0);
+  const b = t.start('GET /b', T0);
+  t.log('a1', a);
+  t.log('b1', b);
+  const child = t.start('db', T0, a);
+  t.log('a2', child);
+  child.end(T0 + 1);
+  t.log('b2', b);
+  t.log('outside');
+  fail(a).end(T0 + 2);
+  await settle(t);
+  const marks = new Set(t.exporter.spans.map((s) => s.attributes[SNAPSHOT_ID_ATTRIBUTE]));
+  assert.equal(marks.size, 1);
+  const [snapshotId] = [...marks];
+  const records = t.logs.records;
+  assert.deepEqual(
+    records.map((r) => r.body?.stringValue),
+    ['a1', 'a2'],
+  );
+  for (const r of records) {
+    assert.equal(r.traceId, traceIdOf(a));
+    assert.equal(attr(r, SNAPSHOT_ID_ATTRIBUTE), snapshotId);
+    assert.equal(attr(r, TRIGGER_ATTRIBUTE), 'error');
+    assert.equal(r.severityNumber, SeverityNumber.DEBUG);
+    assert.equal(r.timeUnixNano, String(BigInt(T0) * 1_000_000n));
+  }
+  assert.equal(records[0]!.spanId, a.spanContext().spanId);
+  assert.equal(records[1]!.spanId, child.spanContext().spanId);
+  const stats = t.recorder.stats();
+  assert.equal(stats.logsRecorded, 5);
+  assert.equal(stats.logsExported, 2);
+  assert.equal(stats.bufferedLogs, 3, "b's two records and the uncorrelated one stay");
+  // b fails later: its own records, no others, none again.
+  fail(b).end(T0 + 3);
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => r.body?.stringValue),
+    ['a1', 'a2', 'b1', 'b2'],
+  );
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+});
+
+test('a window flush also sends the uncorrelated log records; a snapshot() does too', async () => {
+  const t = setup({ flushScope: 'window' });
+  const a = t.start('GET /a', T0);
+  t.log('in a', a);
+  t.log('startup line');
+  const other = t.start('GET /other', T0);
+  t.log('in other', other);
+  other.end(T0 + 1);
+  fail(a).end(T0 + 2);
+  await settle(t);
+  assert.deepEqual(t.logs.records.map((r) => r.body?.stringValue).sort(), [
+    'in a',
+    'in other',
+    'startup line',
+  ]);
+  assert.ok(t.logs.records.every((r) => attr(r, TRIGGER_ATTRIBUTE) === 'error'));
+  t.log('later');
+  const result = await t.recorder.snapshot();
+  await settle(t);
+  const last = t.logs.records.at(-1)!;
+  assert.equal(last.body?.stringValue, 'later');
+  assert.equal(attr(last, SNAPSHOT_ID_ATTRIBUTE), result.snapshotId);
+  assert.equal(attr(last, TRIGGER_ATTRIBUTE), 'manual');
+  assert.equal(t.recorder.stats().bufferedLogs, 0);
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+});
+
+test('records at or above the pass-through severity go out at once, unmarked, and a flush does not send them again', async () => {
+  const t = setup();
+  const a = t.start('GET /a', T0);
+  t.log('debug', a);
+  t.log('warned', a, SeverityNumber.WARN);
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, TRIGGER_ATTRIBUTE)]),
+    [['warned', undefined]],
+  );
+  fail(a).end(T0 + 1);
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, TRIGGER_ATTRIBUTE)]),
+    [
+      ['warned', undefined],
+      ['debug', 'error'],
+    ],
+  );
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+
+  const off = setup({ logPassThroughSeverity: 'off', flushOnErrorLog: false });
+  off.log('fatal', undefined, SeverityNumber.FATAL);
+  await settle(off);
+  assert.equal(off.logs.records.length, 0);
+  const debug = setup({ logPassThroughSeverity: 'debug' });
+  debug.log('debug');
+  debug.log('trace', undefined, SeverityNumber.TRACE);
+  await settle(debug);
+  assert.deepEqual(
+    debug.logs.records.map((r) => r.body?.stringValue),
+    ['debug'],
+  );
+  await off.recorder.shutdown();
+  await debug.recorder.shutdown();
+});
+
+test('the log ring is bounded by logMaxBytes and logMinAgeMs, and counts what it evicts', async () => {
+  const t = setup({ logMaxBytes: 4096, logMinAgeMs: 1_000 });
+  for (let i = 0; i < 200; i++) t.log(`line ${i} ${'x'.repeat(40)}`);
+  let stats = t.recorder.stats();
+  assert.equal(stats.logsRecorded, 200);
+  assert.ok(stats.logsEvictedByBytes > 0);
+  assert.equal(stats.bufferedLogs + stats.logsEvictedByBytes, 200);
+  assert.ok(stats.bufferedLogBytes <= 4096);
+  mock.timers.tick(1_001);
+  stats = t.recorder.stats();
+  assert.equal(stats.bufferedLogs, 0);
+  assert.equal(stats.logsEvictedByAge + stats.logsEvictedByBytes, 200);
+  // Only the newest stay: a window flush after eviction has only the newest.
+  t.log('fresh');
+  await t.recorder.snapshot();
+  await settle(t);
+  assert.deepEqual(
+    t.logs.records.map((r) => r.body?.stringValue),
+    ['fresh'],
+  );
+  await t.recorder.shutdown();
+});
+
+test('a record larger than logMaxRecordBytes bypasses the ring: sent at once, unmarked, counted', async () => {
+  const t = setup({ logMaxRecordBytes: 256 });
+  const a = t.start('GET /a', T0);
+  t.log('y'.repeat(1_000), a);
+  t.log('small', a);
+  await settle(t);
+  assert.equal(t.recorder.stats().logsOversize, 1);
+  assert.equal(t.recorder.stats().bufferedLogs, 1);
+  assert.equal(t.logs.records.length, 1);
+  assert.equal(t.logs.records[0]!.body?.stringValue?.length, 1_000);
+  assert.equal(attr(t.logs.records[0]!, TRIGGER_ATTRIBUTE), undefined);
+  await t.recorder.shutdown();
+});
+
+test('an ERROR record inside a trace triggers error-log when its local root ends: the whole trace, its records and later ones share one flush', async () => {
+  const t = setup();
+  const root = t.start('GET /a', T0);
+  t.log('before', root);
+  const child = t.start('cleanup', T0, root);
+  child.end(T0 + 1);
+  t.log('it broke', root, SeverityNumber.ERROR);
+  t.log('after', root);
+  await settle(t);
+  assert.equal(t.exporter.spans.length, 0, 'nothing until the root ends');
+  root.end(T0 + 2);
+  t.log('late', root);
+  await settle(t);
+  assert.deepEqual(t.recorder.stats().triggers, { 'error-log': 1 });
+  assert.deepEqual(t.exporter.spans.map((s) => s.name).sort(), ['GET /a', 'cleanup']);
+  assert.ok(t.exporter.spans.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'error-log'));
+  const snapshotId = t.exporter.spans[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE];
+  const sent = t.logs.records.map((r) => [r.body?.stringValue, attr(r, SNAPSHOT_ID_ATTRIBUTE)]);
+  // The ERROR record passed through at once (WARN and above), unmarked, and is not sent twice.
+  assert.deepEqual(sent.sort(), [
+    ['after', snapshotId],
+    ['before', snapshotId],
+    ['it broke', undefined],
+    ['late', snapshotId],
+  ]);
+  await t.recorder.shutdown();
+
+  const quiet = setup({ flushOnErrorLog: false });
+  const r2 = quiet.start('GET /b', T0);
+  quiet.log('it broke', r2, SeverityNumber.ERROR);
+  r2.end(T0 + 1);
+  await settle(quiet);
+  assert.equal(quiet.exporter.spans.length, 0);
+  assert.deepEqual(quiet.recorder.stats().triggers, {});
+  await quiet.recorder.shutdown();
+});
+
+test('an ERROR record in a trace whose local root is not open here asks the policy and flushes what the recorder can reach of the trace', async () => {
+  const t = setup();
+  const asked: string[] = [];
+  const policy = t.recorder._policy;
+  t.recorder._policy = {
+    reason: (span, root) => policy.reason(span, root),
+    decide: (reason, traceId, span, now) => {
+      asked.push(reason);
+      return policy.decide(reason, traceId, span, now);
+    },
+  };
+  const root = t.start('GET /a', T0);
+  root.end(T0 + 2);
+  // The root ended without a trigger: its spans are no longer indexed by trace, so nothing is flushed.
+  t.log('broke after the response', root, SeverityNumber.ERROR);
+  await settle(t);
+  assert.deepEqual(asked, ['error-log']);
+  assert.equal(t.exporter.spans.length, 0);
+  await t.recorder.shutdown();
+});
+
+test('an ERROR record follows the trigger policy: a suppressed error-log flushes nothing', async () => {
+  const t = setup();
+  const asked: string[] = [];
+  t.recorder._policy = {
+    reason: () => undefined,
+    decide: (reason, traceId) => {
+      asked.push(`${reason} ${traceId}`);
+      return 'suppress';
+    },
+  };
+  const root = t.start('GET /a', T0);
+  t.log('it broke', root, SeverityNumber.ERROR);
+  root.end(T0 + 1);
+  await settle(t);
+  assert.deepEqual(asked, [`error-log ${traceIdOf(root)}`]);
+  assert.equal(t.exporter.spans.length, 0);
+  assert.equal(t.recorder.stats().bufferedLogs, 1);
+  await t.recorder.shutdown();
+});
+
+test('failed log exports are counted as dropped, reported once; hooks never throw', async () => {
+  const diagnostics = captureDiag();
+  try {
+    const logs = new TestLogExporter();
+    logs.fail = true;
+    const recorder = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
+    const t = makeLogging(recorder, logs);
+    for (let i = 0; i < 3; i++) {
+      t.logger.emit({ severityNumber: SeverityNumber.DEBUG, body: `line ${i}` });
+    }
+    // A record that is not one: still no throw into the app.
+    t.processor.onEmit(null as never);
+    await recorder.snapshot();
+    mock.timers.tick(1);
+    await t.processor.forceFlush();
+    const stats = recorder.stats();
+    assert.equal(stats.logsDropped, 3);
+    assert.equal(stats.logsExported, 0);
+    assert.equal(
+      diagnostics.messages.filter((m) => m.message.includes('log records failed')).length,
+      1,
+    );
+    await recorder.shutdown();
+    await t.processor.shutdown();
+    assert.equal(logs.shutdowns, 1);
+  } finally {
+    diagnostics.restore();
+  }
+});
+
+test('logRecordProcessor() is one per recorder; a disabled recorder records no logs', async () => {
+  const recorder = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
+  recorder._logExporter = new TestLogExporter();
+  assert.equal(recorder.logRecordProcessor(), recorder.logRecordProcessor());
+  const off = new FlightRecorderSpanProcessor({ exporter: new TestExporter(), disabled: true });
+  const t = makeLogging(off);
+  t.logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'x' });
+  assert.equal(off.stats().logsRecorded, 0);
+  await recorder.shutdown();
+  await off.shutdown();
+});
+
+test('logsAsSpanEvents: a flush writes each record as an event on the span it was emitted in, in time order, with severity and attributes', async () => {
+  const t = setup();
+  const root = t.start('GET /a', T0);
+  t.log('start', root, SeverityNumber.INFO, { route: '/a' });
+  mock.timers.tick(5);
+  const child = t.start('db', T0, root);
+  t.log('query', child, SeverityNumber.DEBUG, { rows: 3 });
+  child.end(T0 + 6);
+  mock.timers.tick(5);
+  t.log('failing', root, SeverityNumber.DEBUG);
+  t.log('outside');
+  fail(root).end(T0 + 20);
+  await settle(t);
+  const byName = new Map(t.exporter.spans.map((s) => [s.name, s]));
+  const rootEvents = byName.get('GET /a')!.events;
+  assert.deepEqual(
+    rootEvents.map((e) => e.name),
+    ['start', 'failing'],
+  );
+  assert.deepEqual(rootEvents[0]!.attributes, {
+    'log.severity': 'INFO',
+    'log.severity_number': SeverityNumber.INFO,
+    route: '/a',
+  });
+  assert.deepEqual(rootEvents[0]!.time, [Math.floor(T0 / 1000), (T0 % 1000) * 1e6]);
+  assert.deepEqual(rootEvents[1]!.time, [Math.floor(T0 / 1000), ((T0 % 1000) + 10) * 1e6]);
+  const dbEvents = byName.get('db')!.events;
+  assert.deepEqual(
+    dbEvents.map((e) => [e.name, e.attributes?.rows]),
+    [['query', 3]],
+  );
+  assert.equal(t.recorder.stats().logsAsSpanEvents, 3);
+  // The same three records go to OTLP logs too, once each.
+  assert.deepEqual(t.logs.records.map((r) => r.body?.stringValue).sort(), [
+    'failing',
+    'query',
+    'start',
+  ]);
+  await t.recorder.shutdown();
+
+  const off = setup({ logsAsSpanEvents: false });
+  const r2 = off.start('GET /b', T0);
+  off.log('line', r2);
+  fail(r2).end(T0 + 1);
+  await settle(off);
+  assert.equal(off.exporter.spans[0]!.events.length, 0);
+  assert.equal(off.logs.records.length, 1);
+  await off.recorder.shutdown();
+});
+
+test('a window flush writes events on the triggering span too, and a body that is not a string goes in log.body', async () => {
+  const t = setup({ flushScope: 'window' });
+  const root = t.start('GET /a', T0);
+  t.logger.emit({
+    severityNumber: SeverityNumber.WARN,
+    severityText: 'WARN',
+    body: { code: 7 } as never,
+    context: trace.setSpan(context.active(), root),
+  });
+  fail(root).end(T0 + 1);
+  await settle(t);
+  const [span] = t.exporter.spans;
+  assert.deepEqual(
+    span!.events.map((e) => [e.name, e.attributes?.['log.body']]),
+    [['log', { code: 7 }]],
+  );
+  await t.recorder.shutdown();
+});
+
+test('snapshots show the buffered log lines as events on their spans, without taking them; a crash dump puts them before the exception', async () => {
+  const t = setup();
+  const root = t.start('GET /a', T0);
+  const child = t.start('db', T0, root);
+  t.log('querying', child);
+  child.end(T0 + 1);
+  t.log('still working', root);
+  const chunks: Buffer[] = [];
+  const { Writable } = await import('node:stream');
+  const out = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(Buffer.from(chunk));
+      done();
+    },
+  });
+  await t.recorder.writeSnapshot(out);
+  const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+    resourceSpans: { scopeSpans: { spans: { name: string; events?: { name: string }[] }[] }[] }[];
+  };
+  const spans = body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+  assert.deepEqual(
+    spans.map((s) => [s.name, (s.events ?? []).map((e) => e.name)]),
+    [['db', ['querying']]],
+  );
+  assert.equal(t.recorder.stats().bufferedLogs, 2, 'a snapshot takes nothing');
+
+  // The open root's lines, for a crash dump.
+  const { crashDumpSpans } = await import('../src/snapshot/crash-dump.js');
+  const dumped = crashDumpSpans(
+    t.recorder._windowSpans(),
+    [root as never],
+    { error: new Error('boom'), time: T0 + 5, active: root as never },
+    'crash-id',
+    t.recorder._logEventsBySpan(),
+  );
+  const open = dumped.find((s) => s.name === 'GET /a')!;
+  assert.deepEqual(
+    open.events.map((e) => e.name),
+    ['still working', 'exception'],
+  );
+  await t.recorder.shutdown();
+});
+
+test("flight-recorder view shows each span's log lines under it, with severity, in time order", async () => {
+  const { parseSnapshot } = await import('../src/cli/read-snapshot.js');
+  const { renderWaterfall } = await import('../src/cli/waterfall.js');
+  const { makeStyle } = await import('../src/cli/style.js');
+  const { Writable } = await import('node:stream');
+  const t = setup({ flushOnErrorLog: false });
+  const root = t.start('GET /pay', T0);
+  const child = t.start('charge card', T0, root);
+  mock.timers.tick(2);
+  t.log('calling the bank', child, SeverityNumber.DEBUG);
+  mock.timers.tick(3);
+  t.log('bank said no', child, SeverityNumber.ERROR);
+  child.end(T0 + 6);
+  root.end(T0 + 8);
+  const chunks: Buffer[] = [];
+  await t.recorder.writeSnapshot(
+    new Writable({
+      write(chunk, _encoding, done) {
+        chunks.push(Buffer.from(chunk));
+        done();
+      },
+    }),
+  );
+  const out = renderWaterfall(parseSnapshot(Buffer.concat(chunks).toString(), 'snap.json'), {
+    columns: 100,
+    style: makeStyle(false),
+  });
+  const lines = out.split('\n');
+  const at = lines.findIndex((l) => l.includes('charge card'));
+  assert.ok(at >= 0, out);
+  assert.match(lines[at + 1]!, /· \+2ms DEBUG calling the bank$/);
+  assert.match(lines[at + 2]!, /· \+5ms ERROR bank said no$/);
+  await t.recorder.shutdown();
+});
+
+test('exportLogs: false keeps records for span events and snapshots only; FlushInfo counts the records a flush took', async () => {
+  const flushes: { logs: number; spans: number }[] = [];
+  const exporter = new TestExporter();
+  const recorder = new FlightRecorderSpanProcessor({
+    exporter,
+    flushScope: 'trace',
+    onFlush: (f) => flushes.push({ logs: f.logs, spans: f.spans }),
+  });
+  const logs = new TestLogExporter();
+  recorder._logExporter = logs;
+  const processor = recorder.logRecordProcessor({ exportLogs: false });
+  assert.throws(
+    () => new FlightRecorderSpanProcessor().logRecordProcessor({ exportLogs: 'no' as never }),
+    /Expected `exportLogs` to be a boolean, got no/,
+  );
+  const { LoggerProvider } = await import('@opentelemetry/sdk-logs');
+  const logger = new LoggerProvider({ processors: [processor] }).getLogger('t');
+  const tracing = makeTracing(recorder);
+  const root = tracing.start('GET /a', T0);
+  for (const severityNumber of [SeverityNumber.DEBUG, SeverityNumber.WARN]) {
+    logger.emit({
+      severityNumber,
+      body: `line ${severityNumber}`,
+      context: trace.setSpan(context.active(), root),
+    });
+  }
+  fail(root).end(T0 + 1);
+  mock.timers.tick(5);
+  await recorder.forceFlush();
+  await processor.forceFlush();
+  assert.equal(logs.requests.length, 0, 'nothing over OTLP logs');
+  assert.deepEqual(
+    exporter.spans[0]!.events.map((e) => e.name),
+    ['line 5', 'line 13'],
+  );
+  assert.deepEqual(flushes, [{ logs: 2, spans: 1 }]);
+  await recorder.shutdown();
+});
