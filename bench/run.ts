@@ -19,6 +19,7 @@ const SCENARIOS = [
   { file: 'flush.ts', gc: true },
   { file: 'runtime.ts', gc: false },
   { file: 'storm.ts', gc: true },
+  { file: 'coordination.ts', gc: false },
   { file: 'logs.ts', gc: true },
 ];
 

@@ -89,3 +89,8 @@ export function startLoad(
     },
   };
 }
+
+/** No load: for a service of a chain that only the first one calls. */
+export function noLoad(): LoadGenerator {
+  return { stats: { sent: 0, ok: 0, serverErrors: 0, failed: 0 }, stop: async () => {} };
+}

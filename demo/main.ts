@@ -8,6 +8,12 @@
  *   npm start                         runs until Ctrl-C
  *   npm start -- --duration 10000     runs 10 s (or DEMO_DURATION_MS=10000)
  *
+ * A chain of services (docker-compose.yml): DEMO_DOWNSTREAM=<url of the next
+ * one> makes this service call it on GET /chain, DEMO_LOAD=off turns the
+ * built-in load off (for the services the first one calls), and
+ * FLIGHT_RECORDER_REDIS_URL turns coordination on, so a trigger in one
+ * service flushes the others' spans of that trace too.
+ *
  * Environment: PORT (8080), HOST (127.0.0.1), DEMO_RPS (3),
  * FLIGHT_RECORDER_SNAPSHOT_DIR (flight-recorder-snapshots),
  * FLIGHT_RECORDER_* thresholds, OTEL_EXPORTER_OTLP_ENDPOINT, JAEGER_UI_URL.
@@ -15,6 +21,11 @@
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import {
+  CompositePropagator,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
@@ -23,11 +34,12 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import {
   FanOutSpanExporter,
   FileSpanExporter,
+  FlightRecorderPropagator,
   FlightRecorderSpanProcessor,
   type FlushInfo,
   type SnapshotFileWrite,
 } from '../src/index.js';
-import { startLoad } from './load.js';
+import { noLoad, startLoad } from './load.js';
 
 const env = process.env;
 
@@ -132,8 +144,21 @@ const files = new FileSpanExporter({ onWrite });
 const exporter: SpanExporter = otlpUrl ? new FanOutSpanExporter([otlpExporter(), files]) : files;
 const recorder = new FlightRecorderSpanProcessor({ exporter, onFlush });
 
+// Targeted coordination: each request names the services it went through.
+const breadcrumbs = env.FLIGHT_RECORDER_REDIS_TARGETS?.trim().toLowerCase() === 'breadcrumbs';
 const sdk = new NodeSDK({
   spanProcessors: [recorder],
+  ...(breadcrumbs
+    ? {
+        textMapPropagator: new CompositePropagator({
+          propagators: [
+            new W3CTraceContextPropagator(),
+            new W3CBaggagePropagator(),
+            new FlightRecorderPropagator(),
+          ],
+        }),
+      }
+    : {}),
   // Every pino line is recorded, DEBUG included, and goes out only with its
   // trace's flush: as events on its spans (in the files, and in Jaeger) and,
   // with a collector, over OTLP logs too.
@@ -150,7 +175,7 @@ const sdk = new NodeSDK({
 sdk.start();
 
 // Imported after sdk.start() so the HTTP instrumentation patches node:http first.
-const { createService, ENDPOINTS } = await import('./service.js');
+const { createService, loadEndpoints } = await import('./service.js');
 
 const server = createService();
 const host = env.HOST || '127.0.0.1';
@@ -191,14 +216,21 @@ try {
 
 const baseUrl = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
 const rps = positiveNumber('DEMO_RPS', 3);
+const loadOff = env.DEMO_LOAD === 'off';
 const duration = durationMs();
 const snapshotDir = path.resolve(files.directory);
 
 line(
-  `flight-recorder demo: serving http://${host}:${port} (GET /checkout, /search, /recommendations, /report)`,
+  `flight-recorder demo: serving http://${host}:${port} (GET /checkout, /search, /recommendations, /report, /chain)`,
 );
+if (env.DEMO_DOWNSTREAM) line(`  chain: GET /chain calls ${env.DEMO_DOWNSTREAM}/chain`);
+if (env.FLIGHT_RECORDER_REDIS_URL) {
+  line(
+    `  coordination: on (FLIGHT_RECORDER_REDIS_URL), ${breadcrumbs ? 'to the services each request went through (breadcrumbs)' : 'broadcast'}; remote flushes print as flushes too`,
+  );
+}
 line(
-  `  load: ${rps} requests/s built in; latency threshold FLIGHT_RECORDER_LATENCY_THRESHOLD_MS=${env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS} (floor FLIGHT_RECORDER_LATENCY_FLOOR_MS=${env.FLIGHT_RECORDER_LATENCY_FLOOR_MS}), window flushes at most every FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS=${env.FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS}`,
+  `  load: ${loadOff ? 'off (DEMO_LOAD=off)' : `${rps} requests/s built in`}; latency threshold FLIGHT_RECORDER_LATENCY_THRESHOLD_MS=${env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS} (floor FLIGHT_RECORDER_LATENCY_FLOOR_MS=${env.FLIGHT_RECORDER_LATENCY_FLOOR_MS}), window flushes at most every FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS=${env.FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS}`,
 );
 if (otlpUrl) {
   line(`  exporting flushes over OTLP/HTTP to ${otlpUrl}; see them at ${jaegerUi}`);
@@ -211,7 +243,7 @@ if (otlpUrl) {
 }
 line(duration ? `  running for ${duration} ms` : '  press Ctrl-C to stop');
 
-const load = startLoad(baseUrl, ENDPOINTS, rps);
+const load = loadOff ? noLoad() : startLoad(baseUrl, loadEndpoints(), rps);
 
 const statusEvery = positiveNumber('DEMO_STATUS_INTERVAL_MS', 30_000);
 const status = setInterval(() => {
@@ -232,7 +264,7 @@ function summary(): string {
   const s = recorder.stats();
   let suppressed = 0;
   for (const n of Object.values(s.triggersSuppressed)) suppressed += n;
-  return `requests=${l.sent} ok=${l.ok} 5xx=${l.serverErrors} failed=${l.failed} flushes=${s.flushes} triggersSuppressed=${suppressed} spansExported=${s.spansExported} spansDropped=${s.spansDropped} exportFailures=${s.exportFailures} logsRecorded=${s.logsRecorded} logsAsSpanEvents=${s.logsAsSpanEvents} logsExported=${s.logsExported}`;
+  return `requests=${l.sent} ok=${l.ok} 5xx=${l.serverErrors} failed=${l.failed} flushes=${s.flushes} triggersSuppressed=${suppressed} remoteFlushes=${s.remoteFlushes} spansExported=${s.spansExported} spansDropped=${s.spansDropped} exportFailures=${s.exportFailures} logsRecorded=${s.logsRecorded} logsAsSpanEvents=${s.logsAsSpanEvents} logsExported=${s.logsExported}`;
 }
 
 let stopping = false;

@@ -16,6 +16,10 @@ const log = pino({ level: 'debug' }, multistream([{ level: 'warn', stream: proce
 
 const tracer = trace.getTracer('flight-recorder-demo');
 
+/** The next service of a chain (env `DEMO_DOWNSTREAM`), or none: a single service. */
+const downstream = process.env.DEMO_DOWNSTREAM?.trim().replace(/\/+$/, '') || undefined;
+const serviceName = process.env.OTEL_SERVICE_NAME || 'flight-recorder-demo';
+
 /** The endpoints the load generator calls, with how often. */
 export const ENDPOINTS: readonly { path: string; weight: number }[] = [
   { path: '/checkout', weight: 4 },
@@ -125,15 +129,56 @@ async function report(): Promise<string> {
   });
 }
 
-const ROUTES: Record<string, () => Promise<string>> = {
+/**
+ * GET `downstream` + `path` through the instrumented `node:http`, so the
+ * W3C `traceparent` goes along; resolves with the status code.
+ */
+function callDownstream(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${downstream}${path}`, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${downstream} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * One link of a chain of services (A calls B calls C, each this program with
+ * its own DEMO_DOWNSTREAM): a short step of its own, then the next service's
+ * `/chain`. `slow=<ms>` makes this service's last step that long (the next
+ * ones get no `slow`), `slow=random` a random one, mostly short.
+ */
+async function chain(query: URLSearchParams): Promise<string> {
+  await task(`${serviceName} prepare`, () => sleep(5));
+  if (downstream !== undefined) {
+    const status = await task(`call ${downstream}`, () => callDownstream('/chain'));
+    if (status >= 500) throw new TaskError(`${downstream} answered ${status}`, 502);
+  }
+  const slow = query.get('slow');
+  if (slow === 'random') await work(`${serviceName} finish`, 0.02);
+  else if (Number(slow) > 0) {
+    await task(`${serviceName} finish`, () => sleep(Math.min(Number(slow), 10_000)));
+  }
+  return `${serviceName}: done`;
+}
+
+const ROUTES: Record<string, (query: URLSearchParams) => Promise<string>> = {
   '/checkout': checkout,
   '/search': search,
   '/recommendations': recommendations,
+  '/chain': chain,
   '/report': report,
 };
 
+/** What the built-in load calls: the chain when this service calls another, else the three routes. */
+export function loadEndpoints(): readonly { path: string; weight: number }[] {
+  return downstream === undefined ? ENDPOINTS : [{ path: '/chain?slow=random', weight: 1 }];
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0]!;
+  const [path, search] = (req.url ?? '/').split('?') as [string, string | undefined];
   if (path === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     return;
@@ -148,7 +193,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   }
   log.debug({ path, method: req.method }, `handling ${req.method} ${path}`);
   try {
-    const body = await route();
+    const body = await route(new URLSearchParams(search ?? ''));
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`${body}\n`);
   } catch (error) {
     const status = error instanceof TaskError ? error.status : 500;

@@ -5,7 +5,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
-import { FILE_EXPORTER_OPTIONS, type Option, OPTIONS, type OptionTable } from '../src/config.js';
+import {
+  COORDINATION_OPTIONS,
+  FILE_EXPORTER_OPTIONS,
+  type Option,
+  OPTIONS,
+  type OptionTable,
+} from '../src/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -16,6 +22,7 @@ export const UNIT_WORDS: Readonly<Record<string, string>> = {
   spans: 'spans',
   files: 'files',
   'traces/s': 'traces per second',
+  flushes: 'flushes',
 };
 
 /** The default as the TSDoc says it, after "The default is ": `500`, `` `'window'` ``, `none`. */
@@ -63,6 +70,7 @@ export function renderTable(table: OptionTable): string {
 const TABLES: readonly [marker: string, table: OptionTable, pages: readonly string[]][] = [
   ['options-table', OPTIONS, ['README.md', 'docs/configuration.md']],
   ['file-exporter-options-table', FILE_EXPORTER_OPTIONS, ['docs/snapshots-and-files.md']],
+  ['coordination-options-table', COORDINATION_OPTIONS, ['docs/coordination.md']],
 ];
 
 /** Each page that holds a generated table, with the text it should have. */

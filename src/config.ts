@@ -1,4 +1,7 @@
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { CoordinationOptions } from './coordination/options.js';
+import type { RedisClientLike } from './coordination/redis-link.js';
+import { redactUrl } from './coordination/redact.js';
 import type { FileSpanExporterOptions, SnapshotFileWrite } from './export/file-span-exporter.js';
 import type {
   BuiltInTrigger,
@@ -46,6 +49,8 @@ export interface Option<T> {
   readonly meaning: string;
   /** For the docs and the TSDoc check, when the default value does not show itself (a function, an object). */
   readonly shownDefault?: string;
+  /** How a value (or the variable's text) reads in errors and warnings, when it may hold a secret. */
+  redact?(value: unknown): string;
 }
 
 /** A table of options, keyed by option name. */
@@ -372,6 +377,17 @@ export const OPTIONS = {
     meaning:
       'a stall this long or longer triggers an `event-loop-stall` window flush; 0 turns it off',
   }),
+  coordination: option<CoordinationOptions | undefined>({
+    check: (v) =>
+      v === undefined || (v !== null && typeof v === 'object' && !Array.isArray(v))
+        ? undefined
+        : 'an object ({ redis, channel, remoteFlushesPerSecond })',
+    default: undefined,
+    shownDefault: 'none (off; `FLIGHT_RECORDER_REDIS_URL` turns it on)',
+    type: '`CoordinationOptions`',
+    meaning:
+      'share the keep decision with other services over Redis, so traces arrive whole (see coordination in docs)',
+  }),
   disabled: option<boolean>({
     ...boolean,
     env: 'FLIGHT_RECORDER_DISABLED',
@@ -438,8 +454,9 @@ export function fromEnv<T>(
   const parsed = row.parse(raw);
   const wrong = parsed === undefined ? (row.envExpected ?? 'valid') : row.check(parsed);
   if (wrong === undefined) return row.normalize ? row.normalize(parsed as T) : parsed;
+  const shown = row.redact !== undefined ? row.redact(raw) : JSON.stringify(raw);
   warn(
-    `otel-flight-recorder: ignoring ${row.env}=${JSON.stringify(raw)}: expected ${row.envExpected ?? wrong}; using the default ${row.shownDefault ?? describe(row.default)}`,
+    `otel-flight-recorder: ignoring ${row.env}=${shown}: expected ${row.envExpected ?? wrong}; using the default ${row.shownDefault ?? describe(row.default)}`,
   );
   return undefined;
 }
@@ -470,7 +487,8 @@ export function resolveTable<Table extends OptionTable>(
     }
     const wrong = row.check(value);
     if (wrong !== undefined) {
-      throw new TypeError(`Expected \`${name}\` to be ${wrong}, got ${describe(value)}`);
+      const shown = row.redact !== undefined ? row.redact(value) : describe(value);
+      throw new TypeError(`Expected \`${name}\` to be ${wrong}, got ${shown}`);
     }
     resolved[name] = row.normalize ? row.normalize(value) : value;
   }
@@ -524,3 +542,65 @@ export const FILE_EXPORTER_OPTIONS = {
 } satisfies {
   readonly [K in keyof Required<FileSpanExporterOptions>]: Option<FileSpanExporterOptions[K]>;
 };
+
+/** Whether `v` is a URL node-redis connects to: `redis:` or `rediss:`. */
+function isRedisUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function isRedisClient(v: unknown): v is RedisClientLike {
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    typeof (v as RedisClientLike).publish === 'function' &&
+    typeof (v as RedisClientLike).duplicate === 'function' &&
+    typeof (v as RedisClientLike).connect === 'function'
+  );
+}
+
+/** The options of coordination (`coordination` above); see `CoordinationOptions`. */
+export const COORDINATION_OPTIONS = {
+  redis: option<string | RedisClientLike | undefined>({
+    env: 'FLIGHT_RECORDER_REDIS_URL',
+    parse: (raw) => raw.trim(),
+    check: (v) =>
+      (typeof v === 'string' && isRedisUrl(v)) || isRedisClient(v)
+        ? undefined
+        : 'a redis:// or rediss:// URL, or a node-redis client',
+    // A URL may carry a password: errors and warnings show it redacted.
+    redact: (v) => (typeof v === 'string' ? JSON.stringify(redactUrl(v)) : describe(v)),
+    default: undefined,
+    shownDefault: 'none (off)',
+    type: '`redis[s]://` URL or node-redis client',
+    meaning: 'where Redis is; setting it turns coordination on (needs the `redis` package)',
+  }),
+  channel: option<string>({
+    ...nonEmptyString,
+    env: 'FLIGHT_RECORDER_REDIS_CHANNEL',
+    default: 'otel-flight-recorder',
+    meaning: 'the pub/sub channel the services of one system share',
+  }),
+  remoteFlushesPerSecond: option<number>({
+    ...integer('flushes', 10_000),
+    env: 'FLIGHT_RECORDER_REMOTE_FLUSHES_PER_SECOND',
+    default: 10,
+    meaning: 'the most remote triggers acted on per second; the rest are refused and counted',
+  }),
+  targets: option<'broadcast' | 'breadcrumbs'>({
+    ...oneOf(['broadcast', 'breadcrumbs'] as const),
+    env: 'FLIGHT_RECORDER_REDIS_TARGETS',
+    default: 'broadcast',
+    meaning:
+      'every service on the channel, or only those the request went through (`FlightRecorderPropagator`)',
+  }),
+} satisfies {
+  readonly [K in keyof Required<CoordinationOptions>]: Option<CoordinationOptions[K]>;
+};
+
+/** Coordination's options once resolved. */
+export type ResolvedCoordination = Resolved<typeof COORDINATION_OPTIONS>;

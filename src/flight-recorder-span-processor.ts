@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
+import type { Coordinator } from './coordination/coordinator.js';
+import { startCoordination } from './coordination/start.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
@@ -33,6 +35,7 @@ import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
 import { RuntimeEvents } from './runtime/runtime-events.js';
+import { traceRecords } from './record/trace-records.js';
 import { repair } from './sanitize.js';
 import { installCrashDump } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
@@ -103,6 +106,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** Deferred triggers: the records their trace had when deferred. */
   private readonly _deferred = new Map<string, number[]>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
+  /** Shares triggers with other services over Redis, when configured (`src/coordination/`). */
+  private readonly _coordination: Coordinator | undefined;
   private readonly _counters = {
     spansRecorded: 0,
     spansEvictedByAge: 0,
@@ -223,6 +228,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._contributors.push(this._runtime);
         this._detach.push(() => this._runtime!.stop());
       }
+      this._coordination = startCoordination(o.coordination, process.env, warnAboutEnv, {
+        heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
+        flushRemote: (traceId, mark, records) => {
+          if (this._off) return;
+          const open = this._open.get(traceId);
+          if (records.length === 0 && open !== undefined) {
+            // Still being served here (the trigger came from downstream): what ends from now on follows.
+            open.mark = mark;
+            this._flushed.set(traceId, mark);
+            return;
+          }
+          this._flush(mark, this._now(), traceId, undefined, records, true);
+        },
+        now: () => this._now(),
+      });
     }
   }
 
@@ -268,7 +288,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return this._options.flushScope;
   }
 
-  onStart(span: Span, _parentContext: Context): void {
+  onStart(span: Span, parentContext: Context): void {
     if (this._off) return;
     try {
       const openSpans = this._openSpans;
@@ -277,7 +297,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // Spans that never end must not hold memory forever: forget the oldest.
         if (openSpans.size > MAX_OPEN_SPANS) openSpans.delete(openSpans.values().next().value!);
       }
-      if (isLocalRoot(span)) this._open.start(span.spanContext().traceId);
+      if (isLocalRoot(span)) {
+        const traceId = span.spanContext().traceId;
+        this._open.start(traceId);
+        this._coordination?.rootStarted(traceId, span, parentContext);
+      }
     } catch (error) {
       this._warnOnce(error);
     }
@@ -446,6 +470,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       gcPausesRecorded: this._runtime?.counters.gcPausesRecorded ?? 0,
       stallsRecorded: this._runtime?.counters.stallsRecorded ?? 0,
       runtimeEventsAttached: this._runtime?.counters.runtimeEventsAttached ?? 0,
+      remoteTriggersPublished: this._coordination?.counters.published ?? 0,
+      remotePublishFailures: this._coordination?.counters.publishFailures ?? 0,
+      remoteTriggersReceived: this._coordination?.counters.received ?? 0,
+      remoteFlushes: this._coordination?.counters.flushes ?? 0,
+      remoteTriggersIgnored: this._coordination?.counters.ignored ?? 0,
+      remoteTriggersRefused: this._coordination?.counters.refused ?? 0,
       triggers: { ...this._triggers },
       triggersSuppressed: { ...this._suppressed },
       latencyThresholdsMs: this._thresholds(),
@@ -485,6 +515,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._off = true;
     for (const detach of this._detach.splice(0)) detach();
     if (this._sweep !== undefined) clearInterval(this._sweep);
+    this._coordination?.close();
     this._policy.close?.();
     this._ring.clear();
     this._open.clear();
@@ -620,6 +651,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _closeRoot(traceId: string): void {
     const open = this._open.close(traceId);
     if (open === undefined) return;
+    if (this._coordination !== undefined && open.firstSeq >= 0) {
+      this._coordination.traceClosed(traceId, open.firstSeq);
+    }
     // Its spans that end from now on still follow the flush that took it.
     const mark = this._lateMark(traceId, open);
     if (mark !== undefined) this._flushed.set(traceId, mark);
@@ -674,7 +708,22 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   };
 
   /**
-   * Moves records to the export queue under one new mark: the trace's own,
+   * The live records of `traceId`: its open roots' and, for a closed trace
+   * whose records start at `firstSeq`, those found from there on; undefined
+   * when there are none and no local root of it is open.
+   */
+  private _heldRecords(traceId: string, firstSeq: number | undefined): number[] | undefined {
+    if (this._off) return undefined;
+    const ring = this._ring;
+    const records = firstSeq === undefined ? [] : traceRecords(ring, traceId, firstSeq);
+    const open = this._open.get(traceId);
+    if (open !== undefined) for (const s of open.seqs) if (ring.isLive(s)) records.push(s);
+    return records.length > 0 || open !== undefined ? records : undefined;
+  }
+
+  /**
+   * Moves records to the export queue under one new mark (or `trigger`'s,
+   * when it is a mark: another service's, for coordination): the trace's own,
    * or the whole window when `traceId` is not given or a window flush is due,
    * then `span` (the triggering one) encoded after them. Remembers the
    * flushed trace so its late spans follow. With `evidence`, the triggering
@@ -682,7 +731,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * mark carries it; `coalesce` lets the export wait for a full batch.
    */
   private _flush(
-    trigger: string,
+    trigger: string | FlushMark,
     now: number,
     traceId?: string,
     span?: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
@@ -691,10 +740,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     evidence?: TriggerEvidence,
     coalesce = false,
   ): SnapshotResult {
-    const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
+    const mark: FlushMark =
+      typeof trigger === 'string' ? { snapshotId: newSnapshotId(), trigger } : trigger;
     const rootMark: FlushMark = evidence === undefined ? mark : { ...mark, evidence };
-    this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
-    this._counters.flushes++;
+    // A remote flush is counted by coordination, not as a trigger of this service.
+    if (mark.remote !== true) {
+      this._triggers[mark.trigger] = (this._triggers[mark.trigger] ?? 0) + 1;
+      this._counters.flushes++;
+    }
     const exports = this._exports;
     if (exports === undefined) return { ...mark, spans: 0, traces: 0 };
     const ring = this._ring;
@@ -768,6 +821,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (this._keepRun) {
       this._lastRun = run;
       this._lastAddedTraces = added.traces;
+    }
+    // Every local trigger the policy let through is told to the other services.
+    if (traceId !== undefined && mark.remote !== true) {
+      this._coordination?.published(traceId, mark, span?.span);
     }
     // Counting traces reads every record: only when someone is told now.
     if (this._options.onFlush === undefined) return { ...mark, spans, traces: -1 };

@@ -7,10 +7,15 @@ export type { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-lo
 export type { RecordedLogRecord } from './logs/log-record.js';
 export {
   PERCENTILE_ATTRIBUTE,
+  REMOTE_TRIGGER_ATTRIBUTE,
   SNAPSHOT_ID_ATTRIBUTE,
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from './marks.js';
+export type { CoordinationOptions } from './coordination/options.js';
+export type { FlightRecorderPropagatorOptions } from './coordination/breadcrumbs.js';
+export { BREADCRUMBS_HEADER, FlightRecorderPropagator } from './coordination/breadcrumbs.js';
+export type { RedisClientLike } from './coordination/redis-link.js';
 export type {
   BuiltInTrigger,
   FlightRecorderOptions,

@@ -17,6 +17,8 @@ export interface TriggerEvidence {
   readonly thresholdMs: number;
   readonly percentile?: number;
 }
+/** The attribute, `true`, on spans a service flushed because another service's trigger asked. */
+export const REMOTE_TRIGGER_ATTRIBUTE = 'flight_recorder.remote_trigger';
 
 /** What one flush stamps on every span it exports. */
 export interface FlushMark {
@@ -24,6 +26,8 @@ export interface FlushMark {
   readonly trigger: string;
   /** Only on the triggering span's own run: the evidence attributes too. */
   readonly evidence?: TriggerEvidence;
+  /** Flushed for another service's trigger (coordination); stamps {@link REMOTE_TRIGGER_ATTRIBUTE}. */
+  readonly remote?: boolean;
 }
 
 /**
@@ -41,6 +45,7 @@ export function markSpan(span: ReadableSpan, mark: FlushMark): ReadableSpan {
       ...span.attributes,
       [SNAPSHOT_ID_ATTRIBUTE]: mark.snapshotId,
       [TRIGGER_ATTRIBUTE]: mark.trigger,
+      ...(mark.remote === true ? { [REMOTE_TRIGGER_ATTRIBUTE]: true } : {}),
     },
   });
 }

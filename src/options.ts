@@ -1,4 +1,5 @@
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
+import type { CoordinationOptions } from './coordination/options.js';
 
 /** A built-in trigger: a slow local root (`latency`) or one that ended with status ERROR (`error`). */
 export type BuiltInTrigger = 'latency' | 'error';
@@ -231,6 +232,17 @@ export interface FlightRecorderOptions {
    * Env: `FLIGHT_RECORDER_LOGS_AS_SPAN_EVENTS`. The default is `true`.
    */
   logsAsSpanEvents?: boolean;
+  /**
+   * Shares the keep decision with the other services of a request over Redis
+   * pub/sub: each trigger publishes the trace id, and the services that hold
+   * spans of that trace flush them under the same snapshot id, so the trace
+   * arrives whole (see docs/coordination.md). Needs the optional peer
+   * dependency `redis`; without this option and without
+   * `FLIGHT_RECORDER_REDIS_URL`, no client is loaded. Code only (the
+   * variable turns it on without code). The default is none (off;
+   * `FLIGHT_RECORDER_REDIS_URL` turns it on).
+   */
+  coordination?: CoordinationOptions;
 }
 
 /** Options of {@link FlightRecorderSpanProcessor.logRecordProcessor}, read on its first call. Code only. */
@@ -321,6 +333,18 @@ export interface FlightRecorderStats extends LogStats {
   stallsRecorded: number;
   /** Spans made from runtime events and attached to flushed traces (the runtime track not counted). */
   runtimeEventsAttached: number;
+  /** Coordination: triggers of this service published to Redis. */
+  remoteTriggersPublished: number;
+  /** Coordination: triggers that could not be published (Redis away, too many in flight). */
+  remotePublishFailures: number;
+  /** Coordination: messages received on the channel, whatever they held. */
+  remoteTriggersReceived: number;
+  /** Coordination: remote triggers that flushed spans this service held. */
+  remoteFlushes: number;
+  /** Coordination: messages ignored: malformed or foreign, of another version, this process's own, or a trace already acted on. */
+  remoteTriggersIgnored: number;
+  /** Coordination: remote triggers refused by `remoteFlushesPerSecond`. */
+  remoteTriggersRefused: number;
 }
 
 /** What {@link FlightRecorderSpanProcessor.snapshot} resolves to once the flush is exported. */

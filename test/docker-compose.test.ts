@@ -69,8 +69,48 @@ function envReference(value: string): { name: string; fallback: string } | undef
 }
 
 describe('docker-compose.yml', () => {
-  test('runs jaeger, collector and demo', () => {
-    assert.deepEqual(Object.keys(compose.services).sort(), ['collector', 'demo', 'jaeger']);
+  test('runs jaeger, collector, redis and a chain of three demo services', () => {
+    assert.deepEqual(Object.keys(compose.services).sort(), [
+      'collector',
+      'demo',
+      'demo-backend',
+      'demo-middle',
+      'jaeger',
+      'redis',
+    ]);
+  });
+
+  test('pins Redis to a release, without persistence', () => {
+    const redis = service('redis');
+    assert.match(redis.image ?? '', /^redis:\d+\.\d+\.\d+(-alpine)?$/);
+    assert.deepEqual(redis.command, ['redis-server', '--save', '', '--appendonly', 'no']);
+    assert.ok(redis.expose?.includes('6379'));
+    assert.equal(redis.ports, undefined, 'Redis is not published: it has no password');
+  });
+
+  test('the demo services are one image in three roles: each calls the next and coordinates over redis', () => {
+    const chain = ['demo', 'demo-middle', 'demo-backend'];
+    const names = new Set<string>();
+    chain.forEach((name, i) => {
+      const s = service(name);
+      assert.deepEqual(s.build, { context: '.', dockerfile: 'Dockerfile' }, name);
+      const e = env(s);
+      assert.equal(e.FLIGHT_RECORDER_REDIS_URL, 'redis://redis:6379', name);
+      assert.equal(e.FLIGHT_RECORDER_REDIS_TARGETS, 'breadcrumbs', name);
+      assert.equal(e.PORT, '8080');
+      names.add(e.OTEL_SERVICE_NAME ?? '');
+      const next = chain[i + 1];
+      const needs = ['collector', 'redis', ...(next === undefined ? [] : [next])];
+      assert.deepEqual(s.depends_on, needs, name);
+      if (next === undefined) assert.equal(e.DEMO_DOWNSTREAM, undefined);
+      else {
+        assert.equal(e.DEMO_DOWNSTREAM, `http://${next}:8080`, name);
+        assert.ok(service(next).expose?.includes('8080'), `${next} is reachable`);
+      }
+      // Only the front runs the built-in load; the others serve what calls them.
+      assert.equal(e.DEMO_LOAD, i === 0 ? undefined : 'off', name);
+    });
+    assert.equal(names.size, 3, 'three service names');
   });
 
   test('pins Jaeger to a 2.x release and the contrib collector to a release', () => {
@@ -134,7 +174,7 @@ describe('docker-compose.yml', () => {
     assert.equal(endpoint.hostname, 'collector');
     assert.equal(endpoint.port, '4318', 'OTLP/HTTP');
     assert.ok((e.OTEL_SERVICE_NAME ?? '') !== '', 'OTEL_SERVICE_NAME is set');
-    assert.deepEqual(demo.depends_on, ['collector']);
+    assert.ok(Array.isArray(demo.depends_on) && demo.depends_on.includes('collector'));
   });
 });
 

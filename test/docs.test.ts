@@ -4,7 +4,12 @@ import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generatedPages, shownDefault, UNIT_WORDS } from '../scripts/options-doc.js';
-import { FILE_EXPORTER_OPTIONS, type OptionTable, OPTIONS } from '../src/config.js';
+import {
+  COORDINATION_OPTIONS,
+  FILE_EXPORTER_OPTIONS,
+  type OptionTable,
+  OPTIONS,
+} from '../src/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pages = [
@@ -78,6 +83,7 @@ describe('documentation', () => {
   const interfaces: [string, string, OptionTable][] = [
     ['src/options.ts', 'FlightRecorderOptions', OPTIONS],
     ['src/export/file-span-exporter.ts', 'FileSpanExporterOptions', FILE_EXPORTER_OPTIONS],
+    ['src/coordination/options.ts', 'CoordinationOptions', COORDINATION_OPTIONS],
   ];
   for (const [file, name, table] of interfaces) {
     test(`the TSDoc of ${name} says each option's variable, unit and default as the table does`, () => {

@@ -10,6 +10,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
 import {
   type FlushMark,
   PERCENTILE_ATTRIBUTE,
+  REMOTE_TRIGGER_ATTRIBUTE,
   SNAPSHOT_ID_ATTRIBUTE,
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
@@ -423,6 +424,7 @@ export function decodeSpan(
       attributes[THRESHOLD_ATTRIBUTE] = evidence.thresholdMs;
       if (evidence.percentile !== undefined) attributes[PERCENTILE_ATTRIBUTE] = evidence.percentile;
     }
+    if (mark.remote === true) attributes[REMOTE_TRIGGER_ATTRIBUTE] = true;
     flags |= TraceFlags.SAMPLED;
   }
   span.attributes = attributes as Attributes;

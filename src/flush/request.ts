@@ -1,6 +1,7 @@
 import {
   type FlushMark,
   PERCENTILE_ATTRIBUTE,
+  REMOTE_TRIGGER_ATTRIBUTE,
   SNAPSHOT_ID_ATTRIBUTE,
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
@@ -19,7 +20,7 @@ import type { ResourceScopeTable } from '../record/resource-scope-table.js';
  */
 export function encodeMarks(mark: FlushMark): Uint8Array {
   const w = new ProtobufWriter(
-    new Uint8Array(192 + 3 * (mark.snapshotId.length + mark.trigger.length)),
+    new Uint8Array(256 + 3 * (mark.snapshotId.length + mark.trigger.length)),
   );
   for (const [key, value] of [
     [SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId],
@@ -60,6 +61,19 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
       w.finish(v);
       w.finish(kv);
     }
+  }
+  if (mark.remote === true) {
+    // AnyValue.bool_value is field 2, a varint.
+    w.byte(0x4a);
+    const kv = w.start();
+    w.byte(0x0a);
+    w.string(REMOTE_TRIGGER_ATTRIBUTE);
+    w.byte(0x12);
+    const v = w.start();
+    w.byte(0x10);
+    w.byte(0x01);
+    w.finish(v);
+    w.finish(kv);
   }
   return w.buf.slice(0, w.pos);
 }

@@ -19,6 +19,9 @@ export interface ReceivedSpan {
   status?: { code?: number; message?: string };
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
+  endTimeUnixNano?: string;
+  /** When its request arrived, `Date.now()`. */
+  receivedAt: number;
 }
 
 interface AnyValue {
@@ -49,6 +52,7 @@ export async function startOtlpReceiver() {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      const receivedAt = Date.now();
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       if (String(req.headers['content-type']).startsWith('application/json')) {
         try {
@@ -56,7 +60,7 @@ export async function startOtlpReceiver() {
             const resource = flatten(rs.resource?.attributes);
             for (const ss of rs.scopeSpans ?? []) {
               for (const s of ss.spans ?? []) {
-                spans.push({ ...s, attributes: flatten(s.attributes), resource });
+                spans.push({ ...s, attributes: flatten(s.attributes), resource, receivedAt });
               }
             }
           }

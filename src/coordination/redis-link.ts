@@ -1,0 +1,276 @@
+import { diag } from '@opentelemetry/api';
+import { MAX_TIMER_MS } from '../timer.js';
+import { redactText, redactUrl } from './redact.js';
+
+/**
+ * The part of a node-redis client (`redis` 4 to 6, `createClient()`) the
+ * recorder uses. Structural, so the package's types never name `redis`,
+ * an optional peer dependency.
+ */
+export interface RedisClientLike {
+  connect(): Promise<unknown>;
+  publish(channel: string, message: string): Promise<unknown>;
+  subscribe(
+    channels: string[],
+    listener: (message: string, channel: string) => void,
+  ): Promise<unknown>;
+  duplicate(): RedisClientLike;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+  destroy(): void;
+  unref?(): void;
+  readonly isReady: boolean;
+  readonly isOpen: boolean;
+}
+
+/** What {@link RedisLink} needs. */
+export interface RedisLinkOptions {
+  /** A `redis://` or `rediss://` URL, or a client the caller made (and keeps). */
+  readonly redis: string | RedisClientLike;
+  /** The channels to subscribe to from the start; {@link RedisLink.subscribe} adds more. */
+  readonly channels: readonly string[];
+  /** Called with each message received; must not throw. */
+  readonly onMessage: (message: string, channel: string) => void;
+  /** Loads node-redis; replaced in tests. */
+  readonly load?: () => Promise<{ createClient(options: object): RedisClientLike }>;
+}
+
+/** Reconnects start after this and double each time, up to {@link MAX_BACKOFF_MS}. */
+export const MIN_BACKOFF_MS = 100;
+export const MAX_BACKOFF_MS = 30_000;
+/** How long one connection attempt may take. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Publishes waiting for Redis's reply; more are dropped, so a slow Redis holds bounded memory. */
+export const MAX_IN_FLIGHT = 256;
+
+const loadRedis = async (): Promise<{ createClient(options: object): RedisClientLike }> =>
+  (await import('redis')) as unknown as { createClient(options: object): RedisClientLike };
+
+/**
+ * Two connections to Redis, one to publish and one subscribed (a subscribed
+ * connection can do nothing else), kept up in the background. Nothing here
+ * throws or waits on the caller's path: a publish while Redis is away fails
+ * at once. With a URL, the recorder owns the connections: node-redis's own
+ * reconnecting is off (its retry timers would keep the process alive), and
+ * this reconnects both with exponential backoff and jitter, from
+ * {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}, on an unref'd timer.
+ * Credentials never reach a log line: every message is redacted.
+ */
+export class RedisLink {
+  private _pub: RedisClientLike | undefined;
+  private _sub: RedisClientLike | undefined;
+  private _ready = false;
+  private _closed = false;
+  private _attempt = 0;
+  /** Which connection attempt is current; a stale one's errors are ignored. */
+  private _generation = 0;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  private _warned = false;
+  private _down = false;
+  private _inFlight = 0;
+  private readonly _url: string | undefined;
+  /** Every channel subscribed to, again after each reconnect. */
+  private readonly _channels: Set<string>;
+  private readonly _listener = (message: string, channel: string): void => {
+    try {
+      this._o.onMessage(message, channel);
+    } catch {
+      // The receiver never throws; nothing from it may reach node-redis.
+    }
+  };
+
+  constructor(private readonly _o: RedisLinkOptions) {
+    this._url = typeof _o.redis === 'string' ? _o.redis : undefined;
+    this._channels = new Set(_o.channels);
+  }
+
+  /** Subscribes to one more channel, now if connected, else once connected. */
+  subscribe(channel: string): void {
+    if (this._channels.has(channel)) return;
+    this._channels.add(channel);
+    const sub = this._sub;
+    // Not connected yet: the connect subscribes to every channel in the set.
+    if (sub === undefined || !sub.isReady) return;
+    sub.subscribe([channel], this._listener).catch(() => {
+      // The connection dropped: the reconnect subscribes to every channel.
+    });
+  }
+
+  /** Whether both connections are up and subscribed. */
+  get ready(): boolean {
+    return this._ready && this._pub?.isReady === true && this._sub?.isReady === true;
+  }
+
+  /** Starts connecting in the background. */
+  start(): void {
+    void this._connect();
+  }
+
+  /**
+   * Publishes `message` on `channel`. Resolves true once Redis took it,
+   * false when it could not be sent (Redis away, too many in flight);
+   * never rejects.
+   */
+  publish(channel: string, message: string): Promise<boolean> {
+    const pub = this._pub;
+    if (!this.ready || pub === undefined || this._inFlight >= MAX_IN_FLIGHT) {
+      return Promise.resolve(false);
+    }
+    this._inFlight++;
+    let sent: Promise<unknown>;
+    try {
+      sent = pub.publish(channel, message);
+    } catch {
+      this._inFlight--;
+      return Promise.resolve(false);
+    }
+    return sent.then(
+      () => {
+        this._inFlight--;
+        return true;
+      },
+      () => {
+        this._inFlight--;
+        return false;
+      },
+    );
+  }
+
+  /** Closes the connections the link made; a client the caller passed is left open. */
+  close(): void {
+    this._closed = true;
+    this._ready = false;
+    if (this._timer !== undefined) clearTimeout(this._timer);
+    this._drop();
+  }
+
+  private async _connect(): Promise<void> {
+    if (this._closed) return;
+    const generation = ++this._generation;
+    try {
+      let pub: RedisClientLike;
+      if (this._url !== undefined) {
+        let createClient: (options: object) => RedisClientLike;
+        try {
+          ({ createClient } = await (this._o.load ?? loadRedis)());
+        } catch (error) {
+          // Not installed: nothing to retry until the app is redeployed.
+          this._closed = true;
+          diag.warn(
+            `otel-flight-recorder: coordination needs the optional peer dependency \`redis\` (npm install redis); local flushing goes on without it: ${String(error)}`,
+          );
+          return;
+        }
+        if (this._closed || generation !== this._generation) return;
+        pub = createClient({
+          url: this._url,
+          // Offline, a publish fails at once instead of queueing without bound.
+          disableOfflineQueue: true,
+          commandsQueueMaxLength: MAX_IN_FLIGHT,
+          socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false },
+        });
+        pub.on('error', (error) => this._lost(generation, error));
+      } else {
+        pub = this._o.redis as RedisClientLike;
+      }
+      this._pub = pub;
+      const sub = pub.duplicate();
+      this._sub = sub;
+      sub.on('error', (error) => this._lost(generation, error));
+      if (this._url !== undefined) {
+        // Neither connection keeps the process alive.
+        pub.unref?.();
+        sub.unref?.();
+        await pub.connect();
+      } else if (!pub.isOpen) {
+        await pub.connect();
+      }
+      await sub.connect();
+      sub.unref?.();
+      const subscribed = [...this._channels];
+      if (subscribed.length > 0) await sub.subscribe(subscribed, this._listener);
+      if (this._closed || generation !== this._generation) return;
+      // Channels added while connecting.
+      const added = [...this._channels].filter((c) => !subscribed.includes(c));
+      if (added.length > 0) await sub.subscribe(added, this._listener);
+      if (this._closed || generation !== this._generation) return;
+      this._ready = true;
+      this._attempt = 0;
+      if (this._down) {
+        this._down = false;
+        diag.info(`otel-flight-recorder: coordination reconnected to ${this._where()}`);
+      }
+    } catch (error) {
+      this._lost(generation, error);
+    }
+  }
+
+  /** A connection failed or dropped: let both go, warn (once), and try again later. */
+  private _lost(generation: number, error: unknown): void {
+    if (this._closed || generation !== this._generation || this._timer !== undefined) return;
+    // A client the caller passed reconnects (and resubscribes) by its own
+    // options: `ready` follows its connections; only its failures are reported.
+    if (this._url === undefined) {
+      this._warn(error, 'its client reconnects by its own options');
+      return;
+    }
+    this._ready = false;
+    this._down = true;
+    this._drop();
+    const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(this._attempt, 20));
+    this._attempt++;
+    this._warn(error, `reconnecting with backoff (next in ${Math.round(delay)} ms)`);
+    // Jitter: instances that lost Redis together do not all return at once.
+    this._timer = setTimeout(
+      () => {
+        this._timer = undefined;
+        void this._connect();
+      },
+      Math.min(delay * (0.5 + Math.random() / 2), MAX_TIMER_MS),
+    );
+    this._timer.unref();
+  }
+
+  private _warn(error: unknown, then: string): void {
+    const message = redactText(
+      `otel-flight-recorder: coordination cannot reach Redis at ${this._where()}; local flushing goes on, ${then} (further failures are at debug level): ${describeError(error)}`,
+      this._url,
+    );
+    if (this._warned) {
+      diag.debug(message);
+      return;
+    }
+    this._warned = true;
+    diag.warn(message);
+  }
+
+  private _where(): string {
+    return this._url === undefined ? 'the client passed in' : redactUrl(this._url);
+  }
+
+  /** Destroys the connections this link made. */
+  private _drop(): void {
+    const sub = this._sub;
+    this._sub = undefined;
+    try {
+      sub?.destroy();
+    } catch {
+      // Already closed.
+    }
+    if (this._url !== undefined) {
+      const pub = this._pub;
+      this._pub = undefined;
+      try {
+        pub?.destroy();
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return error.errors.map((e) => String(e)).join('; ');
+  }
+  return String(error);
+}

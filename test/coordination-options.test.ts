@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { Coordinator, type CoordinationHost } from '../src/coordination/coordinator.js';
+import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES } from '../src/coordination/message.js';
+import { redactText, redactUrl } from '../src/coordination/redact.js';
+import { COORDINATION_OPTIONS, resolveTable } from '../src/config.js';
+import type { FlushMark } from '../src/marks.js';
+import { FlightRecorderSpanProcessor } from '../src/flight-recorder-span-processor.js';
+import { runNode } from './helpers/process.js';
+import { TestExporter } from './helpers/test-exporter.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/coordination-loads.ts', import.meta.url));
+
+describe('coordination: options, messages, the receiving side', () => {
+  test('without the option or FLIGHT_RECORDER_REDIS_URL nothing is loaded; with the variable node-redis is', async () => {
+    const env = { ...process.env, FLIGHT_RECORDER_REDIS_URL: undefined };
+    const off = await runNode(['--import', 'tsx', fixture], { env, timeoutMs: 60_000 });
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(JSON.parse(off.stdout), { loaded: false, exported: 1 });
+    // Control: the same program with the variable set loads it (Redis need not be up).
+    const on = await runNode(['--import', 'tsx', fixture], {
+      env: { ...env, FLIGHT_RECORDER_REDIS_URL: 'redis://127.0.0.1:1' },
+      timeoutMs: 60_000,
+    });
+    assert.equal(on.code, 0, on.stderr);
+    assert.deepEqual(JSON.parse(on.stdout), { loaded: true, exported: 1 });
+  });
+
+  test('options: the env turns it on; bad values throw (code) or warn (env) with the URL redacted', () => {
+    const warnings: string[] = [];
+    const warn = (m: string) => warnings.push(m);
+    const fromEnv = resolveTable(
+      COORDINATION_OPTIONS,
+      undefined,
+      {
+        FLIGHT_RECORDER_REDIS_URL: 'rediss://u:hunter22@r:6380/1',
+        FLIGHT_RECORDER_REDIS_CHANNEL: 'c1',
+      },
+      warn,
+    );
+    assert.equal(fromEnv.redis, 'rediss://u:hunter22@r:6380/1');
+    assert.equal(fromEnv.channel, 'c1');
+    assert.equal(fromEnv.remoteFlushesPerSecond, 10);
+    const bad = resolveTable(
+      COORDINATION_OPTIONS,
+      undefined,
+      {
+        FLIGHT_RECORDER_REDIS_URL: 'http://u:hunter22@r',
+        FLIGHT_RECORDER_REMOTE_FLUSHES_PER_SECOND: '0',
+      },
+      warn,
+    );
+    assert.equal(bad.redis, undefined);
+    assert.equal(warnings.length, 2);
+    assert.ok(!warnings.join().includes('hunter22'), warnings.join());
+    assert.match(warnings[0]!, /FLIGHT_RECORDER_REDIS_URL="http:\/\/\*\*\*@r\/?"/);
+    assert.throws(
+      () =>
+        new FlightRecorderSpanProcessor({
+          exporter: new TestExporter(),
+          coordination: { redis: 'redis://u:hunter22@h', remoteFlushesPerSecond: 0 },
+        }),
+      /Expected `coordination.remoteFlushesPerSecond` to be an integer >= 1/,
+    );
+    assert.throws(
+      () =>
+        new FlightRecorderSpanProcessor({
+          exporter: new TestExporter(),
+          coordination: 'redis://x' as never,
+        }),
+      /Expected `coordination` to be an object/,
+    );
+  });
+
+  test('redaction removes users and passwords, URL-encoded or not', () => {
+    assert.equal(redactUrl('redis://alice:s%40cret@h:1/0'), 'redis://***@h:1/0');
+    assert.equal(redactUrl('redis://h:1'), 'redis://h:1');
+    assert.equal(redactUrl('not a url'), '(a value that is not a URL)');
+    const url = 'redis://alice:s%40cret@h:1';
+    assert.equal(
+      redactText(`WRONGPASS for alice with s@cret at ${url}`, url),
+      'WRONGPASS for *** with *** at redis://***@h:1',
+    );
+  });
+
+  test('messages: version 1 round-trips; anything else is not one', () => {
+    const m = {
+      trace: 'ab'.repeat(16),
+      snapshot: '0011223344556677',
+      trigger: 'latency',
+      service: 'a',
+      instance: 'i',
+    };
+    const raw = encodeMessage(m);
+    assert.ok(raw.length < 200, `${raw.length} bytes`);
+    assert.deepEqual(decodeMessage(raw), { v: 1, ...m });
+    for (const junk of [
+      '',
+      'null',
+      '{',
+      JSON.stringify({ ...m, v: 2 }),
+      JSON.stringify({ ...m, v: 1, trace: '0'.repeat(32) }),
+      JSON.stringify({ ...m, v: 1, trace: 'AB'.repeat(16) }),
+      JSON.stringify({ ...m, v: 1, trigger: '' }),
+      JSON.stringify({ ...m, v: 1, service: 5 }),
+      JSON.stringify({ ...m, v: 1, pad: 'x'.repeat(MAX_MESSAGE_BYTES) }),
+    ]) {
+      assert.equal(decodeMessage(junk), undefined, junk.slice(0, 80));
+    }
+  });
+
+  test('the receiver acts once per trace, never on its own, only on what it holds, at most remoteFlushesPerSecond', () => {
+    let now = 1_000;
+    const held = new Set(['a'.repeat(32), 'b'.repeat(32), 'c'.repeat(32), 'd'.repeat(32)]);
+    const flushed: [string, FlushMark][] = [];
+    const host: CoordinationHost = {
+      heldRecords: (t) => (held.has(t) ? [1] : undefined),
+      flushRemote: (t, mark) => {
+        flushed.push([t, mark]);
+        held.delete(t);
+      },
+      now: () => now,
+    };
+    const o = resolveTable(
+      COORDINATION_OPTIONS,
+      { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 },
+      {},
+      () => {},
+    );
+    // A link that never connects: this test drives receive() itself.
+    const c = new Coordinator(o, host, () => new Promise(() => {}));
+    const msg = (trace: string, instance = 'other') =>
+      encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'x', instance });
+    c.receive(msg('a'.repeat(32)));
+    c.receive(msg('a'.repeat(32))); // repeat
+    c.receive(msg('e'.repeat(32))); // held nowhere: no token spent
+    c.receive(msg('b'.repeat(32)));
+    c.receive(msg('c'.repeat(32))); // bucket of 2 is empty: refused
+    c.receive(msg('d'.repeat(32), c.instance)); // its own
+    c.receive('garbage');
+    assert.deepEqual(
+      flushed.map(([t]) => t[0]),
+      ['a', 'b'],
+    );
+    assert.deepEqual(flushed[0]![1], { snapshotId: 's1', trigger: 'error', remote: true });
+    assert.deepEqual(c.counters, {
+      published: 0,
+      publishFailures: 0,
+      received: 7,
+      flushes: 2,
+      ignored: 3,
+      refused: 1,
+    });
+    now += 500; // half a second refills one token
+    c.receive(msg('c'.repeat(32)));
+    assert.equal(c.counters.flushes, 3);
+    c.close();
+  });
+});
