@@ -17,6 +17,7 @@ const SCENARIOS = [
   { file: 'http.ts', gc: false },
   { file: 'memory.ts', gc: true },
   { file: 'flush.ts', gc: true },
+  { file: 'storm.ts', gc: true },
   { file: 'logs.ts', gc: true },
 ];
 

@@ -33,7 +33,10 @@ const env = process.env;
 
 // Demo defaults, applied only when not given, so a user's value (even a
 // malformed one, which the recorder warns about) always wins.
-env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS ??= '300';
+// Slow means slower than the route's recent p99; 300 ms until a route has
+// enough requests for one (200).
+env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS ??= 'p99';
+env.FLIGHT_RECORDER_LATENCY_FLOOR_MS ??= '300';
 env.FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS ??= '10000';
 env.OTEL_SERVICE_NAME ??= 'flight-recorder-demo';
 
@@ -195,7 +198,7 @@ line(
   `flight-recorder demo: serving http://${host}:${port} (GET /checkout, /search, /recommendations)`,
 );
 line(
-  `  load: ${rps} requests/s built in; latency threshold FLIGHT_RECORDER_LATENCY_THRESHOLD_MS=${env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS}, window flushes at most every FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS=${env.FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS}`,
+  `  load: ${rps} requests/s built in; latency threshold FLIGHT_RECORDER_LATENCY_THRESHOLD_MS=${env.FLIGHT_RECORDER_LATENCY_THRESHOLD_MS} (floor FLIGHT_RECORDER_LATENCY_FLOOR_MS=${env.FLIGHT_RECORDER_LATENCY_FLOOR_MS}), window flushes at most every FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS=${env.FLIGHT_RECORDER_MIN_FLUSH_INTERVAL_MS}`,
 );
 if (otlpUrl) {
   line(`  exporting flushes over OTLP/HTTP to ${otlpUrl}; see them at ${jaegerUi}`);
@@ -211,13 +214,25 @@ line(duration ? `  running for ${duration} ms` : '  press Ctrl-C to stop');
 const load = startLoad(baseUrl, ENDPOINTS, rps);
 
 const statusEvery = positiveNumber('DEMO_STATUS_INTERVAL_MS', 30_000);
-const status = setInterval(() => line(`flight-recorder: status ${summary()}`), statusEvery);
+const status = setInterval(() => {
+  line(`flight-recorder: status ${summary()}`);
+  line(`flight-recorder: slow means ${thresholds()}`);
+}, statusEvery);
 status.unref();
+
+/** What the recorder considers slow now, per route: `GET /checkout > 412 ms, …`. */
+function thresholds(): string {
+  const entries = Object.entries(recorder.stats().latencyThresholdsMs);
+  if (entries.length === 0) return 'no latency trigger';
+  return entries.map(([route, ms]) => `${route} > ${Math.round(ms)} ms`).join(', ');
+}
 
 function summary(): string {
   const l = load.stats;
   const s = recorder.stats();
-  return `requests=${l.sent} ok=${l.ok} 5xx=${l.serverErrors} failed=${l.failed} flushes=${s.flushes} spansExported=${s.spansExported} spansDropped=${s.spansDropped} exportFailures=${s.exportFailures} logsRecorded=${s.logsRecorded} logsAsSpanEvents=${s.logsAsSpanEvents} logsExported=${s.logsExported}`;
+  let suppressed = 0;
+  for (const n of Object.values(s.triggersSuppressed)) suppressed += n;
+  return `requests=${l.sent} ok=${l.ok} 5xx=${l.serverErrors} failed=${l.failed} flushes=${s.flushes} triggersSuppressed=${suppressed} spansExported=${s.spansExported} spansDropped=${s.spansDropped} exportFailures=${s.exportFailures} logsRecorded=${s.logsRecorded} logsAsSpanEvents=${s.logsAsSpanEvents} logsExported=${s.logsExported}`;
 }
 
 let stopping = false;
@@ -240,6 +255,7 @@ async function stop(reason: string): Promise<void> {
     }),
   ]);
   clearTimeout(timer);
+  line(`flight-recorder: slow means ${thresholds()}`);
   line(`flight-recorder demo: stopped; ${summary()}`);
   process.exit(0);
 }

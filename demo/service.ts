@@ -118,6 +118,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return;
   }
   const route = req.method === 'GET' ? ROUTES[path] : undefined;
+  // Name the server span after its route, as web frameworks' instrumentations
+  // do: a percentile threshold is kept per local-root name.
+  if (route !== undefined) trace.getActiveSpan()?.updateName(`GET ${path}`);
   if (route === undefined) {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     return;

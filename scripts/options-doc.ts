@@ -15,6 +15,7 @@ export const UNIT_WORDS: Readonly<Record<string, string>> = {
   bytes: 'bytes',
   spans: 'spans',
   files: 'files',
+  'traces/s': 'traces per second',
 };
 
 /** The default as the TSDoc says it, after "The default is ": `500`, `` `'window'` ``, `none`. */

@@ -5,6 +5,7 @@ import type {
   FlightRecorderOptions,
   FlushInfo,
   FlushScope,
+  LatencyPercentile,
   LogSeverityName,
 } from './options.js';
 import {
@@ -117,6 +118,30 @@ export function integer(unit: string, max: number) {
   };
 }
 
+/** `p99`, `p99.9`: a percentile above 0 and below 100, as `latencyThresholdMs` takes it. */
+const PERCENTILE = /^p(\d{1,2}(\.\d{1,3})?)$/;
+export function isPercentile(v: unknown): v is LatencyPercentile {
+  if (typeof v !== 'string') return false;
+  const m = PERCENTILE.exec(v);
+  return m !== null && Number(m[1]) > 0;
+}
+
+/** A latency threshold: a duration in ms, or a percentile of each route's recent roots. */
+const latencyThreshold = {
+  parse: (raw: string): number | LatencyPercentile | undefined => {
+    const v = raw.trim().toLowerCase();
+    if (v.startsWith('p')) return isPercentile(v) ? v : undefined;
+    return decimalInteger(raw);
+  },
+  check: (v: unknown) =>
+    (isNumber(v) && v >= 0 && v <= MAX_DURATION_MS) || isPercentile(v)
+      ? undefined
+      : `a finite number >= 0 and <= ${MAX_DURATION_MS}, or a percentile from "p1" to "p99.9" (such as "p99")`,
+  envExpected: `a decimal integer >= 0 and <= ${MAX_DURATION_MS}, or a percentile such as p99 (above p0, below p100)`,
+  type: "number, or `'p99'` (a percentile)",
+  unit: 'ms',
+};
+
 const boolean = {
   parse: (raw: string): boolean | undefined => {
     const v = raw.trim().toLowerCase();
@@ -212,11 +237,25 @@ export const OPTIONS = {
     meaning:
       'where flushed spans go (the default reads `OTEL_EXPORTER_OTLP_*`); shut down with the recorder',
   }),
-  latencyThresholdMs: option<number>({
-    ...duration(0),
+  latencyThresholdMs: option<number | LatencyPercentile>({
+    ...latencyThreshold,
     env: 'FLIGHT_RECORDER_LATENCY_THRESHOLD_MS',
     default: 500,
-    meaning: 'a local root lasting longer triggers `latency`',
+    meaning:
+      "a local root lasting longer triggers `latency`; `'p99'`: longer than its route's recent p99",
+  }),
+  latencyFloorMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_LATENCY_FLOOR_MS',
+    default: 500,
+    meaning: 'with a percentile threshold, the threshold of a route until it has enough samples',
+  }),
+  maxTracesPerSecond: option<number>({
+    ...integer('traces/s', 1_000_000),
+    env: 'FLIGHT_RECORDER_MAX_TRACES_PER_SECOND',
+    default: 10,
+    meaning:
+      'the flush budget: trace flushes per second, with a burst of 2 s; errors, then the slowest, go first',
   }),
   triggers: option<readonly BuiltInTrigger[]>({
     env: 'FLIGHT_RECORDER_TRIGGERS',

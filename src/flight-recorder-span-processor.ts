@@ -12,7 +12,7 @@ import { FlushedTraces } from './flush/flushed-traces.js';
 import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
 import type { LogRequestExporter } from './logs/log-export.js';
 import { severityNumberOf } from './logs/log-record.js';
-import type { FlushMark } from './marks.js';
+import type { FlushMark, TriggerEvidence } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
@@ -38,11 +38,9 @@ import {
   writeWindowSnapshot,
 } from './snapshot/snapshot-writer.js';
 import { boundedWait } from './timer.js';
-import {
-  DefaultTriggerPolicy,
-  type TriggerHost,
-  type TriggerPolicy,
-} from './trigger/trigger-policy.js';
+import type { FlushBudget } from './trigger/flush-budget.js';
+import { FlushPolicy } from './trigger/flush-policy.js';
+import type { TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
 
 /** How many open spans a crash dump tracks; the oldest started goes first. */
 const MAX_OPEN_SPANS = 65_536;
@@ -52,6 +50,12 @@ const MAX_DEFERRED = 256;
 const CLOCK_SKEW_MS = 1_000;
 /** Late spans are gathered this long before they are exported together. */
 const LATE_EXPORT_DELAY_MS = 100;
+/**
+ * Trace flushes a storm defers are gathered this long (or until a batch is
+ * full) before they are exported together: BatchSpanProcessor's default
+ * schedule delay, so the same spans make no more export calls than it would.
+ */
+const COALESCED_EXPORT_DELAY_MS = 5_000;
 
 function hrTimeToMs(t: readonly [number, number]): number {
   return t[0] * 1e3 + t[1] / 1e6;
@@ -103,11 +107,20 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     spansLate: 0,
   };
   private readonly _triggers: Record<string, number> = {};
+  /** Triggers the budget suppressed, by reason (the flush policy's counters). */
+  private readonly _suppressed: Record<string, number>;
+  private readonly _thresholds: () => Record<string, number>;
   /**
    * The trigger policy asked on each ended span.
    * @internal Replaced by flush-budget policies (`src/trigger/`).
    */
   _policy: TriggerPolicy;
+  /**
+   * The flush budget every trace flush spends from: a part that flushes
+   * traces on the recorder's behalf takes a token with `tryTake(now)` first.
+   * @internal For cross-process coordination.
+   */
+  readonly _budget: FlushBudget;
   /**
    * Asked once per flush for spans to add to it.
    * @internal For runtime events and, later, log lines.
@@ -145,12 +158,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const o = resolveOptions(options, process.env, warnAboutEnv);
     this._options = o;
     this._off = o.disabled;
-    this._policy = new DefaultTriggerPolicy({
-      latency: o.triggers.includes('latency'),
-      error: o.triggers.includes('error'),
-      latencyThresholdMs: o.latencyThresholdMs,
-      shouldTrigger: o.shouldTrigger,
-    });
+    const policy = new FlushPolicy(
+      {
+        latency: o.triggers.includes('latency'),
+        error: o.triggers.includes('error'),
+        latencyThresholdMs: o.latencyThresholdMs,
+        latencyFloorMs: o.latencyFloorMs,
+        maxTracesPerSecond: o.maxTracesPerSecond,
+        shouldTrigger: o.shouldTrigger,
+      },
+      this._host,
+    );
+    this._policy = policy;
+    this._budget = policy.budget;
+    this._thresholds = () => policy.thresholds();
+    this._suppressed = policy.suppressed;
     const { ringBytes, capacity } = ringLayout(o.disabled ? 1 : o.maxBytes);
     this._ring = new SpanRing(ringBytes, capacity, new SpanEncoder(), this._counters);
     this._open = new OpenTraces(this._ring, this._counters);
@@ -261,10 +283,20 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       const open = this._open.get(traceId);
       const state = (open === undefined ? 0 : OPEN) | (root ? ROOT : 0);
-      if (reason !== undefined && this._policy.decide(reason, traceId, span, time) === 'flush') {
+      const decision =
+        reason === undefined ? undefined : this._policy.decide(reason, traceId, span, time);
+      if (decision === 'flush') {
         // The flush takes the trace's records out first and encodes the
         // triggering span after them, so its own bytes evict none of them.
-        this._flush(reason, time, traceId, { span, ctx, state });
+        this._flush(
+          reason!,
+          time,
+          traceId,
+          { span, ctx, state },
+          undefined,
+          false,
+          this._policy.evidence?.(reason!),
+        );
         if (root) this._closeRoot(traceId);
         return;
       }
@@ -272,7 +304,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (seq < 0) {
         // Too large for the ring (or no room for its scope): counted, nothing else evicted.
         this._counters.spansEvictedByBytes++;
-        if (reason !== undefined) this._defer(traceId, -1);
+        if (decision === 'defer') this._defer(traceId, -1);
         if (root) this._closeRoot(traceId);
         return;
       }
@@ -289,8 +321,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         }
       }
       if (open !== undefined) this._open.add(open, seq);
-      // Deferred or suppressed by the policy: its records stay in reach.
-      if (reason !== undefined) this._defer(traceId, seq);
+      // Deferred by the policy: its records stay in reach. (Suppressed: they
+      // stay in the ring and age out as any others.)
+      if (decision === 'defer') this._defer(traceId, seq);
       // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
     } catch (error) {
@@ -383,12 +416,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       spansDropped: exports?.counters.spansDropped ?? 0,
       exportFailures: exports?.counters.exportFailures ?? 0,
       triggers: { ...this._triggers },
+      triggersSuppressed: { ...this._suppressed },
+      latencyThresholdsMs: this._thresholds(),
       ...(this._logs?.stats() ?? NO_LOGS),
     };
   }
 
   /** Waits for pending exports, then flushes the exporter. It does not flush the buffer: that is {@link snapshot}. */
   async forceFlush(): Promise<void> {
+    if (!this._off) this._policy.drain?.();
     await this._exports?.whenIdle();
     // Invariant: never waits on the exporter longer than exportTimeoutMs.
     const sink = this._sink;
@@ -413,6 +449,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     // exporter does (hangs, never calls back, never settles its shutdown):
     // one deadline covers the pending exports and the exporter's shutdown.
     const deadline = performance.now() + this._options.exportTimeoutMs;
+    // Triggers collected and not yet decided flush now, within the budget.
+    if (!this._off) this._policy.drain?.();
     this._off = true;
     for (const detach of this._detach.splice(0)) detach();
     if (this._sweep !== undefined) clearInterval(this._sweep);
@@ -559,8 +597,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   /** Keeps a trace whose trigger was deferred (or suppressed) in reach of the policy's host. */
   private _defer(traceId: string, seq: number): void {
     const open = this._open.get(traceId);
-    const seqs = open !== undefined ? [...open.seqs] : [];
-    if (seq >= 0 && !seqs.includes(seq)) seqs.push(seq);
+    const seqs = open !== undefined ? open.seqs.filter((s) => s !== seq) : [];
+    // Invariant: the last entry is the triggering span's own record (-1 when
+    // it was not recorded), so a flush can give it the trigger's evidence.
+    seqs.push(seq);
     this._deferred.delete(traceId);
     this._deferred.set(traceId, seqs);
     if (this._deferred.size > MAX_DEFERRED) {
@@ -574,7 +614,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @internal For trigger policies, through {@link TriggerHost}.
    */
   readonly _host: TriggerHost = {
-    flushTrace: (traceId, reason) => {
+    flushTrace: (traceId, reason, evidence) => {
       if (this._off) return false;
       const seqs = this._deferred.get(traceId);
       this._deferred.delete(traceId);
@@ -583,7 +623,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         (seqs ?? []).some((s) => this._ring.isLive(s)) ||
         (open?.seqs ?? []).some((s) => this._ring.isLive(s));
       if (!any) return false;
-      this._flush(reason, this._now(), traceId, undefined, seqs, true);
+      this._flush(reason, this._now(), traceId, undefined, seqs, true, evidence, true);
       return true;
     },
     now: () => this._now(),
@@ -593,7 +633,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * Moves records to the export queue under one new mark: the trace's own,
    * or the whole window when `traceId` is not given or a window flush is due,
    * then `span` (the triggering one) encoded after them. Remembers the
-   * flushed trace so its late spans follow.
+   * flushed trace so its late spans follow. With `evidence`, the triggering
+   * span (`span`, or the last of `extra`) goes in a run of its own whose
+   * mark carries it; `coalesce` lets the export wait for a full batch.
    */
   private _flush(
     trigger: string,
@@ -602,8 +644,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     span?: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
     extra?: readonly number[],
     traceOnly = false,
+    evidence?: TriggerEvidence,
+    coalesce = false,
   ): SnapshotResult {
     const mark: FlushMark = { snapshotId: newSnapshotId(), trigger };
+    const rootMark: FlushMark = evidence === undefined ? mark : { ...mark, evidence };
     this._triggers[trigger] = (this._triggers[trigger] ?? 0) + 1;
     this._counters.flushes++;
     const exports = this._exports;
@@ -615,7 +660,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._options.flushScope === 'window' &&
         now - this._lastWindowFlush >= this._options.minFlushIntervalMs);
     let run: RecordRun;
-    /** The triggering span of a window flush, after the window. */
+    /** The triggering span, after the window (or the trace) when it has a run of its own. */
     let trigger1: RecordRun | undefined;
     const open = traceId === undefined ? undefined : this._open.get(traceId);
     if (whole) {
@@ -629,7 +674,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (span !== undefined) {
         const own = new RunBuilder(1024, 1);
         this._recordInto(own, span.span, span.ctx, now, span.state);
-        trigger1 = own.build(mark, ring.dicts);
+        trigger1 = own.build(rootMark, ring.dicts);
       }
     } else {
       // Proportional to the trace's own spans: its records are listed.
@@ -639,10 +684,29 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         ring.copyInto(builder, s);
         ring.remove(s);
       };
+      // A deferred trigger's own record is the last of `extra` (see _defer).
+      const own = evidence !== undefined && extra !== undefined ? extra[extra.length - 1] : -1;
+      let ownRun: RunBuilder | undefined;
+      if (own !== undefined && own >= 0 && ring.isLive(own)) {
+        ownRun = new RunBuilder(1024, 1);
+        ring.copyInto(ownRun, own);
+        ring.remove(own);
+      }
       if (open !== undefined) for (const s of open.seqs) take(s);
       if (extra !== undefined) for (const s of extra) take(s);
-      if (span !== undefined) this._recordInto(builder, span.span, span.ctx, now, span.state);
+      if (span !== undefined) {
+        if (evidence === undefined) this._recordInto(builder, span.span, span.ctx, now, span.state);
+        else
+          this._recordInto(
+            (ownRun = new RunBuilder(1024, 1)),
+            span.span,
+            span.ctx,
+            now,
+            span.state,
+          );
+      }
       run = builder.build(mark, ring.dicts);
+      if (ownRun !== undefined) trigger1 = ownRun.build(rootMark, ring.dicts);
     }
     if (traceId !== undefined) {
       if (open !== undefined) open.mark = mark;
@@ -654,7 +718,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         : undefined;
     // One unit at the queue's byte bound: the flush's own parts never push each other out.
     exports.enqueue(contributed, run, trigger1);
-    exports.schedule(0);
+    exports.schedule(coalesce ? COALESCED_EXPORT_DELAY_MS : 0);
     const spans = run.length + (trigger1?.length ?? 0);
     if (this._keepRun) this._lastRun = run;
     // Counting traces reads every record: only when someone is told now.

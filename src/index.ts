@@ -5,13 +5,19 @@ export { FileSpanExporter } from './export/file-span-exporter.js';
 export { FlightRecorderSpanProcessor } from './flight-recorder-span-processor.js';
 export type { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
 export type { RecordedLogRecord } from './logs/log-record.js';
-export { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from './marks.js';
+export {
+  PERCENTILE_ATTRIBUTE,
+  SNAPSHOT_ID_ATTRIBUTE,
+  THRESHOLD_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from './marks.js';
 export type {
   BuiltInTrigger,
   FlightRecorderOptions,
   FlightRecorderStats,
   FlushInfo,
   FlushScope,
+  LatencyPercentile,
   LogRecordProcessorOptions,
   LogSeverityName,
   LogStats,

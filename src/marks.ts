@@ -7,10 +7,23 @@ export const SNAPSHOT_ID_ATTRIBUTE = 'flight_recorder.snapshot.id';
 /** The attribute that names what triggered that flush. */
 export const TRIGGER_ATTRIBUTE = 'flight_recorder.trigger';
 
+/** The attribute on a triggering root: the latency threshold it was judged against, in ms. */
+export const THRESHOLD_ATTRIBUTE = 'flight_recorder.trigger.threshold_ms';
+/** The attribute on a triggering root whose threshold is a percentile: which one (99 for p99). */
+export const PERCENTILE_ATTRIBUTE = 'flight_recorder.trigger.percentile';
+
+/** Why a trigger fired, carried by its triggering span. */
+export interface TriggerEvidence {
+  readonly thresholdMs: number;
+  readonly percentile?: number;
+}
+
 /** What one flush stamps on every span it exports. */
 export interface FlushMark {
   readonly snapshotId: string;
   readonly trigger: string;
+  /** Only on the triggering span's own run: the evidence attributes too. */
+  readonly evidence?: TriggerEvidence;
 }
 
 /**

@@ -4,6 +4,12 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 export type BuiltInTrigger = 'latency' | 'error';
 
 /**
+ * A latency threshold that follows each route: `'p99'` triggers a local root
+ * slower than the recent 99th percentile of roots of the same name.
+ */
+export type LatencyPercentile = `p${number}`;
+
+/**
  * What a flush exports: `window` sends every buffered span (what the whole
  * process was doing), `trace` only the spans of the triggering trace.
  */
@@ -23,10 +29,34 @@ export interface FlightRecorderOptions {
   exporter?: SpanExporter;
   /**
    * A local root span that lasts longer than this triggers a `latency` flush.
-   * Unit: milliseconds, at most 2147483647 (what a timer holds).
-   * Env: `FLIGHT_RECORDER_LATENCY_THRESHOLD_MS`. The default is 500 ms.
+   * Unit: milliseconds, at most 2147483647 (what a timer holds). Or a
+   * percentile, `'p1'` to `'p99.9'` (such as `'p99'`): a root triggers when
+   * it is slower than the recent percentile of the roots with its name (its
+   * route), over the last 2.5 to 5 minutes, within 2%; a route with too few
+   * samples yet uses `latencyFloorMs`. 64 routes get their own percentile,
+   * the rest share one. `stats().latencyThresholdsMs` shows the thresholds.
+   * Env: `FLIGHT_RECORDER_LATENCY_THRESHOLD_MS` (`500`, `p99`).
+   * The default is 500 ms.
    */
-  latencyThresholdMs?: number;
+  latencyThresholdMs?: number | LatencyPercentile;
+  /**
+   * With a percentile `latencyThresholdMs`, the threshold of a route until
+   * it has enough samples for its percentile (at least 50, and 200 for
+   * p99). Unit: milliseconds. Env: `FLIGHT_RECORDER_LATENCY_FLOOR_MS`.
+   * The default is 500 ms.
+   */
+  latencyFloorMs?: number;
+  /**
+   * The flush budget: how many traces triggers may flush per second, as a
+   * token bucket holding 2 seconds' worth (a burst of 20 at the default).
+   * While more than half the burst is left a trigger flushes at once;
+   * below that, triggers are collected for 200 ms and the errors, then the
+   * slowest roots, flush first; the others are counted in
+   * `stats().triggersSuppressed` and their spans stay in the buffer.
+   * Window flushes keep `minFlushIntervalMs`. Unit: traces per second, an
+   * integer. Env: `FLIGHT_RECORDER_MAX_TRACES_PER_SECOND`. The default is 10.
+   */
+  maxTracesPerSecond?: number;
   /**
    * The built-in triggers that are on. An empty list means manual
    * {@link FlightRecorderSpanProcessor.snapshot} (and `shouldTrigger`) only.
@@ -236,8 +266,20 @@ export interface FlightRecorderStats extends LogStats {
   spansEvictedByAge: number;
   /** Spans discarded to keep the buffer under `maxBytes`. */
   spansEvictedByBytes: number;
-  /** Triggers fired, by reason (`latency`, `error`, `manual` or a custom name). */
+  /** Flushes by trigger (`latency`, `error`, `manual` or a custom name). */
   triggers: Record<string, number>;
+  /**
+   * Triggers the flush budget did not flush, by reason: their spans stayed
+   * in the buffer (see `maxTracesPerSecond`).
+   */
+  triggersSuppressed: Record<string, number>;
+  /**
+   * What the recorder considers slow now, in ms, by local-root span name:
+   * each route's percentile threshold (its floor until it has enough
+   * samples; `*` for the routes past the cap), or `{ '*': ms }` for a fixed
+   * threshold; empty when the `latency` trigger is off.
+   */
+  latencyThresholdsMs: Record<string, number>;
   /** Flushes made (each has its own snapshot id). */
   flushes: number;
   /** Spans of flushed traces that ended after their flush and were exported as they ended. */

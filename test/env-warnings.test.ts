@@ -5,7 +5,7 @@ import { runNode } from './helpers/process.js';
 
 const APP = fileURLToPath(new URL('./fixtures/node-sdk-app.ts', import.meta.url));
 const MESSAGE =
-  'otel-flight-recorder: ignoring FLIGHT_RECORDER_LATENCY_THRESHOLD_MS="abc": expected a decimal integer >= 0 and <= 2147483647; using the default 500';
+  'otel-flight-recorder: ignoring FLIGHT_RECORDER_LATENCY_THRESHOLD_MS="abc": expected a decimal integer >= 0 and <= 2147483647, or a percentile such as p99 (above p0, below p100); using the default 500';
 
 /** Runs the plain NodeSDK app with a bad variable; nothing else of OpenTelemetry's exports. */
 function runApp(extra: Record<string, string>) {

@@ -528,6 +528,8 @@ describe('FlightRecorderSpanProcessor', () => {
           maxExportBatchSize: 1,
           latencyThresholdMs: 10,
           minFlushIntervalMs: 0,
+          // The export queue's bound, not the flush budget's.
+          maxTracesPerSecond: 1_000_000,
         });
         t.exporter.mode = 'hang';
         for (let i = 0; i < 600; i++) {
@@ -708,6 +710,7 @@ describe('FlightRecorderSpanProcessor', () => {
       'bufferedSpans',
       'exportFailures',
       'flushes',
+      'latencyThresholdsMs',
       'logsAsSpanEvents',
       'logsDropped',
       'logsEvictedByAge',
@@ -724,6 +727,7 @@ describe('FlightRecorderSpanProcessor', () => {
       'spansLate',
       'spansRecorded',
       'triggers',
+      'triggersSuppressed',
     ]);
     assert.equal(t.recorder.stats().flushes, 1);
     assert.equal(t.recorder.stats().spansExported, 3);

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import {
   FlightRecorderSpanProcessor,
+  PERCENTILE_ATTRIBUTE,
   SNAPSHOT_ID_ATTRIBUTE,
+  THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
 import { startOtlpProtoReceiver } from './helpers/otlp-proto-receiver.js';
@@ -23,7 +25,10 @@ afterEach(() => {
 interface DecodedSpan {
   name: string;
   flags?: number;
-  attributes?: { key: string; value: { stringValue?: string } }[];
+  attributes?: {
+    key: string;
+    value: { stringValue?: string; intValue?: string; doubleValue?: number };
+  }[];
 }
 
 function spansOf(requests: { decoded: { resourceSpans?: unknown[] } }[]): DecodedSpan[] {
@@ -98,6 +103,39 @@ test('batch after batch, each request is whole: one that failed is never written
     const names = spansOf(receiver.requests).map((s) => s.name);
     assert.deepEqual([...names].sort(), [...expected].sort());
     assert.equal(recorder.stats().spansExported, 20);
+    await recorder.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('a latency trigger over OTLP protobuf: the root alone carries its threshold and percentile, appended to its record', async () => {
+  const receiver = await startOtlpProtoReceiver();
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    const recorder = new FlightRecorderSpanProcessor({
+      latencyThresholdMs: 'p99',
+      latencyFloorMs: 1_000,
+      flushScope: 'trace',
+    });
+    const t = makeTracing(recorder, recordOnlySampler, 'proto-evidence');
+    const now = Date.now();
+    for (let i = 0; i < 250; i++) t.start('GET /a', now).end(now + 10);
+    const root = t.start('GET /a', now);
+    t.start('db', now, root).end(now + 1);
+    root.end(now + 30);
+    await recorder.forceFlush();
+    const spans = spansOf(receiver.requests);
+    assert.deepEqual(spans.map((s) => s.name).sort(), ['GET /a', 'db']);
+    const exported = spans.find((s) => s.name === 'GET /a')!;
+    const value = (s: DecodedSpan, key: string) => s.attributes?.find((a) => a.key === key)?.value;
+    const threshold = value(exported, THRESHOLD_ATTRIBUTE)!.doubleValue!;
+    assert.ok(threshold >= 10 && threshold < 10.2, String(threshold));
+    assert.equal(value(exported, PERCENTILE_ATTRIBUTE)!.intValue, '99');
+    assert.equal(attribute(exported, TRIGGER_ATTRIBUTE), 'latency');
+    const db = spans.find((s) => s.name === 'db')!;
+    assert.equal(value(db, THRESHOLD_ATTRIBUTE), undefined);
+    assert.equal(attribute(db, SNAPSHOT_ID_ATTRIBUTE), attribute(exported, SNAPSHOT_ID_ATTRIBUTE));
     await recorder.shutdown();
   } finally {
     await receiver.close();

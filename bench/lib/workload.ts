@@ -2,6 +2,7 @@ import {
   type Context,
   ROOT_CONTEXT,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type Tracer,
   trace,
@@ -26,12 +27,13 @@ function child(tracer: Tracer, parent: Context, name: string, kind: SpanKind) {
 /**
  * One request: a server root with 5 children, about 10 attributes each, and
  * an event on two of them. When `fail` is set the root ends with status
- * ERROR, which is what trips the recorder's `error` trigger.
+ * ERROR, which is what trips the recorder's `error` trigger; with `slowMs`
+ * the root lasts that long (it started that long ago), which trips `latency`.
  */
-export function emitTrace(tracer: Tracer, i: number, fail: boolean): void {
+export function emitTrace(tracer: Tracer, i: number, fail: boolean, slowMs = 0): void {
   const userId = `u${(i * 7919) % 1_000_003}`;
   const requestId = `req-${i.toString(16)}-${(i * 2654435761) >>> 0}`;
-  const root = tracer.startSpan('GET /users/:id', {
+  const options: SpanOptions = {
     kind: SpanKind.SERVER,
     attributes: {
       'http.request.method': 'GET',
@@ -45,7 +47,10 @@ export function emitTrace(tracer: Tracer, i: number, fail: boolean): void {
       'network.protocol.version': '1.1',
       'http.request.id': requestId,
     },
-  });
+  };
+  // A slow request: its root started `slowMs` ago.
+  if (slowMs > 0) options.startTime = Date.now() - slowMs;
+  const root = tracer.startSpan('GET /users/:id', options);
   emitChildren(tracer, trace.setSpan(ROOT_CONTEXT, root), i);
   root.setAttribute('http.response.status_code', fail ? 500 : 200);
   if (fail) root.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream failed' });

@@ -98,6 +98,10 @@ export class ExportQueue {
   private _bytes = 0;
   private _inFlight = false;
   private _scheduled: ReturnType<typeof setTimeout> | undefined;
+  /** When `_scheduled` fires (performance.now() ms), to tell whether a shorter delay must re-arm it. */
+  private _scheduledAt = Number.POSITIVE_INFINITY;
+  /** Whether the queued records must go now: a delay ran out, a batch is full, or a batch left some. */
+  private _due = false;
   private _current: ExportCall | undefined;
   private _idleWaiters: (() => void)[] = [];
   private _failing = false;
@@ -151,14 +155,37 @@ export class ExportQueue {
     this._bound(1);
   }
 
-  /** Starts exporting after `delayMs`, unless already under way. */
+  /**
+   * Exports what is queued within `delayMs`, or as soon as a full batch is
+   * queued, so records flushed close together share export calls. A shorter
+   * delay asked later wins. While a call is in flight, the next one goes
+   * when it settles if the records are due by then; else the timer sends it.
+   * Invariant: while records are queued and not due, a timer is armed.
+   */
   schedule(delayMs = 0): void {
-    if (this._inFlight || this._scheduled !== undefined) return;
+    let delay = timerDelay(delayMs);
+    if (delay === 0 || this._length >= this._o.batchSize) {
+      this._due = true;
+      delay = 0;
+      if (this._inFlight) return;
+    }
+    const at = performance.now() + delay;
+    if (this._scheduled !== undefined && at >= this._scheduledAt) return;
+    if (this._scheduled !== undefined) clearTimeout(this._scheduled);
+    this._scheduledAt = at;
     this._scheduled = setTimeout(() => {
       this._scheduled = undefined;
+      this._scheduledAt = Number.POSITIVE_INFINITY;
+      this._due = true;
       this._next();
-    }, timerDelay(delayMs));
+    }, delay);
     this._scheduled.unref();
+  }
+
+  private _unschedule(): void {
+    if (this._scheduled !== undefined) clearTimeout(this._scheduled);
+    this._scheduled = undefined;
+    this._scheduledAt = Number.POSITIVE_INFINITY;
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -168,8 +195,7 @@ export class ExportQueue {
     // Someone is waiting: start now rather than on an unref'd timer that
     // would let the process exit first.
     if (!this._inFlight) {
-      clearTimeout(this._scheduled);
-      this._scheduled = undefined;
+      this._unschedule();
       this._next();
     }
     return idle;
@@ -182,8 +208,8 @@ export class ExportQueue {
     this._late = undefined;
     this._length = 0;
     this._bytes = 0;
-    if (this._scheduled !== undefined) clearTimeout(this._scheduled);
-    this._scheduled = undefined;
+    this._unschedule();
+    this._due = false;
     if (!this._inFlight) this._settleIdle();
   }
 
@@ -257,6 +283,8 @@ export class ExportQueue {
   private _next(): void {
     if (this._inFlight) return;
     if (this._length === 0) {
+      this._unschedule();
+      this._due = false;
       this._overflowing = false;
       this._settleIdle();
       return;
@@ -265,6 +293,9 @@ export class ExportQueue {
     const started = performance.now();
     const batch = this._take(Math.min(this._o.batchSize, slice));
     if (batch === undefined) return;
+    // What the batch left is due; what comes next asks for its own time.
+    this._due = this._length > 0;
+    if (this._length === 0) this._unschedule();
     this._inFlight = true;
     const call = new ExportCall(this, batch, this._o.timeoutMs);
     this._current = call;
@@ -278,7 +309,16 @@ export class ExportQueue {
     this._inFlight = false;
     this._record(result, n);
     // The next batch waits for a macrotask so the app runs between batches.
-    setImmediate(() => this._next());
+    // Records not due (and not a full batch) keep gathering: a timer is armed.
+    if (
+      this._length === 0 ||
+      this._due ||
+      this._length >= this._o.batchSize ||
+      this._idleWaiters.length > 0 ||
+      this._scheduled === undefined
+    ) {
+      setImmediate(() => this._next());
+    }
   }
 
   private _record(result: ExportResult, n: number): void {

@@ -7,7 +7,13 @@ import {
 } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
-import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import {
+  type FlushMark,
+  PERCENTILE_ATTRIBUTE,
+  SNAPSHOT_ID_ATTRIBUTE,
+  THRESHOLD_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../marks.js';
 import { expandRecord } from '../record/expand.js';
 import { duration } from '../sanitize.js';
 import type { RecordRun } from '../record/record-run.js';
@@ -412,6 +418,11 @@ export function decodeSpan(
   if (mark !== undefined) {
     attributes[SNAPSHOT_ID_ATTRIBUTE] = mark.snapshotId;
     attributes[TRIGGER_ATTRIBUTE] = mark.trigger;
+    const evidence = mark.evidence;
+    if (evidence !== undefined) {
+      attributes[THRESHOLD_ATTRIBUTE] = evidence.thresholdMs;
+      if (evidence.percentile !== undefined) attributes[PERCENTILE_ATTRIBUTE] = evidence.percentile;
+    }
     flags |= TraceFlags.SAMPLED;
   }
   span.attributes = attributes as Attributes;

@@ -1,4 +1,10 @@
-import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import {
+  type FlushMark,
+  PERCENTILE_ATTRIBUTE,
+  SNAPSHOT_ID_ATTRIBUTE,
+  THRESHOLD_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../marks.js';
 import { expandRecord } from '../record/expand.js';
 import { ProtobufWriter, putVarint, varintSize } from '../record/protobuf-writer.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
@@ -8,11 +14,12 @@ import type { ResourceScopeTable } from '../record/resource-scope-table.js';
  * The two mark attributes as Span fields (`4a <len> KeyValue` twice), made
  * once per flush and appended after each record's bytes: protobuf merges
  * repeated fields wherever they appear, so a decoder sees them as the span's
- * last two attributes.
+ * last two attributes. A mark with evidence (the triggering span's own run)
+ * adds the threshold and percentile attributes.
  */
 export function encodeMarks(mark: FlushMark): Uint8Array {
   const w = new ProtobufWriter(
-    new Uint8Array(64 + 3 * (mark.snapshotId.length + mark.trigger.length)),
+    new Uint8Array(192 + 3 * (mark.snapshotId.length + mark.trigger.length)),
   );
   for (const [key, value] of [
     [SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId],
@@ -28,6 +35,31 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
     w.string(value);
     w.finish(v);
     w.finish(kv);
+  }
+  const evidence = mark.evidence;
+  if (evidence !== undefined) {
+    const doubles: [string, number][] = [[THRESHOLD_ATTRIBUTE, evidence.thresholdMs]];
+    if (evidence.percentile !== undefined)
+      doubles.push([PERCENTILE_ATTRIBUTE, evidence.percentile]);
+    for (const [key, value] of doubles) {
+      w.byte(0x4a);
+      const kv = w.start();
+      w.byte(0x0a);
+      w.string(key);
+      w.byte(0x12);
+      const v = w.start();
+      // As the SDK's serializer writes a number: an integer as int_value
+      // (field 3), anything else as double_value (field 4).
+      if (Number.isSafeInteger(value)) {
+        w.byte(0x18);
+        w.varint64(value);
+      } else {
+        w.byte(0x21);
+        w.double(value);
+      }
+      w.finish(v);
+      w.finish(kv);
+    }
   }
   return w.buf.slice(0, w.pos);
 }

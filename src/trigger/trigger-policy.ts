@@ -1,4 +1,4 @@
-import { diag, SpanStatusCode } from '@opentelemetry/api';
+import type { TriggerEvidence } from '../marks.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 
 /**
@@ -17,9 +17,11 @@ export type TriggerDecision = 'flush' | 'defer' | 'suppress';
 export interface TriggerHost {
   /**
    * Flushes the trace `traceId` now for `reason`, with what the ring still
-   * holds of it. Returns false when nothing of it is left.
+   * holds of it; its triggering span carries `evidence`. Its export is
+   * coalesced with other such flushes (a full batch, or a few seconds).
+   * Returns false when nothing of it is left.
    */
-  flushTrace(traceId: string, reason: string): boolean;
+  flushTrace(traceId: string, reason: string, evidence?: TriggerEvidence): boolean;
   /** The recorder's clock in ms: never behind the span times it has seen. */
   now(): number;
 }
@@ -39,56 +41,10 @@ export interface TriggerPolicy {
   reason(span: ReadableSpan, localRoot: boolean): string | undefined;
   /** What to do with the trigger `reason` of `span` (trace `traceId`) at `now`. */
   decide(reason: string, traceId: string, span: ReadableSpan, now: number): TriggerDecision;
+  /** Why the trigger `reason` just given by {@link reason} fired, for its triggering span. */
+  evidence?(reason: string): TriggerEvidence | undefined;
+  /** Decides what is deferred now; called by forceFlush and before shutdown. */
+  drain?(): void;
   /** Lets go of timers; called once on shutdown. */
   close?(): void;
-}
-
-/** What {@link DefaultTriggerPolicy} needs from the resolved options. */
-export interface DefaultTriggerOptions {
-  latency: boolean;
-  error: boolean;
-  latencyThresholdMs: number;
-  shouldTrigger: ((span: ReadableSpan) => string | undefined) | undefined;
-}
-
-function durationMs(t: readonly [number, number]): number {
-  return t[0] * 1e3 + t[1] / 1e6;
-}
-
-/**
- * Today's triggers: a local root that ends with status ERROR (`error`), one
- * slower than `latencyThresholdMs` (`latency`), and `shouldTrigger` on any
- * span. Every trigger flushes at once.
- * @internal
- */
-export class DefaultTriggerPolicy implements TriggerPolicy {
-  private _warnedShouldTrigger = false;
-
-  constructor(private readonly _o: DefaultTriggerOptions) {}
-
-  reason(span: ReadableSpan, localRoot: boolean): string | undefined {
-    const o = this._o;
-    if (localRoot) {
-      if (o.error && span.status.code === SpanStatusCode.ERROR) return 'error';
-      if (o.latency && durationMs(span.duration) > o.latencyThresholdMs) return 'latency';
-    }
-    return o.shouldTrigger === undefined ? undefined : this._custom(span);
-  }
-
-  decide(): TriggerDecision {
-    return 'flush';
-  }
-
-  private _custom(span: ReadableSpan): string | undefined {
-    try {
-      const name = this._o.shouldTrigger!(span);
-      return typeof name === 'string' && name !== '' ? name : undefined;
-    } catch (error) {
-      if (!this._warnedShouldTrigger) {
-        this._warnedShouldTrigger = true;
-        diag.warn(`otel-flight-recorder: shouldTrigger threw; treating as no trigger: ${error}`);
-      }
-      return undefined;
-    }
-  }
 }

@@ -1,0 +1,393 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import type { Span } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { resolveOptions } from '../src/config.js';
+import {
+  FlightRecorderSpanProcessor,
+  type FlightRecorderOptions,
+  PERCENTILE_ATTRIBUTE,
+  THRESHOLD_ATTRIBUTE,
+  TRIGGER_ATTRIBUTE,
+} from '../src/index.js';
+import { FlushBudget } from '../src/trigger/flush-budget.js';
+import { BUCKETS, LatencySketch, RELATIVE_ERROR } from '../src/trigger/latency-sketch.js';
+import { MAX_ROUTES, OTHER_ROUTES, RouteThresholds } from '../src/trigger/route-thresholds.js';
+import { TestExporter } from './helpers/test-exporter.js';
+import { captureDiag, fail, makeTracing, settle, traceIdOf } from './helpers/tracing.js';
+
+const T0 = 1_800_000_000_000;
+
+function setup(options: FlightRecorderOptions = {}) {
+  const exporter = new TestExporter();
+  const recorder = new FlightRecorderSpanProcessor({
+    exporter,
+    flushScope: 'trace',
+    minAgeMs: 3_600_000,
+    ...options,
+  });
+  return { exporter, recorder, ...makeTracing(recorder) };
+}
+
+type Tracing = ReturnType<typeof setup>;
+
+/** A root named `name` lasting `ms` and ending now (the fake clock), with one child. */
+function request(t: Tracing, name: string, ms: number, failed = false): Span {
+  const end = Date.now();
+  const root = t.start(name, end - ms);
+  t.start('child', end - ms, root).end(end - 1);
+  if (failed) fail(root);
+  root.end(end);
+  return root;
+}
+
+function roots(spans: readonly ReadableSpan[]): ReadableSpan[] {
+  return spans.filter((s) => s.parentSpanContext === undefined);
+}
+
+describe('FlushBudget', () => {
+  test('holds a burst, refills at its rate, never past the burst, and not when the clock steps back', () => {
+    const b = new FlushBudget(10, 20, 0);
+    for (let i = 0; i < 20; i++) assert.equal(b.tryTake(0), true, `token ${i}`);
+    assert.equal(b.tryTake(0), false, 'the burst is spent');
+    assert.equal(b.tryTake(99), false, '99 ms refills 0.99 of a token');
+    assert.equal(b.tryTake(100), true, '100 ms refills one');
+    assert.equal(b.tryTake(50), false, 'a clock that steps back refills nothing');
+    assert.equal(b.tokens(60_000), 20, 'never more than the burst');
+    assert.equal(b.full(60_000), true);
+  });
+});
+
+describe('the flush budget in a storm', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date', 'setTimeout'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  test('half the burst flushes at once; then each 200 ms the errors, then the slowest, flush within the tokens; the rest are counted and stay in the ring', async () => {
+    const diagnostics = captureDiag();
+    try {
+      const t = setup();
+      const all: Span[] = [];
+      // 60 slow roots, all over 500 ms; every tenth fails.
+      for (let i = 0; i < 60; i++) all.push(request(t, `GET /r${i}`, 600 + i, i % 10 === 0));
+      // The first 10 took half the burst of 20 at once.
+      assert.deepEqual(t.recorder.stats().triggers, { error: 1, latency: 9 });
+      mock.timers.tick(200);
+      // Then 12 tokens (10 left + 200 ms at 10/s): the 5 errors, then the 7 slowest.
+      const s = t.recorder.stats();
+      assert.deepEqual(s.triggers, { error: 6, latency: 16 });
+      assert.deepEqual(s.triggersSuppressed, { latency: 38 });
+      await t.recorder.forceFlush();
+      const exported = new Set(roots(t.exporter.spans).map((r) => r.name));
+      const expected = [
+        ...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        ...[10, 20, 30, 40, 50],
+        ...[59, 58, 57, 56, 55, 54, 53],
+      ].map((i) => `GET /r${i}`);
+      assert.deepEqual([...exported].sort(), expected.sort());
+      assert.equal(t.exporter.spans.length, 22 * 2, 'each flushed trace whole');
+      // Suppressed traces are still buffered, both spans each.
+      const buffered = t.recorder._windowSpans();
+      assert.equal(buffered.length, 38 * 2);
+      assert.ok(buffered.some((s) => traceIdOf(s) === traceIdOf(all[11]!)));
+      const warnings = diagnostics.messages.filter((m) => m.message.includes('flush budget'));
+      assert.equal(warnings.length, 1, 'one warning per storm');
+      await t.recorder.shutdown();
+    } finally {
+      diagnostics.restore();
+    }
+  });
+
+  test('one warning per storm: a second storm after the bucket refilled warns again', async () => {
+    const diagnostics = captureDiag();
+    try {
+      const t = setup({ maxTracesPerSecond: 1 });
+      const storm = () => {
+        for (let i = 0; i < 10; i++) request(t, 'GET /', 600);
+        mock.timers.tick(200);
+      };
+      storm();
+      storm();
+      const count = () =>
+        diagnostics.messages.filter((m) => m.message.includes('flush budget')).length;
+      assert.equal(count(), 1);
+      mock.timers.tick(3_000);
+      storm();
+      assert.equal(count(), 2);
+      assert.ok((t.recorder.stats().triggersSuppressed.latency ?? 0) > 0);
+      await t.recorder.shutdown();
+    } finally {
+      diagnostics.restore();
+    }
+  });
+
+  test('a suppressed trace is carried by a later window flush', async () => {
+    const t = setup({ maxTracesPerSecond: 1 });
+    for (let i = 0; i < 5; i++) request(t, `GET /${i}`, 600);
+    mock.timers.tick(200);
+    const suppressed = t.recorder.stats().triggersSuppressed.latency ?? 0;
+    assert.ok(suppressed >= 3, `suppressed ${suppressed}`);
+    await t.recorder.forceFlush();
+    const before = t.exporter.spans.length;
+    await t.recorder.snapshot();
+    const window = t.exporter.spans.slice(before);
+    assert.equal(window.length, suppressed * 2);
+    assert.ok(window.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'manual'));
+    await t.recorder.shutdown();
+  });
+
+  test('trace flushes of a storm share export calls: a full batch, or after 5 s', async () => {
+    const t = setup({ maxTracesPerSecond: 10 });
+    for (let i = 0; i < 40; i++) request(t, `GET /${i}`, 600 + i);
+    // The 10 at once went in one call as soon as the loop turned.
+    mock.timers.tick(0);
+    await settle(20);
+    const atOnce = t.exporter.batches.length;
+    assert.equal(t.exporter.spans.length, 20);
+    mock.timers.tick(200);
+    await settle();
+    // 12 flushed, waiting to be exported together.
+    assert.equal(t.exporter.batches.length, atOnce);
+    assert.equal(t.recorder.stats().queuedSpans, 24);
+    mock.timers.tick(4_999);
+    await settle();
+    assert.equal(t.exporter.batches.length, atOnce, 'still gathering');
+    mock.timers.tick(1);
+    await settle(20);
+    // All 12 in fewer calls than traces (the queue slices batches by its time budget, more on a loaded machine).
+    assert.equal(t.exporter.spans.length, 44);
+    assert.ok(
+      t.exporter.batches.length - atOnce < 12,
+      String(t.exporter.batches.map((b) => b.length)),
+    );
+    await t.recorder.shutdown();
+
+    // With a batch of 8, a full batch goes at once.
+    const small = setup({ maxTracesPerSecond: 10, maxExportBatchSize: 8 });
+    for (let i = 0; i < 40; i++) request(small, `GET /${i}`, 600 + i);
+    mock.timers.tick(0);
+    await settle();
+    mock.timers.tick(200);
+    await settle(20);
+    // 10 traces at once (20 spans), then 12 coalesced: all in batches of 8.
+    assert.equal(small.exporter.spans.length, 44);
+    assert.ok(small.exporter.batches.every((b) => b.length <= 8));
+    assert.ok(small.exporter.batches.length >= 6);
+    await small.recorder.shutdown();
+  });
+
+  test('forceFlush and shutdown decide the collected triggers at once', async () => {
+    const t = setup({ maxTracesPerSecond: 1 });
+    request(t, 'GET /a', 600);
+    request(t, 'GET /b', 700);
+    request(t, 'GET /c', 900);
+    await t.recorder.forceFlush();
+    // One at once (a), then 1 token for the collected: the slower c; b is suppressed.
+    assert.deepEqual(
+      roots(t.exporter.spans).map((r) => r.name),
+      ['GET /a', 'GET /c'],
+    );
+    assert.deepEqual(t.recorder.stats().triggersSuppressed, { latency: 1 });
+    mock.timers.tick(1_000);
+    request(t, 'GET /d', 600);
+    request(t, 'GET /e', 800);
+    await t.recorder.shutdown();
+    assert.ok(roots(t.exporter.spans).some((r) => r.name === 'GET /e'));
+  });
+});
+
+describe('RouteThresholds', () => {
+  test('converges on a known distribution within the relative error', () => {
+    const n = 10_000;
+    for (const [q, exact] of [
+      [99, 9_900],
+      [50, 5_000],
+      [99.9, 9_990],
+    ] as const) {
+      const routes = new RouteThresholds(q, 500, () => 0);
+      let threshold = 0;
+      // 1..10000 ms in a scrambled order (7919 is prime to 10000).
+      for (let i = 0; i < n; i++) threshold = routes.observe('GET /', ((i * 7919) % n) + 1, 0);
+      // Never below the true percentile, less than 2% above it.
+      assert.ok(
+        threshold >= exact && threshold < exact * (1 + RELATIVE_ERROR),
+        `p${q}: ${threshold} vs ${exact}`,
+      );
+    }
+    // An exponential distribution, mean 100 ms: p99 = 100 ln 100.
+    const routes = new RouteThresholds(99, 500, () => 0);
+    let threshold = 0;
+    for (let i = 0; i < n; i++) {
+      const u = ((i * 7919) % n) / n + 0.5 / n;
+      threshold = routes.observe('GET /', -100 * Math.log(1 - u), 0);
+    }
+    const exact = 100 * Math.log(100);
+    assert.ok(
+      threshold >= exact && threshold < exact * (1 + RELATIVE_ERROR),
+      `${threshold} vs ${exact}`,
+    );
+  });
+
+  test('durations all alike do not trigger: the threshold is never below them', () => {
+    const routes = new RouteThresholds(99, 1, () => 0);
+    for (let i = 0; i < 1_000; i++) {
+      const threshold = routes.observe('GET /', 200, 0);
+      if (i > 300) assert.ok(!(200 > threshold), `${i}: ${threshold}`);
+    }
+  });
+
+  test('the floor applies until a route has enough samples', () => {
+    const routes = new RouteThresholds(99, 250, () => 0);
+    let threshold = 0;
+    for (let i = 0; i < 199; i++) threshold = routes.observe('GET /', 10, 0);
+    assert.equal(threshold, 250);
+    for (let i = 0; i < 40; i++) threshold = routes.observe('GET /', 10, 0);
+    assert.ok(Math.abs(threshold - 10) / 10 <= RELATIVE_ERROR, String(threshold));
+    assert.deepEqual(Object.keys(routes.snapshot()), ['GET /']);
+  });
+
+  test('64 routes get their own sketch; the rest share one', () => {
+    const routes = new RouteThresholds(99, 500, () => 0);
+    for (let r = 0; r < MAX_ROUTES + 10; r++) {
+      for (let i = 0; i < 300; i++) routes.observe(`GET /${r}`, r < MAX_ROUTES ? 10 : 1_000, 0);
+    }
+    const snapshot = routes.snapshot();
+    assert.equal(Object.keys(snapshot).length, MAX_ROUTES + 1);
+    assert.ok(!('GET /64' in snapshot));
+    assert.ok(Math.abs(snapshot[OTHER_ROUTES]! - 1_000) / 1_000 <= RELATIVE_ERROR);
+    assert.ok(Math.abs(snapshot['GET /0']! - 10) / 10 <= RELATIVE_ERROR);
+  });
+
+  test('the window slides: samples older than two halves stop counting', () => {
+    const sketch = new LatencySketch(1_000, 0);
+    for (let i = 0; i < 100; i++) sketch.add(1_000, 0);
+    for (let i = 0; i < 100; i++) sketch.add(10, 1_000);
+    // Both halves: the slow ones still set p99.
+    assert.ok(Math.abs(sketch.quantile(0.99) - 1_000) / 1_000 <= RELATIVE_ERROR);
+    sketch.add(10, 2_000);
+    assert.ok(Math.abs(sketch.quantile(0.99) - 10) / 10 <= RELATIVE_ERROR);
+    assert.equal(sketch.count, 101);
+    // A long silence empties both.
+    sketch.add(10, 10_000);
+    assert.equal(sketch.count, 1);
+    // Out of range values land in the end buckets, never out of the array.
+    sketch.add(Number.NaN, 10_000);
+    sketch.add(-5, 10_000);
+    sketch.add(1e12, 10_000);
+    assert.equal(sketch.count, 4);
+    assert.ok(BUCKETS < 1_000);
+  });
+});
+
+describe('percentile thresholds in the recorder', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  test("a root slower than its route's recent p99 triggers latency, and carries the threshold and percentile", async () => {
+    const t = setup({ latencyThresholdMs: 'p99', latencyFloorMs: 250 });
+    for (let i = 0; i < 300; i++) {
+      request(t, 'GET /fast', 10);
+      request(t, 'GET /slow', 200);
+    }
+    // Under the floor while warming up; then each route's own p99: nothing triggered.
+    assert.deepEqual(t.recorder.stats().triggers, {});
+    const thresholds = t.recorder.stats().latencyThresholdsMs;
+    assert.ok(Math.abs(thresholds['GET /fast']! - 10) / 10 <= RELATIVE_ERROR);
+    assert.ok(Math.abs(thresholds['GET /slow']! - 200) / 200 <= RELATIVE_ERROR);
+    // 40 ms is fast for /slow but slow for /fast.
+    request(t, 'GET /slow', 40);
+    const slow = request(t, 'GET /fast', 40);
+    await t.recorder.forceFlush();
+    assert.deepEqual(t.recorder.stats().triggers, { latency: 1 });
+    const spans = t.exporter.spans.filter((s) => traceIdOf(s) === traceIdOf(slow));
+    assert.equal(spans.length, 2);
+    const root = roots(spans)[0]!;
+    assert.equal(root.attributes[PERCENTILE_ATTRIBUTE], 99);
+    assert.ok(
+      Math.abs((root.attributes[THRESHOLD_ATTRIBUTE] as number) - 10) / 10 <= RELATIVE_ERROR,
+    );
+    const child = spans.find((s) => s !== root)!;
+    assert.equal(child.attributes[THRESHOLD_ATTRIBUTE], undefined, 'only the root');
+    assert.equal(child.attributes[TRIGGER_ATTRIBUTE], 'latency');
+    await t.recorder.shutdown();
+  });
+
+  test('a fixed threshold shows as * and is carried without a percentile; errors carry none', async () => {
+    const t = setup({ latencyThresholdMs: 300 });
+    assert.deepEqual(t.recorder.stats().latencyThresholdsMs, { '*': 300 });
+    const slow = request(t, 'GET /', 400);
+    const failed = request(t, 'GET /', 10, true);
+    await t.recorder.forceFlush();
+    const rootOf = (s: Span) => roots(t.exporter.spans).find((r) => traceIdOf(r) === traceIdOf(s))!;
+    assert.equal(rootOf(slow).attributes[THRESHOLD_ATTRIBUTE], 300);
+    assert.equal(rootOf(slow).attributes[PERCENTILE_ATTRIBUTE], undefined);
+    assert.equal(rootOf(failed).attributes[THRESHOLD_ATTRIBUTE], undefined);
+    await t.recorder.shutdown();
+  });
+});
+
+describe('options', () => {
+  test('latencyThresholdMs takes a percentile from code and env; bad env values warn once and the default applies', () => {
+    assert.equal(
+      resolveOptions({ latencyThresholdMs: 'p99' }, {}, () => {}).latencyThresholdMs,
+      'p99',
+    );
+    for (const [raw, value] of [
+      ['p99', 'p99'],
+      ['P99.9', 'p99.9'],
+      ['750', 750],
+    ] as const) {
+      const warnings: string[] = [];
+      const o = resolveOptions({}, { FLIGHT_RECORDER_LATENCY_THRESHOLD_MS: raw }, (m) =>
+        warnings.push(m),
+      );
+      assert.equal(o.latencyThresholdMs, value);
+      assert.deepEqual(warnings, []);
+    }
+    for (const raw of ['p0', 'p101', 'p100', 'pabc', '-1', 'p', '99']) {
+      const warnings: string[] = [];
+      const o = resolveOptions({}, { FLIGHT_RECORDER_LATENCY_THRESHOLD_MS: raw }, (m) =>
+        warnings.push(m),
+      );
+      if (raw === '99') {
+        assert.equal(o.latencyThresholdMs, 99, 'a number of ms');
+        continue;
+      }
+      assert.equal(o.latencyThresholdMs, 500, raw);
+      assert.equal(warnings.length, 1, raw);
+      assert.match(warnings[0]!, /FLIGHT_RECORDER_LATENCY_THRESHOLD_MS/);
+      assert.ok(warnings[0]!.includes(JSON.stringify(raw)), warnings[0]);
+    }
+  });
+
+  test('bad code values throw a TypeError naming the option and the value', () => {
+    for (const [options, pattern] of [
+      [{ latencyThresholdMs: 'p0' }, /`latencyThresholdMs`.*"p0"/],
+      [{ latencyThresholdMs: 'p100' }, /`latencyThresholdMs`.*"p100"/],
+      [{ latencyThresholdMs: 'pabc' }, /`latencyThresholdMs`.*"pabc"/],
+      [{ latencyThresholdMs: -1 }, /`latencyThresholdMs`.*-1/],
+      [{ latencyFloorMs: -1 }, /`latencyFloorMs`.*-1/],
+      [{ maxTracesPerSecond: 0 }, /`maxTracesPerSecond`.*integer >= 1.*0/],
+      [{ maxTracesPerSecond: 1.5 }, /`maxTracesPerSecond`.*1\.5/],
+    ] as const) {
+      assert.throws(
+        () => new FlightRecorderSpanProcessor(options as FlightRecorderOptions),
+        (e: Error) => e instanceof TypeError && pattern.test(e.message),
+        JSON.stringify(options),
+      );
+    }
+  });
+
+  test('FLIGHT_RECORDER_MAX_TRACES_PER_SECOND takes decimal integers only', () => {
+    const read = (raw: string) => {
+      const warnings: string[] = [];
+      const o = resolveOptions({}, { FLIGHT_RECORDER_MAX_TRACES_PER_SECOND: raw }, (m) =>
+        warnings.push(m),
+      );
+      return { value: o.maxTracesPerSecond, warnings: warnings.length };
+    };
+    assert.deepEqual(read('50'), { value: 50, warnings: 0 });
+    for (const raw of ['0', '1.5', '1e3', '-1', 'ten']) {
+      assert.deepEqual(read(raw), { value: 10, warnings: 1 }, raw);
+    }
+  });
+});
