@@ -12,21 +12,17 @@ import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 
 /**
- * The two mark attributes as Span fields (`4a <len> KeyValue` twice), made
- * once per flush and appended after each record's bytes: protobuf merges
- * repeated fields wherever they appear, so a decoder sees them as the span's
- * last two attributes. A mark with evidence (the triggering span's own run)
- * adds the threshold and percentile attributes.
+ * Writes the two marks, `flight_recorder.snapshot.id` and
+ * `flight_recorder.trigger`, as string `KeyValue`s in the attributes field
+ * whose tag byte is `tag`: `0x4a` for `Span.attributes` (field 9),
+ * `0x32` for `LogRecord.attributes` (field 6).
  */
-export function encodeMarks(mark: FlushMark): Uint8Array {
-  const w = new ProtobufWriter(
-    new Uint8Array(256 + 3 * (mark.snapshotId.length + mark.trigger.length)),
-  );
+export function writeMarkAttributes(w: ProtobufWriter, tag: number, mark: FlushMark): void {
   for (const [key, value] of [
     [SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId],
     [TRIGGER_ATTRIBUTE, mark.trigger],
   ] as const) {
-    w.byte(0x4a);
+    w.byte(tag);
     const kv = w.start();
     w.byte(0x0a);
     w.string(key);
@@ -37,6 +33,20 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
     w.finish(v);
     w.finish(kv);
   }
+}
+
+/**
+ * The two mark attributes as Span fields (`4a <len> KeyValue` twice), made
+ * once per flush and appended after each record's bytes: protobuf merges
+ * repeated fields wherever they appear, so a decoder sees them as the span's
+ * last two attributes. A mark with evidence (the triggering span's own run)
+ * adds the threshold and percentile attributes.
+ */
+export function encodeMarks(mark: FlushMark): Uint8Array {
+  const w = new ProtobufWriter(
+    new Uint8Array(256 + 3 * (mark.snapshotId.length + mark.trigger.length)),
+  );
+  writeMarkAttributes(w, 0x4a, mark);
   const evidence = mark.evidence;
   if (evidence !== undefined) {
     const doubles: [string, number][] = [[THRESHOLD_ATTRIBUTE, evidence.thresholdMs]];

@@ -1,4 +1,5 @@
-import { type FlushMark, SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import { writeMarkAttributes } from '../flush/request.js';
+import type { FlushMark } from '../marks.js';
 import { ProtobufWriter, putVarint, varintSize } from '../record/protobuf-writer.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 
@@ -27,21 +28,7 @@ export function encodeLogMarks(mark: FlushMark): Uint8Array {
   const w = new ProtobufWriter(
     new Uint8Array(64 + 3 * (mark.snapshotId.length + mark.trigger.length)),
   );
-  for (const [key, value] of [
-    [SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId],
-    [TRIGGER_ATTRIBUTE, mark.trigger],
-  ] as const) {
-    w.byte(0x32);
-    const kv = w.start();
-    w.byte(0x0a);
-    w.string(key);
-    w.byte(0x12);
-    const v = w.start();
-    w.byte(0x0a);
-    w.string(value);
-    w.finish(v);
-    w.finish(kv);
-  }
+  writeMarkAttributes(w, 0x32, mark);
   return w.buf.slice(0, w.pos);
 }
 
