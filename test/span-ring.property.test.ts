@@ -194,3 +194,32 @@ test('encoded spans survive laps: what is live decodes to what the SDK writes fo
     { numRuns: 200 },
   );
 });
+
+test('a window counts exactly its distinct trace ids, in any order and with removed records', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ trace: fc.integer({ min: 0, max: 40 }), removed: fc.boolean() }), {
+        minLength: 1,
+        maxLength: 300,
+      }),
+      fc.array(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 41, maxLength: 41 }),
+      (records, ids) => {
+        const ring = new SpanRing(1 << 20, 512, new SpanEncoder(), counters());
+        const expected = new Set<string>();
+        for (const { trace, removed } of records) {
+          // A record whose first field is its 16 trace id bytes, as the encoder writes.
+          const payload = new Uint8Array(22);
+          payload.set([0x0a, 16], 0);
+          payload.set(ids[trace]!, 2);
+          payload.set([0x50, 0, 0x50, 0], 18);
+          const seq = ring.appendBytes(payload, 0, 0, 0);
+          if (removed) ring.remove(seq);
+          else expected.add(Buffer.from(ids[trace]!).toString('hex'));
+        }
+        const run = ring.detach({ snapshotId: 's', trigger: 't' });
+        assert.equal(run.distinctTraces(), expected.size);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

@@ -15,7 +15,7 @@ import {
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from '../marks.js';
-import { expandRecord } from '../record/expand.js';
+import { expandRecord, releaseExpandViews } from '../record/expand.js';
 import { duration } from '../sanitize.js';
 import type { RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
@@ -456,6 +456,7 @@ export function decodeRecord(
   if (scratch.length < xlen) scratch = new Uint8Array(Math.max(xlen, scratch.length * 2));
   const o = run.off[slot]!;
   expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), scratch, 0);
+  releaseExpandViews();
   const pair = run.pair[slot]!;
   const span = decodeSpan(
     scratch,

@@ -6,7 +6,7 @@ import {
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from '../marks.js';
-import { expandRecord } from '../record/expand.js';
+import { expandRecord, releaseExpandViews } from '../record/expand.js';
 import { ProtobufWriter, putVarint, varintSize } from '../record/protobuf-writer.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
@@ -216,5 +216,6 @@ export function assembleParts(
     out.set(encoded.schema, p);
     p += encoded.schema.length;
   }
+  releaseExpandViews();
   return out;
 }

@@ -15,6 +15,9 @@ import type { InternTable } from './intern-table.js';
  * any field it does not know) without reading inside them, so its cost is a
  * few steps per field plus the bytes copied. Bytes the encoder did not write
  * are copied as they are, and nothing is read past `to`.
+ *
+ * Written as flat loops over local variables (no per-field method calls or
+ * object fields), because this is where a flush spends its CPU.
  */
 export function expandRecord(
   src: Uint8Array,
@@ -24,202 +27,256 @@ export function expandRecord(
   out: Uint8Array,
   at: number,
 ): number {
-  const x = expander;
-  x.src = src;
-  x.out = out;
-  x.p = at;
-  if (dict === undefined) {
-    x.slab = EMPTY;
-    x.off = NO_IDS;
-    x.len = NO_IDS;
-    x.size = 0;
-  } else {
-    x.slab = dict.slab;
-    x.off = dict.off;
-    x.len = dict.len;
-    x.size = dict.size;
+  if (dict === undefined || dict.size === 0) return copy(src, from, to, out, at);
+  const slab = dict.slab;
+  if (slab !== slabArray) {
+    slabArray = slab;
+    slabView = viewOf(slab);
   }
-  x.end = to;
-  x.span(from, to);
-  const p = x.flushTo(to);
-  x.src = EMPTY;
-  x.out = EMPTY;
-  x.slab = EMPTY;
+  const offs = dict.off;
+  const lens = dict.len;
+  const size = dict.size;
+  let i = from;
+  let run = from;
+  let p = at;
+  while (i < to) {
+    const tagAt = i;
+    const tag = src[i++]!;
+    if (tag === 0x48 || tag === 0x28) {
+      // A whole span attribute (field 9) or the span's name (field 5), by id.
+      let id = src[i++]!;
+      if (id >= 0x80) {
+        id &= 0x7f;
+        let scale = 0x80;
+        let b: number;
+        do {
+          b = src[i++]!;
+          id += (b & 0x7f) * scale;
+          scale *= 0x80;
+        } while (b >= 0x80 && i < to);
+      }
+      if (id >= size) continue;
+      p = copy(src, run, tagAt, out, p);
+      out[p++] = tag + 2;
+      const o = offs[id]!;
+      p = copy(slab, o, o + lens[id]!, out, p);
+      run = i;
+    } else if (tag === 0x4a || tag === 0x5a || tag === 0x6a) {
+      // A KeyValue, an Event or a Link: length-delimited, the expanded length.
+      let claimed = src[i++]!;
+      if (claimed >= 0x80) {
+        claimed &= 0x7f;
+        let scale = 0x80;
+        let b: number;
+        do {
+          b = src[i++]!;
+          claimed += (b & 0x7f) * scale;
+          scale *= 0x80;
+        } while (b >= 0x80 && i < to);
+      }
+      state.i = i;
+      state.p = p;
+      state.run = run;
+      if (tag === 0x4a) keyValue(src, claimed, to, slab, offs, lens, size, out);
+      else nested(src, claimed, to, tag === 0x5a, slab, offs, lens, size, out);
+      i = state.i;
+      p = state.p;
+      run = state.run;
+    } else if (tag === 0x39 || tag === 0x41) {
+      // Start and end time, fixed64.
+      i += 8;
+    } else {
+      i = skip(src, tagAt, to);
+    }
+  }
+  p = copy(src, run, to, out, p);
   return p;
 }
 
-const EMPTY = new Uint8Array(0);
-const NO_IDS = new Int32Array(0);
+/** Copying a run shorter than this four bytes at a time is cheaper than a native call. */
+const NATIVE_COPY = 160;
 
-/** Copying a run shorter than this byte by byte is cheaper than a native call. */
-const NATIVE_COPY = 128;
+const EMPTY: Uint8Array = new Uint8Array(0);
+/** DataViews of the arrays last copied from and to, so a record's copies make none. */
+let fromArray: Uint8Array = EMPTY;
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
+let fromView: DataView = EMPTY_VIEW;
+let slabArray: Uint8Array = EMPTY;
+let slabView = fromView;
+let outArray: Uint8Array = EMPTY;
+let outView = fromView;
 
-/** One reused instance: expanding allocates nothing. */
-class Expander {
-  src: Uint8Array = EMPTY;
-  out: Uint8Array = EMPTY;
-  /** The intern table's entries: id `k` is `slab[off[k], off[k] + len[k])`. */
-  slab: Uint8Array = EMPTY;
-  off: Int32Array = NO_IDS;
-  len: Int32Array = NO_IDS;
-  size = 0;
-  /** Next output position. */
-  p = 0;
-  /** Next source byte to read. */
-  i = 0;
-  /** Start of the source bytes read but not yet copied. */
-  run = 0;
-  /** End of the record: nothing is read past it, whatever the bytes say. */
-  end = 0;
-
-  private _varint(): number {
-    const src = this.src;
-    let b = src[this.i++]!;
-    if (b < 0x80) return b;
-    let value = b & 0x7f;
-    let scale = 0x80;
-    do {
-      b = src[this.i++]!;
-      value += (b & 0x7f) * scale;
-      scale *= 0x80;
-    } while (b >= 0x80 && this.i < this.end);
-    return value;
-  }
-
-  /** Copies the pending source bytes up to `end`. */
-  flushTo(end: number): number {
-    const from = this.run;
-    const n = end - from;
-    if (n > 0) {
-      const src = this.src;
-      const out = this.out;
-      let p = this.p;
-      if (n < NATIVE_COPY) {
-        for (let k = from; k < end; k++) out[p++] = src[k]!;
-      } else {
-        out.set(src.subarray(from, end), p);
-        p += n;
-      }
-      this.p = p;
-    }
-    this.run = end;
-    return this.p;
-  }
-
-  /**
-   * Replaces the id field whose tag is at `tagAt` (`this.i` just past the
-   * tag) by `tag` and the string; returns the bytes the record grew by.
-   */
-  private _expand(tagAt: number, tag: number): number {
-    const id = this._varint();
-    // An id no table knows (never written by the encoder): left as it is.
-    if (id >= this.size) return 0;
-    this.flushTo(tagAt);
-    const out = this.out;
-    const slab = this.slab;
-    let p = this.p;
-    out[p++] = tag;
-    const from = this.off[id]!;
-    const n = this.len[id]!;
-    if (n < NATIVE_COPY) for (let k = from, e = from + n; k < e; k++) out[p++] = slab[k]!;
-    else {
-      out.set(slab.subarray(from, from + n), p);
-      p += n;
-    }
-    this.p = p;
-    this.run = this.i;
-    return n + 1 - (this.i - tagAt);
-  }
-
-  /** Steps over a field of wire type `wt` whose tag was just read. */
-  private _skip(wt: number): void {
-    if (wt === 0) this._varint();
-    else if (wt === 1) this.i += 8;
-    else if (wt === 2) {
-      const n = this._varint();
-      this.i += n;
-    } else if (wt === 5) this.i += 4;
-    // Not a record the encoder wrote: copy the rest as it is.
-    else this.i = this.end;
-  }
-
-  /**
-   * A `KeyValue` (length just read as `claimed`, the expanded one): only its
-   * key can be an id, and its first field; the value is stepped over whole.
-   */
-  private _keyValue(claimed: number): number {
-    const start = this.i;
-    if (this.src[start] !== 0x18) {
-      this.i = start + claimed;
-      return 0;
-    }
-    this.i = start + 1;
-    const grown = this._expand(start, 0x0a);
-    if (grown === 0) {
-      this.i = start + claimed;
-      return 0;
-    }
-    this.i = start + claimed - grown;
-    return grown;
-  }
-
-  /** An `Event` or `Link` (length just read as `claimed`); returns the bytes it grew by. */
-  private _nested(claimed: number, event: boolean): number {
-    const start = this.i;
-    const end = this.end;
-    let grown = 0;
-    while (this.i - start + grown < claimed && this.i < end) {
-      const tagAt = this.i;
-      const tag = this.src[this.i++]!;
-      if (event && tag === 0x10) grown += this._expand(tagAt, 0x12);
-      else if (event && tag === 0x18) grown += this._expand(tagAt, 0x1a);
-      else if (!event && tag === 0x20) grown += this._expand(tagAt, 0x22);
-      else if ((event && tag === 0x1a) || (!event && tag === 0x22)) {
-        grown += this._keyValue(this._varint());
-      } else if (tag >= 0x80) {
-        this.i = tagAt;
-        this._skip(this._varint() & 7);
-      } else this._skip(tag & 7);
-    }
-    return grown;
-  }
-
-  span(from: number, to: number): void {
-    this.i = from;
-    this.run = from;
-    this.end = to;
-    const src = this.src;
-    while (this.i < to) {
-      const tagAt = this.i;
-      const tag = src[this.i++]!;
-      switch (tag) {
-        case 0x4a:
-          this._keyValue(this._varint());
-          break;
-        case 0x48:
-          this._expand(tagAt, 0x4a);
-          break;
-        case 0x28:
-          this._expand(tagAt, 0x2a);
-          break;
-        case 0x5a:
-          this._nested(this._varint(), true);
-          break;
-        case 0x6a:
-          this._nested(this._varint(), false);
-          break;
-        case 0x39:
-        case 0x41:
-          this.i += 8;
-          break;
-        default:
-          if (tag >= 0x80) {
-            this.i = tagAt;
-            this._skip(this._varint() & 7);
-          } else this._skip(tag & 7);
-      }
-    }
-  }
+/**
+ * Lets go of the arrays the copies last used (a ring, a table's slab, a
+ * request), so a module-level cache never keeps a flushed window or an
+ * exported request alive. Called once a batch of records has been expanded.
+ */
+export function releaseExpandViews(): void {
+  fromArray = slabArray = outArray = EMPTY;
+  fromView = slabView = outView = EMPTY_VIEW;
 }
 
-const expander = new Expander();
+function viewOf(a: Uint8Array): DataView {
+  return new DataView(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Copies `src[from, to)` to `out` at `p`; returns the position after it.
+ * Short runs (most of a record: tags, lengths, ids, short strings) go four
+ * bytes at a time through DataViews, about twice as fast as byte by byte
+ * and far cheaper than a native call, which allocates a view per run.
+ */
+function copy(src: Uint8Array, from: number, to: number, out: Uint8Array, p: number): number {
+  const n = to - from;
+  if (n <= 0) return p;
+  if (n >= NATIVE_COPY) {
+    out.set(src.subarray(from, to), p);
+    return p + n;
+  }
+  if (n < 8) {
+    for (let k = from; k < to; k++) out[p++] = src[k]!;
+    return p;
+  }
+  let sv: DataView;
+  if (src === fromArray) sv = fromView;
+  else if (src === slabArray) sv = slabView;
+  else {
+    fromArray = src;
+    sv = fromView = viewOf(src);
+  }
+  if (out !== outArray) {
+    outArray = out;
+    outView = viewOf(out);
+  }
+  const ov = outView;
+  let k = from;
+  for (const last = to - 4; k <= last; k += 4, p += 4) ov.setInt32(p, sv.getInt32(k));
+  for (; k < to; k++) out[p++] = src[k]!;
+  return p;
+}
+
+/**
+ * The walk's position, shared with the helpers for nested messages (a
+ * KeyValue, an Event, a Link), which are rarer than plain fields: the read
+ * position, the start of the bytes read but not yet copied, and the next
+ * output position.
+ */
+const state = { i: 0, run: 0, p: 0 };
+
+/** Reads a varint at `state.i`, not past `end`. */
+function varint(src: Uint8Array, end: number): number {
+  let i = state.i;
+  let b = src[i++]!;
+  if (b < 0x80) {
+    state.i = i;
+    return b;
+  }
+  let value = b & 0x7f;
+  let scale = 0x80;
+  do {
+    b = src[i++]!;
+    value += (b & 0x7f) * scale;
+    scale *= 0x80;
+  } while (b >= 0x80 && i < end);
+  state.i = i;
+  return value;
+}
+
+/** Steps over the field whose tag starts at `tagAt`; returns the position after it. */
+function skip(src: Uint8Array, tagAt: number, end: number): number {
+  state.i = tagAt;
+  const wt = varint(src, end) & 7;
+  if (wt === 0) varint(src, end);
+  else if (wt === 1) state.i += 8;
+  else if (wt === 2) {
+    const n = varint(src, end);
+    state.i += n;
+  } else if (wt === 5) state.i += 4;
+  // Not a record the encoder wrote: copy the rest as it is.
+  else state.i = end;
+  return state.i;
+}
+
+/**
+ * Replaces the id field whose tag is at `tagAt` (`state.i` just past the
+ * tag) by `tag` and the entry's bytes; returns the bytes the record grew by.
+ */
+function expandId(
+  src: Uint8Array,
+  tagAt: number,
+  tag: number,
+  end: number,
+  slab: Uint8Array,
+  offs: Int32Array,
+  lens: Int32Array,
+  size: number,
+  out: Uint8Array,
+): number {
+  const id = varint(src, end);
+  // An id no table knows (never written by the encoder): left as it is.
+  if (id >= size) return 0;
+  let p = copy(src, state.run, tagAt, out, state.p);
+  out[p++] = tag;
+  const o = offs[id]!;
+  const n = lens[id]!;
+  p = copy(slab, o, o + n, out, p);
+  state.p = p;
+  state.run = state.i;
+  return n + 1 - (state.i - tagAt);
+}
+
+/**
+ * A `KeyValue` (its length just read as `claimed`, the expanded one): only
+ * its key can be an id, and its first field; the value is stepped over whole.
+ */
+function keyValue(
+  src: Uint8Array,
+  claimed: number,
+  end: number,
+  slab: Uint8Array,
+  offs: Int32Array,
+  lens: Int32Array,
+  size: number,
+  out: Uint8Array,
+): number {
+  const start = state.i;
+  if (src[start] !== 0x18) {
+    state.i = start + claimed;
+    return 0;
+  }
+  state.i = start + 1;
+  const grown = expandId(src, start, 0x0a, end, slab, offs, lens, size, out);
+  state.i = start + claimed - grown;
+  return grown;
+}
+
+/** An `Event` or `Link` (its length just read as `claimed`); returns the bytes it grew by. */
+function nested(
+  src: Uint8Array,
+  claimed: number,
+  end: number,
+  event: boolean,
+  slab: Uint8Array,
+  offs: Int32Array,
+  lens: Int32Array,
+  size: number,
+  out: Uint8Array,
+): number {
+  const start = state.i;
+  let grown = 0;
+  while (state.i - start + grown < claimed && state.i < end) {
+    const tagAt = state.i;
+    const tag = src[state.i++]!;
+    if (event && tag === 0x10)
+      grown += expandId(src, tagAt, 0x12, end, slab, offs, lens, size, out);
+    else if (event && tag === 0x18)
+      grown += expandId(src, tagAt, 0x1a, end, slab, offs, lens, size, out);
+    else if (!event && tag === 0x20)
+      grown += expandId(src, tagAt, 0x22, end, slab, offs, lens, size, out);
+    else if ((event && tag === 0x1a) || (!event && tag === 0x22)) {
+      const n = varint(src, end);
+      grown += keyValue(src, n, end, slab, offs, lens, size, out);
+    } else skip(src, tagAt, end);
+  }
+  return grown;
+}

@@ -119,6 +119,8 @@ export class TraceCounter {
     const table = this._table;
     const mask = table.length - 1;
     const buf = run.buf;
+    // The ids are compared and hashed four bytes at a time.
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const off = run.off;
     const state = run.state;
     const end = Math.min(run.entries, this._k + n);
@@ -127,17 +129,24 @@ export class TraceCounter {
       const slot = run.slot(k);
       if ((state[slot]! & LIVE) === 0) continue;
       const o = off[slot]! + 2;
+      const w0 = view.getInt32(o);
+      const w1 = view.getInt32(o + 4);
+      const w2 = view.getInt32(o + 8);
+      const w3 = view.getInt32(o + 12);
       // The spans of a trace mostly end together: the last record's trace is counted.
-      if (last >= 0) {
-        let same = true;
-        for (let b = 0; b < 16 && same; b++) same = buf[o + b] === buf[last + b];
+      if (
+        last >= 0 &&
+        w0 === view.getInt32(last) &&
+        w1 === view.getInt32(last + 4) &&
+        w2 === view.getInt32(last + 8) &&
+        w3 === view.getInt32(last + 12)
+      ) {
         last = o;
-        if (same) continue;
+        continue;
       }
       last = o;
-      let h = 0;
-      for (let b = 0; b < 16; b++) h = (Math.imul(h, 31) + buf[o + b]!) | 0;
-      let i = h & mask;
+      let i =
+        (Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 31) + (w2 ^ Math.imul(w3, 0x85ebca6b))) & mask;
       for (;;) {
         const other = table[i]!;
         if (other < 0) {
@@ -146,9 +155,13 @@ export class TraceCounter {
           break;
         }
         const p = off[other]! + 2;
-        let same = true;
-        for (let b = 0; b < 16 && same; b++) same = buf[o + b] === buf[p + b];
-        if (same) break;
+        if (
+          w0 === view.getInt32(p) &&
+          w1 === view.getInt32(p + 4) &&
+          w2 === view.getInt32(p + 8) &&
+          w3 === view.getInt32(p + 12)
+        )
+          break;
         i = (i + 1) & mask;
       }
     }
