@@ -111,3 +111,54 @@ test('a span bigger than half the ring is dropped and counted, and the ring keep
   assert.ok(ring.append(good2!, good2!.spanContext(), pair, 0, 0) >= 0);
   assert.equal(ring.length, 1);
 });
+
+test('a value that starts repeating after a long run of unique ones is interned again, and two key orders under one name both stay interned', () => {
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(4 << 20, 4096, new SpanEncoder(), {
+    spansEvictedByBytes: 0,
+    spansEvictedByAge: 0,
+    spansTooLarge: 0,
+  });
+  const value = 'x'.repeat(40);
+  const sizes: number[] = [];
+  const record = (attributes: Record<string, unknown>) => {
+    const span = { ...good1!, name: 'GET', attributes, events: [], links: [] } as ReadableSpan;
+    const seq = ring.append(
+      span,
+      span.spanContext(),
+      table.idOf(span.resource, span.instrumentationScope),
+      0,
+      0,
+    );
+    sizes.push(ring.record(seq).length);
+    return ring.record(seq);
+  };
+  // 200 unique values: the key stops looking them up most of the time.
+  for (let i = 0; i < 200; i++) record({ 'k.id': `${value}${i}` });
+  // The same value from now on: within a few probes it becomes one interned attribute.
+  for (let i = 0; i < 100; i++) record({ 'k.id': value });
+  const repeated = sizes.slice(200);
+  assert.ok(
+    repeated[99]! < repeated[0]! - 30,
+    `interned again: ${repeated[0]} → ${repeated[99]} bytes`,
+  );
+  // Alternating key sets under the same span name: both stay interned.
+  sizes.length = 0;
+  for (let i = 0; i < 50; i++) {
+    record({ 'a.first': 'alpha-value-that-repeats', 'a.second': 1 });
+    record({ 'b.first': 'beta-value-that-repeats', 'b.second': 2 });
+  }
+  assert.ok(
+    sizes[98]! < sizes[0]! - 20 && sizes[99]! < sizes[1]! - 20,
+    `both orders interned: ${sizes.slice(0, 2)} → ${sizes.slice(-2)}`,
+  );
+  // And what is recorded is still exactly what the SDK writes.
+  const run = ring.detach({ snapshotId: 's', trigger: 't' });
+  assert.equal(run.length, 400);
+  const spans = [];
+  for (let k = 0; k < run.entries; k++) spans.push(decodeRecord(run, run.slot(k), table, false));
+  assert.deepStrictEqual(
+    decodeRequest(assembleRequest(run, 0, run.entries, table, undefined)),
+    decodeRequest(ProtobufTraceSerializer.serializeRequest(spans)!),
+  );
+});

@@ -23,7 +23,29 @@ export class KeyEntry {
   private _next = 0;
   /** The slot that matched last, tried first. */
   hit = 0;
+  /** Lookups in a row that found no value: a key whose values never repeat (an id, a path). */
+  private _misses = 0;
+  /** Lookups still to skip before the next probe. */
+  private _skip = 0;
   constructor(readonly id: number) {}
+
+  /**
+   * Whether to look the value up now. After {@link MISS_STREAK} misses in a
+   * row, only one lookup in {@link PROBE_EVERY} is made (and remembered), so
+   * a key whose values never repeat costs no string compares, while one
+   * whose values start to repeat is found again within a few probes.
+   */
+  probe(): boolean {
+    if (this._skip === 0) return true;
+    this._skip--;
+    return false;
+  }
+
+  /** Counts a lookup's outcome. */
+  found(hit: boolean): void {
+    if (hit) this._misses = 0;
+    else if (++this._misses >= MISS_STREAK) this._skip = PROBE_EVERY - 1;
+  }
 
   /**
    * Remembers a value seen for the first time. It takes the place of a value
@@ -49,8 +71,15 @@ export class KeyEntry {
   }
 }
 
+/** Misses in a row after which a key's values are looked up only now and then. */
+const MISS_STREAK = 16;
+/** Then one lookup in this many. */
+const PROBE_EVERY = 16;
+
 /** Attribute positions an {@link AttributeShape} remembers. */
 export const MAX_SHAPE_KEYS = 64;
+/** Key orders remembered per name, told apart by their first key. */
+export const MAX_SHAPES_PER_NAME = 4;
 
 /**
  * The attribute keys last seen, by position, on spans (or events) of one
@@ -61,6 +90,28 @@ export const MAX_SHAPE_KEYS = 64;
 export class AttributeShape {
   readonly keys: string[] = [];
   readonly entries: KeyEntry[] = [];
+  /** Another key order of the same name, told apart by its first key. */
+  private _next: AttributeShape | undefined;
+
+  /**
+   * The shape whose first key is `first`, among the at most
+   * {@link MAX_SHAPES_PER_NAME} of this name: spans of one name can carry
+   * different keys (an HTTP client span is named after its method, whatever
+   * service it calls). A new order takes a new shape, or the last one.
+   */
+  select(first: string): AttributeShape {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- walks the chain from here
+    let shape: AttributeShape = this;
+    for (let n = 1; ; n++) {
+      if (shape.keys.length === 0 || shape.keys[0] === first) return shape;
+      const next = shape._next;
+      if (next === undefined) {
+        if (n >= MAX_SHAPES_PER_NAME) return shape;
+        return (shape._next = new AttributeShape());
+      }
+      shape = next;
+    }
+  }
 
   set(k: number, key: string, entry: KeyEntry): void {
     if (k < this.keys.length) {

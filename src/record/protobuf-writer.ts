@@ -149,9 +149,18 @@ export class ProtobufWriter {
 
   /** Raw bytes with no length prefix (pre-encoded fields). */
   raw(bytes: Uint8Array): void {
-    this._room(bytes.length);
+    const n = bytes.length;
+    this._room(n);
+    if (n <= 32) {
+      // Ids and short fields: a loop is cheaper than a native call.
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = bytes[i]!;
+      this.pos = p;
+      return;
+    }
     this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
+    this.pos += n;
   }
 
   /** A length-delimited UTF-8 string. */

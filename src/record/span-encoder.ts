@@ -220,6 +220,7 @@ export function writeAttributes(
     const value = attributes[key];
     let entry: KeyEntry | undefined;
     if (shape !== undefined && k < MAX_SHAPE_KEYS) {
+      if (k === 0) shape = shape.select(key);
       // Spans of one name mostly set the same keys in the same order: a
       // pointer compare (keys are internalized) instead of a Map lookup.
       if (shape.keys[k] === key) entry = shape.entries[k];
@@ -240,7 +241,8 @@ export function writeAttributes(
     }
     // The last values of this key: a repeated one is written as one id.
     let seen = -1;
-    if (cacheableValue(value)) {
+    const lookup = cacheableValue(value) && entry.probe();
+    if (lookup) {
       const values = entry.values;
       if (values[entry.hit] === value) seen = entry.hit;
       else {
@@ -252,6 +254,7 @@ export function writeAttributes(
           }
         }
       }
+      entry.found(seen >= 0);
       if (seen >= 0 && entry.ids[seen]! >= 0) {
         writeRef(w, tag - 2, entry.ids[seen]!, dict!);
         continue;
@@ -271,7 +274,7 @@ export function writeAttributes(
       const valueStart = valueAt + varintSize(expanded) - 1;
       const id = dict!.addAttribute(expanded, entry.id, w.buf, valueStart, w.pos);
       if (id >= 0) entry.ids[seen] = id;
-    } else if (cacheableValue(value)) dict!.remember(entry, value);
+    } else if (lookup) dict!.remember(entry, value);
   }
 }
 
