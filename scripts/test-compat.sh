@@ -72,7 +72,10 @@ npm init -y >/dev/null
 npm pkg set type=module
 npm install --no-audit --no-fund --loglevel=error "$tarball" "${SDK3[@]}" typescript@5 @types/node@24
 test ! -e node_modules/@opentelemetry/sdk-trace-base || { echo "compat: sdk-trace-base was installed" >&2; exit 1; }
-if grep -rl 'sdk-trace-base' node_modules/otel-flight-recorder/dist/*.d.*ts; then
+# The declarations live under dist/types and dist/types-cjs; none may name sdk-trace-base.
+declarations=$(find node_modules/otel-flight-recorder/dist -name '*.d.ts' -o -name '*.d.cts' | wc -l)
+test "$declarations" -gt 0 || { echo "compat: no declarations found in the package" >&2; exit 1; }
+if grep -rl --include='*.d.ts' --include='*.d.cts' 'sdk-trace-base' node_modules/otel-flight-recorder/dist; then
   echo "compat: our declarations name sdk-trace-base" >&2; exit 1
 fi
 node app.mjs
