@@ -293,6 +293,8 @@ function report(samples: Record<Key, Sample[]>, sizes: Sizes): ScenarioResult {
           ? `Every round within the bucket's bound (burst + rate × time); ${fmtSummary(med(key, (s) => s.suppressed))} triggers suppressed and counted.`
           : `${fmt(worst)} traces over the bound in the worst round.`,
     });
+    // The calls target needs its reference, (b), in the same run.
+    if (samples.b.length === 0) continue;
     const mine = calls(key);
     const perCall = (key2: Key) =>
       fmt(summarize(samples[key2].map((x) => x.received / Math.max(1, x.requests))).median);
