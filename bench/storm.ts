@@ -112,7 +112,7 @@ interface Sizes {
   traces: number;
 }
 
-const FULL: Sizes = { rounds: 5, warmTraces: 6_000, traces: 20_000 };
+const FULL: Sizes = { rounds: 7, warmTraces: 6_000, traces: 20_000 };
 const SMOKE: Sizes = { rounds: 1, warmTraces: 50, traces: 300 };
 
 interface Sample {
