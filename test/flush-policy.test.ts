@@ -177,31 +177,26 @@ describe('the flush budget in a storm', () => {
     await small.recorder.shutdown();
   });
 
-  test('within the budget, a trigger after a quiet 5 s exports at once; the next ones share one call 5 s after it', async () => {
-    const t = setup();
+  test('within the budget every trigger exports at once; a storm after a quiet 5 s exports its first deferred flush at once too', async () => {
+    const t = setup({ maxTracesPerSecond: 1 });
     const calls = () => t.exporter.batches.length;
+    // Two within the budget (burst 2, more than half of it left for the first only).
     request(t, 'GET /a', 600);
     mock.timers.tick(0);
     await settle(20);
     assert.equal(calls(), 1, 'the first trigger at once');
-    // Three more, a second apart: flushed (within the budget), exported together.
-    for (const name of ['GET /b', 'GET /c', 'GET /d']) {
-      mock.timers.tick(1_000);
-      request(t, name, 600);
-    }
+    // The second is collected (half the burst left), flushes after 200 ms and
+    // waits for the call due 5 s after the first.
+    request(t, 'GET /b', 600);
+    mock.timers.tick(200);
     await settle();
     assert.equal(calls(), 1);
-    assert.equal(t.recorder.stats().queuedSpans, 6);
-    mock.timers.tick(2_000);
+    mock.timers.tick(4_800);
     await settle(20);
     assert.equal(calls(), 2, 'one call 5 s after the first');
-    assert.deepEqual(
-      roots(t.exporter.batches[1]!).map((r) => r.name),
-      ['GET /b', 'GET /c', 'GET /d'],
-    );
-    // A quiet 5 s later, at once again.
-    mock.timers.tick(5_000);
-    request(t, 'GET /e', 600);
+    // A quiet 10 s later the bucket is full: at once again.
+    mock.timers.tick(10_000);
+    request(t, 'GET /c', 600);
     mock.timers.tick(0);
     await settle(20);
     assert.equal(calls(), 3);
@@ -230,15 +225,23 @@ describe('the flush budget in a storm', () => {
 });
 
 describe('ExportPace', () => {
-  test('at once after a quiet interval; otherwise the call due one interval after the previous', () => {
+  test('deferred flushes: at once after a quiet interval, else the call due one interval after the previous', () => {
     const p = new ExportPace(5_000);
-    assert.equal(p.delay(1_000), 0, 'the first at once');
-    assert.equal(p.delay(1_000), 0, 'the same instant shares that call');
-    assert.equal(p.delay(1_200), 4_800, 'then 5 s after it');
-    assert.equal(p.delay(5_999), 1, 'joins the call pending');
-    assert.equal(p.delay(6_100), 4_900, 'after that one, the next interval');
-    assert.equal(p.delay(16_100), 0, 'a quiet interval: at once again');
-    assert.equal(p.delay(100), 5_000, 'a clock that steps back waits one interval at most');
+    assert.equal(p.delay(1_000, true), 0, 'the first at once');
+    assert.equal(p.delay(1_000, true), 0, 'the same instant shares that call');
+    assert.equal(p.delay(1_200, true), 4_800, 'then 5 s after it');
+    assert.equal(p.delay(5_999, true), 1, 'joins the call pending');
+    assert.equal(p.delay(6_100, true), 4_900, 'after that one, the next interval');
+    assert.equal(p.delay(16_100, true), 0, 'a quiet interval: at once again');
+    assert.equal(p.delay(100, true), 5_000, 'a clock that steps back waits one interval at most');
+  });
+
+  test('a flush at once starts an interval: deferred ones after it wait for the next call', () => {
+    const p = new ExportPace(5_000);
+    assert.equal(p.delay(1_000, false), 0);
+    assert.equal(p.delay(1_200, true), 4_800);
+    assert.equal(p.delay(2_000, false), 0, 'at once is at once, and takes what is queued');
+    assert.equal(p.delay(2_100, true), 4_900);
   });
 });
 

@@ -1,26 +1,33 @@
 /**
- * The pace of trace-flush exports: at most one export call per
- * `intervalMs` (plus the calls full batches make), so trace flushes close
- * together share calls as BatchSpanProcessor's spans do, and none waits
- * longer than BatchSpanProcessor's own `scheduledDelayMillis`.
+ * The pace of the trace flushes a storm defers: at most one export call per
+ * `intervalMs` (plus the calls full batches make), so they share calls as
+ * BatchSpanProcessor's spans do, and none waits longer than
+ * BatchSpanProcessor's own `scheduledDelayMillis`.
  *
- * - After a quiet spell (no paced call in the last `intervalMs`), a flush
- *   is exported at once: an isolated trigger reaches the backend with no
- *   delay, in the one call BatchSpanProcessor would also make for it.
- * - Otherwise it joins the next call, due `intervalMs` after the previous
- *   one: a storm makes one call per interval however many traces it flushes.
+ * - A flush exported at once (a trigger within the budget) starts an
+ *   interval: the deferred flushes after it wait for the call due one
+ *   interval later.
+ * - A deferred flush after a quiet interval goes at once; otherwise it joins
+ *   the next call, due one interval after the previous one.
  *
  * Time is the recorder's clock in ms, passed in. O(1), no allocation.
  */
 export class ExportPace {
-  /** When the last paced call went (or the pending one goes), in ms. */
+  /** When the last call went (or the pending one goes), in ms. */
   private _at = Number.NEGATIVE_INFINITY;
 
   /** @param intervalMs The least time between two paced calls, in ms. */
   constructor(readonly intervalMs: number) {}
 
-  /** How long a trace flush made at `now` waits for its export call, in ms. */
-  delay(now: number): number {
+  /**
+   * How long a trace flush made at `now` waits for its export call, in ms;
+   * 0 when `deferred` is false (it goes at once, and what is queued with it).
+   */
+  delay(now: number, deferred: boolean): number {
+    if (!deferred) {
+      this._at = now;
+      return 0;
+    }
     // Joins the call pending (or going in this same instant).
     if (now <= this._at) return Math.min(this._at - now, this.intervalMs);
     if (now >= this._at + this.intervalMs) {

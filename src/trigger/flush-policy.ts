@@ -145,9 +145,9 @@ export class FlushPolicy implements TriggerPolicy {
     return 'defer';
   }
 
-  /** Trace-flush exports share calls: at most one per {@link EXPORT_INTERVAL_MS}, see {@link ExportPace}. */
-  exportDelayMs(now: number): number {
-    return this._pace.delay(now);
+  /** Deferred trace flushes share calls: at most one per {@link EXPORT_INTERVAL_MS}, see {@link ExportPace}. */
+  exportDelayMs(now: number, deferred: boolean): number {
+    return this._pace.delay(now, deferred);
   }
 
   /** The current latency thresholds in ms, by route (`*`: every route, or the routes past the cap). */
