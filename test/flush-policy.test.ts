@@ -10,6 +10,7 @@ import {
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
+import { ExportPace } from '../src/trigger/export-pace.js';
 import { FlushBudget } from '../src/trigger/flush-budget.js';
 import { BUCKETS, LatencySketch, RELATIVE_ERROR } from '../src/trigger/latency-sketch.js';
 import { MAX_ROUTES, OTHER_ROUTES, RouteThresholds } from '../src/trigger/route-thresholds.js';
@@ -135,7 +136,7 @@ describe('the flush budget in a storm', () => {
     await t.recorder.shutdown();
   });
 
-  test('trace flushes of a storm share export calls: a full batch, or after 5 s', async () => {
+  test('trace flushes of a storm share export calls: a full batch, or 5 s after the previous call', async () => {
     const t = setup({ maxTracesPerSecond: 10 });
     for (let i = 0; i < 40; i++) request(t, `GET /${i}`, 600 + i);
     // The 10 at once went in one call as soon as the loop turned.
@@ -148,7 +149,8 @@ describe('the flush budget in a storm', () => {
     // 12 flushed, waiting to be exported together.
     assert.equal(t.exporter.batches.length, atOnce);
     assert.equal(t.recorder.stats().queuedSpans, 24);
-    mock.timers.tick(4_999);
+    // The next call goes 5 s after the first (BatchSpanProcessor's schedule delay).
+    mock.timers.tick(4_799);
     await settle();
     assert.equal(t.exporter.batches.length, atOnce, 'still gathering');
     mock.timers.tick(1);
@@ -175,6 +177,33 @@ describe('the flush budget in a storm', () => {
     await small.recorder.shutdown();
   });
 
+  test('within the budget every trigger exports at once; a storm after a quiet 5 s exports its first deferred flush at once too', async () => {
+    const t = setup({ maxTracesPerSecond: 1 });
+    const calls = () => t.exporter.batches.length;
+    // Two within the budget (burst 2, more than half of it left for the first only).
+    request(t, 'GET /a', 600);
+    mock.timers.tick(0);
+    await settle(20);
+    assert.equal(calls(), 1, 'the first trigger at once');
+    // The second is collected (half the burst left), flushes after 200 ms and
+    // waits for the call due 5 s after the first.
+    request(t, 'GET /b', 600);
+    mock.timers.tick(200);
+    await settle();
+    assert.equal(calls(), 1);
+    mock.timers.tick(4_800);
+    await settle(20);
+    assert.equal(calls(), 2, 'one call 5 s after the first');
+    // A quiet 10 s later the bucket is full: at once again.
+    mock.timers.tick(10_000);
+    request(t, 'GET /c', 600);
+    mock.timers.tick(0);
+    await settle(20);
+    assert.equal(calls(), 3);
+    assert.deepEqual(t.recorder.stats().triggersSuppressed, {});
+    await t.recorder.shutdown();
+  });
+
   test('forceFlush and shutdown decide the collected triggers at once', async () => {
     const t = setup({ maxTracesPerSecond: 1 });
     request(t, 'GET /a', 600);
@@ -192,6 +221,27 @@ describe('the flush budget in a storm', () => {
     request(t, 'GET /e', 800);
     await t.recorder.shutdown();
     assert.ok(roots(t.exporter.spans).some((r) => r.name === 'GET /e'));
+  });
+});
+
+describe('ExportPace', () => {
+  test('deferred flushes: at once after a quiet interval, else the call due one interval after the previous', () => {
+    const p = new ExportPace(5_000);
+    assert.equal(p.delay(1_000, true), 0, 'the first at once');
+    assert.equal(p.delay(1_000, true), 0, 'the same instant shares that call');
+    assert.equal(p.delay(1_200, true), 4_800, 'then 5 s after it');
+    assert.equal(p.delay(5_999, true), 1, 'joins the call pending');
+    assert.equal(p.delay(6_100, true), 4_900, 'after that one, the next interval');
+    assert.equal(p.delay(16_100, true), 0, 'a quiet interval: at once again');
+    assert.equal(p.delay(100, true), 5_000, 'a clock that steps back waits one interval at most');
+  });
+
+  test('a flush at once starts an interval: deferred ones after it wait for the next call', () => {
+    const p = new ExportPace(5_000);
+    assert.equal(p.delay(1_000, false), 0);
+    assert.equal(p.delay(1_200, true), 4_800);
+    assert.equal(p.delay(2_000, false), 0, 'at once is at once, and takes what is queued');
+    assert.equal(p.delay(2_100, true), 4_900);
   });
 });
 

@@ -2,6 +2,7 @@ import { diag, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { TriggerEvidence } from '../marks.js';
 import { timerDelay } from '../timer.js';
+import { ExportPace } from './export-pace.js';
 import { BURST_SECONDS, FlushBudget } from './flush-budget.js';
 import { RouteThresholds } from './route-thresholds.js';
 import { score, SlowestFirst } from './slowest-first.js';
@@ -14,6 +15,12 @@ export const COLLECT_MS = 200;
  * records of this many deferred traces (its MAX_DEFERRED).
  */
 export const MAX_CANDIDATES = 256;
+/**
+ * The least time between two export calls of trace flushes, in ms:
+ * BatchSpanProcessor's default `scheduledDelayMillis`, so the same spans
+ * make no more calls than it would and wait no longer than its spans do.
+ */
+export const EXPORT_INTERVAL_MS = 5_000;
 
 /** What {@link FlushPolicy} needs from the resolved options. */
 export interface FlushPolicyOptions {
@@ -62,6 +69,7 @@ export class FlushPolicy implements TriggerPolicy {
   private readonly _routes: RouteThresholds | undefined;
   private readonly _percentile: number | undefined;
   private readonly _collected: SlowestFirst;
+  private readonly _pace = new ExportPace(EXPORT_INTERVAL_MS);
   /** The threshold the last `latency` reason was judged against, in ms. */
   private _lastThresholdMs = Number.NaN;
   private _timer: ReturnType<typeof setTimeout> | undefined;
@@ -91,14 +99,15 @@ export class FlushPolicy implements TriggerPolicy {
   reason(span: ReadableSpan, localRoot: boolean): string | undefined {
     const o = this._o;
     if (localRoot) {
+      const ms = durationMs(span.duration);
       let threshold = this._fixedMs;
       const routes = this._routes;
       if (o.latency && routes !== undefined) {
         // Every root feeds its route's percentile, errors too.
-        threshold = routes.observe(span.name, durationMs(span.duration), span.endTime[0] * 1e3);
+        threshold = routes.observe(span.name, ms, span.endTime[0] * 1e3);
       }
       if (o.error && span.status.code === SpanStatusCode.ERROR) return 'error';
-      if (o.latency && durationMs(span.duration) > threshold) {
+      if (o.latency && ms > threshold) {
         this._lastThresholdMs = threshold;
         return 'latency';
       }
@@ -114,12 +123,14 @@ export class FlushPolicy implements TriggerPolicy {
   decide(reason: string, traceId: string, span: ReadableSpan, now: number): TriggerDecision {
     const budget = this.budget;
     if (this._timer === undefined) {
+      const tokens = budget.tokens(now);
       // A full bucket ends the storm: the next one warns again.
-      if (this._storm && budget.full(now)) this._storm = false;
-      if (budget.tokens(now) > budget.burst / 2 && budget.tryTake(now)) return 'flush';
+      if (this._storm && tokens >= budget.burst) this._storm = false;
+      if (tokens > budget.burst / 2 && budget.tryTake(now)) return 'flush';
       this._timer = setTimeout(() => this._closeInterval(), timerDelay(COLLECT_MS));
       this._timer.unref();
     }
+    // Over budget (the common case in a storm) this is a comparison and a counter.
     const s = score(span.status.code === SpanStatusCode.ERROR, durationMs(span.duration));
     const collected = this._collected;
     if (!collected.wouldKeep(s)) {
@@ -132,6 +143,11 @@ export class FlushPolicy implements TriggerPolicy {
     const displaced = collected.keep({ traceId, reason, score: s, thresholdMs });
     if (displaced !== undefined) this._suppress(displaced.reason);
     return 'defer';
+  }
+
+  /** Deferred trace flushes share calls: at most one per {@link EXPORT_INTERVAL_MS}, see {@link ExportPace}. */
+  exportDelayMs(now: number, deferred: boolean): number {
+    return this._pace.delay(now, deferred);
   }
 
   /** The current latency thresholds in ms, by route (`*`: every route, or the routes past the cap). */
