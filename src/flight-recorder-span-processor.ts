@@ -815,9 +815,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         : undefined;
     // One unit at the queue's byte bound: the flush's own parts never push each other out.
     exports.enqueue(contributed?.run, run, trigger1);
-    // A local trace flush's export is paced by the policy (a storm's flushes
-    // share calls as BatchSpanProcessor's spans do); a window or a remote flush goes at once.
-    const paced = !whole && mark.remote !== true ? this._policy.exportDelayMs?.(now, coalesce) : 0;
+    // A local trace flush's export is paced by the policy (flushes close
+    // together share calls as BatchSpanProcessor's spans do); a window or a
+    // remote flush goes at once.
+    const paced = !whole && mark.remote !== true ? this._policy.exportDelayMs?.(now) : 0;
     exports.schedule(paced ?? (coalesce ? COALESCED_EXPORT_DELAY_MS : 0));
     const added = contributed ?? NOTHING_ADDED;
     const spans = run.length + (trigger1?.length ?? 0) + added.spans;

@@ -225,23 +225,27 @@ describe('the flush budget in a storm', () => {
 });
 
 describe('ExportPace', () => {
-  test('deferred flushes: at once after a quiet interval, else the call due one interval after the previous', () => {
+  test('at once after a quiet interval, else the call due one interval after the previous', () => {
     const p = new ExportPace(5_000);
-    assert.equal(p.delay(1_000, true), 0, 'the first at once');
-    assert.equal(p.delay(1_000, true), 0, 'the same instant shares that call');
-    assert.equal(p.delay(1_200, true), 4_800, 'then 5 s after it');
-    assert.equal(p.delay(5_999, true), 1, 'joins the call pending');
-    assert.equal(p.delay(6_100, true), 4_900, 'after that one, the next interval');
-    assert.equal(p.delay(16_100, true), 0, 'a quiet interval: at once again');
-    assert.equal(p.delay(100, true), 5_000, 'a clock that steps back waits one interval at most');
+    assert.equal(p.delay(1_000), 0, 'the first at once');
+    assert.equal(p.delay(1_000), 0, 'the same instant shares that call');
+    assert.equal(p.delay(1_200), 4_800, 'then 5 s after it');
+    assert.equal(p.delay(5_999), 1, 'joins the call pending');
+    assert.equal(p.delay(6_100), 4_900, 'after that one, the next interval');
+    assert.equal(p.delay(16_100), 0, 'a quiet interval: at once again');
+    assert.equal(p.delay(100), 5_000, 'a clock that steps back waits one interval at most');
   });
 
-  test('a flush at once starts an interval: deferred ones after it wait for the next call', () => {
+  test('a steady 5 triggers a second make one call per interval', () => {
     const p = new ExportPace(5_000);
-    assert.equal(p.delay(1_000, false), 0);
-    assert.equal(p.delay(1_200, true), 4_800);
-    assert.equal(p.delay(2_000, false), 0, 'at once is at once, and takes what is queued');
-    assert.equal(p.delay(2_100, true), 4_900);
+    const calls = new Set<number>();
+    for (let t = 0; t < 60_000; t += 200) calls.add(t + p.delay(t));
+    // The first at once, then one every 5 s: the last ones wait for the call at 60 s.
+    assert.deepEqual(
+      [...calls],
+      Array.from({ length: 13 }, (_, k) => k * 5_000),
+      'one call at once, then one per 5 s, over a minute of 300 triggers',
+    );
   });
 });
 

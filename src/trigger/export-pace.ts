@@ -1,14 +1,14 @@
 /**
- * The pace of the trace flushes a storm defers: at most one export call per
- * `intervalMs` (plus the calls full batches make), so they share calls as
- * BatchSpanProcessor's spans do, and none waits longer than
+ * The pace of local trace flushes' export calls: at most one per
+ * `intervalMs` (plus the calls full batches make), so flushes close together
+ * share calls as BatchSpanProcessor's spans do, and none waits longer than
  * BatchSpanProcessor's own `scheduledDelayMillis`.
  *
- * - A flush exported at once (a trigger within the budget) starts an
- *   interval: the deferred flushes after it wait for the call due one
- *   interval later.
- * - A deferred flush after a quiet interval goes at once; otherwise it joins
- *   the next call, due one interval after the previous one.
+ * - A flush after a quiet interval (no call in the last `intervalMs`) goes
+ *   at once: the first failing request of a quiet service is seen at once.
+ * - Any other joins the next call, due one interval after the previous one:
+ *   a service with 5 errors a second makes one call per interval, not 5 a
+ *   second, and a storm's deferred flushes share the same calls.
  *
  * Time is the recorder's clock in ms, passed in. O(1), no allocation.
  */
@@ -19,15 +19,8 @@ export class ExportPace {
   /** @param intervalMs The least time between two paced calls, in ms. */
   constructor(readonly intervalMs: number) {}
 
-  /**
-   * How long a trace flush made at `now` waits for its export call, in ms;
-   * 0 when `deferred` is false (it goes at once, and what is queued with it).
-   */
-  delay(now: number, deferred: boolean): number {
-    if (!deferred) {
-      this._at = now;
-      return 0;
-    }
+  /** How long a trace flush made at `now` waits for its export call, in ms; 0 for at once. */
+  delay(now: number): number {
     // Joins the call pending (or going in this same instant).
     if (now <= this._at) return Math.min(this._at - now, this.intervalMs);
     if (now >= this._at + this.intervalMs) {

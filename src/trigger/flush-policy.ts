@@ -145,9 +145,9 @@ export class FlushPolicy implements TriggerPolicy {
     return 'defer';
   }
 
-  /** Deferred trace flushes share calls: at most one per {@link EXPORT_INTERVAL_MS}, see {@link ExportPace}. */
-  exportDelayMs(now: number, deferred: boolean): number {
-    return this._pace.delay(now, deferred);
+  /** Trace flushes share calls: at most one per {@link EXPORT_INTERVAL_MS}, see {@link ExportPace}. */
+  exportDelayMs(now: number): number {
+    return this._pace.delay(now);
   }
 
   /** The current latency thresholds in ms, by route (`*`: every route, or the routes past the cap). */
