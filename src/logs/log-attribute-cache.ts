@@ -1,6 +1,7 @@
 import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
-import { ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
+import { ProtobufWriter } from '../record/protobuf-writer.js';
 import { writeAnyValue } from '../record/span-encoder.js';
+import { put } from './log-bytes.js';
 
 /** Limits of a {@link LogAttributeCache}; the defaults suit one processor. */
 export interface LogAttributeCacheLimits {
@@ -283,22 +284,4 @@ function writeOut(w: ProtobufWriter, key: string, value: unknown): void {
   }
   w.finish(at, 0);
   w.finish(kv, 0);
-}
-
-/** Below this many bytes a loop copies faster than a `TypedArray.set` call. */
-const NATIVE_COPY_BYTES = 16;
-
-/** Copies all of `src` to `w.pos`. */
-export function put(w: ProtobufWriter, src: Uint8Array): void {
-  const n = src.length;
-  let p = w.pos;
-  if (p + n > w.end) throw WriterFull;
-  const buf = w.buf;
-  if (n >= NATIVE_COPY_BYTES) {
-    buf.set(src, p);
-    w.pos = p + n;
-    return;
-  }
-  for (let i = 0; i < n; i++) buf[p++] = src[i]!;
-  w.pos = p;
 }

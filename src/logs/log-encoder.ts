@@ -1,7 +1,8 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
 import { writeAnyValue, writeTime } from '../record/span-encoder.js';
-import { LogAttributeCache, type LogAttributeCacheLimits, put } from './log-attribute-cache.js';
+import { LogAttributeCache, type LogAttributeCacheLimits } from './log-attribute-cache.js';
+import { put } from './log-bytes.js';
 import type { RecordedLogRecord } from './log-record.js';
 
 /** How many span contexts' ids {@link LogEncoder} keeps encoded. */
@@ -20,6 +21,12 @@ interface Ids {
   flags: unknown;
   /** The fields' bytes, exactly. */
   bytes: Uint8Array;
+  /**
+   * The bytes around them in a record with no dropped attributes, the usual
+   * one: `38 00` (dropped_attributes_count 0), the fields, `59` (the tag of
+   * observed_time_unix_nano). One copy for the three.
+   */
+  tail: Uint8Array;
   /** Where the id bytes are in `bytes`, or -1. */
   tidAt: number;
   sidAt: number;
@@ -52,6 +59,7 @@ export class LogEncoder {
     ctx: undefined,
     flags: undefined,
     bytes: EMPTY,
+    tail: EMPTY,
     tidAt: -1,
     sidAt: -1,
   }));
@@ -60,7 +68,7 @@ export class LogEncoder {
   private _hit = 0;
   private readonly _id16 = new Uint8Array(16);
   private readonly _id8 = new Uint8Array(8);
-  private readonly _idWriter = new ProtobufWriter(new Uint8Array(5 + 18 + 10));
+  private readonly _idWriter = new ProtobufWriter(new Uint8Array(2 + 5 + 18 + 10 + 1));
 
   /** The last severity number and text written, and their fields' bytes (undefined: none yet). */
   private _severityNumber: unknown = undefined;
@@ -140,6 +148,7 @@ export class LogEncoder {
     ids.flags = flags;
     const w = this._idWriter;
     w.pos = 0;
+    w.bytes2(0x38, 0x00);
     if (flags) {
       w.byte(0x45);
       w.fixed32(flags);
@@ -149,16 +158,18 @@ export class LogEncoder {
     if (ctx.traceId && parseHex(ctx.traceId, this._id16)) {
       w.byte(0x4a);
       w.byte(16);
-      ids.tidAt = w.pos;
+      ids.tidAt = w.pos - 2;
       w.raw(this._id16);
     }
     if (ctx.spanId && parseHex(ctx.spanId, this._id8)) {
       w.byte(0x52);
       w.byte(8);
-      ids.sidAt = w.pos;
+      ids.sidAt = w.pos - 2;
       w.raw(this._id8);
     }
-    ids.bytes = w.buf.slice(0, w.pos);
+    ids.bytes = w.buf.slice(2, w.pos);
+    w.byte(0x59);
+    ids.tail = w.buf.slice(0, w.pos);
     return ids;
   }
 
@@ -211,19 +222,29 @@ export class LogEncoder {
       w.finish(at);
     }
     this._attributes.write(w, record.attributes);
-    w.byte(0x38);
     const dropped = record.droppedAttributesCount;
-    w.varint32(typeof dropped === 'number' && dropped >= 0 && dropped <= 0xffffffff ? dropped : 0);
     const ctx = record.spanContext;
-    if (ctx !== undefined) {
+    if (ctx !== undefined && dropped === 0) {
       const ids = this._ids(ctx);
-      const p = w.pos;
-      put(w, ids.bytes);
+      const p = w.pos + 2;
+      put(w, ids.tail);
       if (ids.tidAt >= 0) this.traceIdAt = p + ids.tidAt;
       if (ids.sidAt >= 0) this.spanIdAt = p + ids.sidAt;
+    } else {
+      w.byte(0x38);
+      w.varint32(
+        typeof dropped === 'number' && dropped >= 0 && dropped <= 0xffffffff ? dropped : 0,
+      );
+      if (ctx !== undefined) {
+        const ids = this._ids(ctx);
+        const p = w.pos;
+        put(w, ids.bytes);
+        if (ids.tidAt >= 0) this.traceIdAt = p + ids.tidAt;
+        if (ids.sidAt >= 0) this.spanIdAt = p + ids.sidAt;
+      }
+      w.byte(0x59);
     }
     const observed = record.hrTimeObserved;
-    w.byte(0x59);
     if (
       observed !== undefined &&
       time !== undefined &&
