@@ -97,7 +97,7 @@ const limitsArb: fc.Arbitrary<LogAttributeCacheLimits> = fc.oneof(
   fc.constant(DEFAULT_LOG_ATTRIBUTE_CACHE),
   fc.record({
     maxKeys: fc.integer({ min: 0, max: 4 }),
-    slabBytes: fc.integer({ min: 0, max: 256 }),
+    keptBytes: fc.integer({ min: 0, max: 256 }),
     renewAfter: fc.integer({ min: 1, max: 8 }),
   }),
 );
@@ -151,7 +151,7 @@ test('a protobuf decoder that is not ours reads back the attributes the cache co
 });
 
 test('attributes named like the flush marks are left out, cached or not', () => {
-  const cache = new LogAttributeCache({ maxKeys: 1, slabBytes: 1024, renewAfter: 4 });
+  const cache = new LogAttributeCache({ maxKeys: 1, keptBytes: 1024, renewAfter: 4 });
   const scratch = new Uint8Array(4096);
   const bytesOf = (attributes: Record<string, unknown>): Buffer => {
     const w = new ProtobufWriter(scratch);
@@ -170,7 +170,7 @@ test('attributes named like the flush marks are left out, cached or not', () => 
 });
 
 test('high-cardinality keys and values stay within the cache bounds', () => {
-  const limits = { maxKeys: 16, slabBytes: 2048, renewAfter: 100 };
+  const limits = { maxKeys: 16, keptBytes: 2048, renewAfter: 100 };
   const cache = new LogAttributeCache(limits);
   const scratch = new Uint8Array(1 << 16);
   let maxKeys = 0;
@@ -185,7 +185,7 @@ test('high-cardinality keys and values stay within the cache bounds', () => {
     maxBytes = Math.max(maxBytes, size.bytes);
   }
   assert.ok(maxKeys <= limits.maxKeys, `keys ${maxKeys}`);
-  assert.ok(maxBytes > 0 && maxBytes <= limits.slabBytes, `bytes ${maxBytes}`);
+  assert.ok(maxBytes > 0 && maxBytes <= limits.keptBytes, `bytes ${maxBytes}`);
   // Renewed: the cache follows the keys now in use instead of the first ones.
   const w = new ProtobufWriter(scratch);
   cache.write(w, { fixed: 'x' });

@@ -7,15 +7,15 @@ import { put } from './log-bytes.js';
 export interface LogAttributeCacheLimits {
   /** Keys remembered at a time; later keys are written out. */
   readonly maxKeys: number;
-  /** Bytes of whole encoded attributes kept at a time (and, for each, a small array's overhead). */
-  readonly slabBytes: number;
+  /** Bytes of whole encoded attributes kept between two renewals (each also takes a small array's overhead). */
+  readonly keptBytes: number;
   /** Records written, at least, between two renewals of a full cache. */
   readonly renewAfter: number;
 }
 
 export const DEFAULT_LOG_ATTRIBUTE_CACHE: LogAttributeCacheLimits = {
   maxKeys: 256,
-  slabBytes: 32 * 1024,
+  keptBytes: 32 * 1024,
   renewAfter: 16_384,
 };
 
@@ -36,8 +36,7 @@ const COOLDOWN = 256;
 
 /**
  * An attribute key: its encoded key field, and the last values seen with
- * it, each with where its whole encoded attribute is in the slab once kept
- * (-1 while seen once).
+ * it, each with its whole encoded attribute once kept.
  */
 class LogKey {
   /** Undefined when empty: an undefined value is never looked up. */
@@ -98,9 +97,10 @@ class LogKey {
  *
  * Bounded: at most `maxKeys` keys (up to {@link MAX_KEY_CHARS} chars), each
  * remembering {@link VALUES_PER_KEY} values of at most
- * {@link MAX_VALUE_CHARS} chars, and `slabBytes` of kept attributes. Past a
- * bound, keys and values are written out; a cache that hit one starts over
- * once `renewAfter` records have passed since it last did (about a lap of
+ * {@link MAX_VALUE_CHARS} chars, and `keptBytes` of attributes kept (a kept
+ * attribute pushed out still counts until the renewal). Past a bound, keys
+ * and values are written out; a cache that hit one starts over once
+ * `renewAfter` records have passed since it last did (about half a lap of
  * the default ring), so it follows the keys and values now in use, and
  * high-cardinality keys or values cannot grow memory or renew it per record.
  */
@@ -109,7 +109,7 @@ export class LogAttributeCache {
   /** The keys of the last record, by position, with their entries: records mostly repeat them in order. */
   private readonly _shapeKeys: string[] = [];
   private readonly _shapeEntries: LogKey[] = [];
-  /** Bytes of the whole attributes kept, within `slabBytes`. */
+  /** Bytes of the whole attributes kept since the last renewal, within `keptBytes`. */
   private _used = 0;
   /** A bound was hit: the cache renews once `renewAfter` records have passed. */
   private _full = false;
@@ -234,7 +234,7 @@ export class LogAttributeCache {
   /** Keeps the attribute `src[from, from + n)` as slot `s` of `entry`, within the byte budget. */
   private _keep(entry: LogKey, s: number, src: Uint8Array, from: number, n: number): void {
     if (n > MAX_ATTRIBUTE_BYTES) return;
-    if (this._used + n > this._limits.slabBytes) {
+    if (this._used + n > this._limits.keptBytes) {
       this._full = true;
       return;
     }
