@@ -22,7 +22,19 @@ import { hrTime, RESOURCES, SCOPES } from './helpers/span-arbitrary.js';
 // contexts repeat across records as a service's do, and the encoder's caches
 // (kept attributes, severity fields, id fields) hit, miss, evict and renew.
 
-const KEYS = ['http.method', 'cart.id', 'k', 'ключ', '日本', 'x'.repeat(200), '0', 'a.b.c'];
+const KEYS = [
+  'http.method',
+  'cart.id',
+  'k',
+  'ключ',
+  '日本',
+  'x'.repeat(200),
+  // Key fields of 60 and 61 bytes: around where one-byte lengths end.
+  'k'.repeat(58),
+  'k'.repeat(59),
+  '0',
+  'a.b.c',
+];
 const VALUES: readonly unknown[] = [
   'GET',
   'gold',
@@ -33,7 +45,10 @@ const VALUES: readonly unknown[] = [
   'a\ud800b\udfffc',
   'x'.repeat(300),
   'ß'.repeat(70),
+  'w'.repeat(63),
   'y'.repeat(64),
+  127,
+  128,
   'z'.repeat(65),
   200,
   0,

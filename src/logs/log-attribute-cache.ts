@@ -245,6 +245,7 @@ export class LogAttributeCache {
 
 /** Writes one KeyValue (field 6) with its key field already encoded. */
 function writeWith(w: ProtobufWriter, field: Uint8Array, value: unknown): void {
+  if (writeShort(w, field, value)) return;
   w.byte(0x32);
   const kv = w.start();
   put(w, field);
@@ -259,6 +260,57 @@ function writeWith(w: ProtobufWriter, field: Uint8Array, value: unknown): void {
   // No interned strings in a log record: nothing to add to the lengths.
   w.finish(at, 0);
   w.finish(kv, 0);
+}
+
+/**
+ * The usual attribute in one pass, without the writer's calls: an ASCII
+ * string below 64 chars or an integer in [0, 128) after a key field of at
+ * most 60 bytes, so every length is below 128, takes one byte and is known
+ * when written. False, with nothing written, for anything else.
+ */
+function writeShort(w: ProtobufWriter, field: Uint8Array, value: unknown): boolean {
+  const f = field.length;
+  if (f > 60) return false;
+  const buf = w.buf;
+  const start = w.pos;
+  if (typeof value === 'string') {
+    const n = value.length;
+    // 32 <kv> <field> 12 <any> 0a <n> <chars>
+    const end = start + 6 + f + n;
+    if (n >= 64 || end > w.end) return false;
+    let p = start + 6 + f;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 0x7f) return false;
+      buf[p++] = c;
+    }
+    buf[start] = 0x32;
+    buf[start + 1] = f + 4 + n;
+    for (let i = 0; i < f; i++) buf[start + 2 + i] = field[i]!;
+    p = start + 2 + f;
+    buf[p] = 0x12;
+    buf[p + 1] = 2 + n;
+    buf[p + 2] = 0x0a;
+    buf[p + 3] = n;
+    w.pos = end;
+    return true;
+  }
+  if (typeof value === 'number' && value >= 0 && value < 0x80 && (value | 0) === value) {
+    // 32 <kv> <field> 12 02 18 <value>
+    const end = start + 6 + f;
+    if (end > w.end) return false;
+    buf[start] = 0x32;
+    buf[start + 1] = f + 4;
+    for (let i = 0; i < f; i++) buf[start + 2 + i] = field[i]!;
+    const p = start + 2 + f;
+    buf[p] = 0x12;
+    buf[p + 1] = 2;
+    buf[p + 2] = 0x18;
+    buf[p + 3] = value;
+    w.pos = end;
+    return true;
+  }
+  return false;
 }
 
 /** Writes one KeyValue (field 6) from scratch: a key the cache does not hold. */
