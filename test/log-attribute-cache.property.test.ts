@@ -46,6 +46,9 @@ const VALUES: readonly unknown[] = [
   'x'.repeat(300),
   'ß'.repeat(70),
   'w'.repeat(63),
+  // Bodies around where a one-pass body ends.
+  'b'.repeat(125),
+  'b'.repeat(126),
   'y'.repeat(64),
   127,
   128,

@@ -210,11 +210,13 @@ export class LogEncoder {
     this._severity(w, record.severityNumber, record.severityText);
     const body = record.body;
     if (typeof body === 'string') {
-      w.byte(0x2a);
-      const at = w.start();
-      w.byte(0x0a);
-      w.string(body);
-      w.finish(at, 0);
+      if (!writeShortBody(w, body)) {
+        w.byte(0x2a);
+        const at = w.start();
+        w.byte(0x0a);
+        w.string(body);
+        w.finish(at, 0);
+      }
     } else if (body !== undefined) {
       w.byte(0x2a);
       const at = w.start();
@@ -266,6 +268,31 @@ export class LogEncoder {
       w.string(String(eventName));
     }
   }
+}
+
+/**
+ * A body that is an ASCII string below 126 chars in one pass, without the
+ * writer's calls: `2a <n + 2> 0a <n> <chars>`, both lengths one byte. False,
+ * with nothing written, for anything else.
+ */
+function writeShortBody(w: ProtobufWriter, body: string): boolean {
+  const n = body.length;
+  const start = w.pos;
+  const end = start + 4 + n;
+  if (n >= 126 || end > w.end) return false;
+  const buf = w.buf;
+  let p = start + 4;
+  for (let i = 0; i < n; i++) {
+    const c = body.charCodeAt(i);
+    if (c > 0x7f) return false;
+    buf[p++] = c;
+  }
+  buf[start] = 0x2a;
+  buf[start + 1] = n + 2;
+  buf[start + 2] = 0x0a;
+  buf[start + 3] = n;
+  w.pos = end;
+  return true;
 }
 
 /** The severity number and text fields as the SDK writes them: a number when a non-zero integer, a text when not empty. */
