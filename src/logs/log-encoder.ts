@@ -1,8 +1,36 @@
 import type { SpanContext } from '@opentelemetry/api';
-import { type ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
-import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../marks.js';
+import { ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
 import { writeAnyValue, writeTime } from '../record/span-encoder.js';
+import { LogAttributeCache, type LogAttributeCacheLimits } from './log-attribute-cache.js';
+import { put } from './log-bytes.js';
 import type { RecordedLogRecord } from './log-record.js';
+
+/** How many span contexts' ids {@link LogEncoder} keeps encoded. */
+const ID_CACHE = 32;
+const EMPTY = new Uint8Array(0);
+/** A severity text longer than this is written out each time. */
+const MAX_SEVERITY_TEXT_CHARS = 64;
+
+/**
+ * The trace flags, trace id and span id fields of one span context, encoded
+ * once: `45 <flags>` (when flags are set), `4a 10 <16 bytes>` and
+ * `52 08 <8 bytes>` (each when its id is hex of its length).
+ */
+interface Ids {
+  ctx: SpanContext | undefined;
+  flags: unknown;
+  /** The fields' bytes, exactly. */
+  bytes: Uint8Array;
+  /**
+   * The bytes around them in a record with no dropped attributes, the usual
+   * one: `38 00` (dropped_attributes_count 0), the fields, `59` (the tag of
+   * observed_time_unix_nano). One copy for the three.
+   */
+  tail: Uint8Array;
+  /** Where the id bytes are in `bytes`, or -1. */
+  tidAt: number;
+  sidAt: number;
+}
 
 /**
  * Encodes a log record as the body of an OTLP protobuf `LogRecord` message,
@@ -19,37 +47,48 @@ import type { RecordedLogRecord } from './log-record.js';
  * 16 and 8 id bytes in the writer's buffer, or -1: the ring indexes them so a
  * flush finds a trace's records without decoding.
  */
-/** How many span contexts' ids {@link LogEncoder} keeps parsed. */
-const ID_CACHE = 32;
-
-interface Ids {
-  trace: Uint8Array | undefined;
-  span: Uint8Array | undefined;
-  readonly traceBytes: Uint8Array;
-  readonly spanBytes: Uint8Array;
-}
-
 export class LogEncoder {
   traceIdAt = -1;
   spanIdAt = -1;
   /**
-   * The ids of the last span contexts seen, by identity: every record of one
-   * span shares its SpanContext object, so concurrent requests' records hit
-   * here instead of parsing 48 hex digits each.
+   * The id fields of the last span contexts seen, by identity: every record
+   * of one span shares its SpanContext object, so concurrent requests'
+   * records hit here instead of parsing 48 hex digits each.
    */
-  private readonly _contexts: (SpanContext | undefined)[] = new Array(ID_CACHE).fill(undefined);
   private readonly _cached: Ids[] = Array.from({ length: ID_CACHE }, () => ({
-    trace: undefined,
-    span: undefined,
-    traceBytes: new Uint8Array(16),
-    spanBytes: new Uint8Array(8),
+    ctx: undefined,
+    flags: undefined,
+    bytes: EMPTY,
+    tail: EMPTY,
+    tidAt: -1,
+    sidAt: -1,
   }));
   private _next = 0;
+  /** The entry that matched last, tried first: a request often logs several lines in a row. */
+  private _hit = 0;
+  private readonly _id16 = new Uint8Array(16);
+  private readonly _id8 = new Uint8Array(8);
+  private readonly _idWriter = new ProtobufWriter(new Uint8Array(2 + 5 + 18 + 10 + 1));
+
+  /** The last severity number and text written, and their fields' bytes (undefined: none yet). */
+  private _severityNumber: unknown = undefined;
+  private _severityText: unknown = undefined;
+  private _severityBytes: Uint8Array | undefined;
+  private readonly _severityWriter = new ProtobufWriter(
+    new Uint8Array(11 + 6 + 3 * MAX_SEVERITY_TEXT_CHARS),
+  );
+
+  private readonly _attributes: LogAttributeCache;
 
   /** The last whole second written, and its nanoseconds as uint64 halves. */
   private _second = -1;
   private _secondLow = 0;
   private _secondHigh = 0;
+
+  /** `limits` bound the attribute cache (tests make it small). */
+  constructor(limits?: LogAttributeCacheLimits) {
+    this._attributes = new LogAttributeCache(limits);
+  }
 
   /**
    * Writes an HrTime as fixed64 nanoseconds: the bytes the SDK's
@@ -88,17 +127,74 @@ export class LogEncoder {
     w.fixed64(low >>> 0, (this._secondHigh + (low >= 0x100000000 ? 1 : 0)) >>> 0);
   }
 
-  /** The id bytes of `ctx` (each undefined when missing or not hex of its length). */
+  /** The encoded id fields of `ctx` (flags compared too: a context is not expected to change, but may). */
   private _ids(ctx: SpanContext): Ids {
-    const contexts = this._contexts;
-    for (let i = 0; i < ID_CACHE; i++) if (contexts[i] === ctx) return this._cached[i]!;
+    const cached = this._cached;
+    const flags = ctx.traceFlags;
+    let ids = cached[this._hit]!;
+    if (ids.ctx === ctx && ids.flags === flags) return ids;
+    for (let i = 0; i < ID_CACHE; i++) {
+      ids = cached[i]!;
+      if (ids.ctx === ctx && ids.flags === flags) {
+        this._hit = i;
+        return ids;
+      }
+    }
     const at = this._next;
     this._next = at + 1 === ID_CACHE ? 0 : at + 1;
-    const ids = this._cached[at]!;
-    contexts[at] = ctx;
-    ids.trace = ctx.traceId && parseHex(ctx.traceId, ids.traceBytes) ? ids.traceBytes : undefined;
-    ids.span = ctx.spanId && parseHex(ctx.spanId, ids.spanBytes) ? ids.spanBytes : undefined;
+    this._hit = at;
+    ids = cached[at]!;
+    ids.ctx = ctx;
+    ids.flags = flags;
+    const w = this._idWriter;
+    w.pos = 0;
+    w.bytes2(0x38, 0x00);
+    if (flags) {
+      w.byte(0x45);
+      w.fixed32(flags);
+    }
+    ids.tidAt = -1;
+    ids.sidAt = -1;
+    if (ctx.traceId && parseHex(ctx.traceId, this._id16)) {
+      w.byte(0x4a);
+      w.byte(16);
+      ids.tidAt = w.pos - 2;
+      w.raw(this._id16);
+    }
+    if (ctx.spanId && parseHex(ctx.spanId, this._id8)) {
+      w.byte(0x52);
+      w.byte(8);
+      ids.sidAt = w.pos - 2;
+      w.raw(this._id8);
+    }
+    ids.bytes = w.buf.slice(2, w.pos);
+    w.byte(0x59);
+    ids.tail = w.buf.slice(0, w.pos);
     return ids;
+  }
+
+  /** Writes the severity number (field 2) and text (field 3), the last ones' bytes again when they repeat. */
+  private _severity(w: ProtobufWriter, severity: unknown, text: unknown): void {
+    let bytes = this._severityBytes;
+    if (severity === this._severityNumber && text === this._severityText && bytes !== undefined) {
+      put(w, bytes);
+      return;
+    }
+    if (!(
+      text === undefined ||
+      (typeof text === 'string' && text.length <= MAX_SEVERITY_TEXT_CHARS)
+    )) {
+      writeSeverity(w, severity, text);
+      return;
+    }
+    const scratch = this._severityWriter;
+    scratch.pos = 0;
+    writeSeverity(scratch, severity, text);
+    bytes = scratch.buf.slice(0, scratch.pos);
+    this._severityNumber = severity;
+    this._severityText = text;
+    this._severityBytes = bytes;
+    put(w, bytes);
   }
 
   /** Writes the body of `record`'s LogRecord at `w.pos`; throws WriterFull when it does not fit. */
@@ -109,51 +205,48 @@ export class LogEncoder {
     this.spanIdAt = -1;
     w.byte(0x09);
     const timeAt = w.pos;
-    this._time(w, record.hrTime);
-    const severity = record.severityNumber;
-    if (severity !== undefined && severity !== 0 && Number.isInteger(severity)) {
-      w.byte(0x10);
-      w.varint64(severity);
-    }
-    const severityText = record.severityText;
-    if (severityText) {
-      w.byte(0x1a);
-      w.string(String(severityText));
-    }
+    const time = record.hrTime;
+    this._time(w, time);
+    this._severity(w, record.severityNumber, record.severityText);
     const body = record.body;
-    if (body !== undefined) {
+    if (typeof body === 'string') {
+      if (!writeShortBody(w, body)) {
+        w.byte(0x2a);
+        const at = w.start();
+        w.byte(0x0a);
+        w.string(body);
+        w.finish(at, 0);
+      }
+    } else if (body !== undefined) {
       w.byte(0x2a);
       const at = w.start();
       writeAnyValue(w, body, 0);
       w.finish(at);
     }
-    writeLogAttributes(w, record.attributes);
-    w.byte(0x38);
+    this._attributes.write(w, record.attributes);
     const dropped = record.droppedAttributesCount;
-    w.varint32(typeof dropped === 'number' && dropped >= 0 && dropped <= 0xffffffff ? dropped : 0);
     const ctx = record.spanContext;
-    if (ctx !== undefined) {
-      const flags = ctx.traceFlags;
-      if (flags) {
-        w.byte(0x45);
-        w.fixed32(flags);
-      }
+    if (ctx !== undefined && dropped === 0) {
       const ids = this._ids(ctx);
-      if (ids.trace !== undefined) {
-        w.byte(0x4a);
-        w.byte(16);
-        this.traceIdAt = w.pos;
-        copyId(w, ids.trace);
+      const p = w.pos + 2;
+      put(w, ids.tail);
+      if (ids.tidAt >= 0) this.traceIdAt = p + ids.tidAt;
+      if (ids.sidAt >= 0) this.spanIdAt = p + ids.sidAt;
+    } else {
+      w.byte(0x38);
+      w.varint32(
+        typeof dropped === 'number' && dropped >= 0 && dropped <= 0xffffffff ? dropped : 0,
+      );
+      if (ctx !== undefined) {
+        const ids = this._ids(ctx);
+        const p = w.pos;
+        put(w, ids.bytes);
+        if (ids.tidAt >= 0) this.traceIdAt = p + ids.tidAt;
+        if (ids.sidAt >= 0) this.spanIdAt = p + ids.sidAt;
       }
-      if (ids.span !== undefined) {
-        w.byte(0x52);
-        w.byte(8);
-        this.spanIdAt = w.pos;
-        copyId(w, ids.span);
-      }
+      w.byte(0x59);
     }
     const observed = record.hrTimeObserved;
-    const time = record.hrTime;
     if (
       observed !== undefined &&
       time !== undefined &&
@@ -161,12 +254,12 @@ export class LogEncoder {
       observed[1] === time[1]
     ) {
       // Usually both are the emit time: the same 8 bytes again.
-      w.byte(0x59);
       if (w.pos + 8 > w.end) throw WriterFull;
-      w.buf.copyWithin(w.pos, timeAt, timeAt + 8);
-      w.pos += 8;
+      const buf = w.buf;
+      let p = w.pos;
+      for (let i = timeAt; i < timeAt + 8; i++) buf[p++] = buf[i]!;
+      w.pos = p;
     } else {
-      w.byte(0x59);
       this._time(w, observed);
     }
     const eventName = record.eventName;
@@ -178,53 +271,40 @@ export class LogEncoder {
 }
 
 /**
- * Writes log attributes as repeated KeyValue (field 6), as the SDK's
- * `writeAttributes` does (values through the same `writeAnyValue`, so nested
- * values encode alike), with string values written inline and no interning:
- * a log record's keys are written out. Attributes named like the flush marks
- * are left out: the marks replace them at flush.
+ * A body that is an ASCII string below 126 chars in one pass, without the
+ * writer's calls: `2a <n + 2> 0a <n> <chars>`, both lengths one byte. False,
+ * with nothing written, for anything else.
  */
-function writeLogAttributes(
-  w: ProtobufWriter,
-  attributes: Readonly<Record<string, unknown>>,
-): void {
-  if (attributes === undefined || attributes === null) return;
-  for (const key in attributes) {
-    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
-    const n = key.length;
-    if (
-      (n === SNAPSHOT_ID_ATTRIBUTE.length && key === SNAPSHOT_ID_ATTRIBUTE) ||
-      (n === TRIGGER_ATTRIBUTE.length && key === TRIGGER_ATTRIBUTE)
-    ) {
-      continue;
-    }
-    w.byte(0x32);
-    const kv = w.start();
-    w.byte(0x0a);
-    w.string(key);
-    w.byte(0x12);
-    const at = w.start();
-    const value = attributes[key];
-    if (typeof value === 'string') {
-      w.byte(0x0a);
-      w.string(value);
-    } else {
-      writeAnyValue(w, value, 0);
-    }
-    // No interned strings in a log record: nothing to add to the lengths.
-    w.finish(at, 0);
-    w.finish(kv, 0);
+function writeShortBody(w: ProtobufWriter, body: string): boolean {
+  const n = body.length;
+  const start = w.pos;
+  const end = start + 4 + n;
+  if (n >= 126 || end > w.end) return false;
+  const buf = w.buf;
+  let p = start + 4;
+  for (let i = 0; i < n; i++) {
+    const c = body.charCodeAt(i);
+    if (c > 0x7f) return false;
+    buf[p++] = c;
   }
+  buf[start] = 0x2a;
+  buf[start + 1] = n + 2;
+  buf[start + 2] = 0x0a;
+  buf[start + 3] = n;
+  w.pos = end;
+  return true;
 }
 
-/** Writes id bytes one by one: for 8 or 16 bytes, cheaper than a TypedArray.set call. */
-function copyId(w: ProtobufWriter, id: Uint8Array): void {
-  const n = id.length;
-  let p = w.pos;
-  if (p + n > w.end) throw WriterFull;
-  const buf = w.buf;
-  for (let i = 0; i < n; i++) buf[p++] = id[i]!;
-  w.pos = p;
+/** The severity number and text fields as the SDK writes them: a number when a non-zero integer, a text when not empty. */
+function writeSeverity(w: ProtobufWriter, severity: unknown, text: unknown): void {
+  if (severity !== undefined && severity !== 0 && Number.isInteger(severity)) {
+    w.byte(0x10);
+    w.varint64(severity as number);
+  }
+  if (text) {
+    w.byte(0x1a);
+    w.string(String(text));
+  }
 }
 
 function nibble(c: number): number {
