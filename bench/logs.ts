@@ -73,10 +73,15 @@ function processors(key: Key, url: string): LogRecordProcessor[] {
     case 'c': {
       process.env.OTEL_EXPORTER_OTLP_ENDPOINT = url.replace('/v1/traces', '');
       const recorder = new FlightRecorderSpanProcessor({ triggers: [] });
+      // Shut down after its round, so its GC observer and timers do not run on in later rounds.
+      spanRecorder = recorder;
       return [recorder.logRecordProcessor()];
     }
   }
 }
+
+/** The span recorder of the current (c) round, shut down when the round ends. */
+let spanRecorder: FlightRecorderSpanProcessor | undefined;
 
 /** Span contexts of 16 concurrent requests: records are emitted inside them. */
 function requestContexts(): Context[] {
@@ -133,6 +138,8 @@ async function runOnce(
   const gcPause = gcNs - gc0;
   const after = await receiver.stats();
   await provider.shutdown();
+  await spanRecorder?.shutdown();
+  spanRecorder = undefined;
   return {
     wallNs: Number(t1 - t0) / sizes.records,
     cpuNs: ((cpu.user + cpu.system) * 1e3) / sizes.records,
