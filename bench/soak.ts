@@ -31,12 +31,13 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { FlightRecorderSpanProcessor, type FlightRecorderStats } from '../src/index.js';
 import { nextMessage } from './lib/ipc.js';
 import { machineMarkdown } from './lib/machine.js';
+import { SOAK_END, SOAK_START } from './lib/report.js';
 import { emitChildren } from './lib/workload.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-const START_MARK = '<!-- soak:start (written by npm run soak; keep when rewriting) -->';
-const END_MARK = '<!-- soak:end -->';
+const START_MARK = SOAK_START;
+const END_MARK = SOAK_END;
 /** One request in this many fails with a 500: 2%. */
 const FAIL_EVERY = 50;
 /** A request's trace: the server span and the 5 children of bench/lib/workload.ts. */

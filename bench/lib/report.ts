@@ -48,3 +48,7 @@ export function renderScenario(result: ScenarioResult): string {
   }
   return parts.join('\n');
 }
+
+/** The soak section's markers in bench/RESULTS.md: `npm run soak` writes between them, `npm run bench` keeps them. */
+export const SOAK_START = '<!-- soak:start (written by npm run soak; keep when rewriting) -->';
+export const SOAK_END = '<!-- soak:end -->';
