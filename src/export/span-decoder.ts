@@ -455,8 +455,11 @@ export function decodeRecord(
   const xlen = run.xlen[slot]!;
   if (scratch.length < xlen) scratch = new Uint8Array(Math.max(xlen, scratch.length * 2));
   const o = run.off[slot]!;
-  expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), scratch, 0);
-  releaseExpandViews();
+  try {
+    expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), scratch, 0);
+  } finally {
+    releaseExpandViews();
+  }
   const pair = run.pair[slot]!;
   const span = decodeSpan(
     scratch,

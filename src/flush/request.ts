@@ -172,50 +172,54 @@ export function assembleParts(
     total += 1 + varintSize(size) + size;
   }
   // Written into `spare` when it has room (a view of its start), else into a new array.
-  const out =
-    spare !== undefined && spare.length >= total
-      ? spare.subarray(0, total)
-      : new Uint8Array(new ArrayBuffer(total + (total >> 3)), 0, total);
-  let p = 0;
-  let r = 0;
-  for (const list of byResource.values()) {
-    const encoded = table.encodedResource(list[0]!.pair);
-    out[p++] = 0x0a;
-    p = putVarint(out, p, resourceSizes[r++]!);
-    out.set(encoded.field, p);
-    p += encoded.field.length;
-    for (const group of list) {
-      const scope = table.encodedScope(group.pair);
-      out[p++] = 0x12;
-      p = putVarint(out, p, group.size);
-      out.set(scope.field, p);
-      p += scope.field.length;
-      for (let g = 0; g < group.slots.length; g++) {
-        const run = group.runs[g]!;
-        const slot = group.slots[g]!;
-        const marks = marksOf(run);
-        const extra = run.extra?.get(slot);
-        const o = run.off[slot]!;
+  try {
+    const out =
+      spare !== undefined && spare.length >= total
+        ? spare.subarray(0, total)
+        : new Uint8Array(new ArrayBuffer(total + (total >> 3)), 0, total);
+    let p = 0;
+    let r = 0;
+    for (const list of byResource.values()) {
+      const encoded = table.encodedResource(list[0]!.pair);
+      out[p++] = 0x0a;
+      p = putVarint(out, p, resourceSizes[r++]!);
+      out.set(encoded.field, p);
+      p += encoded.field.length;
+      for (const group of list) {
+        const scope = table.encodedScope(group.pair);
         out[p++] = 0x12;
-        p = putVarint(out, p, run.xlen[slot]! + (marks?.length ?? 0) + (extra?.length ?? 0));
-        p = expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), out, p);
-        if (marks !== undefined) {
-          // flags is the record's last field (fixed32): set the sampled bit.
-          out[p - 4] = out[p - 4]! | 1;
-          out.set(marks, p);
-          p += marks.length;
+        p = putVarint(out, p, group.size);
+        out.set(scope.field, p);
+        p += scope.field.length;
+        for (let g = 0; g < group.slots.length; g++) {
+          const run = group.runs[g]!;
+          const slot = group.slots[g]!;
+          const marks = marksOf(run);
+          const extra = run.extra?.get(slot);
+          const o = run.off[slot]!;
+          out[p++] = 0x12;
+          p = putVarint(out, p, run.xlen[slot]! + (marks?.length ?? 0) + (extra?.length ?? 0));
+          p = expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), out, p);
+          if (marks !== undefined) {
+            // flags is the record's last field (fixed32): set the sampled bit.
+            out[p - 4] = out[p - 4]! | 1;
+            out.set(marks, p);
+            p += marks.length;
+          }
+          if (extra !== undefined) {
+            out.set(extra, p);
+            p += extra.length;
+          }
         }
-        if (extra !== undefined) {
-          out.set(extra, p);
-          p += extra.length;
-        }
+        out.set(scope.schema, p);
+        p += scope.schema.length;
       }
-      out.set(scope.schema, p);
-      p += scope.schema.length;
+      out.set(encoded.schema, p);
+      p += encoded.schema.length;
     }
-    out.set(encoded.schema, p);
-    p += encoded.schema.length;
+    return out;
+  } finally {
+    // Whatever happens, the copies' cached views let go of the ring, the slab and the request.
+    releaseExpandViews();
   }
-  releaseExpandViews();
-  return out;
 }

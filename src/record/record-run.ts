@@ -145,8 +145,7 @@ export class TraceCounter {
         continue;
       }
       last = o;
-      let i =
-        (Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1), 31) + (w2 ^ Math.imul(w3, 0x85ebca6b))) & mask;
+      let i = mixId(w0, w1, w2, w3) & mask;
       for (;;) {
         const other = table[i]!;
         if (other < 0) {
@@ -169,6 +168,22 @@ export class TraceCounter {
     this._last = last;
     return end >= run.entries;
   }
+}
+
+/**
+ * A 32-bit hash of an id's four words in which every bit of every word
+ * reaches every bit of the result (a multiply-xorshift finalizer after each
+ * word), so ids differing only in one byte still spread over the table.
+ */
+function mixId(w0: number, w1: number, w2: number, w3: number): number {
+  return mix(mix(mix(mix(0x9e3779b9, w0), w1), w2), w3);
+}
+
+function mix(h: number, w: number): number {
+  h = Math.imul(h ^ w, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 /**

@@ -259,6 +259,11 @@ export function writeAttributes(
         writeRef(w, tag - 2, entry.ids[seen]!, dict!);
         continue;
       }
+    } else if (entry.ids[entry.hit]! >= 0 && entry.values[entry.hit] === value) {
+      // Not looking values up now, but the interned value that matched last
+      // costs one compare: a common value among unique ones stays interned.
+      writeRef(w, tag - 2, entry.ids[entry.hit]!, dict!);
+      continue;
     }
     w.byte(tag);
     const extra = w.extra;
