@@ -7,9 +7,10 @@ import {
   TRIGGER_ATTRIBUTE,
 } from '../marks.js';
 import { expandRecord, releaseExpandViews } from '../record/expand.js';
-import { ProtobufWriter, putVarint, varintSize } from '../record/protobuf-writer.js';
+import { ProtobufWriter } from '../record/protobuf-writer.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
+import { RequestLayout } from './request-layout.js';
 
 /**
  * Writes the two marks, `flight_recorder.snapshot.id` and
@@ -95,14 +96,6 @@ export interface RequestPart {
   readonly to: number;
 }
 
-/** A `ScopeSpans` group of one request: its records, as (run, slot) pairs. */
-interface Group {
-  readonly pair: number;
-  readonly runs: RecordRun[];
-  readonly slots: number[];
-  size: number;
-}
-
 /**
  * Assembles an OTLP `ExportTraceServiceRequest` from entries `[from, to)` of
  * `run`; see {@link assembleParts}. Without `marks`, the records go unchanged.
@@ -133,93 +126,58 @@ export function assembleParts(
   marksOf: (run: RecordRun) => Uint8Array | undefined,
   spare?: Uint8Array,
 ): Uint8Array {
-  // Pairs in first-seen order, grouped by resource identity.
-  const groups = new Map<number, Group>();
-  const byResource = new Map<unknown, Group[]>();
+  const layout = new RequestLayout(table);
+  // Item `i` of the layout is record `slots[i]` of `runs[i]`.
+  const runs: RecordRun[] = [];
+  const slots: number[] = [];
   for (const { run, from, to } of parts) {
     const m = marksOf(run)?.length ?? 0;
     for (let k = from; k < to; k++) {
       const slot = run.slot(k);
       if ((run.state[slot]! & LIVE) === 0) continue;
-      const pair = run.pair[slot]!;
-      let group = groups.get(pair);
-      if (group === undefined) {
-        group = { pair, runs: [], slots: [], size: 0 };
-        groups.set(pair, group);
-        const resource = table.resource(pair);
-        const list = byResource.get(resource);
-        if (list === undefined) byResource.set(resource, [group]);
-        else list.push(group);
-      }
-      group.runs.push(run);
-      group.slots.push(slot);
-      const n = run.xlen[slot]! + m + (run.extra?.get(slot)?.length ?? 0);
-      group.size += 1 + varintSize(n) + n;
+      layout.add(
+        run.pair[slot]!,
+        runs.length,
+        run.xlen[slot]! + m + (run.extra?.get(slot)?.length ?? 0),
+      );
+      runs.push(run);
+      slots.push(slot);
     }
   }
-  // Sizes, innermost first.
-  let total = 0;
-  const resourceSizes: number[] = [];
-  for (const list of byResource.values()) {
-    const encoded = table.encodedResource(list[0]!.pair);
-    let size = encoded.field.length + encoded.schema.length;
-    for (const group of list) {
-      const scope = table.encodedScope(group.pair);
-      group.size += scope.field.length + scope.schema.length;
-      size += 1 + varintSize(group.size) + group.size;
-    }
-    resourceSizes.push(size);
-    total += 1 + varintSize(size) + size;
-  }
+  const total = layout.measure();
   // Written into `spare` when it has room (a view of its start), else into a new array.
+  const out =
+    spare !== undefined && spare.length >= total
+      ? spare.subarray(0, total)
+      : new Uint8Array(new ArrayBuffer(total + (total >> 3)), 0, total);
+  let lastRun: RecordRun | undefined;
+  let marks: Uint8Array | undefined;
   try {
-    const out =
-      spare !== undefined && spare.length >= total
-        ? spare.subarray(0, total)
-        : new Uint8Array(new ArrayBuffer(total + (total >> 3)), 0, total);
-    let p = 0;
-    let r = 0;
-    for (const list of byResource.values()) {
-      const encoded = table.encodedResource(list[0]!.pair);
-      out[p++] = 0x0a;
-      p = putVarint(out, p, resourceSizes[r++]!);
-      out.set(encoded.field, p);
-      p += encoded.field.length;
-      for (const group of list) {
-        const scope = table.encodedScope(group.pair);
-        out[p++] = 0x12;
-        p = putVarint(out, p, group.size);
-        out.set(scope.field, p);
-        p += scope.field.length;
-        for (let g = 0; g < group.slots.length; g++) {
-          const run = group.runs[g]!;
-          const slot = group.slots[g]!;
-          const marks = marksOf(run);
-          const extra = run.extra?.get(slot);
-          const o = run.off[slot]!;
-          out[p++] = 0x12;
-          p = putVarint(out, p, run.xlen[slot]! + (marks?.length ?? 0) + (extra?.length ?? 0));
-          p = expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), out, p);
-          if (marks !== undefined) {
-            // flags is the record's last field (fixed32): set the sampled bit.
-            out[p - 4] = out[p - 4]! | 1;
-            out.set(marks, p);
-            p += marks.length;
-          }
-          if (extra !== undefined) {
-            out.set(extra, p);
-            p += extra.length;
-          }
-        }
-        out.set(scope.schema, p);
-        p += scope.schema.length;
+    layout.write(out, (out, p, i) => {
+      const run = runs[i]!;
+      const slot = slots[i]!;
+      if (run !== lastRun) {
+        lastRun = run;
+        marks = marksOf(run);
       }
-      out.set(encoded.schema, p);
-      p += encoded.schema.length;
-    }
-    return out;
+      const o = run.off[slot]!;
+      p = expandRecord(run.buf, o, o + run.len[slot]!, run.dict(slot), out, p);
+      if (marks !== undefined) {
+        // flags is the record's last field (fixed32): set the sampled bit.
+        out[p - 4] = out[p - 4]! | 1;
+        out.set(marks, p);
+        p += marks.length;
+      }
+      const extra = run.extra?.get(slot);
+      if (extra !== undefined) {
+        out.set(extra, p);
+        p += extra.length;
+      }
+      return p;
+    });
   } finally {
     // Whatever happens, the copies' cached views let go of the ring, the slab and the request.
     releaseExpandViews();
   }
+  return out;
 }

@@ -1,6 +1,7 @@
 import { writeMarkAttributes } from '../flush/request.js';
 import type { FlushMark } from '../marks.js';
-import { ProtobufWriter, putVarint, varintSize } from '../record/protobuf-writer.js';
+import { RequestLayout } from '../flush/request-layout.js';
+import { ProtobufWriter } from '../record/protobuf-writer.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 
 /**
@@ -32,20 +33,13 @@ export function encodeLogMarks(mark: FlushMark): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
-interface Group {
-  readonly pair: number;
-  readonly records: number[];
-  size: number;
-}
-
 /**
  * Assembles an OTLP `ExportLogsServiceRequest` from records `[from, to)` of
  * `batch`: grouped by resource and then scope in first-seen order (as
  * `ProtobufLogsSerializer` groups records), the `ResourceLogs` and
  * `ScopeLogs` headers written in front, each record followed by the batch's
- * marks. The wire layout of logs' headers is the one of spans' (resource 1,
- * scope groups 2, schema 3; scope 1, records 2, schema 3), so the resource
- * and scope table's encodings serve both. The result is a new array.
+ * marks (the layout is spans', {@link RequestLayout}). The result is a new
+ * array.
  */
 export function assembleLogsRequest(
   batch: LogBatch,
@@ -53,70 +47,22 @@ export function assembleLogsRequest(
   to: number,
   table: ResourceScopeTable,
 ): Uint8Array {
-  const m = batch.marks?.length ?? 0;
-  const groups = new Map<number, Group>();
-  const byResource = new Map<unknown, Group[]>();
-  for (let k = from; k < to; k++) {
-    const pair = batch.pair[k]!;
-    let group = groups.get(pair);
-    if (group === undefined) {
-      group = { pair, records: [], size: 0 };
-      groups.set(pair, group);
-      const resource = table.resource(pair);
-      const list = byResource.get(resource);
-      if (list === undefined) byResource.set(resource, [group]);
-      else list.push(group);
+  const marks = batch.marks;
+  const m = marks?.length ?? 0;
+  const layout = new RequestLayout(table);
+  for (let k = from; k < to; k++) layout.add(batch.pair[k]!, k, batch.len[k]! + m);
+  const out = new Uint8Array(layout.measure());
+  layout.write(out, (out, p, k) => {
+    const o = batch.off[k]!;
+    const n = batch.len[k]!;
+    out.set(batch.buf.subarray(o, o + n), p);
+    p += n;
+    if (marks !== undefined) {
+      out.set(marks, p);
+      p += m;
     }
-    group.records.push(k);
-    const n = batch.len[k]! + m;
-    group.size += 1 + varintSize(n) + n;
-  }
-  let total = 0;
-  const resourceSizes: number[] = [];
-  for (const list of byResource.values()) {
-    const encoded = table.encodedResource(list[0]!.pair);
-    let size = encoded.field.length + encoded.schema.length;
-    for (const group of list) {
-      const scope = table.encodedScope(group.pair);
-      group.size += scope.field.length + scope.schema.length;
-      size += 1 + varintSize(group.size) + group.size;
-    }
-    resourceSizes.push(size);
-    total += 1 + varintSize(size) + size;
-  }
-  const out = new Uint8Array(total);
-  let p = 0;
-  let r = 0;
-  for (const list of byResource.values()) {
-    const encoded = table.encodedResource(list[0]!.pair);
-    out[p++] = 0x0a;
-    p = putVarint(out, p, resourceSizes[r++]!);
-    out.set(encoded.field, p);
-    p += encoded.field.length;
-    for (const group of list) {
-      const scope = table.encodedScope(group.pair);
-      out[p++] = 0x12;
-      p = putVarint(out, p, group.size);
-      out.set(scope.field, p);
-      p += scope.field.length;
-      for (const k of group.records) {
-        const o = batch.off[k]!;
-        const n = batch.len[k]!;
-        out[p++] = 0x12;
-        p = putVarint(out, p, n + m);
-        out.set(batch.buf.subarray(o, o + n), p);
-        p += n;
-        if (batch.marks !== undefined) {
-          out.set(batch.marks, p);
-          p += m;
-        }
-      }
-      out.set(scope.schema, p);
-      p += scope.schema.length;
-    }
-    out.set(encoded.schema, p);
-    p += encoded.schema.length;
-  }
+    return p;
+  });
   return out;
 }
 

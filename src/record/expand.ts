@@ -44,17 +44,9 @@ export function expandRecord(
     const tag = src[i++]!;
     if (tag === 0x48 || tag === 0x28) {
       // A whole span attribute (field 9) or the span's name (field 5), by id.
-      let id = src[i++]!;
-      if (id >= 0x80) {
-        id &= 0x7f;
-        let scale = 0x80;
-        let b: number;
-        do {
-          b = src[i++]!;
-          id += (b & 0x7f) * scale;
-          scale *= 0x80;
-        } while (b >= 0x80 && i < to);
-      }
+      state.i = i;
+      const id = varint(src, to);
+      i = state.i;
       if (id >= size) continue;
       p = copy(src, run, tagAt, out, p);
       out[p++] = tag + 2;
@@ -63,18 +55,8 @@ export function expandRecord(
       run = i;
     } else if (tag === 0x4a || tag === 0x5a || tag === 0x6a) {
       // A KeyValue, an Event or a Link: length-delimited, the expanded length.
-      let claimed = src[i++]!;
-      if (claimed >= 0x80) {
-        claimed &= 0x7f;
-        let scale = 0x80;
-        let b: number;
-        do {
-          b = src[i++]!;
-          claimed += (b & 0x7f) * scale;
-          scale *= 0x80;
-        } while (b >= 0x80 && i < to);
-      }
       state.i = i;
+      const claimed = varint(src, to);
       state.p = p;
       state.run = run;
       if (tag === 0x4a) keyValue(src, claimed, to, slab, offs, lens, size, out);
