@@ -6,6 +6,7 @@ import type { Coordinator } from './coordination/coordinator.js';
 import { startCoordination } from './coordination/start.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
+import { EXPORT_INTERVAL_MS, ExportPace } from './export/export-pace.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
@@ -58,12 +59,6 @@ const MAX_DEFERRED = 256;
 const CLOCK_SKEW_MS = 1_000;
 /** Late spans are gathered this long before they are exported together. */
 const LATE_EXPORT_DELAY_MS = 100;
-/**
- * Trace flushes a storm defers are gathered this long (or until a batch is
- * full) before they are exported together: BatchSpanProcessor's default
- * schedule delay, so the same spans make no more export calls than it would.
- */
-const COALESCED_EXPORT_DELAY_MS = 5_000;
 
 function hrTimeToMs(t: readonly [number, number]): number {
   return t[0] * 1e3 + t[1] / 1e6;
@@ -125,6 +120,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @internal Replaced by flush-budget policies (`src/trigger/`).
    */
   _policy: TriggerPolicy;
+  /** The pace of local trace flushes' export calls: one per 5 s after the first. */
+  private readonly _pace = new ExportPace(EXPORT_INTERVAL_MS);
   /**
    * The flush budget every trace flush spends from: a part that flushes
    * traces on the recorder's behalf takes a token with `tryTake(now)` first.
@@ -701,7 +698,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         (seqs ?? []).some((s) => this._ring.isLive(s)) ||
         (open?.seqs ?? []).some((s) => this._ring.isLive(s));
       if (!any) return false;
-      this._flush(reason, this._now(), traceId, undefined, seqs, true, evidence, true);
+      this._flush(reason, this._now(), traceId, undefined, seqs, true, evidence);
       return true;
     },
     now: () => this._now(),
@@ -728,7 +725,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * then `span` (the triggering one) encoded after them. Remembers the
    * flushed trace so its late spans follow. With `evidence`, the triggering
    * span (`span`, or the last of `extra`) goes in a run of its own whose
-   * mark carries it; `coalesce` lets the export wait for a full batch.
+   * mark carries it.
    */
   private _flush(
     trigger: string | FlushMark,
@@ -738,7 +735,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     extra?: readonly number[],
     traceOnly = false,
     evidence?: TriggerEvidence,
-    coalesce = false,
   ): SnapshotResult {
     const mark: FlushMark =
       typeof trigger === 'string' ? { snapshotId: newSnapshotId(), trigger } : trigger;
@@ -815,11 +811,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         : undefined;
     // One unit at the queue's byte bound: the flush's own parts never push each other out.
     exports.enqueue(contributed?.run, run, trigger1);
-    // A local trace flush's export is paced by the policy (flushes close
-    // together share calls as BatchSpanProcessor's spans do); a window or a
-    // remote flush goes at once.
-    const paced = !whole && mark.remote !== true ? this._policy.exportDelayMs?.(now) : 0;
-    exports.schedule(paced ?? (coalesce ? COALESCED_EXPORT_DELAY_MS : 0));
+    // Local trace flushes close together share export calls, as
+    // BatchSpanProcessor's spans do; a window or a remote flush goes at once.
+    exports.schedule(!whole && mark.remote !== true ? this._pace.delay(now) : 0);
     const added = contributed ?? NOTHING_ADDED;
     const spans = run.length + (trigger1?.length ?? 0) + added.spans;
     if (this._keepRun) {

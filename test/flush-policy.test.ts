@@ -10,7 +10,7 @@ import {
   THRESHOLD_ATTRIBUTE,
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
-import { ExportPace } from '../src/trigger/export-pace.js';
+import { ExportPace } from '../src/export/export-pace.js';
 import { FlushBudget } from '../src/trigger/flush-budget.js';
 import { BUCKETS, LatencySketch, RELATIVE_ERROR } from '../src/trigger/latency-sketch.js';
 import { MAX_ROUTES, OTHER_ROUTES, RouteThresholds } from '../src/trigger/route-thresholds.js';

@@ -2,7 +2,6 @@ import { diag, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { TriggerEvidence } from '../marks.js';
 import { timerDelay } from '../timer.js';
-import { ExportPace } from './export-pace.js';
 import { BURST_SECONDS, FlushBudget } from './flush-budget.js';
 import { RouteThresholds } from './route-thresholds.js';
 import { score, SlowestFirst } from './slowest-first.js';
@@ -15,13 +14,6 @@ export const COLLECT_MS = 200;
  * records of this many deferred traces (its MAX_DEFERRED).
  */
 export const MAX_CANDIDATES = 256;
-/**
- * The least time between two export calls of trace flushes, in ms:
- * BatchSpanProcessor's default `scheduledDelayMillis`, so the same spans
- * make no more calls than it would and wait no longer than its spans do.
- */
-export const EXPORT_INTERVAL_MS = 5_000;
-
 /** What {@link FlushPolicy} needs from the resolved options. */
 export interface FlushPolicyOptions {
   latency: boolean;
@@ -69,7 +61,6 @@ export class FlushPolicy implements TriggerPolicy {
   private readonly _routes: RouteThresholds | undefined;
   private readonly _percentile: number | undefined;
   private readonly _collected: SlowestFirst;
-  private readonly _pace = new ExportPace(EXPORT_INTERVAL_MS);
   /** The threshold the last `latency` reason was judged against, in ms. */
   private _lastThresholdMs = Number.NaN;
   private _timer: ReturnType<typeof setTimeout> | undefined;
@@ -143,11 +134,6 @@ export class FlushPolicy implements TriggerPolicy {
     const displaced = collected.keep({ traceId, reason, score: s, thresholdMs });
     if (displaced !== undefined) this._suppress(displaced.reason);
     return 'defer';
-  }
-
-  /** Trace flushes share calls: at most one per {@link EXPORT_INTERVAL_MS}, see {@link ExportPace}. */
-  exportDelayMs(now: number): number {
-    return this._pace.delay(now);
   }
 
   /** The current latency thresholds in ms, by route (`*`: every route, or the routes past the cap). */

@@ -43,12 +43,6 @@ export interface TriggerPolicy {
   decide(reason: string, traceId: string, span: ReadableSpan, now: number): TriggerDecision;
   /** Why the trigger `reason` just given by {@link reason} fired, for its triggering span. */
   evidence?(reason: string): TriggerEvidence | undefined;
-  /**
-   * How long the export of a local trace flush made at `now` may wait so it
-   * shares a call with others, in ms (0: at once). Without it, a deferred
-   * flush waits for a full batch or a few seconds and any other goes at once.
-   */
-  exportDelayMs?(now: number): number;
   /** Decides what is deferred now; called by forceFlush and before shutdown. */
   drain?(): void;
   /** Lets go of timers; called once on shutdown. */

@@ -1,4 +1,11 @@
 /**
+ * The least time between two export calls of trace flushes, in ms:
+ * BatchSpanProcessor's default `scheduledDelayMillis`, so the same spans
+ * make no more calls than it would and wait no longer than its spans do.
+ */
+export const EXPORT_INTERVAL_MS = 5_000;
+
+/**
  * The pace of local trace flushes' export calls: at most one per
  * `intervalMs` (plus the calls full batches make), so flushes close together
  * share calls as BatchSpanProcessor's spans do, and none waits longer than
