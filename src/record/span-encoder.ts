@@ -241,7 +241,8 @@ export function writeAttributes(
     }
     // The last values of this key: a repeated one is written as one id.
     let seen = -1;
-    const lookup = cacheableValue(value) && entry.probe();
+    const cacheable = cacheableValue(value);
+    const lookup = cacheable && entry.probe();
     if (lookup) {
       const values = entry.values;
       if (values[entry.hit] === value) seen = entry.hit;
@@ -259,7 +260,7 @@ export function writeAttributes(
         writeRef(w, tag - 2, entry.ids[seen]!, dict!);
         continue;
       }
-    } else if (entry.ids[entry.hit]! >= 0 && entry.values[entry.hit] === value) {
+    } else if (cacheable && entry.ids[entry.hit]! >= 0 && entry.values[entry.hit] === value) {
       // Not looking values up now, but the interned value that matched last
       // costs one compare: a common value among unique ones stays interned.
       writeRef(w, tag - 2, entry.ids[entry.hit]!, dict!);
