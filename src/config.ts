@@ -311,6 +311,13 @@ export const OPTIONS = {
     default: 60_000,
     meaning: 'at most one window flush per interval; other triggers export their own trace',
   }),
+  exportDelayMs: option<number>({
+    ...duration(0),
+    env: 'FLIGHT_RECORDER_EXPORT_DELAY_MS',
+    default: 5_000,
+    meaning:
+      'how long a trace flush waits for its export call, so flushes close together share it; 0: at once',
+  }),
   maxExportBatchSize: option<number>({
     ...integer('spans', MAX_COUNT),
     env: 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE',

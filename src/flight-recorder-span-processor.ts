@@ -6,7 +6,7 @@ import type { Coordinator } from './coordination/coordinator.js';
 import { startCoordination } from './coordination/start.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
-import { EXPORT_INTERVAL_MS, ExportPace } from './export/export-pace.js';
+import { ExportPace } from './export/export-pace.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
@@ -120,8 +120,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @internal Replaced by flush-budget policies (`src/trigger/`).
    */
   _policy: TriggerPolicy;
-  /** The pace of local trace flushes' export calls: one per 5 s after the first. */
-  private readonly _pace = new ExportPace(EXPORT_INTERVAL_MS);
+  /** The pace of local trace flushes' export calls: one per `exportDelayMs`. */
+  private readonly _pace: ExportPace;
   /**
    * The flush budget every trace flush spends from: a part that flushes
    * traces on the recorder's behalf takes a token with `tryTake(now)` first.
@@ -171,6 +171,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   constructor(options?: FlightRecorderOptions) {
     const o = resolveOptions(options, process.env, warnAboutEnv);
     this._options = o;
+    this._pace = new ExportPace(o.exportDelayMs);
     this._off = o.disabled;
     const policy = new FlushPolicy(
       {

@@ -99,6 +99,18 @@ export interface FlightRecorderOptions {
    */
   minFlushIntervalMs?: number;
   /**
+   * The longest a trace flush waits for its export call. The first flush
+   * starts the wait, and every trace flushed during it joins the same call
+   * (a full batch goes sooner), as BatchSpanProcessor's
+   * `scheduledDelayMillis` paces its spans: in a storm the recorder makes no
+   * more export calls than BatchSpanProcessor would for the same spans.
+   * Window flushes, and flushes another service asks for, go at once.
+   * 0 exports each trace flush at once, in a call of its own. Unit:
+   * milliseconds, at most 2147483647.
+   * Env: `FLIGHT_RECORDER_EXPORT_DELAY_MS`. The default is 5000 ms.
+   */
+  exportDelayMs?: number;
+  /**
    * The most spans handed to the exporter in one call; a batch is smaller
    * when its spans are slow to serialize (about 5 ms of work each). Unit:
    * spans, an integer. Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`.

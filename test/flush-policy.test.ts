@@ -136,72 +136,85 @@ describe('the flush budget in a storm', () => {
     await t.recorder.shutdown();
   });
 
-  test('trace flushes of a storm share export calls: a full batch, or 5 s after the previous call', async () => {
+  test('trace flushes of a storm share export calls: a full batch, or 5 s after the first flush', async () => {
     const t = setup({ maxTracesPerSecond: 10 });
     for (let i = 0; i < 40; i++) request(t, `GET /${i}`, 600 + i);
-    // The 10 at once went in one call as soon as the loop turned.
+    // 10 flushed at once, 12 more (the slowest of the rest) after 200 ms: all
+    // wait for the call due 5 s after the first flush (BatchSpanProcessor's
+    // schedule delay).
     mock.timers.tick(0);
     await settle(20);
-    const atOnce = t.exporter.batches.length;
-    assert.equal(t.exporter.spans.length, 20);
     mock.timers.tick(200);
     await settle();
-    // 12 flushed, waiting to be exported together.
-    assert.equal(t.exporter.batches.length, atOnce);
-    assert.equal(t.recorder.stats().queuedSpans, 24);
-    // The next call goes 5 s after the first (BatchSpanProcessor's schedule delay).
+    assert.equal(t.exporter.batches.length, 0, 'gathering');
+    assert.equal(t.recorder.stats().queuedSpans, 44);
     mock.timers.tick(4_799);
     await settle();
-    assert.equal(t.exporter.batches.length, atOnce, 'still gathering');
+    assert.equal(t.exporter.batches.length, 0, 'still gathering');
     mock.timers.tick(1);
     await settle(20);
-    // All 12 in fewer calls than traces (the queue slices batches by its time budget, more on a loaded machine).
+    // All 22 traces in fewer calls than traces (the queue slices batches by its time budget, more on a loaded machine).
     assert.equal(t.exporter.spans.length, 44);
-    assert.ok(
-      t.exporter.batches.length - atOnce < 12,
-      String(t.exporter.batches.map((b) => b.length)),
-    );
+    assert.ok(t.exporter.batches.length < 22, String(t.exporter.batches.map((b) => b.length)));
+    assert.equal(t.recorder.stats().queuedSpans, 0);
     await t.recorder.shutdown();
 
-    // With a batch of 8, a full batch goes at once.
+    // With a batch of 8, a full batch goes at once; the rest waits for the 5 s.
     const small = setup({ maxTracesPerSecond: 10, maxExportBatchSize: 8 });
     for (let i = 0; i < 40; i++) request(small, `GET /${i}`, 600 + i);
     mock.timers.tick(0);
-    await settle();
+    await settle(20);
     mock.timers.tick(200);
     await settle(20);
-    // 10 traces at once (20 spans), then 12 coalesced: all in batches of 8.
+    const early = small.exporter.spans.length;
+    assert.ok(early >= 40 && early % 8 === 0, `full batches only before the 5 s: ${early}`);
+    mock.timers.tick(4_800);
+    await settle(20);
     assert.equal(small.exporter.spans.length, 44);
     assert.ok(small.exporter.batches.every((b) => b.length <= 8));
-    assert.ok(small.exporter.batches.length >= 6);
     await small.recorder.shutdown();
   });
 
-  test('within the budget every trigger exports at once; a storm after a quiet 5 s exports its first deferred flush at once too', async () => {
+  test('triggers within the budget share the call due 5 s after the first; exportDelayMs 0 exports each at once', async () => {
     const t = setup({ maxTracesPerSecond: 1 });
     const calls = () => t.exporter.batches.length;
     // Two within the budget (burst 2, more than half of it left for the first only).
     request(t, 'GET /a', 600);
     mock.timers.tick(0);
     await settle(20);
-    assert.equal(calls(), 1, 'the first trigger at once');
+    assert.equal(calls(), 0, 'the first waits for its call');
     // The second is collected (half the burst left), flushes after 200 ms and
-    // waits for the call due 5 s after the first.
+    // joins the call due 5 s after the first.
     request(t, 'GET /b', 600);
     mock.timers.tick(200);
     await settle();
-    assert.equal(calls(), 1);
+    assert.equal(calls(), 0);
     mock.timers.tick(4_800);
     await settle(20);
-    assert.equal(calls(), 2, 'one call 5 s after the first');
-    // A quiet 10 s later the bucket is full: at once again.
+    assert.equal(calls(), 1, 'one call 5 s after the first, with both');
+    assert.equal(t.exporter.spans.length, 4);
+    // A quiet 10 s later: a new wait of 5 s.
     mock.timers.tick(10_000);
     request(t, 'GET /c', 600);
-    mock.timers.tick(0);
+    mock.timers.tick(4_999);
     await settle(20);
-    assert.equal(calls(), 3);
+    assert.equal(calls(), 1);
+    mock.timers.tick(1);
+    await settle(20);
+    assert.equal(calls(), 2);
     assert.deepEqual(t.recorder.stats().triggersSuppressed, {});
     await t.recorder.shutdown();
+
+    const now = setup({ maxTracesPerSecond: 1, exportDelayMs: 0 });
+    request(now, 'GET /a', 600);
+    mock.timers.tick(0);
+    await settle(20);
+    assert.equal(now.exporter.batches.length, 1, 'at once');
+    request(now, 'GET /b', 600);
+    mock.timers.tick(200);
+    await settle(20);
+    assert.equal(now.exporter.batches.length, 2, 'each in a call of its own');
+    await now.recorder.shutdown();
   });
 
   test('forceFlush and shutdown decide the collected triggers at once', async () => {
@@ -225,26 +238,27 @@ describe('the flush budget in a storm', () => {
 });
 
 describe('ExportPace', () => {
-  test('at once after a quiet interval, else the call due one interval after the previous', () => {
+  test('the first flush starts a wait that every flush during it joins', () => {
     const p = new ExportPace(5_000);
-    assert.equal(p.delay(1_000), 0, 'the first at once');
-    assert.equal(p.delay(1_000), 0, 'the same instant shares that call');
-    assert.equal(p.delay(1_200), 4_800, 'then 5 s after it');
-    assert.equal(p.delay(5_999), 1, 'joins the call pending');
-    assert.equal(p.delay(6_100), 4_900, 'after that one, the next interval');
-    assert.equal(p.delay(16_100), 0, 'a quiet interval: at once again');
-    assert.equal(p.delay(100), 5_000, 'a clock that steps back waits one interval at most');
+    assert.equal(p.delay(1_000), 5_000, 'the first waits the whole delay');
+    assert.equal(p.delay(1_000), 5_000, 'the same instant shares that call');
+    assert.equal(p.delay(1_200), 4_800, 'joins the call pending');
+    assert.equal(p.delay(5_999), 1);
+    assert.equal(p.delay(6_100), 5_000, 'after that call, a new wait');
+    assert.equal(p.delay(100), 5_000, 'a clock that steps back waits the delay at most');
+    const now = new ExportPace(0);
+    assert.equal(now.delay(1_000), 0, 'delay 0: at once');
+    assert.equal(now.delay(1_000), 0);
   });
 
-  test('a steady 5 triggers a second make one call per interval', () => {
+  test("a steady 5 triggers a second make one call per 5 s, as BatchSpanProcessor's spans", () => {
     const p = new ExportPace(5_000);
     const calls = new Set<number>();
     for (let t = 0; t < 60_000; t += 200) calls.add(t + p.delay(t));
-    // The first at once, then one every 5 s: the last ones wait for the call at 60 s.
     assert.deepEqual(
       [...calls],
-      Array.from({ length: 13 }, (_, k) => k * 5_000),
-      'one call at once, then one per 5 s, over a minute of 300 triggers',
+      Array.from({ length: 12 }, (_, k) => (k + 1) * 5_000),
+      'one call per 5 s over a minute of 300 triggers: 12, where BatchSpanProcessor makes 12',
     );
   });
 });

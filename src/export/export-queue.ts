@@ -98,9 +98,11 @@ export class ExportQueue {
   private _bytes = 0;
   private _inFlight = false;
   private _scheduled: ReturnType<typeof setTimeout> | undefined;
+  /** Sends full batches that are not due yet, soon after they fill. */
+  private _sendFull: ReturnType<typeof setTimeout> | undefined;
   /** When `_scheduled` fires (performance.now() ms), to tell whether a shorter delay must re-arm it. */
   private _scheduledAt = Number.POSITIVE_INFINITY;
-  /** Whether the queued records must go now: a delay ran out, a batch is full, or a batch left some. */
+  /** Whether the queued records must go now: a delay ran out (or was 0), or a due batch left some. */
   private _due = false;
   private _current: ExportCall | undefined;
   private _idleWaiters: (() => void)[] = [];
@@ -163,11 +165,18 @@ export class ExportQueue {
    * Invariant: while records are queued and not due, a timer is armed.
    */
   schedule(delayMs = 0): void {
-    let delay = timerDelay(delayMs);
-    if (delay === 0 || this._length >= this._o.batchSize) {
+    const delay = timerDelay(delayMs);
+    if (delay === 0) {
       this._due = true;
-      delay = 0;
       if (this._inFlight) return;
+    } else if (this._length >= this._o.batchSize && !this._inFlight) {
+      // Full batches go now; what is left waits for the timer, as
+      // BatchSpanProcessor's remainder does.
+      this._sendFull ??= setTimeout(() => {
+        this._sendFull = undefined;
+        this._next();
+      }, 0);
+      this._sendFull.unref();
     }
     const at = performance.now() + delay;
     if (this._scheduled !== undefined && at >= this._scheduledAt) return;
@@ -183,6 +192,8 @@ export class ExportQueue {
   }
 
   private _unschedule(): void {
+    if (this._sendFull !== undefined) clearTimeout(this._sendFull);
+    this._sendFull = undefined;
     if (this._scheduled !== undefined) clearTimeout(this._scheduled);
     this._scheduled = undefined;
     this._scheduledAt = Number.POSITIVE_INFINITY;
@@ -293,8 +304,9 @@ export class ExportQueue {
     const started = performance.now();
     const batch = this._take(Math.min(this._o.batchSize, slice));
     if (batch === undefined) return;
-    // What the batch left is due; what comes next asks for its own time.
-    this._due = this._length > 0;
+    // What a due batch left is due (a full batch's remainder waits for its
+    // timer); what comes next asks for its own time.
+    this._due = this._due && this._length > 0;
     if (this._length === 0) this._unschedule();
     this._inFlight = true;
     const call = new ExportCall(this, batch, this._o.timeoutMs);

@@ -102,7 +102,8 @@ describe('a collector that misbehaves', () => {
     t.after(() => collector.down());
     const w = watch();
     const { exporter, seen } = counting(otlp(collector.url, 3_000));
-    const a = app({ exporter, exportTimeoutMs: 5_000 });
+    // Each trace's export goes at once: the test times the retry from the first attempt.
+    const a = app({ exporter, exportTimeoutMs: 5_000, exportDelayMs: 0 });
 
     collector.mode = '503';
     collector.retryAfterS = 1;
