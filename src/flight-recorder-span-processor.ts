@@ -55,6 +55,8 @@ import type { TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
 const MAX_OPEN_SPANS = 65_536;
 /** How many deferred triggers keep their trace's records in reach. */
 const MAX_DEFERRED = 256;
+/** Deferred window triggers remembered at most (a stall of `stallTriggerMs` is rare). */
+const MAX_DEFERRED_WINDOWS = 16;
 /** How far ahead of the wall clock a span's end time may move the recorder's clock. */
 const CLOCK_SKEW_MS = 1_000;
 /** Late spans are gathered this long before they are exported together. */
@@ -100,6 +102,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _rootTriggers = new Map<string, string>();
   /** Deferred triggers: the records their trace had when deferred. */
   private readonly _deferred = new Map<string, number[]>();
+  /** Deferred window triggers (stalls): their reason, by the trigger span's trace id. */
+  private readonly _deferredWindows = new Map<string, string>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
   /** Shares triggers with other services over Redis, when configured (`src/coordination/`). */
   private readonly _coordination: Coordinator | undefined;
@@ -519,6 +523,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._open.clear();
     this._flushed.clear();
     this._deferred.clear();
+    this._deferredWindows.clear();
     this._rootTriggers.clear();
     const exports = this._exports;
     if (exports !== undefined) {
@@ -680,8 +685,16 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (this._off) return;
     const now = this._now();
     if (now - this._lastWindowFlush < this._options.minFlushIntervalMs) return;
-    if (this._policy.decide(reason, span.spanContext().traceId, span, now) !== 'flush') return;
-    this._flush(reason, now);
+    const traceId = span.spanContext().traceId;
+    const decision = this._policy.decide(reason, traceId, span, now);
+    if (decision === 'flush') this._flush(reason, now);
+    else if (decision === 'defer') {
+      // The policy may pick it later (host.flushTrace): a window flush then.
+      this._deferredWindows.set(traceId, reason);
+      if (this._deferredWindows.size > MAX_DEFERRED_WINDOWS) {
+        this._deferredWindows.delete(this._deferredWindows.keys().next().value as string);
+      }
+    }
   }
 
   /**
@@ -692,6 +705,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   readonly _host: TriggerHost = {
     flushTrace: (traceId, reason, evidence) => {
       if (this._off) return false;
+      const windowReason = this._deferredWindows.get(traceId);
+      if (windowReason !== undefined) {
+        this._deferredWindows.delete(traceId);
+        const now = this._now();
+        if (now - this._lastWindowFlush < this._options.minFlushIntervalMs) return false;
+        this._flush(windowReason, now);
+        return true;
+      }
       const seqs = this._deferred.get(traceId);
       this._deferred.delete(traceId);
       const open = this._open.get(traceId);

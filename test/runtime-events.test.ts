@@ -278,6 +278,38 @@ describe('runtime events', () => {
     await t.recorder.shutdown();
   });
 
+  test('a stall trigger the budget defers is a window flush once the policy picks it', async () => {
+    const t = setup({ stallTriggerMs: 1_000, maxTracesPerSecond: 2, minFlushIntervalMs: 60_000 });
+    t.start('GET /fast', T0).end(T0 + 5);
+    // A storm has spent 3 of the burst of 4: the stall is collected, not flushed at once.
+    for (let i = 0; i < 3; i++) assert.ok(t.recorder._budget.tryTake(Date.now()));
+    t.sources.emitStall(T0 + 10, T0 + 1_510);
+    assert.equal(t.recorder.stats().flushes, 0, 'deferred');
+    // The interval closes (forceFlush closes it at once): the stall, the slowest, gets the token.
+    await t.recorder.forceFlush();
+    assert.deepEqual(t.recorder.stats().triggers, { 'event-loop-stall': 1 });
+    assert.deepEqual(t.recorder.stats().triggersSuppressed, {});
+    const spans = t.exporter.spans;
+    assert.ok(spans.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'event-loop-stall'));
+    assert.ok(names(spans).includes('GET /fast'), 'the window went out');
+    assert.ok(names(spans).includes('event loop blocked'));
+
+    // Deferred again within minFlushIntervalMs of that flush: counted as suppressed, no flush.
+    const again = setup({
+      stallTriggerMs: 1_000,
+      maxTracesPerSecond: 2,
+      minFlushIntervalMs: 60_000,
+    });
+    for (let i = 0; i < 3; i++) again.recorder._budget.tryTake(Date.now());
+    again.sources.emitStall(T0 + 10, T0 + 1_510);
+    await again.recorder.snapshot();
+    await again.recorder.forceFlush();
+    assert.deepEqual(again.recorder.stats().triggersSuppressed, { 'event-loop-stall': 1 });
+    assert.equal(again.recorder.stats().flushes, 1, 'only the snapshot');
+    await again.recorder.shutdown();
+    await t.recorder.shutdown();
+  });
+
   test('a stall trigger the policy suppresses, or stallTriggerMs 0, flushes nothing', async () => {
     for (const [stallTriggerMs, decision] of [
       [1_000, 'suppress'],
