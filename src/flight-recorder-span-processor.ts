@@ -900,6 +900,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       trigger: mark.trigger,
       traceId,
       snapshotId: mark.snapshotId,
+      remote: mark.remote,
       get spans() {
         return everything().spans;
       },

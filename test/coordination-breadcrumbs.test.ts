@@ -79,6 +79,8 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
       exporter,
       latencyThresholdMs: 100,
       flushScope: 'trace',
+      // Exports read as they happen: no 5 s wait for local flushes to share a call.
+      exportDelayMs: 0,
       coordination: { redis: redis.url, channel: `bc-${targets}`, targets },
     });
     const { provider } = makeTracing(recorder, undefined, name);

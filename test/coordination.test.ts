@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { FlightRecorderSpanProcessor } from '../src/flight-recorder-span-processor.js';
 import {
   REMOTE_TRIGGER_ATTRIBUTE,
@@ -17,6 +18,7 @@ import {
   skipWithoutRedis,
   startRedis,
 } from './helpers/redis-server.js';
+import { makeLogging } from './helpers/logs.js';
 import { runNode } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { TestExporter } from './helpers/test-exporter.js';
@@ -37,6 +39,9 @@ function service(name: string, coordination: CoordinationOptions, extra: object 
     exporter,
     latencyThresholdMs: 100,
     flushScope: 'trace',
+    // The tests read each service's exports as they happen: no 5 s wait for
+    // local flushes to share a call (remote flushes never wait).
+    exportDelayMs: 0,
     coordination,
     ...extra,
   });
@@ -79,6 +84,8 @@ describe('coordination over a real Redis', { skip: skipWithoutRedis() }, () => {
       const other = newTraceId();
       // B served its part of the request quickly (no trigger there), leaving work behind.
       const bRoot = serve(b, traceId, 5, 'b');
+      const bLogs = makeLogging(b.recorder);
+      bLogs.logger.emit({ body: 'b did its part', context: trace.setSpan(ROOT_CONTEXT, bRoot) });
       const late = b.start('late', Date.now() - 3, bRoot);
       serve(b, other, 5, 'b-other');
       serve(a, traceId, 500, 'a'); // A's root is slow: latency.
@@ -93,6 +100,14 @@ describe('coordination over a real Redis', { skip: skipWithoutRedis() }, () => {
         assert.equal(span.attributes[TRIGGER_ATTRIBUTE], 'latency');
         assert.equal(span.attributes[REMOTE_TRIGGER_ATTRIBUTE], true);
       }
+      // B's log record of the trace leaves with its spans, marked the same way.
+      await until(() => bLogs.exporter.records.length === 1, 'B to export its log record');
+      const marks = Object.fromEntries(
+        (bLogs.exporter.records[0]!.attributes ?? []).map((a) => [a.key, a.value]),
+      );
+      assert.deepEqual(marks[SNAPSHOT_ID_ATTRIBUTE], { stringValue: aMark[SNAPSHOT_ID_ATTRIBUTE] });
+      assert.deepEqual(marks[TRIGGER_ATTRIBUTE], { stringValue: 'latency' });
+      assert.deepEqual(marks[REMOTE_TRIGGER_ATTRIBUTE], { boolValue: true });
       const bs = b.recorder.stats();
       assert.equal(bs.remoteTriggersReceived, 1);
       assert.equal(bs.remoteFlushes, 1);

@@ -26,6 +26,8 @@ export interface ContributorFlush {
   /** The trace whose span triggered the flush; undefined for a manual snapshot. */
   readonly traceId?: string | undefined;
   readonly snapshotId: string;
+  /** Set when another service asked for the flush (coordination): its records carry `flight_recorder.remote_trigger`. */
+  readonly remote?: boolean | undefined;
   /**
    * Every span leaving, read from the records when first asked (a window
    * flush's are tens of thousands: ask only when needed).

@@ -16,7 +16,8 @@ import { RequestLayout } from './request-layout.js';
  * Writes the two marks, `flight_recorder.snapshot.id` and
  * `flight_recorder.trigger`, as string `KeyValue`s in the attributes field
  * whose tag byte is `tag`: `0x4a` for `Span.attributes` (field 9),
- * `0x32` for `LogRecord.attributes` (field 6).
+ * `0x32` for `LogRecord.attributes` (field 6); and `flight_recorder.remote_trigger`
+ * (true) when another service asked for the flush.
  */
 export function writeMarkAttributes(w: ProtobufWriter, tag: number, mark: FlushMark): void {
   for (const [key, value] of [
@@ -31,6 +32,19 @@ export function writeMarkAttributes(w: ProtobufWriter, tag: number, mark: FlushM
     const v = w.start();
     w.byte(0x0a);
     w.string(value);
+    w.finish(v);
+    w.finish(kv);
+  }
+  if (mark.remote === true) {
+    // AnyValue.bool_value is field 2, a varint.
+    w.byte(tag);
+    const kv = w.start();
+    w.byte(0x0a);
+    w.string(REMOTE_TRIGGER_ATTRIBUTE);
+    w.byte(0x12);
+    const v = w.start();
+    w.byte(0x10);
+    w.byte(0x01);
     w.finish(v);
     w.finish(kv);
   }
@@ -72,19 +86,6 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
       w.finish(v);
       w.finish(kv);
     }
-  }
-  if (mark.remote === true) {
-    // AnyValue.bool_value is field 2, a varint.
-    w.byte(0x4a);
-    const kv = w.start();
-    w.byte(0x0a);
-    w.string(REMOTE_TRIGGER_ATTRIBUTE);
-    w.byte(0x12);
-    const v = w.start();
-    w.byte(0x10);
-    w.byte(0x01);
-    w.finish(v);
-    w.finish(kv);
   }
   return w.buf.slice(0, w.pos);
 }

@@ -298,7 +298,11 @@ export class FlightRecorderLogRecordProcessor {
     if (this._off) return undefined;
     const ring = this._ring;
     ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
-    const marks = encodeLogMarks({ snapshotId: flush.snapshotId, trigger: flush.trigger });
+    const marks = encodeLogMarks({
+      snapshotId: flush.snapshotId,
+      trigger: flush.trigger,
+      ...(flush.remote === true ? { remote: true } : {}),
+    });
     const exports = this._exports;
     const builder = new LogBatchBuilder(4096, 16);
     // Span events: the leaving spans by trace and span id, and the records emitted in each.

@@ -27,7 +27,7 @@ export interface LogBatch {
  */
 export function encodeLogMarks(mark: FlushMark): Uint8Array {
   const w = new ProtobufWriter(
-    new Uint8Array(64 + 3 * (mark.snapshotId.length + mark.trigger.length)),
+    new Uint8Array(128 + 3 * (mark.snapshotId.length + mark.trigger.length)),
   );
   writeMarkAttributes(w, 0x32, mark);
   return w.buf.slice(0, w.pos);
