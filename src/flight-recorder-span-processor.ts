@@ -59,7 +59,7 @@ const MAX_DEFERRED = 256;
 const MAX_DEFERRED_WINDOWS = 16;
 /** How far ahead of the wall clock a span's end time may move the recorder's clock. */
 const CLOCK_SKEW_MS = 1_000;
-/** Late spans are gathered this long before they are exported together. */
+/** Late spans are gathered this long before they are exported together, or until the paced call pending. */
 const LATE_EXPORT_DELAY_MS = 100;
 
 function hrTimeToMs(t: readonly [number, number]): number {
@@ -368,7 +368,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           this._counters.spansLate++;
           this._exports.pushLate(ring, seq, mark);
           ring.remove(seq);
-          this._exports.schedule(LATE_EXPORT_DELAY_MS);
+          // A late span joins the paced call its trace flush waits for, if
+          // one is pending; else (a window or remote flush, which went at
+          // once, or a call gone already) it follows within 100 ms.
+          this._exports.schedule(Math.max(LATE_EXPORT_DELAY_MS, this._pace.pending(time)));
           if (root) this._closeRoot(traceId);
           return;
         }
@@ -487,14 +490,18 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /** Waits for pending exports, then flushes the exporter. It does not flush the buffer: that is {@link snapshot}. */
   async forceFlush(): Promise<void> {
+    // Invariant: settles within exportTimeoutMs, however many batches wait
+    // and whatever the exporter does; what is left keeps going after.
+    const deadline = performance.now() + this._options.exportTimeoutMs;
     if (!this._off) this._policy.drain?.();
-    await this._exports?.whenIdle();
-    // Invariant: never waits on the exporter longer than exportTimeoutMs.
+    if (this._exports !== undefined) {
+      await boundedWait(this._exports.whenIdle(), this._options.exportTimeoutMs);
+    }
     const sink = this._sink;
     if (sink === undefined) return;
     await boundedWait(
       settleQuietly(() => sink.forceFlush(), 'forceFlush'),
-      this._options.exportTimeoutMs,
+      Math.max(0, deadline - performance.now()),
     );
   }
 

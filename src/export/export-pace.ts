@@ -19,6 +19,11 @@ export class ExportPace {
   /** @param delayMs The longest a flush waits for its export call, in ms. */
   constructor(readonly delayMs: number) {}
 
+  /** How long until the pending call goes, in ms; -1 when none is pending. */
+  pending(now: number): number {
+    return now < this._at ? Math.min(this._at - now, this.delayMs) : -1;
+  }
+
   /** How long a trace flush made at `now` waits for its export call, in ms; 0 for at once. */
   delay(now: number): number {
     // Joins the call pending. A clock that steps back waits `delayMs` at most.

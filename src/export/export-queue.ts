@@ -100,6 +100,8 @@ export class ExportQueue {
   private _scheduled: ReturnType<typeof setTimeout> | undefined;
   /** Sends full batches that are not due yet, soon after they fill. */
   private _sendFull: ReturnType<typeof setTimeout> | undefined;
+  /** Records of full batches still to send before the timer's time (a time slice may send less than a batch). */
+  private _fullOwed = 0;
   /** When `_scheduled` fires (performance.now() ms), to tell whether a shorter delay must re-arm it. */
   private _scheduledAt = Number.POSITIVE_INFINITY;
   /** Whether the queued records must go now: a delay ran out (or was 0), or a due batch left some. */
@@ -169,14 +171,18 @@ export class ExportQueue {
     if (delay === 0) {
       this._due = true;
       if (this._inFlight) return;
-    } else if (this._length >= this._o.batchSize && !this._inFlight) {
-      // Full batches go now; what is left waits for the timer, as
-      // BatchSpanProcessor's remainder does.
-      this._sendFull ??= setTimeout(() => {
-        this._sendFull = undefined;
-        this._next();
-      }, 0);
-      this._sendFull.unref();
+    } else if (this._length >= this._o.batchSize) {
+      // Full batches go now (even when a time slice sends one in parts); what
+      // is left waits for the timer, as BatchSpanProcessor's remainder does.
+      const size = this._o.batchSize;
+      this._fullOwed = Math.max(this._fullOwed, this._length - (this._length % size));
+      if (!this._inFlight) {
+        this._sendFull ??= setTimeout(() => {
+          this._sendFull = undefined;
+          this._next();
+        }, 0);
+        this._sendFull.unref();
+      }
     }
     const at = performance.now() + delay;
     if (this._scheduled !== undefined && at >= this._scheduledAt) return;
@@ -194,6 +200,7 @@ export class ExportQueue {
   private _unschedule(): void {
     if (this._sendFull !== undefined) clearTimeout(this._sendFull);
     this._sendFull = undefined;
+    this._fullOwed = 0;
     if (this._scheduled !== undefined) clearTimeout(this._scheduled);
     this._scheduled = undefined;
     this._scheduledAt = Number.POSITIVE_INFINITY;
@@ -302,11 +309,17 @@ export class ExportQueue {
     }
     const slice = Math.max(1, Math.floor(SLICE_BUDGET_MS / this._msPerSpan));
     const started = performance.now();
-    const batch = this._take(Math.min(this._o.batchSize, slice));
+    let n = Math.min(this._o.batchSize, slice);
+    // Not due: only what full batches hold goes now; the rest waits for its timer.
+    if (!this._due && this._idleWaiters.length === 0 && this._fullOwed > 0) {
+      n = Math.min(n, this._fullOwed);
+    }
+    const batch = this._take(n);
     if (batch === undefined) return;
     // What a due batch left is due (a full batch's remainder waits for its
     // timer); what comes next asks for its own time.
     this._due = this._due && this._length > 0;
+    this._fullOwed = Math.max(0, this._fullOwed - batch.count);
     if (this._length === 0) this._unschedule();
     this._inFlight = true;
     const call = new ExportCall(this, batch, this._o.timeoutMs);
@@ -325,6 +338,7 @@ export class ExportQueue {
     if (
       this._length === 0 ||
       this._due ||
+      this._fullOwed > 0 ||
       this._length >= this._o.batchSize ||
       this._idleWaiters.length > 0 ||
       this._scheduled === undefined

@@ -89,6 +89,21 @@ describe('a collector that misbehaves', () => {
     // The exporter still holds its requests and their callbacks.
     assert.equal(await a.reachable(), 0, 'exports the recorder gave up on hold no spans');
 
+    // forceFlush is bounded by exportTimeoutMs in all, however many batches
+    // wait (here 3 calls of one span each, each hanging for its 200 ms).
+    const small = app({
+      exporter: otlp(collector.url, 10_000),
+      exportTimeoutMs: 200,
+      maxExportBatchSize: 1,
+    });
+    small.trace();
+    const flushed = await within(small.recorder.forceFlush(), 3_000, 'forceFlush');
+    assert.ok(
+      flushed < 200 + SLACK_MS,
+      `forceFlush took ${flushed.toFixed(0)} ms, exportTimeoutMs is 200`,
+    );
+    await within(small.recorder.shutdown(), 3_000, 'shutdown');
+
     a.trace();
     const took = await within(a.recorder.shutdown(), 3_000, 'shutdown');
     assert.ok(took < 200 + SLACK_MS, `shutdown took ${took.toFixed(0)} ms, exportTimeoutMs is 200`);
