@@ -691,7 +691,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _triggerWindow(reason: string, span: ReadableSpan): void {
     if (this._off) return;
     const now = this._now();
-    if (now - this._lastWindowFlush < this._options.minFlushIntervalMs) return;
+    if (!this._windowDue(now)) return;
     const traceId = span.spanContext().traceId;
     const decision = this._policy.decide(reason, traceId, span, now);
     if (decision === 'flush') this._flush(reason, now);
@@ -702,6 +702,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._deferredWindows.delete(this._deferredWindows.keys().next().value as string);
       }
     }
+  }
+
+  /** Whether a window flush may happen at `now`: at most one per `minFlushIntervalMs`. */
+  private _windowDue(now: number): boolean {
+    return now - this._lastWindowFlush >= this._options.minFlushIntervalMs;
   }
 
   /**
@@ -716,7 +721,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (windowReason !== undefined) {
         this._deferredWindows.delete(traceId);
         const now = this._now();
-        if (now - this._lastWindowFlush < this._options.minFlushIntervalMs) return false;
+        if (!this._windowDue(now)) return false;
         this._flush(windowReason, now);
         return true;
       }
@@ -778,9 +783,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const ring = this._ring;
     const whole =
       traceId === undefined ||
-      (!traceOnly &&
-        this._options.flushScope === 'window' &&
-        now - this._lastWindowFlush >= this._options.minFlushIntervalMs);
+      (!traceOnly && this._options.flushScope === 'window' && this._windowDue(now));
     let run: RecordRun;
     /** The triggering span, after the window (or the trace) when it has a run of its own. */
     let trigger1: RecordRun | undefined;

@@ -27,7 +27,8 @@ export class ExportPace {
   /** How long a trace flush made at `now` waits for its export call, in ms; 0 for at once. */
   delay(now: number): number {
     // Joins the call pending. A clock that steps back waits `delayMs` at most.
-    if (now < this._at) return Math.min(this._at - now, this.delayMs);
+    const pending = this.pending(now);
+    if (pending >= 0) return pending;
     this._at = now + this.delayMs;
     return this.delayMs;
   }

@@ -8,6 +8,7 @@ import {
 } from '../marks.js';
 import { expandRecord, releaseExpandViews } from '../record/expand.js';
 import { ProtobufWriter } from '../record/protobuf-writer.js';
+import { writeKeyValue } from '../record/span-encoder.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { RequestLayout } from './request-layout.js';
@@ -20,34 +21,9 @@ import { RequestLayout } from './request-layout.js';
  * (true) when another service asked for the flush.
  */
 export function writeMarkAttributes(w: ProtobufWriter, tag: number, mark: FlushMark): void {
-  for (const [key, value] of [
-    [SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId],
-    [TRIGGER_ATTRIBUTE, mark.trigger],
-  ] as const) {
-    w.byte(tag);
-    const kv = w.start();
-    w.byte(0x0a);
-    w.string(key);
-    w.byte(0x12);
-    const v = w.start();
-    w.byte(0x0a);
-    w.string(value);
-    w.finish(v);
-    w.finish(kv);
-  }
-  if (mark.remote === true) {
-    // AnyValue.bool_value is field 2, a varint.
-    w.byte(tag);
-    const kv = w.start();
-    w.byte(0x0a);
-    w.string(REMOTE_TRIGGER_ATTRIBUTE);
-    w.byte(0x12);
-    const v = w.start();
-    w.byte(0x10);
-    w.byte(0x01);
-    w.finish(v);
-    w.finish(kv);
-  }
+  writeKeyValue(w, tag, SNAPSHOT_ID_ATTRIBUTE, mark.snapshotId);
+  writeKeyValue(w, tag, TRIGGER_ATTRIBUTE, mark.trigger);
+  if (mark.remote === true) writeKeyValue(w, tag, REMOTE_TRIGGER_ATTRIBUTE, true);
 }
 
 /**
@@ -64,27 +40,9 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
   writeMarkAttributes(w, 0x4a, mark);
   const evidence = mark.evidence;
   if (evidence !== undefined) {
-    const doubles: [string, number][] = [[THRESHOLD_ATTRIBUTE, evidence.thresholdMs]];
-    if (evidence.percentile !== undefined)
-      doubles.push([PERCENTILE_ATTRIBUTE, evidence.percentile]);
-    for (const [key, value] of doubles) {
-      w.byte(0x4a);
-      const kv = w.start();
-      w.byte(0x0a);
-      w.string(key);
-      w.byte(0x12);
-      const v = w.start();
-      // As the SDK's serializer writes a number: an integer as int_value
-      // (field 3), anything else as double_value (field 4).
-      if (Number.isSafeInteger(value)) {
-        w.byte(0x18);
-        w.varint64(value);
-      } else {
-        w.byte(0x21);
-        w.double(value);
-      }
-      w.finish(v);
-      w.finish(kv);
+    writeKeyValue(w, 0x4a, THRESHOLD_ATTRIBUTE, evidence.thresholdMs);
+    if (evidence.percentile !== undefined) {
+      writeKeyValue(w, 0x4a, PERCENTILE_ATTRIBUTE, evidence.percentile);
     }
   }
   return w.buf.slice(0, w.pos);

@@ -231,12 +231,7 @@ export function writeAttributes(
       k++;
     } else entry = dict === undefined ? undefined : dict.key(key);
     if (entry === undefined) {
-      w.byte(tag);
-      const kv = w.start();
-      w.byte(0x0a);
-      w.string(key);
-      writeValueField(w, value);
-      w.finish(kv);
+      writeKeyValue(w, tag, key, value);
       continue;
     }
     // The last values of this key: a repeated one is written as one id.
@@ -285,6 +280,19 @@ export function writeAttributes(
 }
 
 /** Writes the `value` field of a KeyValue (field 2, an AnyValue). */
+/**
+ * Writes a whole `KeyValue` in the field whose tag byte is `tag`, its value
+ * as the SDK's serializer writes it.
+ */
+export function writeKeyValue(w: ProtobufWriter, tag: number, key: string, value: unknown): void {
+  w.byte(tag);
+  const kv = w.start();
+  w.byte(0x0a);
+  w.string(key);
+  writeValueField(w, value);
+  w.finish(kv);
+}
+
 function writeValueField(w: ProtobufWriter, value: unknown): void {
   w.byte(0x12);
   const at = w.start();
