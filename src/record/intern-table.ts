@@ -90,6 +90,13 @@ export const MAX_SHAPES_PER_NAME = 4;
 export class AttributeShape {
   readonly keys: string[] = [];
   readonly entries: KeyEntry[] = [];
+  /**
+   * The value last written at each position as a whole interned attribute,
+   * and that attribute's id (-1 when none): a span that repeats it costs two
+   * compares and a reference, not a lookup among the key's values.
+   */
+  readonly values: unknown[] = [];
+  readonly refs: number[] = [];
   /** Another key order of the same name, told apart by its first key. */
   private _next: AttributeShape | undefined;
 
@@ -117,10 +124,21 @@ export class AttributeShape {
     if (k < this.keys.length) {
       this.keys[k] = key;
       this.entries[k] = entry;
+      this.values[k] = undefined;
+      this.refs[k] = -1;
     } else if (k === this.keys.length) {
       this.keys.push(key);
       this.entries.push(entry);
+      this.values.push(undefined);
+      this.refs.push(-1);
     }
+  }
+
+  /** Remembers that position `k`, holding its key, was written as whole attribute `id` for `value`. */
+  written(k: number, value: unknown, id: number): void {
+    if (k >= this.keys.length) return;
+    this.values[k] = value;
+    this.refs[k] = id;
   }
 }
 

@@ -219,16 +219,26 @@ export function writeAttributes(
     if (skipMarks && isMark(key)) continue;
     const value = attributes[key];
     let entry: KeyEntry | undefined;
+    /** This attribute's position in `shape`, or -1. */
+    let at = -1;
     if (shape !== undefined && k < MAX_SHAPE_KEYS) {
       if (k === 0) shape = shape.select(key);
       // Spans of one name mostly set the same keys in the same order: a
       // pointer compare (keys are internalized) instead of a Map lookup.
-      if (shape.keys[k] === key) entry = shape.entries[k];
-      else {
+      if (shape.keys[k] === key) {
+        // The same value as last time at this position: its interned id.
+        const ref = shape.refs[k]!;
+        if (ref >= 0 && shape.values[k] === value) {
+          writeRef(w, tag - 2, ref, dict!);
+          k++;
+          continue;
+        }
+        entry = shape.entries[k];
+      } else {
         entry = dict!.key(key);
         if (entry !== undefined) shape.set(k, key, entry);
       }
-      k++;
+      at = k++;
     } else entry = dict === undefined ? undefined : dict.key(key);
     if (entry === undefined) {
       writeKeyValue(w, tag, key, value);
@@ -253,12 +263,14 @@ export function writeAttributes(
       entry.found(seen >= 0);
       if (seen >= 0 && entry.ids[seen]! >= 0) {
         writeRef(w, tag - 2, entry.ids[seen]!, dict!);
+        if (at >= 0) shape!.written(at, value, entry.ids[seen]!);
         continue;
       }
     } else if (cacheable && entry.ids[entry.hit]! >= 0 && entry.values[entry.hit] === value) {
       // Not looking values up now, but the interned value that matched last
       // costs one compare: a common value among unique ones stays interned.
       writeRef(w, tag - 2, entry.ids[entry.hit]!, dict!);
+      if (at >= 0) shape!.written(at, value, entry.ids[entry.hit]!);
       continue;
     }
     w.byte(tag);
@@ -274,7 +286,10 @@ export function writeAttributes(
       // finish() moved the content when the length took more than a byte.
       const valueStart = valueAt + varintSize(expanded) - 1;
       const id = dict!.addAttribute(expanded, entry.id, w.buf, valueStart, w.pos);
-      if (id >= 0) entry.ids[seen] = id;
+      if (id >= 0) {
+        entry.ids[seen] = id;
+        if (at >= 0) shape!.written(at, value, id);
+      }
     } else if (lookup) dict!.remember(entry, value);
   }
 }
