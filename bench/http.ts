@@ -51,6 +51,8 @@ export interface Sample {
   errors: number;
   exported: number;
   windowFlush: boolean;
+  /** With BENCH_RUNTIME_TOGGLE_MS: CPU per request of each slice with runtime capture on and off. */
+  slices?: { on: number[]; off: number[] };
 }
 
 interface AutocannonJson {
@@ -96,6 +98,7 @@ export async function runOnce(
       cpuUs: number;
       requests: number;
       recorder?: FlightRecorderStats;
+      slices?: { on: number[]; off: number[] };
     }>(child, 'stopped', 'http service');
     child.send({ type: 'stop' });
     const stopped = await stoppedP;
@@ -108,6 +111,7 @@ export async function runOnce(
       errors: result.errors + result.timeouts,
       exported: stopped.recorder?.spansExported ?? 0,
       windowFlush: (stopped.recorder?.flushes ?? 0) > 0,
+      ...(stopped.slices !== undefined ? { slices: stopped.slices } : {}),
     };
   } finally {
     const exited = new Promise<void>((resolve) => {

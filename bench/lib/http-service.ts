@@ -10,6 +10,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { FlightRecorderSpanProcessor } from '../../src/index.js';
+import { RuntimeEvents } from '../../src/runtime/runtime-events.js';
 import { emitChildren } from './workload.js';
 
 type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
@@ -50,6 +51,48 @@ if (mode !== 'off') {
 const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 const tracer = trace.getTracer('bench-service', '1.0.0');
 
+/**
+ * With BENCH_RUNTIME_TOGGLE_MS set (scenario 5), the measured period is cut
+ * into slices of that many ms, and runtime capture (the recorder's GC
+ * observer and stall detector, as `runtimeEvents: true` starts them) runs in
+ * every other one, the order alternating pair by pair, so the capture's cost
+ * is measured against the same process a moment before or after.
+ */
+const toggleMs = Number(process.env.BENCH_RUNTIME_TOGGLE_MS ?? 0);
+const slices = { on: [] as number[], off: [] as number[] };
+let toggle: ReturnType<typeof setTimeout> | undefined;
+let capture: RuntimeEvents | undefined;
+let slice = 0;
+let sliceCpu = process.cpuUsage();
+let sliceRequests = 0;
+
+function captureOn(on: boolean): void {
+  if (on && capture === undefined) {
+    capture = new RuntimeEvents(
+      { stallThresholdMs: 50, stallTriggerMs: 1_000, minAgeMs: 10_000 },
+      { triggerWindow: () => {}, now: () => Date.now() },
+    );
+  } else if (!on && capture !== undefined) {
+    capture.stop();
+    capture = undefined;
+  }
+}
+
+/** Ends the current slice (recording its CPU per request) and starts the next. */
+function nextSlice(): void {
+  const cpu = process.cpuUsage(sliceCpu);
+  const served = requests - sliceRequests;
+  if (slice >= 0 && served > 0) {
+    (capture !== undefined ? slices.on : slices.off).push((cpu.user + cpu.system) / served);
+  }
+  slice++;
+  // on off | off on | on off ...: each pair's order alternates.
+  const pair = slice >> 1;
+  captureOn((slice & 1) === (pair & 1));
+  sliceCpu = process.cpuUsage();
+  sliceRequests = requests;
+}
+
 let measuring = false;
 let requests = 0;
 let counter = 0;
@@ -83,14 +126,25 @@ process.on('message', (message: { type: string }) => {
     counter = 0;
     requests0 = requests;
     cpu0 = process.cpuUsage();
+    if (toggleMs > 0) {
+      // Slice 0 starts now.
+      slice = -1;
+      nextSlice();
+      toggle = setInterval(nextSlice, toggleMs);
+    }
     process.send?.({ type: 'started' });
   } else if (message.type === 'stop') {
     const cpu = process.cpuUsage(cpu0);
+    if (toggle !== undefined) {
+      clearInterval(toggle);
+      captureOn(false);
+    }
     process.send?.({
       type: 'stopped',
       cpuUs: cpu.user + cpu.system,
       requests: requests - requests0,
       recorder: recorder?.stats(),
+      ...(toggleMs > 0 ? { slices } : {}),
     });
   } else if (message.type === 'exit') {
     server.close();
