@@ -8,7 +8,11 @@ import { createRequire } from 'node:module';
 import { context, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import {
+  BatchSpanProcessor,
+  NodeTracerProvider,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-node';
 import { FlightRecorderSpanProcessor } from '../../src/index.js';
 import { RuntimeEvents } from '../../src/runtime/runtime-events.js';
 import { emitChildren } from './workload.js';
@@ -23,6 +27,21 @@ if (!['off', 'a', 'c', 'd', 'e'].includes(mode) || url === undefined) {
 
 /** One request in this many fails with a 500 once a measured period has started. */
 const FAIL_EVERY = 100;
+
+/** With BENCH_SPIN_NS in mode `a` (bench/http-spin.ts): a processor that only spins that long per span. */
+const spinNs = mode === 'a' ? Number(process.env.BENCH_SPIN_NS ?? 0) : 0;
+
+function spinner(ns: number): SpanProcessor {
+  return {
+    onStart() {},
+    onEnd() {
+      const until = performance.now() + ns / 1e6;
+      while (performance.now() < until);
+    },
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+}
 
 let recorder: FlightRecorderSpanProcessor | undefined;
 let provider: NodeTracerProvider | undefined;
@@ -41,7 +60,9 @@ if (mode !== 'off') {
         ? [new BatchSpanProcessor(new OTLPTraceExporter({ url }))]
         : recorder !== undefined
           ? [recorder]
-          : [],
+          : spinNs > 0
+            ? [spinner(spinNs)]
+            : [],
   });
   provider.register();
   new HttpInstrumentation();
