@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { decodeRecord } from '../src/export/span-decoder.js';
 import { assembleRequest } from '../src/flush/request.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
+import { MAX_SHAPE_POSITIONS } from '../src/record/intern-table.js';
 import { MAX_DEPTH, SpanEncoder } from '../src/record/span-encoder.js';
 import { SpanRing } from '../src/record/span-ring.js';
 import { decodeRequest, spanArb } from './helpers/span-arbitrary.js';
@@ -168,5 +169,43 @@ test('a value that starts repeating after a long run of unique ones is interned 
   assert.deepStrictEqual(
     decodeRequest(assembleRequest(run, 0, run.entries, table, undefined)),
     decodeRequest(ProtobufTraceSerializer.serializeRequest(spans)!),
+  );
+});
+
+test('the shapes and the values they remember stay within their bounds, whatever the names and keys', () => {
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(64 << 20, 1 << 16, new SpanEncoder(), {
+    spansEvictedByBytes: 0,
+    spansEvictedByAge: 0,
+    spansTooLarge: 0,
+  });
+  const pair = table.idOf(good1!.resource, good1!.instrumentationScope);
+  // 1,000 names × 4 key orders × 64 keys (256,000 positions wanted), every
+  // value 160 chars, built afresh per span, and seen twice so it is interned.
+  const spans: ReadableSpan[] = [];
+  for (let rep = 0; rep < 2; rep++) {
+    for (let n = 0; n < 1000; n++) {
+      for (let o = 0; o < 4; o++) {
+        const attributes: Record<string, string> = {};
+        for (let k = 0; k < 64; k++) attributes[`key${o + k}`] = `${'v'.repeat(159)}${k % 10}`;
+        const span = { ...good1!, name: `span${n}`, attributes, events: [], links: [] };
+        spans.push(span as ReadableSpan);
+        assert.ok(ring.append(span as ReadableSpan, span.spanContext(), pair, 0, 0) >= 0);
+      }
+    }
+  }
+  assert.equal(ring.laps, 0, 'one table the whole time');
+  const dict = ring.dicts[0];
+  assert.ok(dict.shapePositions <= MAX_SHAPE_POSITIONS, `${dict.shapePositions} positions`);
+  assert.ok(
+    dict.rememberedChars <= dict.maxRememberedChars,
+    `${dict.rememberedChars} chars remembered of ${dict.maxRememberedChars}`,
+  );
+  // Past the bounds the spans are still written exactly: the last 40.
+  const run = ring.detach({ snapshotId: 's', trigger: 't' });
+  assert.equal(run.length, spans.length);
+  assert.deepStrictEqual(
+    decodeRequest(assembleRequest(run, run.entries - 40, run.entries, table, undefined)),
+    decodeRequest(ProtobufTraceSerializer.serializeRequest(spans.slice(-40))!),
   );
 });

@@ -80,6 +80,12 @@ const PROBE_EVERY = 16;
 export const MAX_SHAPE_KEYS = 64;
 /** Key orders remembered per name, told apart by their first key. */
 export const MAX_SHAPES_PER_NAME = 4;
+/**
+ * Positions all the shapes of one table hold at most (about 32 bytes each):
+ * a service has tens to hundreds of span names with 5–30 keys each; past
+ * this, new positions are not remembered and their keys are looked up.
+ */
+export const MAX_SHAPE_POSITIONS = 16_384;
 
 /**
  * The attribute keys last seen, by position, on spans (or events) of one
@@ -100,6 +106,9 @@ export class AttributeShape {
   /** Another key order of the same name, told apart by its first key. */
   private _next: AttributeShape | undefined;
 
+  /** `budget` counts the positions of every shape of one table. */
+  constructor(private readonly _budget: { positions: number } = { positions: 0 }) {}
+
   /**
    * The shape whose first key is `first`, among the at most
    * {@link MAX_SHAPES_PER_NAME} of this name: spans of one name can carry
@@ -114,7 +123,7 @@ export class AttributeShape {
       const next = shape._next;
       if (next === undefined) {
         if (n >= MAX_SHAPES_PER_NAME) return shape;
-        return (shape._next = new AttributeShape());
+        return (shape._next = new AttributeShape(this._budget));
       }
       shape = next;
     }
@@ -126,7 +135,8 @@ export class AttributeShape {
       this.entries[k] = entry;
       this.values[k] = undefined;
       this.refs[k] = -1;
-    } else if (k === this.keys.length) {
+    } else if (k === this.keys.length && this._budget.positions < MAX_SHAPE_POSITIONS) {
+      this._budget.positions++;
       this.keys.push(key);
       this.entries.push(entry);
       this.values.push(undefined);
@@ -134,9 +144,12 @@ export class AttributeShape {
     }
   }
 
-  /** Remembers that position `k`, holding its key, was written as whole attribute `id` for `value`. */
+  /**
+   * Remembers that position `k`, holding its key, was written as whole
+   * attribute `id` for `value`. Call it through {@link InternTable.written},
+   * which counts the value against the table's budget.
+   */
   written(k: number, value: unknown, id: number): void {
-    if (k >= this.keys.length) return;
     this.values[k] = value;
     this.refs[k] = id;
   }
@@ -164,7 +177,11 @@ export class AttributeShape {
  * a record lives at most two laps (the lap it was written in and the next),
  * so two tables are live at a time, each with at most {@link MAX_INTERNED}
  * entries, whole-attribute bytes of at most 1/64 of the ring (4 KiB to
- * 128 KiB), and remembered values of at most half as many chars.
+ * 128 KiB), and remembered values (the key entries' and the shapes') of at
+ * most half as many chars. A shape's position that drops its value (its key
+ * changed) is not credited back: the count only overstates, until the lap
+ * renews the table. All its shapes hold at most {@link MAX_SHAPE_POSITIONS}
+ * positions.
  * High-cardinality names and values cannot grow memory: past the caps they
  * are written inline.
  */
@@ -173,6 +190,8 @@ export class InternTable {
   private readonly _keys = new Map<string, KeyEntry>();
   /** The attribute shape of each name, by its id (made on first use). */
   private readonly _shapes: (AttributeShape | undefined)[] = [];
+  /** Positions of all those shapes, bounded by {@link MAX_SHAPE_POSITIONS}. */
+  private readonly _shapeBudget = { positions: 0 };
   /** The entries' bytes; entry `id` is `slab[off[id], off[id] + len[id])`. */
   slab = new Uint8Array(1024);
   off = new Int32Array(64);
@@ -195,6 +214,21 @@ export class InternTable {
 
   get size(): number {
     return this._size;
+  }
+
+  /** Positions the table's attribute shapes hold. */
+  get shapePositions(): number {
+    return this._shapeBudget.positions;
+  }
+
+  /** Chars of the string values the key entries and shapes remember. */
+  get rememberedChars(): number {
+    return this._rememberedChars;
+  }
+
+  /** The most chars of string values remembered: half the whole-attribute bytes. */
+  get maxRememberedChars(): number {
+    return this._maxAttributeBytes >> 1;
   }
 
   /** Heap bytes of the entries and their offsets (the Maps' own keys come on top). */
@@ -225,9 +259,25 @@ export class InternTable {
    */
   remember(entry: KeyEntry, value: unknown): void {
     const n = typeof value === 'string' ? value.length : 0;
-    if (this._rememberedChars + n > this._maxAttributeBytes >> 1) return;
+    if (this._rememberedChars + n > this.maxRememberedChars) return;
     const replaced = entry.remember(value);
     this._rememberedChars += n - (typeof replaced === 'string' ? replaced.length : 0);
+  }
+
+  /**
+   * Remembers in `shape` that its position `k` was written as whole
+   * attribute `id` for `value`, within the same budget of remembered string
+   * chars as the key entries' values: past it, the position is not
+   * remembered and the next span takes the key entry's path.
+   */
+  written(shape: AttributeShape, k: number, value: unknown, id: number): void {
+    if (k >= shape.keys.length) return;
+    const old = shape.values[k];
+    const delta =
+      (typeof value === 'string' ? value.length : 0) - (typeof old === 'string' ? old.length : 0);
+    if (delta > 0 && this._rememberedChars + delta > this.maxRememberedChars) return;
+    shape.written(k, value, id);
+    this._rememberedChars += delta;
   }
 
   /** The attribute shape of spans or events named by entry `id`. */
@@ -235,7 +285,7 @@ export class InternTable {
     let shape = this._shapes[id];
     if (shape === undefined) {
       while (this._shapes.length < id) this._shapes.push(undefined);
-      shape = new AttributeShape();
+      shape = new AttributeShape(this._shapeBudget);
       this._shapes[id] = shape;
     }
     return shape;

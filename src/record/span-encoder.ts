@@ -263,14 +263,14 @@ export function writeAttributes(
       entry.found(seen >= 0);
       if (seen >= 0 && entry.ids[seen]! >= 0) {
         writeRef(w, tag - 2, entry.ids[seen]!, dict!);
-        if (at >= 0) shape!.written(at, value, entry.ids[seen]!);
+        if (at >= 0) dict!.written(shape!, at, value, entry.ids[seen]!);
         continue;
       }
     } else if (cacheable && entry.ids[entry.hit]! >= 0 && entry.values[entry.hit] === value) {
       // Not looking values up now, but the interned value that matched last
       // costs one compare: a common value among unique ones stays interned.
       writeRef(w, tag - 2, entry.ids[entry.hit]!, dict!);
-      if (at >= 0) shape!.written(at, value, entry.ids[entry.hit]!);
+      if (at >= 0) dict!.written(shape!, at, value, entry.ids[entry.hit]!);
       continue;
     }
     w.byte(tag);
@@ -288,7 +288,7 @@ export function writeAttributes(
       const id = dict!.addAttribute(expanded, entry.id, w.buf, valueStart, w.pos);
       if (id >= 0) {
         entry.ids[seen] = id;
-        if (at >= 0) shape!.written(at, value, id);
+        if (at >= 0) dict!.written(shape!, at, value, id);
       }
     } else if (lookup) dict!.remember(entry, value);
   }
