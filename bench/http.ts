@@ -42,6 +42,12 @@ const execFileAsync = promisify(execFile);
 /** Spans per request of the service: the server span and its 5 children. */
 const SPANS_PER_REQUEST = 6;
 
+/** One slice of scenario 5's measured period. */
+export interface Slice {
+  on: boolean;
+  cpuUsPerRequest: number | null;
+}
+
 export interface Sample {
   rps: number;
   p50: number;
@@ -51,8 +57,11 @@ export interface Sample {
   errors: number;
   exported: number;
   windowFlush: boolean;
-  /** With BENCH_RUNTIME_TOGGLE_MS: CPU per request of each slice with runtime capture on and off. */
-  slices?: { on: number[]; off: number[] };
+  /**
+   * With BENCH_RUNTIME_TOGGLE_MS: each slice in order, whether runtime
+   * capture ran in it, and its CPU per request (null when it served none).
+   */
+  slices?: Slice[];
 }
 
 interface AutocannonJson {
@@ -98,7 +107,7 @@ export async function runOnce(
       cpuUs: number;
       requests: number;
       recorder?: FlightRecorderStats;
-      slices?: { on: number[]; off: number[] };
+      slices?: Slice[];
     }>(child, 'stopped', 'http service');
     child.send({ type: 'stop' });
     const stopped = await stoppedP;

@@ -76,15 +76,18 @@ export async function run(options: RunOptions): Promise<ScenarioResult> {
       return d / samples.a[r]!.cpuUsPerRequest;
     }),
   );
-  const on = summarize(samples.d.flatMap((s) => s.slices?.on ?? []));
-  const off = summarize(samples.d.flatMap((s) => s.slices?.off ?? []));
+  const on = summarize(samples.d.flatMap((s) => pairsOf(s).map(([x]) => x)));
+  const off = summarize(samples.d.flatMap((s) => pairsOf(s).map(([, y]) => y)));
   const rows = [
     [LABELS.a, fmtSummary(summarize(samples.a.map((s) => s.rps))), fmtSummary(cpu('a'), 1, ' µs')],
     [LABELS.d, fmtSummary(summarize(samples.d.map((s) => s.rps))), fmtSummary(cpu('d'), 1, ' µs')],
     ['… slices with capture on', '', fmtSummary(on, 1, ' µs')],
     ['… slices with capture off', '', fmtSummary(off, 1, ' µs')],
   ];
-  const met = share.median <= TARGET;
+  // Met only when the bound two standard errors above the median is within
+  // the target: a median below 1% with ±5% around it resolves nothing.
+  const upper = share.median + 2 * resolves;
+  const met = upper <= TARGET;
   const markdown = `
 Scenario 2's service (\`bench/lib/http-service.ts\`, 6 spans a request) with
 the recorder and no triggers, (d), runtime events off
@@ -121,7 +124,11 @@ round's own pairs, over that round's (a): ${fmtSummary(perRound, 4)}.
         target: 'always-on runtime events add at most 1% of the SDK-alone CPU per request (HTTP)',
         figure: `${pct(share.median, 2)} ± ${pct(resolves, 1)} (median of ${diffs.length} pairs of ${SLICE_MS} ms slices in one process, ± its standard error; per round ${fmtSummary(perRound, 4)})`,
         met,
-        note: `${met ? `within the target by ${pct(TARGET - share.median, 2)}` : `${pct(share.median - TARGET, 2)} over the target`}; the observer runs once per GC and the timer ${1000 / 50} times a second, neither per request.${resolves > TARGET ? ` This run resolves ±${pct(resolves, 1)}, more than the target itself: read the verdict as a bound, not a measurement.` : ''}`,
+        note: met
+          ? `Within the target even at two standard errors above the median (${pct(upper, 2)}); the observer runs once per GC and the timer ${1000 / 50} times a second, neither per request.`
+          : share.median > TARGET + 2 * resolves
+            ? `${pct(share.median - TARGET, 2)} over the target, by more than two standard errors.`
+            : `Not resolved: the target lies within two standard errors (±${pct(2 * resolves, 1)}) of the median, so this run cannot tell either way. The per-GC bound in docs/runtime-events.md (\`bench/runtime-gc-cost.ts\`) is what bounds the capture's cost.`,
       },
     ],
     headlines: [
@@ -137,12 +144,23 @@ function quartiles(values: number[]): [number, number] {
   return [at(0.25), at(0.75)];
 }
 
-/** A sample's slices as (on, off) pairs: the i-th of each ran side by side. */
+/**
+ * A sample's slices as (on, off) pairs: slices 2k and 2k + 1, one with
+ * capture and one without. A pair with a slice that served no request is
+ * left out, so no pair compares slices far apart.
+ */
 function pairsOf(sample: Sample): [number, number][] {
-  const slices = sample.slices;
-  if (slices === undefined) return [];
-  const n = Math.min(slices.on.length, slices.off.length);
-  return Array.from({ length: n }, (_, i) => [slices.on[i]!, slices.off[i]!]);
+  const slices = sample.slices ?? [];
+  const pairs: [number, number][] = [];
+  for (let k = 0; k + 1 < slices.length; k += 2) {
+    const a = slices[k]!;
+    const b = slices[k + 1]!;
+    if (a.on === b.on || a.cpuUsPerRequest === null || b.cpuUsPerRequest === null) continue;
+    pairs.push(
+      a.on ? [a.cpuUsPerRequest, b.cpuUsPerRequest] : [b.cpuUsPerRequest, a.cpuUsPerRequest],
+    );
+  }
+  return pairs;
 }
 
 if (isMain(import.meta.url)) await main(run);

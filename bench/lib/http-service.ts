@@ -74,16 +74,20 @@ const tracer = trace.getTracer('bench-service', '1.0.0');
 
 /**
  * With BENCH_RUNTIME_TOGGLE_MS set (scenario 5), the measured period is cut
- * into slices of that many ms, and runtime capture (the recorder's GC
- * observer and stall detector, as `runtimeEvents: true` starts them) runs in
- * every other one, the order alternating pair by pair, so the capture's cost
- * is measured against the same process a moment before or after.
+ * into slices of that many ms, from its first request on, and runtime
+ * capture (the recorder's GC observer and stall detector, as
+ * `runtimeEvents: true` starts them) runs in one slice of each pair, the
+ * order alternating pair by pair (on off, off on, ...), so the capture's cost
+ * is measured against the same process a moment before or after. Each slice
+ * reports its CPU per request; slices 2k and 2k + 1 are a pair.
  */
 const toggleMs = Number(process.env.BENCH_RUNTIME_TOGGLE_MS ?? 0);
-const slices = { on: [] as number[], off: [] as number[] };
+const slices: { on: boolean; cpuUsPerRequest: number | null }[] = [];
 let toggle: ReturnType<typeof setTimeout> | undefined;
+/** Slicing starts at the first request of the measured period. */
+let armed = false;
 let capture: RuntimeEvents | undefined;
-let slice = 0;
+let slice = -1;
 let sliceCpu = process.cpuUsage();
 let sliceRequests = 0;
 
@@ -99,15 +103,17 @@ function captureOn(on: boolean): void {
   }
 }
 
-/** Ends the current slice (recording its CPU per request) and starts the next. */
+/** Ends the current slice (recording its CPU per request; null when it served none) and starts the next. */
 function nextSlice(): void {
-  const cpu = process.cpuUsage(sliceCpu);
-  const served = requests - sliceRequests;
-  if (slice >= 0 && served > 0) {
-    (capture !== undefined ? slices.on : slices.off).push((cpu.user + cpu.system) / served);
+  if (slice >= 0) {
+    const cpu = process.cpuUsage(sliceCpu);
+    const served = requests - sliceRequests;
+    slices.push({
+      on: capture !== undefined,
+      cpuUsPerRequest: served > 0 ? (cpu.user + cpu.system) / served : null,
+    });
   }
   slice++;
-  // on off | off on | on off ...: each pair's order alternates.
   const pair = slice >> 1;
   captureOn((slice & 1) === (pair & 1));
   sliceCpu = process.cpuUsage();
@@ -121,6 +127,11 @@ let cpu0 = process.cpuUsage();
 let requests0 = 0;
 
 const server = http.createServer((req, res) => {
+  if (armed) {
+    armed = false;
+    nextSlice();
+    toggle = setInterval(nextSlice, toggleMs);
+  }
   requests++;
   const i = counter++;
   // The same handler in every mode: five child spans of the server span.
@@ -147,15 +158,12 @@ process.on('message', (message: { type: string }) => {
     counter = 0;
     requests0 = requests;
     cpu0 = process.cpuUsage();
-    if (toggleMs > 0) {
-      // Slice 0 starts now.
-      slice = -1;
-      nextSlice();
-      toggle = setInterval(nextSlice, toggleMs);
-    }
+    armed = toggleMs > 0;
     process.send?.({ type: 'started' });
   } else if (message.type === 'stop') {
     const cpu = process.cpuUsage(cpu0);
+    // The slice under way is cut short: it is not reported.
+    armed = false;
     if (toggle !== undefined) {
       clearInterval(toggle);
       captureOn(false);
