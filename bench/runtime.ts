@@ -1,8 +1,8 @@
 // Scenario 5: what always-on runtime events cost (the GC observer and the
-// stall detector, issue 13), in scenario 2's HTTP service. The capture's cost
-// is a few microseconds per GC and per timer tick, well under 1% of the
-// service's CPU, while fresh service processes differ from each other by
-// 10–40% a round on this machine. So it is measured inside one process: the
+// stall detector, issue 13), in scenario 2's HTTP service. The capture runs
+// once per GC and 20 times a second, not per request, so its cost is a small
+// share of the service's CPU, while fresh service processes differ from each
+// other by 10–40% a round on this machine. So it is measured inside one process: the
 // recorder with no triggers, (d), runs with runtime events off
 // (FLIGHT_RECORDER_RUNTIME_EVENTS=false), and the service starts and stops
 // the same capture (`RuntimeEvents`, as `runtimeEvents: true` starts it) in
@@ -128,7 +128,7 @@ round's own pairs, over that round's (a): ${fmtSummary(perRound, 4)}.
           ? `Within the target even at two standard errors above the median (${pct(upper, 2)}); the observer runs once per GC and the timer ${1000 / 50} times a second, neither per request.`
           : share.median > TARGET + 2 * resolves
             ? `${pct(share.median - TARGET, 2)} over the target, by more than two standard errors.`
-            : `Not resolved: the target lies within two standard errors (±${pct(2 * resolves, 1)}) of the median, so this run cannot tell either way. The per-GC bound in docs/runtime-events.md (\`bench/runtime-gc-cost.ts\`) is what bounds the capture's cost.`,
+            : `Not resolved: the target lies within two standard errors (±${pct(2 * resolves, 1)}) of the median, so this run cannot tell either way. docs/runtime-events.md gives the other reading, per GC (\`bench/runtime-gc-cost.ts\`), which this machine does not resolve either.`,
       },
     ],
     headlines: [

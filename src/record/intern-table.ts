@@ -107,7 +107,7 @@ export class AttributeShape {
   private _next: AttributeShape | undefined;
 
   /** `budget` counts the positions of every shape of one table. */
-  constructor(private readonly _budget: { positions: number } = { positions: 0 }) {}
+  constructor(private readonly _budget: { positions: number }) {}
 
   /**
    * The shape whose first key is `first`, among the at most
