@@ -1,12 +1,13 @@
-// What always-on runtime capture costs per GC and per second, measured where
-// it is largest: a loop that does nothing but allocate, so it scavenges
-// ~170 times a second, yielding every 2 ms as a service would. Capture (`RuntimeEvents`, as `runtimeEvents: true`
-// starts it) runs in alternate 300 ms slices, pair by pair in alternating
-// order; `v8.GCProfiler` counts the GCs of every slice, on and off alike. The
-// extra CPU per GC, times a service's GC rate (the recorder's
-// `gcPausesRecorded`), plus the stall detector's ticks, bounds the capture's
-// share of that service's CPU. A diagnostic, not part of `npm run bench`,
-// whose scenario 5 measures the share in the HTTP service directly but cannot
+// What always-on runtime capture costs per GC, measured where it is largest:
+// a loop that does nothing but allocate, so it scavenges ~170 times a
+// second, yielding every 2 ms as a service would. Capture (`RuntimeEvents`,
+// as `runtimeEvents: true` starts it) runs in alternate 300 ms slices, pair
+// by pair in alternating order; `v8.GCProfiler` counts the GCs of every
+// slice, on and off alike. The extra CPU per GC, times a service's GC rate
+// (the recorder's `gcPausesRecorded`), plus the stall detector's ticks,
+// estimates the capture's share of that service's CPU; its spread says how
+// far to trust that. A diagnostic, not part of `npm run bench`, whose
+// scenario 5 measures the share in the HTTP service directly but cannot
 // resolve 1% on this machine.
 //   npx tsx bench/runtime-gc-cost.ts
 import { GCProfiler } from 'node:v8';
