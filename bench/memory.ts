@@ -5,10 +5,10 @@
 // read from stats(). Three span shapes: the 6-span traces of scenario 1,
 // small spans and spans with events.
 import type { Tracer } from '@opentelemetry/api';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import { type ReadableSpan, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { ensureExposeGc, gc, isMain, log, main, type RunOptions, yieldToLoop } from './lib/cli.js';
+import { DiscardingExporter } from './lib/discarding-exporter.js';
 import { renderTable, type ScenarioResult, type Target } from './lib/report.js';
 import { fmt } from './lib/stats.js';
 import { emitEventfulSpan, emitSmallSpan, emitTrace, SPANS_PER_TRACE } from './lib/workload.js';
@@ -37,13 +37,6 @@ const SHAPES: Record<
     emit: emitEventfulSpan,
   },
 };
-
-class DiscardingExporter implements SpanExporter {
-  export(_spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  async shutdown(): Promise<void> {}
-}
 
 interface Measurement {
   shape: Shape;

@@ -8,18 +8,12 @@
 // each round; CPU time (process.cpuUsage, all threads) is the figure the
 // targets use, wall time is shown beside it.
 import { PerformanceObserver } from 'node:perf_hooks';
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import {
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-  type SpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { ensureExposeGc, gc, isMain, log, main, type RunOptions, yieldToLoop } from './lib/cli.js';
 import { startReceiver } from './lib/receiver.js';
+import { DiscardingExporter } from './lib/discarding-exporter.js';
 import { renderTable, type ScenarioResult, type Target } from './lib/report.js';
 import { fmt, fmtSummary, pct, type Summary, summarize } from './lib/stats.js';
 import { emitTrace, SPANS_PER_TRACE } from './lib/workload.js';
@@ -49,13 +43,6 @@ interface Sizes {
 
 const FULL: Sizes = { rounds: 6, warmTraces: 6_000, traces: 30_000 };
 const SMOKE: Sizes = { rounds: 1, warmTraces: 50, traces: 300 };
-
-class DiscardingExporter implements SpanExporter {
-  export(_spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    done({ code: ExportResultCode.SUCCESS });
-  }
-  async shutdown(): Promise<void> {}
-}
 
 interface Sample {
   wallNs: number;

@@ -1,6 +1,7 @@
 // The instrumented node:http service of scenario 2, run as its own process by
 // bench/http.ts. argv[2] is the tracing mode: `off` (no SDK: the API's no-op
-// tracer), `a` (SDK, no processor), `c` (BatchSpanProcessor + OTLP exporter),
+// tracer), `a` (SDK, no processor), `b` (BatchSpanProcessor discarding),
+// `c` (BatchSpanProcessor + OTLP exporter),
 // `d` (recorder, no triggers), `e` (recorder, error trigger, window scope).
 // It answers IPC messages: `start` begins a measured period, `stop` ends it
 // and reports the CPU this process used for the requests it served.
@@ -15,14 +16,17 @@ import {
 } from '@opentelemetry/sdk-trace-node';
 import { FlightRecorderSpanProcessor } from '../../src/index.js';
 import { RuntimeEvents } from '../../src/runtime/runtime-events.js';
+import { DiscardingExporter } from './discarding-exporter.js';
 import { emitChildren } from './workload.js';
 
-type Mode = 'off' | 'a' | 'c' | 'd' | 'e';
+type Mode = 'off' | 'a' | 'b' | 'c' | 'd' | 'e';
 
 const mode = process.argv[2] as Mode;
 const url = process.env.BENCH_RECEIVER_URL;
-if (!['off', 'a', 'c', 'd', 'e'].includes(mode) || url === undefined) {
-  throw new Error(`usage: http-service.ts off|a|c|d|e, with BENCH_RECEIVER_URL set (got ${mode})`);
+if (!['off', 'a', 'b', 'c', 'd', 'e'].includes(mode) || url === undefined) {
+  throw new Error(
+    `usage: http-service.ts off|a|b|c|d|e, with BENCH_RECEIVER_URL set (got ${mode})`,
+  );
 }
 
 /** One request in this many fails with a 500 once a measured period has started. */
@@ -56,13 +60,15 @@ if (mode !== 'off') {
   }
   provider = new NodeTracerProvider({
     spanProcessors:
-      mode === 'c'
-        ? [new BatchSpanProcessor(new OTLPTraceExporter({ url }))]
-        : recorder !== undefined
-          ? [recorder]
-          : spinNs > 0
-            ? [spinner(spinNs)]
-            : [],
+      mode === 'b'
+        ? [new BatchSpanProcessor(new DiscardingExporter())]
+        : mode === 'c'
+          ? [new BatchSpanProcessor(new OTLPTraceExporter({ url }))]
+          : recorder !== undefined
+            ? [recorder]
+            : spinNs > 0
+              ? [spinner(spinNs)]
+              : [],
   });
   provider.register();
   new HttpInstrumentation();
