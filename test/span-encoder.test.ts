@@ -7,6 +7,7 @@ import { decodeRecord } from '../src/export/span-decoder.js';
 import { assembleRequest } from '../src/flush/request.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
 import { MAX_SHAPE_POSITIONS } from '../src/record/intern-table.js';
+import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../src/marks.js';
 import { MAX_DEPTH, SpanEncoder } from '../src/record/span-encoder.js';
 import { SpanRing } from '../src/record/span-ring.js';
 import { decodeRequest, spanArb } from './helpers/span-arbitrary.js';
@@ -170,6 +171,83 @@ test('a value that starts repeating after a long run of unique ones is interned 
     decodeRequest(assembleRequest(run, 0, run.entries, table, undefined)),
     decodeRequest(ProtobufTraceSerializer.serializeRequest(spans)!),
   );
+});
+
+test("a span's own mark attributes are never recorded, wherever they sit among keys its name's shape has learnt; an event's are kept", () => {
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(1 << 20, 4096, new SpanEncoder(), {
+    spansEvictedByBytes: 0,
+    spansEvictedByAge: 0,
+    spansTooLarge: 0,
+  });
+  // Every span and event shares one name, so spans and events share one shape.
+  const event = (i: number) => ({
+    name: 'GET',
+    time: good1!.startTime,
+    attributes: { 'e.first': 'x', [TRIGGER_ATTRIBUTE]: 'event-own', 'e.n': i % 2 },
+  });
+  const orders: Record<string, unknown>[] = [
+    { 'http.method': 'GET', 'http.route': '/a', n: 1 },
+    { 'http.method': 'GET', [TRIGGER_ATTRIBUTE]: 'span-own', 'http.route': '/a', n: 1 },
+    { [SNAPSHOT_ID_ATTRIBUTE]: 'span-own', 'http.method': 'GET', 'http.route': '/a', n: 1 },
+    { 'http.method': 'GET', 'http.route': '/a', n: 1, [TRIGGER_ATTRIBUTE]: 'span-own' },
+    // The event's own key order, which its shape learnt with the mark in it.
+    { 'e.first': 'x', [TRIGGER_ATTRIBUTE]: 'span-own', 'e.n': 1 },
+  ];
+  const originals: ReadableSpan[] = [];
+  for (let i = 0; i < 40; i++) {
+    const attributes = orders[i % orders.length]!;
+    const span = {
+      ...good1!,
+      name: 'GET',
+      attributes,
+      events: i % 3 === 0 ? [event(i)] : [],
+      links: [],
+    } as ReadableSpan;
+    assert.ok(
+      ring.append(
+        span,
+        span.spanContext(),
+        table.idOf(span.resource, span.instrumentationScope),
+        0,
+        0,
+      ) >= 0,
+    );
+    originals.push(span);
+  }
+  const run = ring.detach({ snapshotId: 's', trigger: 't' });
+  const decoded = decodeRequest(assembleRequest(run, 0, run.entries, table, undefined)) as {
+    resourceSpans: {
+      scopeSpans: {
+        spans: {
+          attributes: { key: string; value: { stringValue?: string } }[];
+          events?: { attributes: { key: string; value: { stringValue?: string } }[] }[];
+        }[];
+      }[];
+    }[];
+  };
+  const spans = decoded.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+  assert.equal(spans.length, originals.length);
+  spans.forEach((span, i) => {
+    const keys = span.attributes.map((a) => a.key);
+    // The user's keys in their order; the marks are the flush's to add (none here).
+    const own = Object.keys(orders[i % orders.length]!).filter(
+      (k) => k !== TRIGGER_ATTRIBUTE && k !== SNAPSHOT_ID_ATTRIBUTE,
+    );
+    assert.deepEqual(keys, own, `span ${i}`);
+    assert.ok(!span.attributes.some((a) => a.value.stringValue === 'span-own'), `span ${i}`);
+    for (const e of span.events ?? []) {
+      assert.deepEqual(
+        e.attributes.map((a) => [a.key, a.value.stringValue]),
+        [
+          ['e.first', 'x'],
+          [TRIGGER_ATTRIBUTE, 'event-own'],
+          ['e.n', undefined],
+        ],
+        `span ${i}'s event`,
+      );
+    }
+  });
 });
 
 test('the shapes and the values they remember stay within their bounds, whatever the names and keys', () => {

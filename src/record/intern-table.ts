@@ -103,6 +103,8 @@ export class AttributeShape {
    */
   readonly values: unknown[] = [];
   readonly refs: number[] = [];
+  /** What expanding each position's reference adds to the record: the entry's length less the id's. */
+  readonly extras: number[] = [];
   /** Another key order of the same name, told apart by its first key. */
   private _next: AttributeShape | undefined;
 
@@ -135,12 +137,14 @@ export class AttributeShape {
       this.entries[k] = entry;
       this.values[k] = undefined;
       this.refs[k] = -1;
+      this.extras[k] = 0;
     } else if (k === this.keys.length && this._budget.positions < MAX_SHAPE_POSITIONS) {
       this._budget.positions++;
       this.keys.push(key);
       this.entries.push(entry);
       this.values.push(undefined);
       this.refs.push(-1);
+      this.extras.push(0);
     }
   }
 
@@ -149,9 +153,10 @@ export class AttributeShape {
    * attribute `id` for `value`. Call it through {@link InternTable.written},
    * which counts the value against the table's budget.
    */
-  written(k: number, value: unknown, id: number): void {
+  written(k: number, value: unknown, id: number, extra: number): void {
     this.values[k] = value;
     this.refs[k] = id;
+    this.extras[k] = extra;
   }
 }
 
@@ -276,7 +281,7 @@ export class InternTable {
     const delta =
       (typeof value === 'string' ? value.length : 0) - (typeof old === 'string' ? old.length : 0);
     if (delta > 0 && this._rememberedChars + delta > this.maxRememberedChars) return;
-    shape.written(k, value, id);
+    shape.written(k, value, id, this.len[id]! - varintSize(id));
     this._rememberedChars += delta;
   }
 

@@ -214,14 +214,17 @@ export function writeAttributes(
 ): void {
   if (attributes === undefined || attributes === null) return;
   let k = 0;
+  /** What expanding the references written from shapes adds, given to `w.extra` at the end. */
+  let extras = 0;
   for (const key in attributes) {
     if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
-    if (skipMarks && isMark(key)) continue;
     const value = attributes[key];
     let entry: KeyEntry | undefined;
     /** This attribute's position in `shape`, or -1. */
     let at = -1;
-    if (shape !== undefined && k < MAX_SHAPE_KEYS) {
+    // A shape never holds a mark's key (see below), so a key that matches
+    // its position is known not to be one without comparing it.
+    if (shape !== undefined && k < MAX_SHAPE_KEYS && (k > 0 || !isMark(key))) {
       if (k === 0) shape = shape.select(key);
       // Spans of one name mostly set the same keys in the same order: a
       // pointer compare (keys are internalized) instead of a Map lookup.
@@ -229,17 +232,26 @@ export function writeAttributes(
         // The same value as last time at this position: its interned id.
         const ref = shape.refs[k]!;
         if (ref >= 0 && shape.values[k] === value) {
-          writeRef(w, tag - 2, ref, dict!);
+          w.byte(tag - 2);
+          w.varint32(ref);
+          extras += shape.extras[k]!;
           k++;
           continue;
         }
         entry = shape.entries[k];
+        at = k++;
+      } else if (isMark(key)) {
+        if (skipMarks) continue;
+        entry = dict!.key(key);
       } else {
         entry = dict!.key(key);
         if (entry !== undefined) shape.set(k, key, entry);
+        at = k++;
       }
-      at = k++;
-    } else entry = dict === undefined ? undefined : dict.key(key);
+    } else {
+      if (skipMarks && isMark(key)) continue;
+      entry = dict === undefined ? undefined : dict.key(key);
+    }
     if (entry === undefined) {
       writeKeyValue(w, tag, key, value);
       continue;
@@ -292,6 +304,7 @@ export function writeAttributes(
       }
     } else if (lookup) dict!.remember(entry, value);
   }
+  w.extra += extras;
 }
 
 /** Writes the `value` field of a KeyValue (field 2, an AnyValue). */
