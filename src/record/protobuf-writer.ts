@@ -63,21 +63,44 @@ export class ProtobufWriter {
 
   /** Two raw bytes, such as the tag of field 16. */
   bytes2(a: number, b: number): void {
-    this._room(2);
-    this.buf[this.pos++] = a;
-    this.buf[this.pos++] = b;
+    const p = this.pos;
+    if (p + 2 > this.end) throw WriterFull;
+    const buf = this.buf;
+    buf[p] = a;
+    buf[p + 1] = b;
+    this.pos = p + 2;
   }
 
   /** A non-negative integer below 2^32 as a varint. */
   varint32(value: number): void {
     let v = value >>> 0;
-    this._room(5);
+    let p = this.pos;
+    if (p + 5 > this.end) throw WriterFull;
     const buf = this.buf;
     while (v > 0x7f) {
-      buf[this.pos++] = (v & 0x7f) | 0x80;
+      buf[p++] = (v & 0x7f) | 0x80;
       v >>>= 7;
     }
-    buf[this.pos++] = v;
+    buf[p++] = v;
+    this.pos = p;
+  }
+
+  /**
+   * A one-byte tag and a varint below 2^32: a varint field, such as a
+   * reference to an interned entry, in one bounds check.
+   */
+  tagVarint32(tag: number, value: number): void {
+    let v = value >>> 0;
+    let p = this.pos;
+    if (p + 6 > this.end) throw WriterFull;
+    const buf = this.buf;
+    buf[p++] = tag;
+    while (v > 0x7f) {
+      buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[p++] = v;
+    this.pos = p;
   }
 
   /** Any integer in the int64 range, two's complement when negative (10 bytes), as upstream. */
@@ -109,13 +132,15 @@ export class ProtobufWriter {
   }
 
   fixed32(value: number): void {
-    this._room(4);
+    const p = this.pos;
+    if (p + 4 > this.end) throw WriterFull;
     const v = value >>> 0;
     const buf = this.buf;
-    buf[this.pos++] = v & 0xff;
-    buf[this.pos++] = (v >>> 8) & 0xff;
-    buf[this.pos++] = (v >>> 16) & 0xff;
-    buf[this.pos++] = v >>> 24;
+    buf[p] = v & 0xff;
+    buf[p + 1] = (v >>> 8) & 0xff;
+    buf[p + 2] = (v >>> 16) & 0xff;
+    buf[p + 3] = v >>> 24;
+    this.pos = p + 4;
   }
 
   fixed64(low: number, high: number): void {

@@ -194,8 +194,7 @@ function writeName(
 
 /** Writes interned entry `id` as field `refTag` (wire type 0), counting what expanding it adds. */
 function writeRef(w: ProtobufWriter, refTag: number, id: number, dict: InternTable): void {
-  w.byte(refTag);
-  w.varint32(id);
+  w.tagVarint32(refTag, id);
   w.extra += dict.len[id]! - varintSize(id);
 }
 
@@ -232,8 +231,7 @@ export function writeAttributes(
         // The same value as last time at this position: its interned id.
         const ref = shape.refs[k]!;
         if (ref >= 0 && shape.values[k] === value) {
-          w.byte(tag - 2);
-          w.varint32(ref);
+          w.tagVarint32(tag - 2, ref);
           extras += shape.extras[k]!;
           k++;
           continue;
@@ -451,11 +449,9 @@ export class SpanEncoder {
   encode(w: ProtobufWriter, span: ReadableSpan, ctx: SpanContext, dict?: InternTable): void {
     w.extra = 0;
     w.suspect = false;
-    w.byte(0x0a);
-    w.byte(16);
+    w.bytes2(0x0a, 16);
     this._traceId.write(w, ctx.traceId);
-    w.byte(0x12);
-    w.byte(8);
+    w.bytes2(0x12, 8);
     if (!parseId(ctx.spanId, this._spanId)) w.suspect = true;
     w.raw(this._spanId);
     const traceState = ctx.traceState?.serialize();
@@ -465,8 +461,7 @@ export class SpanEncoder {
     }
     const parent = span.parentSpanContext;
     if (parent?.spanId) {
-      w.byte(0x22);
-      w.byte(8);
+      w.bytes2(0x22, 8);
       this._parentId.write(w, parent.spanId);
     }
     const shape = writeName(
@@ -478,8 +473,7 @@ export class SpanEncoder {
     );
     const kind = span.kind == null ? 0 : span.kind + 1;
     if (kind !== 0) {
-      w.byte(0x30);
-      w.varint32(kind);
+      w.tagVarint32(0x30, kind);
     }
     w.byte(0x39);
     const start = span.startTime;
@@ -489,21 +483,18 @@ export class SpanEncoder {
     writeTime(w, end);
     if (end?.[0] < start?.[0] || (end?.[0] === start?.[0] && end[1] < start[1])) w.suspect = true;
     writeAttributes(w, span.attributes, 0x4a, true, dict, shape);
-    w.byte(0x50);
-    w.varint32(count(span.droppedAttributesCount));
+    w.tagVarint32(0x50, count(span.droppedAttributesCount));
     const events = span.events;
     if (events !== undefined)
       for (let i = 0; i < events.length; i++) writeEvent(w, events[i]!, dict);
-    w.byte(0x60);
-    w.varint32(count(span.droppedEventsCount));
+    w.tagVarint32(0x60, count(span.droppedEventsCount));
     const links = span.links;
     if (links !== undefined) {
       for (let i = 0; i < links.length; i++) {
         writeLink(w, links[i]!, this._linkTraceId, this._linkSpanId, dict);
       }
     }
-    w.byte(0x70);
-    w.varint32(count(span.droppedLinksCount));
+    w.tagVarint32(0x70, count(span.droppedLinksCount));
     w.byte(0x7a);
     const status = w.start();
     const message = span.status?.message;
@@ -511,8 +502,7 @@ export class SpanEncoder {
       w.byte(0x12);
       w.string(String(message));
     }
-    w.byte(0x18);
-    w.varint32(count(span.status?.code));
+    w.tagVarint32(0x18, count(span.status?.code));
     w.finish(status);
     w.bytes2(0x85, 0x01);
     w.fixed32(spanFlags(ctx.traceFlags, parent?.isRemote));
