@@ -188,6 +188,34 @@ export class ProtobufWriter {
     this.pos += n;
   }
 
+  /**
+   * The first `n` bytes of `src` (`n` a multiple of 4, such as an id), copied
+   * four at a time: cheaper than a byte loop or a native call.
+   */
+  words(src: DataView, n: number): void {
+    const p = this.pos;
+    if (p + n > this.end) throw WriterFull;
+    const view = this._view;
+    for (let i = 0; i < n; i += 4) view.setInt32(p + i, src.getInt32(i));
+    this.pos = p + n;
+  }
+
+  /**
+   * `n` bytes parsed from `hex` by `parse` straight into the buffer (no copy
+   * through a scratch array); returns what `parse` returns.
+   */
+  parsed(
+    hex: string,
+    n: number,
+    parse: (hex: string, out: Uint8Array, at: number, n: number) => boolean,
+  ): boolean {
+    const p = this.pos;
+    if (p + n > this.end) throw WriterFull;
+    const valid = parse(hex, this.buf, p, n);
+    this.pos = p + n;
+    return valid;
+  }
+
   /** A length-delimited UTF-8 string. */
   string(s: string): void {
     const n = s.length;

@@ -55,19 +55,20 @@ class IdCache {
   private _hex = '';
   private _valid = false;
   readonly bytes: Uint8Array;
+  private readonly _view: DataView;
 
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
+  constructor(private readonly _size: number) {
+    this.bytes = new Uint8Array(_size);
+    this._view = new DataView(this.bytes.buffer);
   }
 
   write(w: ProtobufWriter, hex: string): void {
-    const bytes = this.bytes;
     if (hex !== this._hex) {
-      this._valid = parseId(hex, bytes);
+      this._valid = parseId(hex, this.bytes, 0, this._size);
       this._hex = hex;
     }
     if (!this._valid) w.suspect = true;
-    w.raw(bytes);
+    w.words(this._view, this._size);
   }
 }
 
@@ -88,8 +89,7 @@ function nibble(c: number): number {
  * makes of it, sized to `out`. Returns whether the id was valid: hex of the
  * right length, not all zeros.
  */
-function parseId(hex: string, out: Uint8Array): boolean {
-  const n = out.length;
+function parseId(hex: string, out: Uint8Array, at: number, n: number): boolean {
   if (typeof hex !== 'string') hex = '';
   let valid = hex.length === 2 * n;
   let nonZero = 0;
@@ -98,17 +98,19 @@ function parseId(hex: string, out: Uint8Array): boolean {
     const b = hex.charCodeAt(2 * i + 1);
     const hi = nibble(a);
     const lo = nibble(b);
+    let byte: number;
     if (hi >= 0 && lo >= 0) {
-      out[i] = (hi << 4) | lo;
+      byte = (hi << 4) | lo;
     } else if (Number.isNaN(a) || Number.isNaN(b)) {
-      out[i] = 0;
+      byte = 0;
       valid = false;
     } else {
       // As the SDK's intValue: anything not 0-9a-f is `code - 55`.
-      out[i] = (((hi >= 0 ? hi : a - 55) << 4) | (lo >= 0 ? lo : b - 55)) & 0xff;
+      byte = (((hi >= 0 ? hi : a - 55) << 4) | (lo >= 0 ? lo : b - 55)) & 0xff;
       valid = false;
     }
-    nonZero |= out[i]!;
+    out[at + i] = byte;
+    nonZero |= byte;
   }
   return valid && nonZero !== 0;
 }
@@ -394,25 +396,17 @@ function writeEvent(w: ProtobufWriter, event: TimedEvent, dict: InternTable | un
   w.finish(at, extra);
 }
 
-function writeLink(
-  w: ProtobufWriter,
-  link: Link,
-  traceIds: Uint8Array,
-  spanIds: Uint8Array,
-  dict: InternTable | undefined,
-): void {
+function writeLink(w: ProtobufWriter, link: Link, dict: InternTable | undefined): void {
   w.byte(0x6a);
   const extra = w.extra;
   const at = w.start();
   const ctx: SpanContext = link.context;
   w.byte(0x0a);
   w.byte(16);
-  if (!parseId(ctx.traceId, traceIds)) w.suspect = true;
-  w.raw(traceIds);
+  if (!w.parsed(ctx.traceId, 16, parseId)) w.suspect = true;
   w.byte(0x12);
   w.byte(8);
-  if (!parseId(ctx.spanId, spanIds)) w.suspect = true;
-  w.raw(spanIds);
+  if (!w.parsed(ctx.spanId, 8, parseId)) w.suspect = true;
   const traceState = ctx.traceState?.serialize();
   if (traceState) {
     w.byte(0x1a);
@@ -436,10 +430,7 @@ function count(n: unknown): number {
  */
 export class SpanEncoder {
   private readonly _traceId = new IdCache(16);
-  private readonly _spanId = new Uint8Array(8);
   private readonly _parentId = new IdCache(8);
-  private readonly _linkTraceId = new Uint8Array(16);
-  private readonly _linkSpanId = new Uint8Array(8);
 
   /**
    * Writes the body of `span`'s Span message at `w.pos`, with names and keys
@@ -452,8 +443,7 @@ export class SpanEncoder {
     w.bytes2(0x0a, 16);
     this._traceId.write(w, ctx.traceId);
     w.bytes2(0x12, 8);
-    if (!parseId(ctx.spanId, this._spanId)) w.suspect = true;
-    w.raw(this._spanId);
+    if (!w.parsed(ctx.spanId, 8, parseId)) w.suspect = true;
     const traceState = ctx.traceState?.serialize();
     if (traceState) {
       w.byte(0x1a);
@@ -491,7 +481,7 @@ export class SpanEncoder {
     const links = span.links;
     if (links !== undefined) {
       for (let i = 0; i < links.length; i++) {
-        writeLink(w, links[i]!, this._linkTraceId, this._linkSpanId, dict);
+        writeLink(w, links[i]!, dict);
       }
     }
     w.tagVarint32(0x70, count(span.droppedLinksCount));
