@@ -9,7 +9,7 @@ import { defaultSink } from './export/default-sink.js';
 import { ExportPace } from './export/export-pace.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
-import { decodeRecord, readLeavingSpan, recordTraceId } from './export/span-decoder.js';
+import { decodeRecord, readLeavingSpan } from './export/span-decoder.js';
 import {
   collectContributions,
   type FlushContributor,
@@ -1050,14 +1050,24 @@ async function countTraces(run: RecordRun): Promise<number> {
   return counter.count;
 }
 
-/** Whether a record of `run` belongs to the trace `traceId` (hex), read from its first field. */
+/**
+ * Whether a record of `run` belongs to the trace `traceId` (hex), matched on
+ * the id bytes of its first field. From the newest: a window flush's
+ * triggering trace mostly ended last.
+ */
 function hasTrace(run: RecordRun, traceId: string | undefined): boolean {
   if (traceId === undefined) return false;
-  for (let k = 0; k < run.entries; k++) {
+  const id = Buffer.from(traceId, 'hex');
+  if (id.length !== 16) return false;
+  const buf = run.buf;
+  for (let k = run.entries - 1; k >= 0; k--) {
     const slot = run.slot(k);
     if ((run.state[slot]! & LIVE) === 0) continue;
-    if (recordTraceId(run.buf.subarray(run.off[slot]!, run.off[slot]! + 18)) === traceId)
-      return true;
+    // A record starts with its trace id: tag, length 16, the 16 bytes.
+    const at = run.off[slot]! + 2;
+    let same = true;
+    for (let b = 0; same && b < 16; b++) same = buf[at + b] === id[b];
+    if (same) return true;
   }
   return false;
 }

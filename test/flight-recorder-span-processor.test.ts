@@ -341,6 +341,19 @@ describe('FlightRecorderSpanProcessor', () => {
       );
     });
 
+    test('a window flush counts the triggering trace once, whether or not the window held its other spans', async () => {
+      const t = setup({ latencyThresholdMs: 100 });
+      fastTrace(t, 'other', T0, 2);
+      // A root alone: the window holds nothing else of its trace.
+      const lone = t.start('lone', T0);
+      lone.end(T0 + 200);
+      await t.recorder.forceFlush();
+      assert.deepEqual(
+        t.flushes.map((f) => [f.scope, f.traceId, f.spans, f.traces]),
+        [['window', traceIdOf(lone), 4, 2]],
+      );
+    });
+
     test('trace scope exports only the triggering trace', async () => {
       const t = setup({ latencyThresholdMs: 100, flushScope: 'trace' });
       fastTrace(t, 'other', T0);

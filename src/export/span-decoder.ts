@@ -526,9 +526,3 @@ export function readLeavingSpan(
   return { traceId, spanId, parentSpanId, startMs, endMs, resource };
 }
 
-/** The trace id of a record (its first field), as hex. */
-export function recordTraceId(record: Uint8Array): string {
-  let s = '';
-  for (let i = 2; i < 18 && i < record.length; i++) s += HEX[record[i]!];
-  return s;
-}
