@@ -53,6 +53,11 @@ interface Sample {
   exported: number;
   recorderDropped: number;
   windowSpans: number;
+  /** Spans and bytes the recorder held when the timed part began. */
+  warmSpans: number;
+  warmBytes: number;
+  /** Spans the recorder evicted by bytes by the end of the round. */
+  evicted: number;
 }
 
 let gcNs = 0;
@@ -111,10 +116,12 @@ async function runOnce(
     windowSpans += n;
   });
   const provider = new TracerProvider({ spanProcessors: list });
-  // The warm-up fills the recorder's buffer, so the timed part runs at steady
-  // state (every span recorded evicts an old one), and warms the JIT for all.
+  // The warm-up warms the JIT for all and puts its spans in the recorder's
+  // buffer (about a third of it); the timed part fills it, then every span
+  // evicts one.
   await drive(provider, 0, sizes.warmTraces, 0);
   await provider.forceFlush();
+  const warm = list.find((p) => p instanceof FlightRecorderSpanProcessor)?.stats();
   gc();
   await yieldToLoop();
   const before = await receiver.stats();
@@ -130,11 +137,13 @@ async function runOnce(
   const after = await receiver.stats();
   let exported = 0;
   let recorderDropped = 0;
+  let evicted = 0;
   const recorder = list.find((p) => p instanceof FlightRecorderSpanProcessor);
   if (recorder !== undefined) {
     const stats = recorder.stats();
     exported = stats.spansExported;
     recorderDropped = stats.spansDropped;
+    evicted = stats.spansEvictedByBytes;
   }
   await provider.shutdown();
   const spans = sizes.traces * SPANS_PER_TRACE;
@@ -147,6 +156,9 @@ async function runOnce(
     exported,
     recorderDropped,
     windowSpans,
+    warmSpans: warm?.bufferedSpans ?? 0,
+    warmBytes: warm?.bufferedBytes ?? 0,
+    evicted,
   };
 }
 
@@ -213,6 +225,9 @@ function report(samples: Record<Key, Sample[]>, sizes: Sizes): ScenarioResult {
   const dOverB = ovD / ovB;
   const eOverC = ovE / ovC;
   const windowSpans = summarize(samples.e.map((s) => s.windowSpans));
+  const warmSpans = summarize(samples.d.map((s) => s.warmSpans)).median;
+  const warmBytes = summarize(samples.d.map((s) => s.warmBytes)).median;
+  const fillsUp = samples.d.every((s) => s.evicted > 0);
   const eExported = summarize(samples.e.map((s) => s.received / s.spans));
 
   const dOverC = ovD / ovC;
@@ -249,8 +264,9 @@ Each trace is a server root with 5 children, about 10 attributes each, and an
 event on two of the six spans (\`bench/lib/workload.ts\`): ${SPANS_PER_TRACE}
 spans. Every configuration gets a fresh \`TracerProvider\` from
 \`@opentelemetry/sdk-trace\`, a warm-up of ${fmt(sizes.warmTraces)} traces (it
-fills the recorder's ${MAX_BYTES / 2 ** 20} MiB buffer, so the timed part runs
-at steady state with every new span evicting an old one), a full GC, then a
+leaves the recorder's ${MAX_BYTES / 2 ** 20} MiB buffer holding ${fmt(warmSpans)} spans,
+${fmt(warmBytes / 2 ** 20, 1)} MiB of records; ${fillsUp ? 'the timed part fills it, and from then on every new span evicts an old one' : 'the timed part does not fill it'}),
+a full GC, then a
 timed run of ${fmt(sizes.traces)} traces (${fmt(spansPerRound)} spans) that
 yields to the event loop every ${YIELD_EVERY} traces, as a server between
 requests, and ends with \`forceFlush()\` so pending exports are paid for. In
