@@ -525,4 +525,3 @@ export function readLeavingSpan(
   }
   return { traceId, spanId, parentSpanId, startMs, endMs, resource };
 }
-
