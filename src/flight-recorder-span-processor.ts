@@ -1055,8 +1055,9 @@ async function countTraces(run: RecordRun): Promise<number> {
  * the id bytes of its first field. From the newest: a window flush's
  * triggering trace mostly ended last.
  */
-function hasTrace(run: RecordRun, traceId: string | undefined): boolean {
-  if (traceId === undefined) return false;
+function hasTrace(run: RecordRun, traceId: unknown): boolean {
+  // A span's context can hold anything: the encoder takes a non-string id as ''.
+  if (typeof traceId !== 'string') return false;
   const id = Buffer.from(traceId, 'hex');
   if (id.length !== 16) return false;
   const buf = run.buf;

@@ -12,6 +12,8 @@ import {
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
 import { TestExporter } from './helpers/test-exporter.js';
+import { spanArb } from './helpers/span-arbitrary.js';
+import fc from 'fast-check';
 import {
   captureDiag,
   fail,
@@ -352,6 +354,50 @@ describe('FlightRecorderSpanProcessor', () => {
         t.flushes.map((f) => [f.scope, f.traceId, f.spans, f.traces]),
         [['window', traceIdOf(lone), 4, 2]],
       );
+    });
+
+    test('a window flush whose trace id is not a string is still told to onFlush, and its trace closes', async () => {
+      const [base] = fc.sample(spanArb(false), { numRuns: 1, seed: 7 });
+      const diagnostics = captureDiag();
+      try {
+        for (const traceId of [42, { x: 1 }] as unknown as string[]) {
+          const flushes: [string, number, number][] = [];
+          const recorder = new FlightRecorderSpanProcessor({
+            exporter: new TestExporter(),
+            triggers: ['error'],
+            flushScope: 'window',
+            runtimeEvents: false,
+            onFlush: (f) => flushes.push([f.scope, f.spans, f.traces]),
+          });
+          const span = (spanId: string, code: number, parent?: string) => {
+            const ctx = { traceId, spanId, traceFlags: 1 };
+            return {
+              ...base!,
+              status: { code },
+              spanContext: () => ctx,
+              parentSpanContext: parent === undefined ? undefined : { ...ctx, spanId: parent },
+              events: [],
+              links: [],
+            } as unknown as Parameters<typeof recorder.onStart>[0];
+          };
+          const child = span('1111111111111111', 0, '2222222222222222');
+          recorder.onStart(child, context.active());
+          recorder.onEnd(child);
+          const root = span('2222222222222222', 2);
+          recorder.onStart(root, context.active());
+          recorder.onEnd(root);
+          await recorder.forceFlush();
+          assert.deepEqual(flushes, [['window', 2, 2]], String(traceId));
+          assert.deepEqual(
+            diagnostics.messages.filter((m) => /failed to record/.test(m.message)),
+            [],
+            String(traceId),
+          );
+          await recorder.shutdown();
+        }
+      } finally {
+        diagnostics.restore();
+      }
     });
 
     test('trace scope exports only the triggering trace', async () => {
