@@ -39,6 +39,22 @@ async function load(path: string): Promise<Build> {
 
 const median = (xs: number[]): number => summarize(xs).median;
 
+const E_OPTIONS = {
+  triggers: ['error' as const],
+  flushScope: 'window' as const,
+  maxBytes: 16 * 1024 * 1024,
+  onFlush: () => {},
+};
+
+function rounds(fallback: number): number {
+  const n = Number(process.env.BENCH_ROUNDS ?? fallback);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`BENCH_ROUNDS must be a positive integer, not ${process.env.BENCH_ROUNDS}`);
+    process.exit(2);
+  }
+  return n;
+}
+
 async function replay(a: Build, b: Build, rounds: number): Promise<void> {
   const spans: ReadableSpan[] = [];
   const collect: SpanProcessor = {
@@ -86,8 +102,9 @@ async function pipeline(a: Build, b: Build, rounds: number): Promise<void> {
     c: () => [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: receiver.url }) })],
     dA: () => [new a.FlightRecorderSpanProcessor({ triggers: [] })],
     dB: () => [new b.FlightRecorderSpanProcessor({ triggers: [] })],
-    eA: () => [new a.FlightRecorderSpanProcessor({ triggers: ['error'], flushScope: 'window' })],
-    eB: () => [new b.FlightRecorderSpanProcessor({ triggers: ['error'], flushScope: 'window' })],
+    // As bench/pipeline.ts's (e), which counts its window flushes' spans.
+    eA: () => [new a.FlightRecorderSpanProcessor({ ...E_OPTIONS })],
+    eB: () => [new b.FlightRecorderSpanProcessor({ ...E_OPTIONS })],
   };
   const keys = Object.keys(make);
   const ns: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
@@ -141,6 +158,6 @@ if (ensureExposeGc()) {
   const a = await load(pathA);
   const b = await load(process.env.BENCH_B ?? 'dist/index.js');
   const mode = process.env.BENCH_MODE ?? 'replay';
-  if (mode === 'pipeline') await pipeline(a, b, Number(process.env.BENCH_ROUNDS ?? 8));
-  else await replay(a, b, Number(process.env.BENCH_ROUNDS ?? 60));
+  if (mode === 'pipeline') await pipeline(a, b, rounds(8));
+  else await replay(a, b, rounds(60));
 }

@@ -56,7 +56,7 @@ interface Sample {
   /** Spans and bytes the recorder held when the timed part began. */
   warmSpans: number;
   warmBytes: number;
-  /** Spans the recorder evicted by bytes by the end of the round. */
+  /** Spans the recorder evicted by bytes in the timed part. */
   evicted: number;
 }
 
@@ -143,7 +143,7 @@ async function runOnce(
     const stats = recorder.stats();
     exported = stats.spansExported;
     recorderDropped = stats.spansDropped;
-    evicted = stats.spansEvictedByBytes;
+    evicted = stats.spansEvictedByBytes - (warm?.spansEvictedByBytes ?? 0);
   }
   await provider.shutdown();
   const spans = sizes.traces * SPANS_PER_TRACE;
