@@ -20,13 +20,9 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { context } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import {
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { ensureExposeGc, gc, log, yieldToLoop } from './lib/cli.js';
+import { endedSpans } from './lib/ended-spans.js';
 import { startReceiver } from './lib/receiver.js';
 import { fmt, summarize } from './lib/stats.js';
 import { emitTrace, SPANS_PER_TRACE } from './lib/workload.js';
@@ -56,17 +52,7 @@ function rounds(fallback: number): number {
 }
 
 async function replay(a: Build, b: Build, rounds: number): Promise<void> {
-  const spans: ReadableSpan[] = [];
-  const collect: SpanProcessor = {
-    onStart() {},
-    onEnd(span) {
-      spans.push(span);
-    },
-    forceFlush: () => Promise.resolve(),
-    shutdown: () => Promise.resolve(),
-  };
-  const tracer = new TracerProvider({ spanProcessors: [collect] }).getTracer('bench', '1.0.0');
-  for (let i = 0; i < 20_000; i++) emitTrace(tracer, i, false);
+  const spans = endedSpans(20_000);
   // No runtime events: their sampler would run between replays.
   const recorders = [a, b].map(
     (m) => new m.FlightRecorderSpanProcessor({ triggers: [], runtimeEvents: false }),

@@ -6,27 +6,16 @@
 // `npm run bench`: a replayed span repeats its ids and values, so it reads
 // the id and value caches warmer than fresh traffic does.
 //   npx tsx bench/record-replay.ts
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { context } from '@opentelemetry/api';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
+import { endedSpans } from './lib/ended-spans.js';
 import { summarize } from './lib/stats.js';
-import { emitTrace, SPANS_PER_TRACE } from './lib/workload.js';
+import { SPANS_PER_TRACE } from './lib/workload.js';
 
 const TRACES = 20_000;
 const REPLAYS = 15;
 
-const spans: ReadableSpan[] = [];
-const collect: SpanProcessor = {
-  onStart() {},
-  onEnd(span) {
-    spans.push(span);
-  },
-  forceFlush: () => Promise.resolve(),
-  shutdown: () => Promise.resolve(),
-};
-const tracer = new TracerProvider({ spanProcessors: [collect] }).getTracer('bench', '1.0.0');
-for (let i = 0; i < TRACES; i++) emitTrace(tracer, i, false);
+const spans = endedSpans(TRACES);
 
 // No triggers: recording only, as the pipeline's (d). No runtime events:
 // their sampler would run between replays.
