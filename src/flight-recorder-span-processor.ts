@@ -992,17 +992,10 @@ function leavingSpans(
   const from: RecordRun[] = [];
   const slots: number[] = [];
   for (const run of runs) {
-    const buf = run.buf;
     for (let k = 0; k < run.entries; k++) {
       const slot = run.slot(k);
       if ((run.state[slot]! & LIVE) === 0) continue;
-      if (id !== undefined) {
-        // A record starts with its trace id: tag, length 16, the 16 bytes.
-        const at = run.off[slot]! + 2;
-        let same = id.length === 16;
-        for (let b = 0; same && b < 16; b++) same = buf[at + b] === id[b];
-        if (!same) continue;
-      }
+      if (id !== undefined && !ofTrace(run, slot, id)) continue;
       spans.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
       from.push(run);
       slots.push(slot);
@@ -1060,17 +1053,21 @@ function hasTrace(run: RecordRun, traceId: unknown): boolean {
   if (typeof traceId !== 'string') return false;
   const id = Buffer.from(traceId, 'hex');
   if (id.length !== 16) return false;
-  const buf = run.buf;
   for (let k = run.entries - 1; k >= 0; k--) {
     const slot = run.slot(k);
-    if ((run.state[slot]! & LIVE) === 0) continue;
-    // A record starts with its trace id: tag, length 16, the 16 bytes.
-    const at = run.off[slot]! + 2;
-    let same = true;
-    for (let b = 0; same && b < 16; b++) same = buf[at + b] === id[b];
-    if (same) return true;
+    if ((run.state[slot]! & LIVE) !== 0 && ofTrace(run, slot, id)) return true;
   }
   return false;
+}
+
+/** Whether the record in `slot` belongs to the trace whose id bytes are `id` (16 of them, or none match). */
+function ofTrace(run: RecordRun, slot: number, id: Uint8Array): boolean {
+  if (id.length !== 16) return false;
+  // A record starts with its trace id: tag, length 16, the 16 bytes.
+  const buf = run.buf;
+  const at = run.off[slot]! + 2;
+  for (let b = 0; b < 16; b++) if (buf[at + b] !== id[b]) return false;
+  return true;
 }
 
 /** A run's records as spans, decoded a slice at a time, for snapshot writers. */

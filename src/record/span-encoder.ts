@@ -54,17 +54,17 @@ const IS_REMOTE = 0x200;
 class IdCache {
   private _hex = '';
   private _valid = false;
-  readonly bytes: Uint8Array;
+  private readonly _bytes: Uint8Array;
   private readonly _view: DataView;
 
   constructor(private readonly _size: number) {
-    this.bytes = new Uint8Array(_size);
-    this._view = new DataView(this.bytes.buffer);
+    this._bytes = new Uint8Array(_size);
+    this._view = new DataView(this._bytes.buffer);
   }
 
   write(w: ProtobufWriter, hex: string): void {
     if (hex !== this._hex) {
-      this._valid = parseId(hex, this.bytes, 0, this._size);
+      this._valid = parseId(hex, this._bytes, 0, this._size);
       this._hex = hex;
     }
     if (!this._valid) w.suspect = true;
@@ -85,9 +85,9 @@ function nibble(c: number): number {
 }
 
 /**
- * Parses hex into `out`; anything else becomes what the SDK's hexToBinary
- * makes of it, sized to `out`. Returns whether the id was valid: hex of the
- * right length, not all zeros.
+ * Parses hex into the `n` bytes of `out` from `at`; anything else becomes
+ * what the SDK's hexToBinary makes of it, sized to `n`. Returns whether the
+ * id was valid: hex of the right length, not all zeros.
  */
 function parseId(hex: string, out: Uint8Array, at: number, n: number): boolean {
   if (typeof hex !== 'string') hex = '';
@@ -401,11 +401,9 @@ function writeLink(w: ProtobufWriter, link: Link, dict: InternTable | undefined)
   const extra = w.extra;
   const at = w.start();
   const ctx: SpanContext = link.context;
-  w.byte(0x0a);
-  w.byte(16);
+  w.bytes2(0x0a, 16);
   if (!w.parsed(ctx.traceId, 16, parseId)) w.suspect = true;
-  w.byte(0x12);
-  w.byte(8);
+  w.bytes2(0x12, 8);
   if (!w.parsed(ctx.spanId, 8, parseId)) w.suspect = true;
   const traceState = ctx.traceState?.serialize();
   if (traceState) {
