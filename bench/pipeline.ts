@@ -116,12 +116,13 @@ async function runOnce(
     windowSpans += n;
   });
   const provider = new TracerProvider({ spanProcessors: list });
+  const recorder = list.find((p) => p instanceof FlightRecorderSpanProcessor);
   // The warm-up warms the JIT for all and puts its spans in the recorder's
   // buffer (about a third of it); the timed part fills it, then every span
   // evicts one.
   await drive(provider, 0, sizes.warmTraces, 0);
   await provider.forceFlush();
-  const warm = list.find((p) => p instanceof FlightRecorderSpanProcessor)?.stats();
+  const warm = recorder?.stats();
   gc();
   await yieldToLoop();
   const before = await receiver.stats();
@@ -138,7 +139,6 @@ async function runOnce(
   let exported = 0;
   let recorderDropped = 0;
   let evicted = 0;
-  const recorder = list.find((p) => p instanceof FlightRecorderSpanProcessor);
   if (recorder !== undefined) {
     const stats = recorder.stats();
     exported = stats.spansExported;
