@@ -18,7 +18,7 @@ import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot/snapsh
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { spanFactory } from './helpers/span-factory.js';
 import { tempDir } from './helpers/temp-dir.js';
-import { captureDiag, makeTracing, settle } from './helpers/tracing.js';
+import { captureDiag, makeTracing, settle, until } from './helpers/tracing.js';
 
 let diagCapture: ReturnType<typeof captureDiag> | undefined;
 afterEach(() => {
@@ -58,15 +58,6 @@ function makeExporter(options: FileSpanExporterOptions = {}) {
     directory,
   });
   return { exporter, writes, directory };
-}
-
-/** Waits for `check` to hold, polling, for at most `ms`. */
-async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('FileSpanExporter', () => {
