@@ -1,4 +1,4 @@
-// tracing.ts: load it before your app, e.g. node --import ./tracing.js app.js
+// tracing.ts (plain JavaScript: tracing.mjs); load it first: node --import ./tracing.mjs app.js
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
 import { FlightRecorderSpanProcessor } from 'otel-flight-recorder';
