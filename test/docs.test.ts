@@ -74,6 +74,38 @@ describe('documentation', () => {
     assert.deepEqual(broken, []);
   });
 
+  test("every table row has its header's cells, so no figure is dropped when rendered", () => {
+    const cells = (row: string) => row.replace(/\\\|/g, '').split('|').length;
+    const bad: string[] = [];
+    for (const page of [...pages, 'bench/RESULTS.md']) {
+      const lines = read(page)
+        .replace(/```[\s\S]*?```/g, '')
+        .split('\n');
+      let header = 0;
+      lines.forEach((line, i) => {
+        if (!line.startsWith('|')) header = 0;
+        else if (header === 0) header = cells(line);
+        else if (cells(line) !== header) bad.push(`${page}:${i + 1}: ${line.slice(0, 60)}`);
+      });
+    }
+    assert.deepEqual(bad, []);
+  });
+
+  test('the Counters section names every field stats() returns', () => {
+    const source = read('src/options.ts');
+    const fields = ['LogStats', 'FlightRecorderStats'].flatMap((name) => {
+      const body = source.slice(source.indexOf(`export interface ${name} `));
+      return [...body.slice(0, body.indexOf('\n}')).matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1]!);
+    });
+    assert.ok(fields.length >= 30, `only ${fields.length} fields found`);
+    const page = read('docs/configuration.md');
+    const section = page.slice(page.indexOf('## Counters'), page.indexOf('## Without NodeSDK'));
+    assert.deepEqual(
+      fields.filter((f) => !section.includes(`\`${f}\``)),
+      [],
+    );
+  });
+
   test('the options tables are the ones the options table generates (npm run docs:options)', async () => {
     for (const [page, text] of await generatedPages()) {
       assert.equal(read(page), text, `${page} differs: run npm run docs:options`);
