@@ -141,7 +141,7 @@ const latencyThreshold = {
   check: (v: unknown) =>
     (isNumber(v) && v >= 0 && v <= MAX_DURATION_MS) || isPercentile(v)
       ? undefined
-      : `a finite number >= 0 and <= ${MAX_DURATION_MS}, or a percentile from "p1" to "p99.9" (such as "p99")`,
+      : `a finite number >= 0 and <= ${MAX_DURATION_MS}, or a percentile above "p0" and below "p100", with up to 3 decimals (such as "p99")`,
   envExpected: `a decimal integer >= 0 and <= ${MAX_DURATION_MS}, or a percentile such as p99 (above p0, below p100)`,
   type: "number, or `'p99'` (a percentile)",
   unit: 'ms',
