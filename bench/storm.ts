@@ -1,4 +1,4 @@
-// Scenario 5: an incident. Every root fails, or every root is slow, and the
+// Scenario 6: an incident. Every root fails, or every root is slow, and the
 // recorder must not add load: its CPU per span stays near recording alone,
 // its exports stay within the flush budget, and its export calls per span
 // are compared with a BatchSpanProcessor fed the same exported volume (and
@@ -369,7 +369,7 @@ Reproduce: \`node --expose-gc --import tsx bench/storm.ts\` (\`BENCH_ROUNDS\`,
   const f = samples.f.length > 0 && samples.df.length > 0 ? perRound('f', 'df').median : Number.NaN;
   const s = samples.s.length > 0 && samples.ds.length > 0 ? perRound('s', 'ds').median : Number.NaN;
   return {
-    title: '5. Storms: every root fails, every root slow',
+    title: '6. Storms: every root fails, every root slow',
     markdown,
     targets,
     headlines: [
