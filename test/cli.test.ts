@@ -11,7 +11,11 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { main } from '../src/cli/main.js';
+import { serializeRequest } from '../src/export/otlp-json.js';
+import { crashDumpSpans } from '../src/snapshot/crash-dump.js';
+import { snapshotFileName } from '../src/snapshot/snapshot-files.js';
 import { visibleWidth, wantsColor } from '../src/cli/style.js';
+import { makeRecorder, recordTraces } from './fixtures/recorder.js';
 import { closedPort, startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { runNode } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -148,6 +152,27 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
         run.stdout,
         /\n└─ ✗ charge card \(unfinished\) +87ms +▒+\n +✗ TypeError: card declined: issuer unavailable\n/,
       );
+    });
+
+    test('a crash dump with no span open marks the trace its exception joined', async () => {
+      const { recorder, tracer } = makeRecorder();
+      recordTraces(tracer, 2);
+      const t0 = Date.now();
+      const done = tracer.startSpan('send receipt', { startTime: t0 });
+      done.end(t0 + 5);
+      const crash = { error: new RangeError('mailer down'), time: t0 + 10, active: done as never };
+      const spans = crashDumpSpans(recorder._windowSpans(), [], crash, 'c0ffee00c0ffee00');
+      await recorder.shutdown();
+      const file = join(
+        tempDir(),
+        snapshotFileName({ time: crash.time, trigger: 'crash', snapshotId: 'c0ffee00c0ffee00' }),
+      );
+      await writeFile(file, serializeRequest(spans));
+      const run = await cli(['view', file]);
+      assert.equal(run.code, 0, run.stderr);
+      const first = run.stdout.split('\n').find((l) => l.includes('trace '));
+      assert.match(first!, new RegExp(`^▶ trace ${done.spanContext().traceId} .*◀ crashed here$`));
+      assert.match(run.stdout, /✗ uncaught exception .*\n +✗ RangeError: mailer down\n/);
     });
 
     test('--trace shows just that trace, by id or its start', async () => {

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
+import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { crashDumpSpans, innermostOpenSpan } from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
@@ -166,6 +167,39 @@ describe('crash dump', { concurrency: true }, () => {
     }
   });
 
+  test('a crash with no span open still records the exception, on a span of its own under the active one', async () => {
+    const dir = tempDir();
+    const exited = await within(
+      startChild('late-throw', {
+        FLIGHT_RECORDER_CRASH_DUMP: 'true',
+        FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
+      }).exited,
+      45_000,
+      'child',
+    );
+    assert.equal(exited.code, 1);
+    assert.match(exited.stderr, /TypeError: receipt mailer failed: kaboom/);
+    const { spans } = await readDump(dir);
+    assert.equal(spans.length, 10, '2 traces of 3, the 3 ended spans of GET /checkout, the crash');
+    assert.ok(spans.every((s) => attributesOf(s)['flight_recorder.unfinished'] === undefined));
+    const crash = byName(spans, 'uncaught exception');
+    const charge = byName(spans, 'charge card');
+    assert.equal(
+      crash.traceId,
+      charge.traceId,
+      'in the trace of the span active where it was thrown',
+    );
+    assert.equal(crash.parentSpanId, charge.spanId);
+    assert.equal(crash.startTimeUnixNano, crash.endTimeUnixNano);
+    assert.ok(BigInt(crash.startTimeUnixNano) >= BigInt(charge.endTimeUnixNano));
+    assert.deepEqual(crash.status, { code: 2, message: 'receipt mailer failed: kaboom' });
+    assert.equal(crash.events.length, 1);
+    assert.equal(crash.events[0]!.name, 'exception');
+    assert.equal(attributesOf(crash.events[0]!)['exception.type'], 'TypeError');
+    assert.equal(attributesOf(crash)['flight_recorder.trigger'], 'crash');
+    assert.equal(charge.events.length, 0, 'the ended span is left as it was');
+  });
+
   test('a bad crashDump option throws a TypeError naming it', () => {
     assert.throws(
       () => new FlightRecorderSpanProcessor({ crashDump: 'yes' as never }),
@@ -208,6 +242,34 @@ describe('innermostOpenSpan', () => {
       'the real span is not ended',
     );
     assert.deepEqual((other as unknown as { events: unknown[] }).events, []);
+    await recorder.shutdown();
+  });
+
+  test('with no span open, the exception gets a span of its own: under the active span, else alone', async () => {
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: tempDir() });
+    recordTraces(tracer, 1);
+    const t0 = Date.now();
+    const done = tracer.startSpan('done', { startTime: t0 });
+    done.end(t0 + 5);
+    const window = recorder._windowSpans();
+    const crash = { error: new RangeError('late'), time: t0 + 10 };
+    const under = crashDumpSpans(window, [], { ...crash, active: done as never }, 'id');
+    assert.equal(under.length, window.length + 1);
+    const span = under.find((s) => s.name === 'uncaught exception')!;
+    assert.equal(span.spanContext().traceId, done.spanContext().traceId);
+    assert.equal(span.parentSpanContext?.spanId, done.spanContext().spanId);
+    assert.equal(span.resource, (done as unknown as { resource: unknown }).resource);
+    assert.deepEqual(span.status, { code: 2, message: 'late' });
+    assert.equal(span.events[0]!.attributes!['exception.type'], 'RangeError');
+    assert.equal(span.attributes['flight_recorder.trigger'], 'crash');
+
+    const alone = crashDumpSpans([], [], crash, 'id');
+    assert.equal(alone.length, 1);
+    assert.equal(alone[0]!.parentSpanContext, undefined);
+    assert.match(alone[0]!.spanContext().traceId, /^[0-9a-f]{32}$/);
+    assert.match(String(alone[0]!.resource.attributes['service.name']), /^unknown_service:/);
+    // Both serialize as OTLP, so a dump holding only the crash is still a valid file.
+    assert.ok(JsonTraceSerializer.serializeRequest(alone)!.length > 0);
     await recorder.shutdown();
   });
 });

@@ -13,6 +13,8 @@ const RUNTIME_ATTRIBUTE = 'flight_recorder.runtime';
 const RUNTIME_TRACK_NAME = 'process runtime';
 /** The trigger whose flush is the runtime track's doing. */
 const STALL_TRIGGER = 'event-loop-stall';
+/** The span a crash dump adds for the exception when no span was open (src/snapshot/crash-dump.ts). */
+const CRASH_SPAN_NAME = 'uncaught exception';
 /** How a GC pause and a stall are drawn over the bar of the span they hit. */
 const GC_GLYPH = '▓';
 const STALL_GLYPH = '░';
@@ -122,7 +124,8 @@ function longestRoot(trace: Trace, onlyErrors: boolean): bigint {
  * other would have triggered a flush of its own, under its own snapshot id.
  * So it is the trace with an ERROR root, or the slowest root; custom
  * triggers get the same guess. A crash dump's is the trace holding the
- * exception on an unfinished span. Snapshots, signals and manual flushes
+ * exception on an unfinished span, or on the span the dump added for it
+ * when no span was open. Snapshots, signals and manual flushes
  * have none. (The span that ended last is no guide: late spans of the
  * window's traces follow the flush into the same export.)
  */
@@ -131,8 +134,11 @@ export function triggeringTrace(snapshot: Snapshot, traces: readonly Trace[]): T
   if (trigger === undefined || NO_TRIGGERING_TRACE.has(trigger)) return undefined;
   if (trigger === STALL_TRIGGER) return traces.find(isRuntimeTrack);
   if (trigger === 'crash') {
-    return traces.find((t) =>
-      t.spans.some((s) => s.unfinished && s.events.some((e) => e.name === 'exception')),
+    const holds = (t: Trace, carries: (s: SnapshotSpan) => boolean) =>
+      t.spans.some((s) => carries(s) && s.events.some((e) => e.name === 'exception'));
+    return (
+      traces.find((t) => holds(t, (s) => s.unfinished)) ??
+      traces.find((t) => holds(t, (s) => s.name === CRASH_SPAN_NAME))
     );
   }
   const errorsOnly =

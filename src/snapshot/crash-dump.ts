@@ -1,11 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import {
   type Attributes,
   context,
   diag,
   type HrTime,
+  isSpanContextValid,
+  SpanKind,
   type SpanStatus,
   SpanStatusCode,
   trace,
+  TraceFlags,
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
 import { markSpan } from '../marks.js';
@@ -21,6 +25,12 @@ import { newSnapshotId, type SnapshotSource } from './snapshot-writer.js';
 export const CRASH_TRIGGER = 'crash';
 /** Set to true on spans that were still open when the process crashed. */
 export const UNFINISHED_ATTRIBUTE = 'flight_recorder.unfinished';
+/**
+ * The span a crash dump adds to carry the exception when no span was open:
+ * it ends at the crash, under the span active where it was thrown if there
+ * was one (so it joins that trace), else in a trace of its own.
+ */
+export const CRASH_SPAN_NAME = 'uncaught exception';
 
 /**
  * A process that survives its uncaught exceptions (it has its own
@@ -192,6 +202,9 @@ export function crashDumpSpans(
   const mark = { snapshotId, trigger: CRASH_TRIGGER };
   const spans: ReadableSpan[] = [];
   for (const span of window) spans.push(markSpan(span, mark));
+  // No open span to carry the exception: a span of its own does, so the
+  // dump still says what ended the process.
+  if (innermost === undefined) spans.push(markSpan(crashSpan(crash, end, error, window), mark));
   for (const span of open) {
     const ctx = span.spanContext();
     const logs = logEvents?.get(ctx.traceId + ctx.spanId);
@@ -200,6 +213,59 @@ export function crashDumpSpans(
     );
   }
   return spans;
+}
+
+/**
+ * The span that carries the exception when no span was open (see
+ * {@link CRASH_SPAN_NAME}): ended at the crash, status ERROR, its resource
+ * that of the active span or else of the newest span in the window.
+ */
+function crashSpan(
+  crash: CrashInfo,
+  end: HrTime,
+  error: { event: TimedEvent; message: string },
+  window: readonly ReadableSpan[],
+): ReadableSpan {
+  const active = crash.active;
+  const parent = active?.spanContext();
+  const inTrace = parent !== undefined && isSpanContextValid(parent);
+  const resource = active?.resource ?? window[window.length - 1]?.resource ?? bareResource();
+  const span = {
+    name: CRASH_SPAN_NAME,
+    kind: SpanKind.INTERNAL,
+    spanContext: () => ({
+      traceId: inTrace ? parent.traceId : randomBytes(16).toString('hex'),
+      spanId: randomBytes(8).toString('hex'),
+      traceFlags: TraceFlags.SAMPLED,
+    }),
+    parentSpanContext: inTrace ? parent : undefined,
+    startTime: end,
+    endTime: end,
+    duration: [0, 0] as HrTime,
+    ended: true,
+    status: { code: SpanStatusCode.ERROR, message: error.message },
+    attributes: {},
+    links: [],
+    events: [error.event],
+    resource,
+    instrumentationScope: { name: 'otel-flight-recorder' },
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+  return span as unknown as ReadableSpan;
+}
+
+/**
+ * A resource for a dump that holds no span at all: the service name the
+ * spec gives a service that set none (the serializer reads only the
+ * attributes and the schema URL).
+ */
+function bareResource(): ReadableSpan['resource'] {
+  const name = process.argv0.split(/[\\/]/).pop() ?? 'node';
+  return {
+    attributes: { 'service.name': `unknown_service:${name}` },
+  } as unknown as ReadableSpan['resource'];
 }
 
 /**
