@@ -472,7 +472,7 @@ export function fromEnv<T>(
  * Applies code options, then the environment, then the defaults, row by row.
  * A bad value in code throws a TypeError naming the option and the value; a
  * bad environment value is handed to `warn` (see {@link fromEnv}) and the
- * default applies. The environment is read when this is called, never at
+ * default applies, as is an option the table does not know. The environment is read when this is called, never at
  * module load.
  */
 export function resolveTable<Table extends OptionTable>(
@@ -484,6 +484,15 @@ export function resolveTable<Table extends OptionTable>(
   if (given === undefined) given = {};
   if (given === null || typeof given !== 'object') {
     throw new TypeError(`Expected options to be an object, got ${describe(given)}`);
+  }
+  // A misspelt option would leave its default in place unseen: say so, once
+  // per key (an unknown key may be an option of a newer version, so no throw).
+  for (const key of Object.keys(given)) {
+    if (Object.prototype.hasOwnProperty.call(table, key)) continue;
+    const near = Object.keys(table).find((name) => name.toLowerCase() === key.toLowerCase());
+    warn(
+      `otel-flight-recorder: ignoring the unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean \`${near}\`?)`}`,
+    );
   }
   const resolved: Record<string, unknown> = {};
   for (const [name, row] of Object.entries(table)) {

@@ -239,6 +239,59 @@ describe('options', () => {
   });
 });
 
+describe('an option the table does not know', () => {
+  test('is ignored with one warning naming it, and the right spelling when only the case is off', async () => {
+    const warnings: string[] = [];
+    const options = resolveOptions(
+      { maxbytes: 5, flushscope: 'trace', later: true } as never,
+      {},
+      (m) => warnings.push(m),
+    );
+    assert.equal(options.maxBytes, OPTIONS.maxBytes.default, 'the default still applies');
+    assert.deepEqual(warnings, [
+      'otel-flight-recorder: ignoring the unknown option "maxbytes" (did you mean `maxBytes`?)',
+      'otel-flight-recorder: ignoring the unknown option "flushscope" (did you mean `flushScope`?)',
+      'otel-flight-recorder: ignoring the unknown option "later"',
+    ]);
+    // Known options, with undefined as their value, say nothing.
+    const quiet: string[] = [];
+    resolveOptions({ maxBytes: undefined, exporter: undefined }, {}, (m) => quiet.push(m));
+    assert.deepEqual(quiet, []);
+
+    // From the constructor, through the same channel as a bad variable.
+    const recorder = new FlightRecorderSpanProcessor({
+      exporter: new TestExporter(),
+      minAgems: 5,
+    } as never);
+    const diagnostics = captureDiag();
+    try {
+      await settle();
+      assert.deepEqual(
+        diagnostics.messages.map((m) => m.message),
+        ['otel-flight-recorder: ignoring the unknown option "minAgems" (did you mean `minAgeMs`?)'],
+      );
+    } finally {
+      diagnostics.restore();
+      await recorder.shutdown();
+    }
+  });
+
+  test('of coordination is named with its prefix', async () => {
+    const warnings: string[] = [];
+    const { startCoordination } = await import('../src/coordination/start.js');
+    const coordinator = startCoordination(
+      { redisUrl: 'redis://x' } as never,
+      {},
+      (m) => warnings.push(m),
+      {} as never,
+    );
+    assert.equal(coordinator, undefined, 'no redis: coordination stays off');
+    assert.deepEqual(warnings, [
+      'otel-flight-recorder: ignoring the unknown option "coordination.redisUrl"',
+    ]);
+  });
+});
+
 describe('a table row', () => {
   // A row may take a number or a word, as a percentile threshold will.
   type Threshold = number | `p${number}`;

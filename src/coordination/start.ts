@@ -16,7 +16,9 @@ export function startCoordination(
 ): Coordinator | undefined {
   let o;
   try {
-    o = resolveTable(COORDINATION_OPTIONS, given, env, warn);
+    o = resolveTable(COORDINATION_OPTIONS, given, env, (message) =>
+      warn(message.replace('the unknown option "', 'the unknown option "coordination.')),
+    );
   } catch (error) {
     // Named as the user wrote it: `coordination.redis`.
     if (!(error instanceof TypeError)) throw error;
