@@ -581,6 +581,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 
   /**
+   * The resource of the span recorded last, if any: a crash dump's own span
+   * takes it when no span of the dump has one.
+   * @internal For crash dumps.
+   */
+  _lastResource(): ReadableSpan['resource'] | undefined {
+    return this._table.lastResource();
+  }
+
+  /**
    * The buffered log records as span events, by trace id and span id.
    * @internal For crash dumps.
    */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { context, trace } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, trace } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { crashDumpSpans, innermostOpenSpan } from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
@@ -263,11 +264,55 @@ describe('innermostOpenSpan', () => {
     assert.equal(span.events[0]!.attributes!['exception.type'], 'RangeError');
     assert.equal(span.attributes['flight_recorder.trigger'], 'crash');
 
+    // Its ids are made once: every reader sees the same.
+    assert.equal(span.spanContext().spanId, span.spanContext().spanId);
+    // It never starts before the span it belongs to ended, though the crash time is whole ms.
+    const late = crashDumpSpans([], [], { ...crash, time: t0 + 4, active: done as never }, 'id');
+    assert.deepEqual(late[0]!.startTime, (done as unknown as { endTime: unknown }).endTime);
+
+    // A remote parent (only an extracted context was active) keeps its trace; an invalid one
+    // starts a new trace. Either way the resource is the one the recorder saw last.
+    const remote = trace.wrapSpanContext({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: 1,
+      isRemote: true,
+    });
+    const seen = (done as unknown as { resource: ReadableSpan['resource'] }).resource;
+    const [fromRemote] = crashDumpSpans(
+      [],
+      [],
+      { ...crash, active: remote as never },
+      'id',
+      undefined,
+      seen,
+    );
+    assert.equal(fromRemote!.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+    assert.equal(fromRemote!.parentSpanContext?.isRemote, true);
+    assert.equal(fromRemote!.resource, seen);
+    const invalid = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    const [fromInvalid] = crashDumpSpans(
+      [],
+      [],
+      { ...crash, active: invalid as never },
+      'id',
+      undefined,
+      seen,
+    );
+    assert.equal(fromInvalid!.parentSpanContext, undefined);
+    assert.notEqual(fromInvalid!.spanContext().traceId, INVALID_SPAN_CONTEXT.traceId);
+    assert.equal(fromInvalid!.resource, seen);
+    assert.equal(
+      recorder._lastResource(),
+      seen,
+      'the recorder hands over the resource it saw last',
+    );
+
     const alone = crashDumpSpans([], [], crash, 'id');
     assert.equal(alone.length, 1);
     assert.equal(alone[0]!.parentSpanContext, undefined);
     assert.match(alone[0]!.spanContext().traceId, /^[0-9a-f]{32}$/);
-    assert.match(String(alone[0]!.resource.attributes['service.name']), /^unknown_service:/);
+    assert.equal(alone[0]!.resource.attributes['service.name'], `unknown_service:${process.argv0}`);
     // Both serialize as OTLP, so a dump holding only the crash is still a valid file.
     assert.ok(JsonTraceSerializer.serializeRequest(alone)!.length > 0);
     await recorder.shutdown();

@@ -135,6 +135,11 @@ export class ResourceScopeTable {
     return id;
   }
 
+  /** The resource of the pair recorded last, else of any pair still held (for crash dumps). */
+  lastResource(): Resource | undefined {
+    return this._lastResource ?? this._resources.find((r) => r !== undefined);
+  }
+
   resource(id: number): Resource {
     return this._resources[id]!;
   }

@@ -5,6 +5,7 @@ import {
   diag,
   type HrTime,
   isSpanContextValid,
+  type SpanContext,
   SpanKind,
   type SpanStatus,
   SpanStatusCode,
@@ -50,6 +51,8 @@ export interface CrashSource extends SnapshotSource {
   _pendingExportSpans(): ReadableSpan[];
   /** The buffered log records as events, by trace id and span id (hex, concatenated). */
   _logEventsBySpan?(): Map<string, TimedEvent[]>;
+  /** The resource of the span recorded last, for the dump's own span. */
+  _lastResource?(): ReadableSpan['resource'] | undefined;
 }
 
 /** What a crash dump says about the crash. */
@@ -186,6 +189,7 @@ export function crashDumpSpans(
   crash: CrashInfo,
   snapshotId: string,
   logEvents?: ReadonlyMap<string, TimedEvent[]>,
+  lastResource?: ReadableSpan['resource'],
 ): ReadableSpan[] {
   let open = [...openSpans].filter((s) => !s.ended);
   if (open.length > MAX_OPEN_SPANS) {
@@ -204,7 +208,9 @@ export function crashDumpSpans(
   for (const span of window) spans.push(markSpan(span, mark));
   // No open span to carry the exception: a span of its own does, so the
   // dump still says what ended the process.
-  if (innermost === undefined) spans.push(markSpan(crashSpan(crash, end, error, window), mark));
+  if (innermost === undefined) {
+    spans.push(markSpan(crashSpan(crash, end, error, window, lastResource), mark));
+  }
   for (const span of open) {
     const ctx = span.spanContext();
     const logs = logEvents?.get(ctx.traceId + ctx.spanId);
@@ -217,36 +223,45 @@ export function crashDumpSpans(
 
 /**
  * The span that carries the exception when no span was open (see
- * {@link CRASH_SPAN_NAME}): ended at the crash, status ERROR, its resource
- * that of the active span or else of the newest span in the window.
+ * {@link CRASH_SPAN_NAME}): ended at the crash (not before the active span
+ * ended), status ERROR, its resource that of the active span, else of the
+ * span recorded last, else of the newest span in the window.
  */
 function crashSpan(
   crash: CrashInfo,
   end: HrTime,
   error: { event: TimedEvent; message: string },
   window: readonly ReadableSpan[],
+  lastResource: ReadableSpan['resource'] | undefined,
 ): ReadableSpan {
   const active = crash.active;
   const parent = active?.spanContext();
   const inTrace = parent !== undefined && isSpanContextValid(parent);
-  const resource = active?.resource ?? window[window.length - 1]?.resource ?? bareResource();
+  const resource =
+    active?.resource ?? lastResource ?? window[window.length - 1]?.resource ?? bareResource();
+  // Built once: every reader sees the same ids.
+  const ctx: SpanContext = {
+    traceId: inTrace ? parent.traceId : randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    traceFlags: TraceFlags.SAMPLED,
+    ...(inTrace && parent.traceState !== undefined ? { traceState: parent.traceState } : {}),
+  };
+  // Not before the span it belongs to ended: the crash time is whole milliseconds.
+  const activeEnd = active?.ended === true ? active.endTime : undefined;
+  const time = activeEnd !== undefined && hrTimeBefore(end, activeEnd) ? activeEnd : end;
   const span = {
     name: CRASH_SPAN_NAME,
     kind: SpanKind.INTERNAL,
-    spanContext: () => ({
-      traceId: inTrace ? parent.traceId : randomBytes(16).toString('hex'),
-      spanId: randomBytes(8).toString('hex'),
-      traceFlags: TraceFlags.SAMPLED,
-    }),
+    spanContext: () => ctx,
     parentSpanContext: inTrace ? parent : undefined,
-    startTime: end,
-    endTime: end,
+    startTime: time,
+    endTime: time,
     duration: [0, 0] as HrTime,
     ended: true,
     status: { code: SpanStatusCode.ERROR, message: error.message },
     attributes: {},
     links: [],
-    events: [error.event],
+    events: [{ ...error.event, time }],
     resource,
     instrumentationScope: { name: 'otel-flight-recorder' },
     droppedAttributesCount: 0,
@@ -257,14 +272,13 @@ function crashSpan(
 }
 
 /**
- * A resource for a dump that holds no span at all: the service name the
- * spec gives a service that set none (the serializer reads only the
+ * A resource for a dump when the recorder never saw one: the service name
+ * the SDK gives a service that set none (the serializer reads only the
  * attributes and the schema URL).
  */
 function bareResource(): ReadableSpan['resource'] {
-  const name = process.argv0.split(/[\\/]/).pop() ?? 'node';
   return {
-    attributes: { 'service.name': `unknown_service:${name}` },
+    attributes: { 'service.name': `unknown_service:${process.argv0}` },
   } as unknown as ReadableSpan['resource'];
 }
 
@@ -287,6 +301,7 @@ export function writeCrashDump(
     crash,
     snapshotId,
     recorder._logEventsBySpan?.(),
+    recorder._lastResource?.(),
   );
   const name = snapshotFileName({ time: crash.time, trigger: CRASH_TRIGGER, snapshotId });
   return writeSnapshotFileSync(dir, name, serializeRequest(spans));
