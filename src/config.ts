@@ -480,18 +480,20 @@ export function resolveTable<Table extends OptionTable>(
   given: object | undefined,
   env: Env,
   warn: (message: string) => void,
+  prefix = '',
 ): Resolved<Table> {
   if (given === undefined) given = {};
-  if (given === null || typeof given !== 'object') {
-    throw new TypeError(`Expected options to be an object, got ${describe(given)}`);
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    const what = prefix === '' ? 'options' : `\`${prefix.slice(0, -1)}\``;
+    throw new TypeError(`Expected ${what} to be an object, got ${describe(given)}`);
   }
   // A misspelt option would leave its default in place unseen: say so, once
   // per key (an unknown key may be an option of a newer version, so no throw).
   for (const key of Object.keys(given)) {
     if (Object.prototype.hasOwnProperty.call(table, key)) continue;
-    const near = Object.keys(table).find((name) => name.toLowerCase() === key.toLowerCase());
+    const near = nearest(key, Object.keys(table));
     warn(
-      `otel-flight-recorder: ignoring the unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean \`${near}\`?)`}`,
+      `otel-flight-recorder: ignoring the unknown option ${JSON.stringify(prefix + key)}${near === undefined ? '' : ` (did you mean \`${prefix}${near}\`?)`}`,
     );
   }
   const resolved: Record<string, unknown> = {};
@@ -504,11 +506,52 @@ export function resolveTable<Table extends OptionTable>(
     const wrong = row.check(value);
     if (wrong !== undefined) {
       const shown = row.redact !== undefined ? row.redact(value) : describe(value);
-      throw new TypeError(`Expected \`${name}\` to be ${wrong}, got ${shown}`);
+      throw new TypeError(`Expected \`${prefix}${name}\` to be ${wrong}, got ${shown}`);
     }
     resolved[name] = row.normalize ? row.normalize(value) : value;
   }
   return resolved as Resolved<Table>;
+}
+
+/**
+ * The name `key` was likely meant as: the same but for case, or else the
+ * one closest within two edits (of letters, case ignored), if only one is.
+ */
+function nearest(key: string, names: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const same = names.find((name) => name.toLowerCase() === lower);
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = 3;
+  let ties = 0;
+  for (const name of names) {
+    // One past the best so far, so a name as close as the best is told from a far one.
+    const d = editDistance(lower, name.toLowerCase(), bestDistance + 1);
+    if (d < bestDistance) {
+      best = name;
+      bestDistance = d;
+      ties = 1;
+    } else if (d === bestDistance && best !== undefined) ties++;
+  }
+  return ties === 1 ? best : undefined;
+}
+
+/** Levenshtein distance of `a` and `b`, or `limit` once it is sure to reach it. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+      rowMin = Math.min(rowMin, current[j]!);
+    }
+    if (rowMin >= limit) return limit;
+    previous = current;
+  }
+  return Math.min(previous[b.length]!, limit);
 }
 
 /** The recorder's options: code, then environment, then defaults (see {@link resolveTable}). */

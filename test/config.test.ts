@@ -243,7 +243,7 @@ describe('an option the table does not know', () => {
   test('is ignored with one warning naming it, and the right spelling when only the case is off', async () => {
     const warnings: string[] = [];
     const options = resolveOptions(
-      { maxbytes: 5, flushscope: 'trace', later: true } as never,
+      { maxbytes: 5, flushscope: 'trace', maxExportBatch: 9, later: true } as never,
       {},
       (m) => warnings.push(m),
     );
@@ -251,8 +251,21 @@ describe('an option the table does not know', () => {
     assert.deepEqual(warnings, [
       'otel-flight-recorder: ignoring the unknown option "maxbytes" (did you mean `maxBytes`?)',
       'otel-flight-recorder: ignoring the unknown option "flushscope" (did you mean `flushScope`?)',
+      'otel-flight-recorder: ignoring the unknown option "maxExportBatch"',
       'otel-flight-recorder: ignoring the unknown option "later"',
     ]);
+    // Within two edits of one option, it is named.
+    const typos: string[] = [];
+    resolveOptions({ maxByte: 1, minAgMs: 1 } as never, {}, (m) => typos.push(m));
+    assert.deepEqual(typos, [
+      'otel-flight-recorder: ignoring the unknown option "maxByte" (did you mean `maxBytes`?)',
+      'otel-flight-recorder: ignoring the unknown option "minAgMs" (did you mean `minAgeMs`?)',
+    ]);
+    // An array is not an options object.
+    assert.throws(
+      () => resolveOptions([1] as never, {}, () => {}),
+      (e: unknown) => e instanceof TypeError && /Expected options to be an object/.test(e.message),
+    );
     // Known options, with undefined as their value, say nothing.
     const quiet: string[] = [];
     resolveOptions({ maxBytes: undefined, exporter: undefined }, {}, (m) => quiet.push(m));
@@ -280,14 +293,15 @@ describe('an option the table does not know', () => {
     const warnings: string[] = [];
     const { startCoordination } = await import('../src/coordination/start.js');
     const coordinator = startCoordination(
-      { redisUrl: 'redis://x' } as never,
+      { Redis: 'redis://x', channelName: 'x' } as never,
       {},
       (m) => warnings.push(m),
       {} as never,
     );
     assert.equal(coordinator, undefined, 'no redis: coordination stays off');
     assert.deepEqual(warnings, [
-      'otel-flight-recorder: ignoring the unknown option "coordination.redisUrl"',
+      'otel-flight-recorder: ignoring the unknown option "coordination.Redis" (did you mean `coordination.redis`?)',
+      'otel-flight-recorder: ignoring the unknown option "coordination.channelName"',
     ]);
   });
 });

@@ -14,18 +14,8 @@ export function startCoordination(
   warn: (message: string) => void,
   host: CoordinationHost,
 ): Coordinator | undefined {
-  let o;
-  try {
-    o = resolveTable(COORDINATION_OPTIONS, given, env, (message) =>
-      warn(message.replace('the unknown option "', 'the unknown option "coordination.')),
-    );
-  } catch (error) {
-    // Named as the user wrote it: `coordination.redis`.
-    if (!(error instanceof TypeError)) throw error;
-    throw new TypeError(error.message.replace(/^Expected `(\w+)`/, 'Expected `coordination.$1`'), {
-      cause: error,
-    });
-  }
+  // Named as the user wrote them: `coordination.redis`.
+  const o = resolveTable(COORDINATION_OPTIONS, given, env, warn, 'coordination.');
   if (o.redis === undefined) return undefined;
   return new Coordinator(o, host);
 }
