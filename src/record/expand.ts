@@ -14,7 +14,7 @@ import type { InternTable } from './intern-table.js';
  * over whole messages that hold no ids (an attribute's value, the status,
  * any field it does not know) without reading inside them, so its cost is a
  * few steps per field plus the bytes copied. Bytes the encoder did not write
- * are copied as they are, and nothing is read past `to`.
+ * are copied as they are, and the copy ends at `to`.
  *
  * Written as flat loops over local variables (no per-field method calls or
  * object fields), because this is where a flush spends its CPU.
@@ -43,16 +43,35 @@ export function expandRecord(
     const tagAt = i;
     const tag = src[i++]!;
     if (tag === 0x48 || tag === 0x28) {
-      // A whole span attribute (field 9) or the span's name (field 5), by id.
-      state.i = i;
-      const id = varint(src, to);
-      i = state.i;
+      // A whole span attribute (field 9) or the span's name (field 5), by id:
+      // most ids are one byte.
+      let id = src[i++]!;
+      if (id >= 0x80) {
+        state.i = i - 1;
+        id = varint(src, to);
+        i = state.i;
+      }
       if (id >= size) continue;
-      p = copy(src, run, tagAt, out, p);
+      if (tagAt > run) p = copy(src, run, tagAt, out, p);
       out[p++] = tag + 2;
       const o = offs[id]!;
       p = copy(slab, o, o + lens[id]!, out, p);
       run = i;
+    } else if (tag === 0x4a && src[i]! < 0x80 && src[i + 1] === 0x18 && src[i + 2]! < 0x80) {
+      // The usual KeyValue: a one-byte length, then its key by a one-byte id
+      // (see keyValue, which this is in line).
+      const start = i + 1;
+      const id = src[i + 2]!;
+      if (id < size) {
+        if (start > run) p = copy(src, run, start, out, p);
+        out[p++] = 0x0a;
+        const o = offs[id]!;
+        const n = lens[id]!;
+        p = copy(slab, o, o + n, out, p);
+        run = start + 2;
+        // The length is the expanded one: the key grew by n - 1 bytes.
+        i = start + src[i]! - (n - 1);
+      } else i = start + src[i]!;
     } else if (tag === 0x4a || tag === 0x5a || tag === 0x6a) {
       // A KeyValue, an Event or a Link: length-delimited, the expanded length.
       state.i = i;
@@ -64,9 +83,23 @@ export function expandRecord(
       i = state.i;
       p = state.p;
       run = state.run;
-    } else if (tag === 0x39 || tag === 0x41) {
-      // Start and end time, fixed64.
-      i += 8;
+    } else if (tag < 0x80) {
+      // Any other one-byte tag (ids, times, kind, status, the dropped
+      // counts) is stepped over by its wire type, in line.
+      const wt = tag & 7;
+      if (wt === 2) {
+        const n = src[i]!;
+        if (n < 0x80) i += 1 + n;
+        else {
+          state.i = i;
+          const length = varint(src, to);
+          i = state.i + length;
+        }
+      } else if (wt === 1) i += 8;
+      else if (wt === 0) {
+        while (i < to && src[i++]! >= 0x80);
+      } else if (wt === 5) i += 4;
+      else i = skip(src, tagAt, to);
     } else {
       i = skip(src, tagAt, to);
     }
@@ -104,9 +137,11 @@ function viewOf(a: Uint8Array): DataView {
 
 /**
  * Copies `src[from, to)` to `out` at `p`; returns the position after it.
- * Short runs (most of a record: tags, lengths, ids, short strings) go four
- * bytes at a time through DataViews, about twice as fast as byte by byte
- * and far cheaper than a native call, which allocates a view per run.
+ * Short runs (most of a record: tags, lengths, ids, short strings) go
+ * through DataViews, eight bytes a turn (little-endian, as x86 and Arm are,
+ * so no byte swaps), several times as fast as byte by byte and far cheaper
+ * than a native call, which allocates a view per run. `src` and `out` are
+ * never the same array.
  */
 function copy(src: Uint8Array, from: number, to: number, out: Uint8Array, p: number): number {
   const n = to - from;
@@ -131,9 +166,23 @@ function copy(src: Uint8Array, from: number, to: number, out: Uint8Array, p: num
     outView = viewOf(out);
   }
   const ov = outView;
+  // Eight bytes a turn, then four, then the last 1–3 bytes as the run's last
+  // four again (n >= 8, so they are inside it): the same bytes rewritten.
   let k = from;
-  for (const last = to - 4; k <= last; k += 4, p += 4) ov.setInt32(p, sv.getInt32(k));
-  for (; k < to; k++) out[p++] = src[k]!;
+  for (const last = to - 8; k <= last; k += 8, p += 8) {
+    ov.setInt32(p, sv.getInt32(k, true), true);
+    ov.setInt32(p + 4, sv.getInt32(k + 4, true), true);
+  }
+  if (k + 4 <= to) {
+    ov.setInt32(p, sv.getInt32(k, true), true);
+    k += 4;
+    p += 4;
+  }
+  const rest = to - k;
+  if (rest > 0) {
+    ov.setInt32(p + rest - 4, sv.getInt32(to - 4, true), true);
+    p += rest;
+  }
   return p;
 }
 

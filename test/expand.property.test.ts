@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { expandRecord, releaseExpandViews } from '../src/record/expand.js';
+
+// expandRecord's copies go eight and four bytes a turn and finish with the
+// run's last four bytes again: any length, from any offset to any offset,
+// must come out byte for byte, and nothing around it may change. (With no
+// intern table a record is copied as it is.)
+test('a record copies byte for byte at any length and offsets, writing nothing around it', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 600 }),
+      fc.nat(),
+      fc.nat(),
+      fc.nat(64),
+      (bytes, a, b, at) => {
+        const from = bytes.length === 0 ? 0 : a % (bytes.length + 1);
+        const to = from + (bytes.length === 0 ? 0 : b % (bytes.length - from + 1));
+        const out = new Uint8Array(at + (to - from) + 8).fill(0xee);
+        try {
+          const end = expandRecord(bytes, from, to, undefined, out, at);
+          assert.equal(end, at + (to - from));
+        } finally {
+          releaseExpandViews();
+        }
+        assert.deepEqual(out.subarray(at, at + (to - from)), bytes.subarray(from, to));
+        assert.ok(
+          out.subarray(0, at).every((x) => x === 0xee),
+          'nothing before',
+        );
+        assert.ok(
+          out.subarray(at + (to - from)).every((x) => x === 0xee),
+          'nothing after',
+        );
+      },
+    ),
+    { numRuns: 2_000 },
+  );
+});
