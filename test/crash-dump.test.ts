@@ -20,6 +20,18 @@ async function readDump(dir: string): Promise<{ name: string; spans: OtlpSpan[] 
   return { name: name!, spans: spansOf(body) };
 }
 
+/** Runs the child app in `mode` with crash dumps on; its exit and its one dump. */
+async function crashedChild(mode: string) {
+  const dir = tempDir();
+  const exited = await within(
+    startChild(mode, { FLIGHT_RECORDER_CRASH_DUMP: 'true', FLIGHT_RECORDER_SNAPSHOT_DIR: dir })
+      .exited,
+    45_000,
+    'child',
+  );
+  return { exited, ...(await readDump(dir)) };
+}
+
 function byName(spans: OtlpSpan[], name: string): OtlpSpan {
   const span = spans.find((s) => s.name === name);
   assert.ok(span, `no span named ${name}`);
@@ -83,18 +95,9 @@ describe('crash dump', { concurrency: true }, () => {
   });
 
   test('an unhandled rejection that ends the process is dumped too, and the exit code is unchanged', async () => {
-    const dir = tempDir();
-    const exited = await within(
-      startChild('reject', {
-        FLIGHT_RECORDER_CRASH_DUMP: 'true',
-        FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
-      }).exited,
-      45_000,
-      'child',
-    );
+    const { exited, spans } = await crashedChild('reject');
     assert.equal(exited.code, 1);
     assert.match(exited.stderr, /RangeError: amount out of range/);
-    const { spans } = await readDump(dir);
     const exception = attributesOf(byName(spans, 'charge card').events[0]!);
     assert.equal(exception['exception.type'], 'RangeError');
   });
@@ -169,18 +172,9 @@ describe('crash dump', { concurrency: true }, () => {
   });
 
   test('a crash with no span open still records the exception, on a span of its own under the active one', async () => {
-    const dir = tempDir();
-    const exited = await within(
-      startChild('late-throw', {
-        FLIGHT_RECORDER_CRASH_DUMP: 'true',
-        FLIGHT_RECORDER_SNAPSHOT_DIR: dir,
-      }).exited,
-      45_000,
-      'child',
-    );
+    const { exited, spans } = await crashedChild('late-throw');
     assert.equal(exited.code, 1);
     assert.match(exited.stderr, /TypeError: receipt mailer failed: kaboom/);
-    const { spans } = await readDump(dir);
     assert.equal(spans.length, 10, '2 traces of 3, the 3 ended spans of GET /checkout, the crash');
     assert.ok(spans.every((s) => attributesOf(s)['flight_recorder.unfinished'] === undefined));
     const crash = byName(spans, 'uncaught exception');
