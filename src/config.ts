@@ -472,8 +472,9 @@ export function fromEnv<T>(
  * Applies code options, then the environment, then the defaults, row by row.
  * A bad value in code throws a TypeError naming the option and the value; a
  * bad environment value is handed to `warn` (see {@link fromEnv}) and the
- * default applies, as is an option the table does not know. The environment is read when this is called, never at
- * module load.
+ * default applies; an option in code the table does not know is named to
+ * `warn` and ignored. `prefix` (`coordination.`) goes before every name said.
+ * The environment is read when this is called, never at module load.
  */
 export function resolveTable<Table extends OptionTable>(
   table: Table,

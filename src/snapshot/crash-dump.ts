@@ -31,7 +31,7 @@ export const UNFINISHED_ATTRIBUTE = 'flight_recorder.unfinished';
  * it ends at the crash, under the span active where it was thrown if there
  * was one (so it joins that trace), else in a trace of its own.
  */
-export const CRASH_SPAN_NAME = 'uncaught exception';
+const CRASH_SPAN_NAME = 'uncaught exception';
 
 /**
  * A process that survives its uncaught exceptions (it has its own
