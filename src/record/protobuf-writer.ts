@@ -21,7 +21,8 @@ export class ProtobufWriter {
   buf: Uint8Array;
   /** The same memory as `buf`, for native UTF-8 writes. */
   private _native: Buffer;
-  private _view: DataView;
+  /** The same memory as `buf`, for multi-byte writes by callers that checked the room. */
+  view: DataView;
   pos = 0;
   end: number;
   /**
@@ -36,7 +37,7 @@ export class ProtobufWriter {
   constructor(buf: Uint8Array) {
     this.buf = buf;
     this._native = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-    this._view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.end = buf.length;
   }
 
@@ -45,7 +46,7 @@ export class ProtobufWriter {
     if (buf !== this.buf) {
       this.buf = buf;
       this._native = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-      this._view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     this.pos = pos;
     this.end = end;
@@ -160,7 +161,7 @@ export class ProtobufWriter {
 
   double(value: number): void {
     this._room(8);
-    this._view.setFloat64(this.pos, value, true);
+    this.view.setFloat64(this.pos, value, true);
     this.pos += 8;
   }
 
@@ -186,18 +187,6 @@ export class ProtobufWriter {
     }
     this.buf.set(bytes, this.pos);
     this.pos += n;
-  }
-
-  /**
-   * The first `n` bytes of `src` (`n` a multiple of 4, such as an id), copied
-   * four at a time: cheaper than a byte loop or a native call.
-   */
-  words(src: DataView, n: number): void {
-    const p = this.pos;
-    if (p + n > this.end) throw WriterFull;
-    const view = this._view;
-    for (let i = 0; i < n; i += 4) view.setInt32(p + i, src.getInt32(i));
-    this.pos = p + n;
   }
 
   /**

@@ -139,8 +139,12 @@ export const attributesArb = (t: fc.Arbitrary<string>) =>
     .tuple(repeated, fc.dictionary(key(t), values(t), { maxKeys: 6 }))
     .map(([common, own]) => ({ ...common, ...own })) as fc.Arbitrary<Attributes>;
 
+/** Mostly seconds below 2^32, the encoder's fast path; sometimes up to where nanoseconds overflow uint64. */
 export const hrTime: fc.Arbitrary<HrTime> = fc.tuple(
-  fc.integer({ min: 0, max: 4_000_000_000 }),
+  fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 0, max: 4_000_000_000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 2 ** 32 - 2, max: 18_446_744_072 }) },
+  ),
   fc.integer({ min: 0, max: 999_999_999 }),
 );
 
@@ -208,7 +212,7 @@ export function spanArb(surrogates = true): fc.Arbitrary<ReadableSpan> {
         ),
         { maxLength: 2 },
       ),
-      droppedLinksCount: fc.nat(100),
+      droppedLinksCount: fc.nat(1000),
       status: fc.record(
         { code: fc.integer({ min: 0, max: 2 }), message: t.filter((m) => m !== '') },
         { requiredKeys: ['code'] },
