@@ -287,3 +287,57 @@ test('the shapes and the values they remember stay within their bounds, whatever
     decodeRequest(ProtobufTraceSerializer.serializeRequest(spans.slice(-40))!),
   );
 });
+
+test('attributes written in one run (interned keys past id 127, lengths either side of 127 bytes, every value type) are byte for byte what the SDK writes', () => {
+  const table = new ResourceScopeTable();
+  const ring = new SpanRing(4 << 20, 4096, new SpanEncoder(), {
+    spansEvictedByBytes: 0,
+    spansEvictedByAge: 0,
+    spansTooLarge: 0,
+  });
+  const values: unknown[] = [
+    '',
+    'ascii',
+    'é accent',
+    'x'.repeat(100),
+    'y'.repeat(127),
+    'z'.repeat(200),
+    0,
+    -0,
+    7,
+    2 ** 28 - 1,
+    2 ** 28,
+    -1,
+    2 ** 53,
+    0.5,
+    -2.25,
+    Number.NaN,
+    Infinity,
+    true,
+    false,
+  ];
+  const spans: ReadableSpan[] = [];
+  // 300 keys, so past the first 128 their ids take two bytes; some keys
+  // long enough that the KeyValue's length no longer fits one byte.
+  for (let i = 0; i < 300; i++) {
+    const key = i % 7 === 0 ? `k.${i}.${'q'.repeat(90)}` : `k.${i}`;
+    const attributes: Record<string, unknown> = {};
+    for (let j = 0; j < 3; j++) attributes[`${key}.${j}`] = values[(i * 3 + j) % values.length];
+    const span = { ...good1!, name: `span ${i % 5}`, attributes, events: [], links: [] };
+    spans.push(span as ReadableSpan);
+    assert.ok(
+      ring.append(
+        span,
+        span.spanContext(),
+        table.idOf(span.resource, span.instrumentationScope),
+        0,
+        0,
+      ) >= 0,
+    );
+  }
+  const run = ring.detach({ snapshotId: 's', trigger: 't' });
+  assert.equal(
+    Buffer.from(assembleRequest(run, 0, run.entries, table, undefined)).toString('hex'),
+    Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!).toString('hex'),
+  );
+});

@@ -10,7 +10,7 @@ import {
   MAX_SHAPE_KEYS,
   VALUES_PER_KEY,
 } from './intern-table.js';
-import { type ProtobufWriter, varintSize, WriterFull } from './protobuf-writer.js';
+import { type ProtobufWriter, putVarint, varintSize, WriterFull } from './protobuf-writer.js';
 
 /**
  * Encodes an ended span as the body of an OTLP protobuf `Span` message, field
@@ -307,6 +307,10 @@ export function writeAttributes(
       if (at >= 0) dict!.written(shape!, at, value, entry.ids[entry.hit]!);
       continue;
     }
+    if (seen < 0 && writeShortKeyValue(w, tag, entry.id, dict!, value)) {
+      if (lookup) dict!.remember(entry, value);
+      continue;
+    }
     w.byte(tag);
     const extra = w.extra;
     const kv = w.start();
@@ -327,6 +331,84 @@ export function writeAttributes(
     } else if (lookup) dict!.remember(entry, value);
   }
   w.extra += extras;
+}
+
+/**
+ * Writes a KeyValue of interned key `id` and a short value in one run, when
+ * its expanded length fits one byte: an ASCII string, a non-negative integer
+ * below 2^28, a boolean or a number the SDK writes as a double, the same
+ * bytes as the general path.
+ * Returns false, `w.pos` unmoved, for anything else (or when it does not
+ * fit): the general path writes it then.
+ */
+function writeShortKeyValue(
+  w: ProtobufWriter,
+  tag: number,
+  id: number,
+  dict: InternTable,
+  value: unknown,
+): boolean {
+  const keyLen = dict.len[id]!;
+  const idSize = id < 0x80 ? 1 : 2;
+  if (id >= 0x4000) return false;
+  let p = w.pos;
+  const buf = w.buf;
+  let valueLen: number;
+  const t = typeof value;
+  if (t === 'string') {
+    valueLen = 2 + (value as string).length;
+  } else if (t === 'number') {
+    const n = value as number;
+    if (!Number.isInteger(n)) valueLen = 9;
+    else if (n >>> 0 === n && n < 0x10000000) valueLen = 1 + varintSize(n);
+    else return false;
+  } else if (t === 'boolean') {
+    valueLen = 2;
+  } else return false;
+  // The expanded KeyValue: the key field (1 + keyLen), then 0x12, a length and the AnyValue body.
+  const kvLen = keyLen + valueLen + 3;
+  if (kvLen >= 0x80 || p + 5 + idSize + valueLen > w.end) return false;
+  buf[p] = tag;
+  buf[p + 1] = kvLen;
+  buf[p + 2] = 0x18;
+  if (idSize === 1) {
+    buf[p + 3] = id;
+    p += 4;
+  } else {
+    buf[p + 3] = (id & 0x7f) | 0x80;
+    buf[p + 4] = id >>> 7;
+    p += 5;
+  }
+  buf[p] = 0x12;
+  buf[p + 1] = valueLen;
+  p += 2;
+  if (t === 'string') {
+    const s = value as string;
+    const n = s.length;
+    buf[p] = 0x0a;
+    buf[p + 1] = n;
+    p += 2;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) return false;
+      buf[p + i] = c;
+    }
+    p += n;
+  } else if (t === 'boolean') {
+    buf[p] = 0x10;
+    buf[p + 1] = value ? 1 : 0;
+    p += 2;
+  } else if (valueLen === 9) {
+    buf[p] = 0x21;
+    w.view.setFloat64(p + 1, value as number, true);
+    p += 9;
+  } else {
+    buf[p] = 0x18;
+    p = putVarint(buf, p + 1, value as number);
+  }
+  w.pos = p;
+  w.extra += keyLen - idSize;
+  return true;
 }
 
 /** Writes the `value` field of a KeyValue (field 2, an AnyValue). */
