@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import fc from 'fast-check';
 import { decodeRecord } from '../src/export/span-decoder.js';
@@ -295,7 +296,7 @@ test('attributes written in one run (interned keys past id 127, lengths either s
     spansEvictedByAge: 0,
     spansTooLarge: 0,
   });
-  const values: unknown[] = [
+  const values: AttributeValue[] = [
     '',
     'ascii',
     'é accent',
@@ -321,7 +322,7 @@ test('attributes written in one run (interned keys past id 127, lengths either s
   // long enough that the KeyValue's length no longer fits one byte.
   for (let i = 0; i < 300; i++) {
     const key = i % 7 === 0 ? `k.${i}.${'q'.repeat(90)}` : `k.${i}`;
-    const attributes: Record<string, unknown> = {};
+    const attributes: Attributes = {};
     for (let j = 0; j < 3; j++) attributes[`${key}.${j}`] = values[(i * 3 + j) % values.length];
     const span = { ...good1!, name: `span ${i % 5}`, attributes, events: [], links: [] };
     spans.push(span as ReadableSpan);
