@@ -6,7 +6,7 @@ import { assembleRequest } from '../src/flush/request.js';
 import { INDEX_ENTRY_BYTES, LIVE, OPEN, PINNED } from '../src/record/record-run.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
 import { SpanEncoder } from '../src/record/span-encoder.js';
-import { ringLayout, SpanRing } from '../src/record/span-ring.js';
+import { ringLayout, slotOf, SpanRing } from '../src/record/span-ring.js';
 import { spanArb } from './helpers/span-arbitrary.js';
 
 const counters = () => ({ spansEvictedByBytes: 0, spansEvictedByAge: 0, spansTooLarge: 0 });
@@ -145,6 +145,28 @@ test('eviction by age keeps records of open traces in place, marked pinned, chec
   assert.equal(ring.ageTime(), 50, 'the next record to check is the younger one');
   ring.evictOlderThan(10);
   assert.equal(ring.length, 2);
+});
+
+test('a record slot is seq % capacity for every sequence number below 2^53 and every capacity', () => {
+  const seq = fc.oneof(
+    fc.maxSafeNat(),
+    fc.nat(),
+    // Just either side of a multiple of the capacity, where a rounded quotient would show.
+    fc.tuple(fc.nat({ max: 2 ** 21 }), fc.integer({ min: -2, max: 2 })),
+  );
+  fc.assert(
+    fc.property(seq, fc.integer({ min: 1, max: 2 ** 32 }), (s, capacity) => {
+      const n =
+        typeof s === 'number'
+          ? s
+          : Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, s[0] * capacity + s[1]));
+      assert.equal(slotOf(n, capacity), n % capacity);
+    }),
+    { numRuns: 20_000 },
+  );
+  for (const capacity of [1, 3, 7, 65_521, 91_703, 2 ** 31 - 1])
+    for (const n of [2 ** 53 - 1, 2 ** 53 - 2, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1])
+      assert.equal(slotOf(n, capacity), n % capacity);
 });
 
 test('maxBytes is split exactly between ring bytes and index', () => {

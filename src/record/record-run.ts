@@ -60,7 +60,7 @@ export class RecordRun {
       return;
     }
     for (let k = 0; k < entries; k++) {
-      const i = (head + k) % capacity;
+      const i = head + k < capacity ? head + k : head + k - capacity;
       if ((state[i]! & LIVE) === 0) continue;
       this.length++;
       this.bytes += len[i]!;
@@ -74,7 +74,9 @@ export class RecordRun {
 
   /** The slot of entry `k`. */
   slot(k: number): number {
-    return (this.head + k) % this.capacity;
+    // head < capacity and k < entries <= capacity: one compare, no division.
+    const i = this.head + k;
+    return i < this.capacity ? i : i - this.capacity;
   }
 
   /**

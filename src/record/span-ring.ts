@@ -42,12 +42,24 @@ export interface RingCounters {
 }
 
 /**
+ * `seq % capacity`, through a float division: V8 compiles `%` of two
+ * integers to an integer division, several times slower, and slower still
+ * once `seq` passes 2^31. Exact for integers `0 <= seq < 2^53`: the
+ * division rounds correctly, so its floor is never below the true quotient
+ * (nor above it, in that range; the compare guards that).
+ */
+export function slotOf(seq: number, capacity: number): number {
+  const i = seq - Math.floor(seq / capacity) * capacity;
+  return i < 0 ? i + capacity : i;
+}
+
+/**
  * The recorder's memory: encoded `Span` records in one preallocated byte
  * ring, oldest overwritten first, and a typed-array index of them. Nothing is
  * allocated per span. `maxBytes` is the ring's bytes plus its index, exactly.
  *
  * Records are addressed by sequence numbers that only grow (exact up to
- * 2^53): record `seq` is in slot `seq % capacity` while
+ * 2^53): record `seq` is in slot `seq % capacity` ({@link slotOf}) while
  * `headSeq <= seq < tailSeq` and its state has LIVE. A record never wraps:
  * when one does not fit before the end of the ring, a new lap starts at 0.
  *
@@ -137,24 +149,24 @@ export class SpanRing {
     return (
       seq >= this._headSeq &&
       seq < this._tailSeq &&
-      (this._state[seq % this.capacity]! & LIVE) !== 0
+      (this._state[slotOf(seq, this.capacity)]! & LIVE) !== 0
     );
   }
 
   stateOf(seq: number): number {
-    return this.isLive(seq) ? this._state[seq % this.capacity]! : 0;
+    return this.isLive(seq) ? this._state[slotOf(seq, this.capacity)]! : 0;
   }
 
   setState(seq: number, state: number): void {
-    this._state[seq % this.capacity] = state;
+    this._state[slotOf(seq, this.capacity)] = state;
   }
 
   pairOf(seq: number): number {
-    return this._pair[seq % this.capacity]!;
+    return this._pair[slotOf(seq, this.capacity)]!;
   }
 
   timeOf(seq: number): number {
-    return this._time[seq % this.capacity]!;
+    return this._time[slotOf(seq, this.capacity)]!;
   }
 
   /** The intern tables records may refer to now. */
@@ -169,17 +181,17 @@ export class SpanRing {
 
   /** The record's length once expanded. */
   xlenOf(seq: number): number {
-    return this._xlen[seq % this.capacity]!;
+    return this._xlen[slotOf(seq, this.capacity)]!;
   }
 
   /** The intern table the record refers to. */
   dictOf(seq: number): InternTable {
-    return this._dicts[(this._state[seq % this.capacity]! & DICT_ODD) === 0 ? 0 : 1];
+    return this._dicts[(this._state[slotOf(seq, this.capacity)]! & DICT_ODD) === 0 ? 0 : 1];
   }
 
   /** The bytes of a live record; a view valid until the next append. */
   record(seq: number): Uint8Array {
-    const i = seq % this.capacity;
+    const i = slotOf(seq, this.capacity);
     const o = this._off[i]!;
     return this._buf.subarray(o, o + this._len[i]!);
   }
@@ -271,7 +283,7 @@ export class SpanRing {
   /** Where the free space starting at `start` ends: the oldest record ahead of it, or the ring's end. */
   private _freeEnd(start: number): number {
     while (this._headSeq < this._tailSeq) {
-      const i = this._headSeq % this.capacity;
+      const i = slotOf(this._headSeq, this.capacity);
       if ((this._state[i]! & LIVE) === 0) {
         this._headSeq++;
         continue;
@@ -342,7 +354,7 @@ export class SpanRing {
     this._evictOverlap(start, end);
     if (this._tailSeq - this._headSeq >= this.capacity) this._shift(true);
     const seq = this._tailSeq++;
-    const i = seq % this.capacity;
+    const i = slotOf(seq, this.capacity);
     this._off[i] = start;
     this._len[i] = end - start;
     this._xlen[i] = xlen;
@@ -359,7 +371,7 @@ export class SpanRing {
   /** Evicts head records whose bytes overlap `[from, to)`. */
   private _evictOverlap(from: number, to: number): void {
     while (this._headSeq < this._tailSeq) {
-      const i = this._headSeq % this.capacity;
+      const i = slotOf(this._headSeq, this.capacity);
       const o = this._off[i]!;
       if ((this._state[i]! & LIVE) !== 0 && (o >= to || o + this._len[i]! <= from)) return;
       this._shift(true);
@@ -368,7 +380,7 @@ export class SpanRing {
 
   /** Drops the head entry; a live one counts as evicted by bytes when `byBytes`. */
   private _shift(byBytes: boolean): void {
-    const i = this._headSeq % this.capacity;
+    const i = slotOf(this._headSeq, this.capacity);
     if ((this._state[i]! & LIVE) !== 0) {
       this._length--;
       this._bytes -= this._len[i]!;
@@ -382,7 +394,7 @@ export class SpanRing {
 
   /** Removes a live record (taken by a flush or gone by age); its bytes stay until overwritten. */
   remove(seq: number): void {
-    const i = seq % this.capacity;
+    const i = slotOf(seq, this.capacity);
     if (!this.isLive(seq)) return;
     if ((this._state[i]! & ROOT) !== 0) this._roots--;
     this._state[i] = 0;
@@ -391,7 +403,7 @@ export class SpanRing {
     if (this._length === 0) this._bytes = 0;
     while (
       this._headSeq < this._tailSeq &&
-      (this._state[this._headSeq % this.capacity]! & LIVE) === 0
+      (this._state[slotOf(this._headSeq, this.capacity)]! & LIVE) === 0
     ) {
       this._headSeq++;
     }
@@ -400,7 +412,7 @@ export class SpanRing {
   /** The end time of the oldest record not yet checked for age; Infinity when none. */
   ageTime(): number {
     const seq = Math.max(this._ageSeq, this._headSeq);
-    return seq < this._tailSeq ? this._time[seq % this.capacity]! : Infinity;
+    return seq < this._tailSeq ? this._time[slotOf(seq, this.capacity)]! : Infinity;
   }
 
   /**
@@ -413,7 +425,7 @@ export class SpanRing {
   evictOlderThan(cutoff: number): void {
     let seq = Math.max(this._ageSeq, this._headSeq);
     while (seq < this._tailSeq) {
-      const i = seq % this.capacity;
+      const i = slotOf(seq, this.capacity);
       const state = this._state[i]!;
       if ((state & LIVE) !== 0) {
         if (this._time[i]! >= cutoff) break;
@@ -441,7 +453,7 @@ export class SpanRing {
       this._pair,
       this._state,
       this.capacity,
-      this._headSeq % this.capacity,
+      slotOf(this._headSeq, this.capacity),
       this._tailSeq - this._headSeq,
       mark,
       this._dicts,
@@ -468,7 +480,7 @@ export class SpanRing {
   copyWindow(mark: FlushMark): RecordRun {
     const builder = new RunBuilder(Math.max(this._bytes, 16), Math.max(this._length, 1));
     for (let seq = this._headSeq; seq < this._tailSeq; seq++) {
-      const i = seq % this.capacity;
+      const i = slotOf(seq, this.capacity);
       if ((this._state[i]! & LIVE) === 0) continue;
       this.copyInto(builder, seq);
     }
@@ -477,7 +489,7 @@ export class SpanRing {
 
   /** Copies one live record into `builder`. */
   copyInto(builder: RunBuilder, seq: number): void {
-    const i = seq % this.capacity;
+    const i = slotOf(seq, this.capacity);
     const o = this._off[i]!;
     builder.add(this._buf, o, o + this._len[i]!, this._xlen[i]!, this._pair[i]!, this._state[i]!);
   }
@@ -485,7 +497,7 @@ export class SpanRing {
   /** Calls `fn` with each live record's sequence number, oldest first (cold paths only). */
   forEachLive(fn: (seq: number) => void): void {
     for (let seq = this._headSeq; seq < this._tailSeq; seq++) {
-      if ((this._state[seq % this.capacity]! & LIVE) !== 0) fn(seq);
+      if ((this._state[slotOf(seq, this.capacity)]! & LIVE) !== 0) fn(seq);
     }
   }
 
