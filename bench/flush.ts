@@ -26,7 +26,7 @@ interface Sizes {
   baselineTraces: number;
 }
 
-const FULL: Sizes = { rounds: 5, maxBytes: 16 * 1024 * 1024, baselineTraces: 15_000 };
+const FULL: Sizes = { rounds: 9, maxBytes: 16 * 1024 * 1024, baselineTraces: 15_000 };
 const SMOKE: Sizes = { rounds: 1, maxBytes: 1024 * 1024, baselineTraces: 200 };
 
 interface Sample {

@@ -41,7 +41,7 @@ interface Sizes {
   traces: number;
 }
 
-const FULL: Sizes = { rounds: 6, warmTraces: 6_000, traces: 30_000 };
+const FULL: Sizes = { rounds: 12, warmTraces: 6_000, traces: 30_000 };
 const SMOKE: Sizes = { rounds: 1, warmTraces: 50, traces: 300 };
 
 interface Sample {

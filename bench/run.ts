@@ -1,5 +1,5 @@
 // Runs every scenario, each in its own process, and writes bench/RESULTS.md.
-//   npm run bench         the full run (about 10 minutes), writes bench/RESULTS.md
+//   npm run bench         the full run (about 11 minutes), writes bench/RESULTS.md
 //   npm run bench:smoke   tiny counts (seconds): proves every scenario still
 //                         runs, fails if one crashes, never fails on a missed
 //                         target, and prints to stdout without touching RESULTS.md
