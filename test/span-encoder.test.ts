@@ -13,6 +13,26 @@ import { MAX_DEPTH, SpanEncoder } from '../src/record/span-encoder.js';
 import { SpanRing } from '../src/record/span-ring.js';
 import { decodeRequest, spanArb } from './helpers/span-arbitrary.js';
 
+/** A ring of `bytes` and `capacity` records with its own counters. */
+function newRing(bytes: number, capacity: number): SpanRing {
+  return new SpanRing(bytes, capacity, new SpanEncoder(), {
+    spansEvictedByBytes: 0,
+    spansEvictedByAge: 0,
+    spansTooLarge: 0,
+  });
+}
+
+/** Appends `span` to `ring` under its resource and scope's id in `table`, at time 0; returns its seq. */
+function append(ring: SpanRing, table: ResourceScopeTable, span: ReadableSpan): number {
+  return ring.append(
+    span,
+    span.spanContext(),
+    table.idOf(span.resource, span.instrumentationScope),
+    0,
+    0,
+  );
+}
+
 const [good1, good2] = fc.sample(spanArb(false), { numRuns: 2, seed: 3 });
 
 function hostile(overrides: Record<string, unknown>): ReadableSpan {
@@ -53,16 +73,9 @@ const HOSTILE: [string, ReadableSpan][] = [
 test('hostile spans encode without throwing, decode with protobufjs, and leave the good spans around them intact', () => {
   for (const [what, span] of HOSTILE) {
     const table = new ResourceScopeTable();
-    const ring = new SpanRing(1 << 20, 64, new SpanEncoder(), {
-      spansEvictedByBytes: 0,
-      spansEvictedByAge: 0,
-      spansTooLarge: 0,
-    });
+    const ring = newRing(1 << 20, 64);
     for (const s of [good1!, span, good2!]) {
-      assert.ok(
-        ring.append(s, s.spanContext(), table.idOf(s.resource, s.instrumentationScope), 0, 0) >= 0,
-        what,
-      );
+      assert.ok(append(ring, table, s) >= 0, what);
     }
     const run = ring.detach({ snapshotId: 'a', trigger: 'b' });
     const body = assembleRequest(run, 0, run.entries, table, undefined);
@@ -84,13 +97,9 @@ test('hostile spans encode without throwing, decode with protobufjs, and leave t
 
 test(`values nested deeper than ${MAX_DEPTH} levels are cut, not recursed into`, () => {
   const table = new ResourceScopeTable();
-  const ring = new SpanRing(1 << 16, 8, new SpanEncoder(), {
-    spansEvictedByBytes: 0,
-    spansEvictedByAge: 0,
-    spansTooLarge: 0,
-  });
+  const ring = newRing(1 << 16, 8);
   const span = hostile({ attributes: { deep: nested(MAX_DEPTH + 5) } });
-  ring.append(span, span.spanContext(), table.idOf(span.resource, span.instrumentationScope), 0, 0);
+  append(ring, table, span);
   const run = ring.detach({ snapshotId: 'a', trigger: 'b' });
   const back = decodeRecord(run, run.slot(0), table, false);
   let v = back.attributes.deep as unknown;
@@ -117,22 +126,12 @@ test('a span bigger than half the ring is dropped and counted, and the ring keep
 
 test('a value that starts repeating after a long run of unique ones is interned again, and two key orders under one name both stay interned', () => {
   const table = new ResourceScopeTable();
-  const ring = new SpanRing(4 << 20, 4096, new SpanEncoder(), {
-    spansEvictedByBytes: 0,
-    spansEvictedByAge: 0,
-    spansTooLarge: 0,
-  });
+  const ring = newRing(4 << 20, 4096);
   const value = 'x'.repeat(40);
   const sizes: number[] = [];
   const record = (attributes: Record<string, unknown>) => {
     const span = { ...good1!, name: 'GET', attributes, events: [], links: [] } as ReadableSpan;
-    const seq = ring.append(
-      span,
-      span.spanContext(),
-      table.idOf(span.resource, span.instrumentationScope),
-      0,
-      0,
-    );
+    const seq = append(ring, table, span);
     sizes.push(ring.record(seq).length);
     return ring.record(seq);
   };
@@ -176,11 +175,7 @@ test('a value that starts repeating after a long run of unique ones is interned 
 
 test("a span's own mark attributes are never recorded, wherever they sit among keys its name's shape has learnt; an event's are kept", () => {
   const table = new ResourceScopeTable();
-  const ring = new SpanRing(1 << 20, 4096, new SpanEncoder(), {
-    spansEvictedByBytes: 0,
-    spansEvictedByAge: 0,
-    spansTooLarge: 0,
-  });
+  const ring = newRing(1 << 20, 4096);
   // Every span and event shares one name, so spans and events share one shape.
   const event = (i: number) => ({
     name: 'GET',
@@ -205,15 +200,7 @@ test("a span's own mark attributes are never recorded, wherever they sit among k
       events: i % 3 === 0 ? [event(i)] : [],
       links: [],
     } as ReadableSpan;
-    assert.ok(
-      ring.append(
-        span,
-        span.spanContext(),
-        table.idOf(span.resource, span.instrumentationScope),
-        0,
-        0,
-      ) >= 0,
-    );
+    assert.ok(append(ring, table, span) >= 0);
     originals.push(span);
   }
   const run = ring.detach({ snapshotId: 's', trigger: 't' });
@@ -253,11 +240,7 @@ test("a span's own mark attributes are never recorded, wherever they sit among k
 
 test('the shapes and the values they remember stay within their bounds, whatever the names and keys', () => {
   const table = new ResourceScopeTable();
-  const ring = new SpanRing(64 << 20, 1 << 16, new SpanEncoder(), {
-    spansEvictedByBytes: 0,
-    spansEvictedByAge: 0,
-    spansTooLarge: 0,
-  });
+  const ring = newRing(64 << 20, 1 << 16);
   const pair = table.idOf(good1!.resource, good1!.instrumentationScope);
   // 1,000 names × 4 key orders × 64 keys (256,000 positions wanted), every
   // value 160 chars, built afresh per span, and seen twice so it is interned.
@@ -291,11 +274,7 @@ test('the shapes and the values they remember stay within their bounds, whatever
 
 test('attributes written in one run (interned keys past id 127, lengths either side of 127 bytes, every value type) are byte for byte what the SDK writes', () => {
   const table = new ResourceScopeTable();
-  const ring = new SpanRing(4 << 20, 4096, new SpanEncoder(), {
-    spansEvictedByBytes: 0,
-    spansEvictedByAge: 0,
-    spansTooLarge: 0,
-  });
+  const ring = newRing(4 << 20, 4096);
   const values: AttributeValue[] = [
     '',
     'ascii',
@@ -326,15 +305,7 @@ test('attributes written in one run (interned keys past id 127, lengths either s
     for (let j = 0; j < 3; j++) attributes[`${key}.${j}`] = values[(i * 3 + j) % values.length];
     const span = { ...good1!, name: `span ${i % 5}`, attributes, events: [], links: [] };
     spans.push(span as ReadableSpan);
-    assert.ok(
-      ring.append(
-        span,
-        span.spanContext(),
-        table.idOf(span.resource, span.instrumentationScope),
-        0,
-        0,
-      ) >= 0,
-    );
+    assert.ok(append(ring, table, span) >= 0);
   }
   const run = ring.detach({ snapshotId: 's', trigger: 't' });
   assert.equal(
