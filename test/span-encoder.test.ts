@@ -282,6 +282,9 @@ test('attributes written in one run (interned keys past id 127, lengths either s
     'x'.repeat(100),
     'y'.repeat(127),
     'z'.repeat(200),
+    // With the keys of 5-7 chars below, expanded KeyValue lengths either
+    // side of 127, 127 and 128 among them: past 127 the length takes two bytes.
+    ...Array.from({ length: 22 }, (_, k) => 'w'.repeat(105 + k)),
     0,
     -0,
     7,

@@ -60,7 +60,7 @@ export class RecordRun {
       return;
     }
     for (let k = 0; k < entries; k++) {
-      const i = head + k < capacity ? head + k : head + k - capacity;
+      const i = this.slot(k);
       if ((state[i]! & LIVE) === 0) continue;
       this.length++;
       this.bytes += len[i]!;
