@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { decodeRecord } from '../src/export/span-decoder.js';
 import { assembleRequest } from '../src/flush/request.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
-import { MAX_SHAPE_POSITIONS } from '../src/record/intern-table.js';
+import { InternTable, MAX_SHAPE_POSITIONS } from '../src/record/intern-table.js';
+import { ProtobufWriter, WriterFull } from '../src/record/protobuf-writer.js';
 import { SNAPSHOT_ID_ATTRIBUTE, TRIGGER_ATTRIBUTE } from '../src/marks.js';
 import { MAX_DEPTH, SpanEncoder } from '../src/record/span-encoder.js';
 import { SpanRing } from '../src/record/span-ring.js';
@@ -315,4 +316,68 @@ test('attributes written in one run (interned keys past id 127, lengths either s
     Buffer.from(assembleRequest(run, 0, run.entries, table, undefined)).toString('hex'),
     Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!).toString('hex'),
   );
+});
+
+test('a span that does not fit before the writer end throws WriterFull and writes nothing at or past that end, at every end', () => {
+  const encoder = new SpanEncoder();
+  const dict = new InternTable(1 << 20);
+  const SENTINEL = 0xee;
+  // Interned keys (after the first span) with values new to every span but
+  // of the same sizes: short ASCII strings, small integers, doubles and a
+  // boolean go through the one-run attribute path, the long string and the
+  // non-ASCII one through the general path; an event and a link besides.
+  const span = (k: number): ReadableSpan => {
+    const v = String(k).padStart(6, '0');
+    return {
+      ...good1!,
+      name: 'bounded',
+      // No status message and small counts: the encoder's usual 12-byte tail.
+      status: { code: 2 },
+      droppedLinksCount: 0,
+      attributes: {
+        'a.short': `s${v}`,
+        'a.int': 100_000 + k,
+        'a.double': k + 0.5,
+        'a.bool': k % 2 === 0,
+        'a.long': `l${v}`.repeat(40),
+        'a.accent': `é${v}`,
+        'a.big': 2 ** 40 + k,
+      },
+      events: [{ name: 'evt', time: [1_700_000_000, k], attributes: { 'e.key': `e${v}` } }],
+      links: [
+        {
+          context: { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceFlags: 1 },
+          attributes: { 'l.key': `m${v}` },
+        },
+      ],
+    } as ReadableSpan;
+  };
+  const encodeInto = (buf: Uint8Array, end: number, k: number): ProtobufWriter => {
+    buf.fill(SENTINEL);
+    const w = new ProtobufWriter(buf);
+    w.end = end;
+    const s = span(k);
+    encoder.encode(w, s, s.spanContext(), dict);
+    return w;
+  };
+  // Warm the table: keys interned, the boolean's two values whole attributes.
+  const big = new Uint8Array(4096);
+  for (let k = 0; k < 8; k++) encodeInto(big, big.length, k);
+  const full = encodeInto(big, big.length, 8).pos;
+  assert.ok(full > 300, `${full} bytes`);
+  for (let end = 0; end <= full; end++) {
+    const buf = new Uint8Array(full + 16);
+    const k = 10 + end;
+    if (end < full) {
+      assert.throws(
+        () => encodeInto(buf, end, k),
+        (e) => e === WriterFull,
+        `end ${end}`,
+      );
+    } else {
+      assert.equal(encodeInto(buf, end, k).pos, full);
+    }
+    const past = buf.subarray(end).findIndex((b) => b !== SENTINEL);
+    assert.equal(past, -1, `end ${end} of ${full}: byte ${end + past} written`);
+  }
 });

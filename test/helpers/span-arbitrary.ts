@@ -139,7 +139,7 @@ export const attributesArb = (t: fc.Arbitrary<string>) =>
     .tuple(repeated, fc.dictionary(key(t), values(t), { maxKeys: 6 }))
     .map(([common, own]) => ({ ...common, ...own })) as fc.Arbitrary<Attributes>;
 
-/** Mostly seconds below 2^32, the encoder's fast path; sometimes up to where nanoseconds overflow uint64. */
+/** Mostly seconds below 2^32, the encoder's fast path; sometimes up to 18,446,744,072 s, the last second at which any nanoseconds still fit in uint64. */
 export const hrTime: fc.Arbitrary<HrTime> = fc.tuple(
   fc.oneof(
     { weight: 4, arbitrary: fc.integer({ min: 0, max: 4_000_000_000 }) },
