@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { expandRecord, releaseExpandViews } from '../src/record/expand.js';
+import { runNode } from './helpers/process.js';
 
 // expandRecord's copies go eight and four bytes a turn and finish with the
 // run's last four bytes again: any length, from any offset to any offset,
@@ -37,4 +39,16 @@ test('a record copies byte for byte at any length and offsets, writing nothing a
     ),
     { numRuns: 2_000 },
   );
+});
+
+// Only the encoder writes records, but a walk that never ended would stall
+// the host's event loop for good, whatever wrote the bytes: over any bytes
+// and an intern table, expandRecord ends. Run in a child process, so a walk
+// that loops fails this test by its time limit (the child killed by its pid)
+// instead of hanging the suite.
+test('over arbitrary bytes with an intern table, a record expansion always ends', async () => {
+  const file = fileURLToPath(new URL('./helpers/expand-garbage.ts', import.meta.url));
+  const ran = await runNode(['--import', 'tsx', file], { timeoutMs: 60_000 });
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.equal(ran.stdout.trim(), 'ok');
 });

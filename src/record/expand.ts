@@ -69,8 +69,11 @@ export function expandRecord(
         const n = lens[id]!;
         p = copy(slab, o, o + n, out, p);
         run = start + 2;
-        // The length is the expanded one: the key grew by n - 1 bytes.
-        i = start + src[i]! - (n - 1);
+        // The length is the expanded one: the key grew by n - 1 bytes. One
+        // that ends before the key (never written by the encoder) would
+        // step back: the rest is copied as it is, so the walk always ends.
+        const next = start + src[i]! - (n - 1);
+        i = next >= run ? next : to;
       } else i = start + src[i]!;
     } else if (tag === 0x4a || tag === 0x5a || tag === 0x6a) {
       // A KeyValue, an Event or a Link: length-delimited, the expanded length.
@@ -277,7 +280,9 @@ function keyValue(
   }
   state.i = start + 1;
   const grown = expandId(src, start, 0x0a, end, slab, offs, lens, size, out);
-  state.i = start + claimed - grown;
+  const next = start + claimed - grown;
+  // As in expandRecord: a length that ends before the key would step back.
+  state.i = next >= state.i ? next : end;
   return grown;
 }
 
