@@ -381,3 +381,42 @@ test('a span that does not fit before the writer end throws WriterFull and write
     assert.equal(past, -1, `end ${end} of ${full}: byte ${end + past} written`);
   }
 });
+
+test('span ids of the right length are written as the SDK writes them, and flagged unless valid hex (uppercase, other chars, chars past 0xff, zeros)', () => {
+  const encoder = new SpanEncoder();
+  const cases: [string, boolean][] = [
+    ['00f067aa0ba902b7', true],
+    ['00F067AA0BA902B7', true],
+    ['00f067aa0ba902g7', false],
+    ['00f067aa0ba902 7', false],
+    // Low bytes 0x61 and 0x30, 'a' and '0': only the high byte makes them not hex.
+    ['00f067aa0ba902\u0161\u0130', false],
+    ['\u0100'.repeat(16), false],
+    ['0'.repeat(16), false],
+  ];
+  for (const [spanId, valid] of cases) {
+    const ctx = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId, traceFlags: 1 };
+    const span = {
+      ...good1!,
+      spanContext: () => ctx,
+      parentSpanContext: undefined,
+      startTime: [1_700_000_000, 0],
+      endTime: [1_700_000_001, 0],
+      attributes: { ok: true },
+      events: [],
+      links: [],
+    } as ReadableSpan;
+    const w = new ProtobufWriter(new Uint8Array(4096));
+    encoder.encode(w, span, ctx);
+    assert.equal(w.suspect, !valid, JSON.stringify(spanId));
+    // The record starts with the trace id's field (18 bytes), then 0x12, 8 and the span id.
+    const sdk = decodeRequest(ProtobufTraceSerializer.serializeRequest([span])!) as {
+      resourceSpans: { scopeSpans: { spans: { spanId: string }[] }[] }[];
+    };
+    assert.equal(
+      Buffer.from(w.buf.subarray(20, 28)).toString('base64'),
+      sdk.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.spanId,
+      JSON.stringify(spanId),
+    );
+  }
+});
