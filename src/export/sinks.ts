@@ -5,7 +5,7 @@ import { assembleParts, encodeMarks } from '../flush/request.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import type { RecordBatch, RecordSink } from './export-queue.js';
-import type { OtlpProtoRequestExporter } from './otlp-proto-exporter.js';
+import type { EncodedRequest, OtlpProtoRequestExporter } from './otlp-proto-exporter.js';
 import { decodeRecord } from './span-decoder.js';
 
 const markBytes = new WeakMap<RecordRun, Uint8Array>();
@@ -81,6 +81,11 @@ export class OtlpProtoSink implements RecordSink {
   send(batch: RecordBatch, done: (result: ExportResult) => void): undefined {
     const body = assembleParts(batch.parts, this._table, marksOf, this._spare);
     this._spare = undefined;
+    // No closure below may name `batch`: closures of one call share its
+    // variables, so the transport, holding `settled` until its own timeout,
+    // would hold the batch's records, and through them a flushed window's
+    // whole ring, long after the export was given up on.
+    const request: EncodedRequest = { body, spans: batch.count };
     const settled = (result: ExportResult): void => {
       // Only an accepted request's memory is used again: the collector has
       // read all of it and the transport retries no more. A failed or
@@ -90,9 +95,7 @@ export class OtlpProtoSink implements RecordSink {
       }
       done(result);
     };
-    context.with(suppressTracing(context.active()), () =>
-      this._exporter.export({ body, spans: batch.count }, settled),
-    );
+    context.with(suppressTracing(context.active()), () => this._exporter.export(request, settled));
     return undefined;
   }
 

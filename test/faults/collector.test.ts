@@ -112,6 +112,63 @@ describe('a collector that misbehaves', () => {
     w.check();
   });
 
+  test('never answers, on the default path: the window flush given up on leaves its records unreachable, though the transport still holds the requests', async (t) => {
+    const collector = await startCollector();
+    t.after(() => collector.down());
+    collector.mode = 'hang';
+    const w = watch();
+    // The default path (no exporter): pre-encoded protobuf through the SDK's
+    // transport, configured by env; its own timeout (30 s) outlasts the test,
+    // so it holds every request it was handed (30 at most, its limit).
+    const saved = { ...process.env };
+    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = collector.url;
+    process.env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT = '30000';
+    t.after(() => {
+      process.env = saved;
+    });
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    const retained = async () => {
+      for (let i = 0; i < 3; i++) {
+        await sleep(0);
+        gc();
+      }
+      // The ring and the request bodies are array buffers; the heap here
+      // also holds the harness's WeakRefs to every span the app ended.
+      return process.memoryUsage().arrayBuffers;
+    };
+    const maxBytes = 4 << 20;
+    const before = await retained();
+    const a = app({
+      flushScope: 'window',
+      maxBytes,
+      exportTimeoutMs: 50,
+      maxExportBatchSize: 64,
+    });
+    // Until the ring is full: the byte bound starts evicting.
+    for (let n = 0; a.recorder.stats().spansEvictedByBytes === 0; n++) {
+      assert.ok(n < 1_000, 'the ring fills');
+      for (let i = 0; i < 100; i++) a.trace(3, true);
+    }
+    // One failing trace flushes the whole window, its records a ring of
+    // maxBytes of their own; every batch of it is given up on.
+    a.trace();
+    const flushed = a.recorder.stats().queuedSpans;
+    assert.ok(flushed > 10_000, `${flushed} spans queued`);
+    await until(() => a.recorder.stats().queuedSpans === 0, 20_000, 'the queue gives up');
+    const stats = a.recorder.stats();
+    assert.equal(stats.spansDropped, flushed);
+    assert.ok(
+      collector.requests > 0 && collector.requests <= 30,
+      `${collector.requests} requests held: at most the transport's concurrency limit`,
+    );
+    // The new ring and what the transport holds (30 requests of 64 spans),
+    // not the flushed window's ring besides: that would be 2 x maxBytes.
+    const held = (await retained()) - before;
+    assert.ok(held < maxBytes * 1.6, `${(held / maxBytes).toFixed(2)} x maxBytes of array buffers`);
+    await within(a.recorder.shutdown(), 3_000, 'shutdown');
+    w.check();
+  });
+
   test('503 with Retry-After: honoured within the exporter timeout, else dropped and counted', async (t) => {
     const collector = await startCollector();
     t.after(() => collector.down());
