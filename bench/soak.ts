@@ -186,8 +186,16 @@ function runService(): void {
  * The recorder's worst case for memory, measured: a full buffer, a full
  * export queue behind a collector that accepts and never answers, and
  * exports given up on (exportTimeoutMs below the exporter's own timeout, so
- * the exporter still holds their requests). Prints retained heap after a
- * full GC against maxBytes. Run: node --expose-gc --import tsx bench/soak.ts --role worst-case
+ * the exporter still holds their requests). Prints what is retained after a
+ * full GC (`heapUsed + arrayBuffers`: the ring and the request bodies are
+ * array buffers) against maxBytes, in four states: the buffer full; the
+ * buffer full again with a full window waiting for export; once every
+ * export was given up on and the queue is empty; and once the exporter's own
+ * timeout has passed, so it holds no request either. `--exporter default` (the
+ * default) exports as a user who configures OTLP by env does (pre-encoded
+ * protobuf through the SDK's transport); `--exporter otlp-json` passes an
+ * `OTLPTraceExporter`, which gets decoded spans. Run:
+ *   node --expose-gc --import tsx bench/soak.ts --role worst-case [--exporter otlp-json]
  */
 async function runWorstCase(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -206,10 +214,19 @@ async function runWorstCase(): Promise<void> {
       await sleep(20);
       gc();
     }
-    return process.memoryUsage().heapUsed;
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
   };
+  const exporterArg = process.argv[process.argv.indexOf('--exporter') + 1];
+  const path = process.argv.includes('--exporter') ? exporterArg : 'default';
+  if (path !== 'default' && path !== 'otlp-json') {
+    throw new Error(`--exporter is default or otlp-json, not ${exporterArg}`);
+  }
+  if (path === 'default') process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = url;
+  // Before the recorder exists: its ring is allocated when it is made.
+  const base = await settleHeap();
   const recorder = new FlightRecorderSpanProcessor({
-    exporter: new OTLPTraceExporter({ url }),
+    ...(path === 'otlp-json' ? { exporter: new OTLPTraceExporter({ url }) } : {}),
     maxBytes,
     exportTimeoutMs,
     minAgeMs: 3_600_000,
@@ -217,7 +234,6 @@ async function runWorstCase(): Promise<void> {
     triggers: ['error'],
   });
   const tracer = new TracerProvider({ spanProcessors: [recorder] }).getTracer('worst-case');
-  const base = await settleHeap();
   let i = 0;
   const fill = async () => {
     const evicted = recorder.stats().spansEvictedByBytes;
@@ -240,17 +256,34 @@ async function runWorstCase(): Promise<void> {
   }
   const stats = recorder.stats();
   const worst = (await settleHeap()) - base;
+  // Every export given up on, one exportTimeoutMs after another (bounded wait).
+  const drainBy = performance.now() + 120_000;
+  while (recorder.stats().queuedBytes > 0 && performance.now() < drainBy) await sleep(100);
+  const drainedStats = recorder.stats();
+  const drained = (await settleHeap()) - base;
+  // Once the transport's own timeout (10 s) has passed for the last request
+  // it was handed, it lets go of the requests it held.
+  await sleep(10_500);
+  const released = (await settleHeap()) - base;
   process.stdout.write(
     JSON.stringify({
+      exporter: path,
       maxBytes,
       exportTimeoutMs,
       fullBufferRetained: full,
+      fullOverMaxBytes: full / maxBytes,
       worstRetained: worst,
       worstOverMaxBytes: worst / maxBytes,
       bufferedBytes: stats.bufferedBytes,
       queuedBytes: stats.queuedBytes,
-      exportFailures: stats.exportFailures,
-      spansDropped: stats.spansDropped,
+      drainedRetained: drained,
+      drainedOverMaxBytes: drained / maxBytes,
+      drainedBufferedBytes: drainedStats.bufferedBytes,
+      drainedQueuedBytes: drainedStats.queuedBytes,
+      releasedRetained: released,
+      releasedOverMaxBytes: released / maxBytes,
+      exportFailures: drainedStats.exportFailures,
+      spansDropped: drainedStats.spansDropped,
     }) + '\n',
   );
   server.closeAllConnections();
