@@ -237,10 +237,10 @@ export const OPTIONS = {
         ? undefined
         : 'a SpanExporter (with export and shutdown)',
     default: undefined,
-    shownDefault: '`new OTLPTraceExporter()`',
+    shownDefault: 'OTLP/HTTP protobuf',
     type: '`SpanExporter`',
     meaning:
-      'where flushed spans go (the default reads `OTEL_EXPORTER_OTLP_*`); shut down with the recorder',
+      'where flushed spans go; the default sends the recorded bytes as they are, to where `OTEL_EXPORTER_OTLP_*` say (`http/json` or `grpc` when `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` says); an exporter passed gets the spans decoded, and is shut down with the recorder',
   }),
   latencyThresholdMs: option<number | LatencyPercentile>({
     ...latencyThreshold,

@@ -22,9 +22,14 @@ export type FlushScope = 'window' | 'trace';
  */
 export interface FlightRecorderOptions {
   /**
-   * Where flushed spans go. The default is `new OTLPTraceExporter()` from
-   * `@opentelemetry/exporter-trace-otlp-http`, which reads the
-   * `OTEL_EXPORTER_OTLP_*` variables itself. The recorder shuts it down on
+   * Where flushed spans go. The default is OTLP/HTTP protobuf: the spans'
+   * bytes, as recorded, go through the SDK's own OTLP/HTTP transport, which
+   * reads `OTEL_EXPORTER_OTLP_*` (endpoint, headers, compression, timeout;
+   * it retries). `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` (or
+   * `OTEL_EXPORTER_OTLP_PROTOCOL`) set to `http/json` uses the SDK's JSON
+   * exporter instead, and `grpc` its gRPC exporter when the app has
+   * `@opentelemetry/exporter-trace-otlp-grpc`. An exporter passed here gets
+   * the flushed spans decoded, batch by batch. The recorder shuts it down on
    * {@link FlightRecorderSpanProcessor.shutdown}. Code only.
    */
   exporter?: SpanExporter;
