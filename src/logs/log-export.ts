@@ -179,14 +179,42 @@ export class LogExportQueue {
     }
     const count = to - from;
     this._busy = true;
+    const done = this._callback(count);
+    const send = (): void => {
+      try {
+        const body = assembleLogsRequest(q.batch, from, to, this._table);
+        context.with(suppressTracing(context.active()), () => {
+          this._exporter.export({ body, logs: count }, done);
+        });
+      } catch (error) {
+        done({ code: ExportResultCode.FAILED, error: error as Error });
+      }
+    };
+    const pending = this._pendingResources(q.batch, from, to);
+    if (pending.length === 0) send();
+    else
+      Promise.all(pending).then(send, (error: unknown) =>
+        done({ code: ExportResultCode.FAILED, error: error as Error }),
+      );
+  }
+
+  /**
+   * The callback of one export of `count` records, with its timeout. Made
+   * here, not in {@link _next}: closures of one call share its variables,
+   * and the exporter holds this one until its own timeout, so it must reach
+   * nothing of the batch (a flush's records, up to `maxBytes`).
+   */
+  private _callback(count: number): (result: ExportResult) => void {
     let finished = false;
-    // Set below, before anything can call done.
-    // eslint-disable-next-line prefer-const
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timer = setTimeout(
+      () => done({ code: ExportResultCode.FAILED }),
+      timerDelay(this._o.timeoutMs),
+    );
+    timer.unref();
     const done = (result: ExportResult): void => {
       if (finished) return;
       finished = true;
-      if (timer !== undefined) clearTimeout(timer);
+      clearTimeout(timer);
       this._busy = false;
       if (result.code === ExportResultCode.SUCCESS) {
         this.counters.logsExported += count;
@@ -204,27 +232,7 @@ export class LogExportQueue {
       this.schedule();
       this._settle();
     };
-    timer = setTimeout(
-      () => done({ code: ExportResultCode.FAILED }),
-      timerDelay(this._o.timeoutMs),
-    );
-    timer.unref();
-    const send = (): void => {
-      try {
-        const body = assembleLogsRequest(q.batch, from, to, this._table);
-        context.with(suppressTracing(context.active()), () => {
-          this._exporter.export({ body, logs: count }, done);
-        });
-      } catch (error) {
-        done({ code: ExportResultCode.FAILED, error: error as Error });
-      }
-    };
-    const pending = this._pendingResources(q.batch, from, to);
-    if (pending.length === 0) send();
-    else
-      Promise.all(pending).then(send, (error: unknown) =>
-        done({ code: ExportResultCode.FAILED, error: error as Error }),
-      );
+    return done;
   }
 
   /** Resources of records `[from, to)` still detecting attributes: the request waits for them. */

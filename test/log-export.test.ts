@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { ExportResult } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { LogExportQueue, type LogRequestExporter } from '../src/logs/log-export.js';
+import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+// An OTLP transport keeps the callback of a request until its own timeout
+// (10 s by default), long after the queue gave up on it at timeoutMs: what
+// that callback reaches stays alive as long.
+test('an export the queue gave up on keeps none of its batch alive, while the exporter still holds its callback', async () => {
+  const held: ((result: ExportResult) => void)[] = [];
+  const exporter: LogRequestExporter = {
+    export: (_request, done) => {
+      held.push(done);
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const table = new ResourceScopeTable();
+  const pair = table.idOf(resourceFromAttributes({ 'service.name': 'logs' }), { name: 'test' });
+  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
+  const queue = new LogExportQueue(
+    exporter,
+    table,
+    { maxBytes: 4 << 20, batchSize: 512, timeoutMs: 20 },
+    counters,
+  );
+  let ref: WeakRef<Uint8Array> | undefined;
+  (() => {
+    // One record (a LogRecord with its body field only) in a large batch buffer.
+    const buf = new Uint8Array(1 << 20);
+    buf.set([0x2a, 0x02, 0x0a, 0x00]);
+    ref = new WeakRef(buf);
+    queue.enqueue({
+      buf,
+      off: Uint32Array.of(0),
+      len: Uint32Array.of(4),
+      pair: Uint16Array.of(pair),
+      count: 1,
+      marks: undefined,
+    });
+  })();
+  for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
+  assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
+  assert.equal(held.length, 1, 'the exporter still holds the callback');
+  for (let i = 0; i < 3; i++) {
+    await sleep(0);
+    gc();
+  }
+  assert.equal(ref!.deref(), undefined, 'the batch is unreachable');
+  await queue.whenIdle();
+});
