@@ -43,10 +43,11 @@ test('a record copies byte for byte at any length and offsets, writing nothing a
 
 // Only the encoder writes records, but a walk that never ended would stall
 // the host's event loop for good, whatever wrote the bytes: over any bytes
-// and an intern table, expandRecord ends. Run in a child process, so a walk
-// that loops fails this test by its time limit (the child killed by its pid)
-// instead of hanging the suite.
-test('over arbitrary bytes with an intern table, a record expansion always ends', async () => {
+// and an intern table, expandRecord ends, and never reads before the record
+// (the same output whatever lies before it). Run in a child process, so a
+// walk that loops fails this test by its time limit (the child killed by its
+// pid) instead of hanging the suite.
+test('over arbitrary bytes with an intern table, a record expansion always ends and reads nothing before the record', async () => {
   const file = fileURLToPath(new URL('./helpers/expand-garbage.ts', import.meta.url));
   const ran = await runNode(['--import', 'tsx', file], { timeoutMs: 60_000 });
   assert.equal(ran.code, 0, ran.stderr);

@@ -120,12 +120,18 @@ describe('a collector that misbehaves', () => {
     // The default path (no exporter): pre-encoded protobuf through the SDK's
     // transport, configured by env; its own timeout (30 s) outlasts the test,
     // so it holds every request it was handed (30 at most, its limit).
-    const saved = { ...process.env };
-    process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = collector.url;
-    process.env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT = '30000';
-    t.after(() => {
-      process.env = saved;
-    });
+    const env = {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
+      OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '30000',
+    };
+    for (const [name, value] of Object.entries(env)) {
+      const saved = process.env[name];
+      process.env[name] = value;
+      t.after(() => {
+        if (saved === undefined) delete process.env[name];
+        else process.env[name] = saved;
+      });
+    }
     const gc = (globalThis as { gc?: () => void }).gc!;
     const retained = async () => {
       for (let i = 0; i < 3; i++) {
@@ -144,10 +150,12 @@ describe('a collector that misbehaves', () => {
       exportTimeoutMs: 50,
       maxExportBatchSize: 64,
     });
-    // Until the ring is full: the byte bound starts evicting.
+    // Until the ring is full (the byte bound starts evicting), yielding as
+    // a server does between requests.
     for (let n = 0; a.recorder.stats().spansEvictedByBytes === 0; n++) {
       assert.ok(n < 1_000, 'the ring fills');
       for (let i = 0; i < 100; i++) a.trace(3, true);
+      await sleep(0);
     }
     // One failing trace flushes the whole window, its records a ring of
     // maxBytes of their own; every batch of it is given up on.
