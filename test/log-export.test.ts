@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { ExportResult } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LogExportQueue, type LogRequestExporter } from '../src/logs/log-export.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
@@ -56,4 +56,61 @@ test('an export the queue gave up on keeps none of its batch alive, while the ex
   }
   assert.equal(ref!.deref(), undefined, 'the batch is unreachable');
   await queue.whenIdle();
+});
+
+test('an export given up on while its resource still detects attributes is never sent, and the next export goes alone', async () => {
+  const sent: number[] = [];
+  const exporter: LogRequestExporter = {
+    export: (request, done) => {
+      sent.push(request.logs);
+      done({ code: ExportResultCode.SUCCESS });
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  let detected: () => void = () => {};
+  // A resource still detecting attributes, as NodeSDK's is at start-up.
+  const detecting = {
+    attributes: { 'service.name': 'slow' },
+    asyncAttributesPending: true,
+    waitForAsyncAttributes: () => new Promise<void>((resolve) => (detected = resolve)),
+    getRawAttributes: () => [['service.name', 'slow']],
+    merge: () => detecting,
+  } as unknown as Parameters<ResourceScopeTable['idOf']>[0];
+  const table = new ResourceScopeTable();
+  const slow = table.idOf(detecting, { name: 'test' });
+  const ready = table.idOf(resourceFromAttributes({ 'service.name': 'ready' }), { name: 'test' });
+  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
+  const queue = new LogExportQueue(
+    exporter,
+    table,
+    { maxBytes: 1 << 20, batchSize: 512, timeoutMs: 20 },
+    counters,
+  );
+  const batch = (pair: number, count: number) => {
+    const buf = new Uint8Array(4 * count);
+    const off = new Uint32Array(count);
+    for (let k = 0; k < count; k++) {
+      buf.set([0x2a, 0x02, 0x0a, 0x00], 4 * k);
+      off[k] = 4 * k;
+    }
+    return {
+      buf,
+      off,
+      len: new Uint32Array(count).fill(4),
+      pair: new Uint16Array(count).fill(pair),
+      count,
+      marks: undefined,
+    };
+  };
+  queue.enqueue(batch(slow, 2));
+  queue.enqueue(batch(ready, 3));
+  for (let i = 0; i < 200 && counters.logsExported === 0; i++) await sleep(10);
+  assert.deepEqual(sent, [3], 'the second batch went once the first was given up on');
+  // The resource is done detecting: the export given up on stays given up on.
+  detected();
+  await sleep(20);
+  await queue.whenIdle();
+  assert.deepEqual(sent, [3]);
+  assert.deepEqual(counters, { logsExported: 3, logsDropped: 2, logExportFailures: 1 });
 });

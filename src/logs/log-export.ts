@@ -179,8 +179,12 @@ export class LogExportQueue {
     }
     const count = to - from;
     this._busy = true;
-    const done = this._callback(count);
+    const call = this._call(count);
+    const done = call.done;
     const send = (): void => {
+      // Given up on while a resource was still detecting attributes: its
+      // records are counted as dropped, and the next export may be running.
+      if (call.finished) return;
       try {
         const body = assembleLogsRequest(q.batch, from, to, this._table);
         context.with(suppressTracing(context.active()), () => {
@@ -199,40 +203,45 @@ export class LogExportQueue {
   }
 
   /**
-   * The callback of one export of `count` records, with its timeout. Made
-   * here, not in {@link _next}: closures of one call share its variables,
-   * and the exporter holds this one until its own timeout, so it must reach
+   * One export of `count` records: its callback and its timeout. Made here,
+   * not in {@link _next}: closures of one call share its variables, and the
+   * exporter holds the callback until its own timeout, so it must reach
    * nothing of the batch (a flush's records, up to `maxBytes`).
    */
-  private _callback(count: number): (result: ExportResult) => void {
-    let finished = false;
+  private _call(count: number): {
+    readonly done: (result: ExportResult) => void;
+    finished: boolean;
+  } {
+    const call = {
+      finished: false,
+      done: (result: ExportResult): void => {
+        if (call.finished) return;
+        call.finished = true;
+        clearTimeout(timer);
+        this._busy = false;
+        if (result.code === ExportResultCode.SUCCESS) {
+          this.counters.logsExported += count;
+          this._warned = false;
+        } else {
+          this.counters.logsDropped += count;
+          this.counters.logExportFailures++;
+          if (!this._warned) {
+            this._warned = true;
+            diag.error(
+              `otel-flight-recorder: exporting ${count} log records failed (further failures in this burst are silent): ${result.error ?? 'timed out'}`,
+            );
+          }
+        }
+        this.schedule();
+        this._settle();
+      },
+    };
     const timer = setTimeout(
-      () => done({ code: ExportResultCode.FAILED }),
+      () => call.done({ code: ExportResultCode.FAILED }),
       timerDelay(this._o.timeoutMs),
     );
     timer.unref();
-    const done = (result: ExportResult): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      this._busy = false;
-      if (result.code === ExportResultCode.SUCCESS) {
-        this.counters.logsExported += count;
-        this._warned = false;
-      } else {
-        this.counters.logsDropped += count;
-        this.counters.logExportFailures++;
-        if (!this._warned) {
-          this._warned = true;
-          diag.error(
-            `otel-flight-recorder: exporting ${count} log records failed (further failures in this burst are silent): ${result.error ?? 'timed out'}`,
-          );
-        }
-      }
-      this.schedule();
-      this._settle();
-    };
-    return done;
+    return call;
   }
 
   /** Resources of records `[from, to)` still detecting attributes: the request waits for them. */
