@@ -203,7 +203,12 @@ async function runWorstCase(): Promise<void> {
   const maxBytes = arg('max-bytes', 16 * 2 ** 20);
   const exportTimeoutMs = arg('export-timeout', 300);
   const hangMs = arg('hang', 6_000);
-  const server = createServer((req) => req.resume());
+  // Counts what reached it: how many requests the exporter still holds, and their size.
+  const received = { requests: 0, bytes: 0 };
+  const server = createServer((req) => {
+    received.requests++;
+    req.on('data', (chunk: Buffer) => (received.bytes += chunk.length));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' ? address?.port : 0}/v1/traces`;
@@ -261,9 +266,14 @@ async function runWorstCase(): Promise<void> {
   while (recorder.stats().queuedBytes > 0 && performance.now() < drainBy) await sleep(100);
   const drainedStats = recorder.stats();
   const drained = (await settleHeap()) - base;
-  // Once the transport's own timeout (10 s) has passed for the last request
-  // it was handed, it lets go of the requests it held.
-  await sleep(10_500);
+  // Once the exporter's own timeout has passed for the last request it was
+  // handed, it lets go of the requests it held.
+  const exporterTimeoutMs =
+    Number(
+      process.env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? process.env.OTEL_EXPORTER_OTLP_TIMEOUT,
+    ) || 10_000;
+  const heldRequests = { ...received };
+  await sleep(exporterTimeoutMs + 1_000);
   const released = (await settleHeap()) - base;
   process.stdout.write(
     JSON.stringify({
@@ -280,6 +290,9 @@ async function runWorstCase(): Promise<void> {
       drainedOverMaxBytes: drained / maxBytes,
       drainedBufferedBytes: drainedStats.bufferedBytes,
       drainedQueuedBytes: drainedStats.queuedBytes,
+      requestsReceived: heldRequests.requests,
+      bytesReceived: heldRequests.bytes,
+      exporterTimeoutMs,
       releasedRetained: released,
       releasedOverMaxBytes: released / maxBytes,
       exportFailures: drainedStats.exportFailures,

@@ -240,7 +240,7 @@ export const OPTIONS = {
     shownDefault: 'OTLP/HTTP protobuf',
     type: '`SpanExporter`',
     meaning:
-      'where flushed spans go; the default sends the recorded bytes as they are, to where `OTEL_EXPORTER_OTLP_*` say (`http/json` or `grpc` when `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` says); an exporter passed gets the spans decoded, and is shut down with the recorder',
+      'where flushed spans go; the default sends the recorded bytes as they are, to where `OTEL_EXPORTER_OTLP_*` say (`http/json` or `grpc` when `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, or else `OTEL_EXPORTER_OTLP_PROTOCOL`, says); an exporter passed gets the spans decoded, and is shut down with the recorder',
   }),
   latencyThresholdMs: option<number | LatencyPercentile>({
     ...latencyThreshold,
