@@ -153,6 +153,17 @@ export class FileSpanExporter implements SpanExporter {
     this._onWrite = onWrite;
   }
 
+  private _acceptNow(groups: Group[]): () => Promise<ExportResult> {
+    return () => this._accept(groups);
+  }
+
+  private _acceptLater(
+    spans: ReadableSpan[],
+    settling: Promise<void>,
+  ): () => Promise<ExportResult> {
+    return () => settling.then(() => this._accept(groupBySnapshot(spans)));
+  }
+
   /** The directory files are written to, as given (relative paths resolve against `process.cwd()`). */
   get directory(): string {
     return this._dir.directory;
@@ -168,13 +179,13 @@ export class FileSpanExporter implements SpanExporter {
         });
       } else {
         const settling = waitForResources(spans);
-        if (settling === undefined) {
-          // Serialized now, so the spans themselves are not held past this call.
-          const groups = groupBySnapshot(spans);
-          done = this._enqueue(() => this._accept(groups));
-        } else {
-          done = this._enqueue(() => settling.then(() => this._accept(groupBySnapshot(spans))));
-        }
+        // Serialized now, or once the resources settle, in a closure of its
+        // own: the callback below must not hold the spans until the write.
+        done = this._enqueue(
+          settling === undefined
+            ? this._acceptNow(groupBySnapshot(spans))
+            : this._acceptLater(spans, settling),
+        );
       }
     } catch (error) {
       done = Promise.resolve({ code: ExportResultCode.FAILED, error: asError(error) });
