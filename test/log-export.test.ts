@@ -6,10 +6,44 @@ import { runInNewContext } from 'node:vm';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LogExportQueue, type LogRequestExporter } from '../src/logs/log-export.js';
+import type { LogBatch } from '../src/logs/log-request.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
+
+/** A queue over `exporter` that gives up on an export after 20 ms, and its counters. */
+function queueOf(exporter: LogRequestExporter, table: ResourceScopeTable) {
+  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
+  const queue = new LogExportQueue(
+    exporter,
+    table,
+    { maxBytes: 4 << 20, batchSize: 512, timeoutMs: 20 },
+    counters,
+  );
+  return { queue, counters };
+}
+
+/**
+ * A batch of `count` records (a LogRecord with an empty body each) of the
+ * resource and scope `pair`, in a buffer of `bytes`.
+ */
+function batchOf(pair: number, count: number, bytes = 4 * count): LogBatch {
+  const buf = new Uint8Array(bytes);
+  const off = new Uint32Array(count);
+  for (let k = 0; k < count; k++) {
+    buf.set([0x2a, 0x02, 0x0a, 0x00], 4 * k);
+    off[k] = 4 * k;
+  }
+  return {
+    buf,
+    off,
+    len: new Uint32Array(count).fill(4),
+    pair: new Uint16Array(count).fill(pair),
+    count,
+    marks: undefined,
+  };
+}
 
 // An OTLP transport keeps the callback of a request until its own timeout
 // (10 s by default), long after the queue gave up on it at timeoutMs: what
@@ -25,27 +59,13 @@ test('an export the queue gave up on keeps none of its batch alive, while the ex
   };
   const table = new ResourceScopeTable();
   const pair = table.idOf(resourceFromAttributes({ 'service.name': 'logs' }), { name: 'test' });
-  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
-  const queue = new LogExportQueue(
-    exporter,
-    table,
-    { maxBytes: 4 << 20, batchSize: 512, timeoutMs: 20 },
-    counters,
-  );
+  const { queue, counters } = queueOf(exporter, table);
   let ref: WeakRef<Uint8Array> | undefined;
   (() => {
-    // One record (a LogRecord with its body field only) in a large batch buffer.
-    const buf = new Uint8Array(1 << 20);
-    buf.set([0x2a, 0x02, 0x0a, 0x00]);
-    ref = new WeakRef(buf);
-    queue.enqueue({
-      buf,
-      off: Uint32Array.of(0),
-      len: Uint32Array.of(4),
-      pair: Uint16Array.of(pair),
-      count: 1,
-      marks: undefined,
-    });
+    // One record in a large batch buffer.
+    const batch = batchOf(pair, 1, 1 << 20);
+    ref = new WeakRef(batch.buf);
+    queue.enqueue(batch);
   })();
   for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
   assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
@@ -80,31 +100,9 @@ test('an export given up on while its resource still detects attributes is never
   const table = new ResourceScopeTable();
   const slow = table.idOf(detecting, { name: 'test' });
   const ready = table.idOf(resourceFromAttributes({ 'service.name': 'ready' }), { name: 'test' });
-  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
-  const queue = new LogExportQueue(
-    exporter,
-    table,
-    { maxBytes: 1 << 20, batchSize: 512, timeoutMs: 20 },
-    counters,
-  );
-  const batch = (pair: number, count: number) => {
-    const buf = new Uint8Array(4 * count);
-    const off = new Uint32Array(count);
-    for (let k = 0; k < count; k++) {
-      buf.set([0x2a, 0x02, 0x0a, 0x00], 4 * k);
-      off[k] = 4 * k;
-    }
-    return {
-      buf,
-      off,
-      len: new Uint32Array(count).fill(4),
-      pair: new Uint16Array(count).fill(pair),
-      count,
-      marks: undefined,
-    };
-  };
-  queue.enqueue(batch(slow, 2));
-  queue.enqueue(batch(ready, 3));
+  const { queue, counters } = queueOf(exporter, table);
+  queue.enqueue(batchOf(slow, 2));
+  queue.enqueue(batchOf(ready, 3));
   for (let i = 0; i < 200 && counters.logsExported === 0; i++) await sleep(10);
   assert.deepEqual(sent, [3], 'the second batch went once the first was given up on');
   // The resource is done detecting: the export given up on stays given up on.
