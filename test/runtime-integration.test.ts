@@ -61,12 +61,20 @@ test('in a real service, a forced major GC and a 200 ms blocking loop are attach
         (s) =>
           s.traceId === parent.traceId && s.parentSpanId === parent.spanId && name.test(s.name),
       );
-    const [major] = children(gcRequest, /^gc \(major\)$/);
-    assert.ok(major !== undefined, JSON.stringify(spans.map((s) => s.name)));
+    // The forced one, 50 ms into the request: another major GC (the heap
+    // growing while the app starts or exports) may overlap the request too.
+    const majors = children(gcRequest, /^gc \(major\)$/);
+    const major = majors.find(
+      (m) =>
+        ms(m.startTimeUnixNano) >= ms(gcRequest.startTimeUnixNano) + 40 &&
+        ms(m.endTimeUnixNano) <= ms(gcRequest.endTimeUnixNano),
+    );
+    assert.ok(
+      major !== undefined,
+      `major GCs at ${JSON.stringify(majors.map((m) => ms(m.startTimeUnixNano) - ms(gcRequest.startTimeUnixNano)))} ms into /gc; spans ${JSON.stringify(spans.map((s) => s.name))}`,
+    );
     assert.equal(attr(major, 'v8js.gc.type'), 'major');
     assert.equal(attr(major, 'flight_recorder.runtime'), true);
-    assert.ok(ms(major.startTimeUnixNano) >= ms(gcRequest.startTimeUnixNano) + 40);
-    assert.ok(ms(major.endTimeUnixNano) <= ms(gcRequest.endTimeUnixNano));
 
     const [stall] = children(slow, /^event loop blocked$/);
     assert.ok(stall !== undefined, JSON.stringify(children(slow, /./).map((s) => s.name)));
