@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, test } from 'node:test';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
@@ -366,29 +364,4 @@ describe('FileSpanExporter', () => {
       }
     });
   });
-});
-
-test('spans handed to export are not held while their file waits to be written', async () => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const { exporter } = makeExporter();
-  const make = spanFactory();
-  const refs: WeakRef<ReadableSpan>[] = [];
-  let answered = false;
-  (() => {
-    // Copies, so that nothing but the exporter holds them.
-    const spans = mark(make(20), 'c0ffee0000000001').map(
-      (s) => Object.assign(Object.create(Object.getPrototypeOf(s) as object), s) as ReadableSpan,
-    );
-    for (const span of spans) refs.push(new WeakRef(span));
-    exporter.export(spans, () => {
-      answered = true;
-    });
-  })();
-  for (let i = 0; i < 3; i++) {
-    await new Promise((resolve) => setImmediate(resolve));
-    gc();
-  }
-  assert.equal(refs.filter((r) => r.deref() !== undefined).length, 0, `answered: ${answered}`);
-  await exporter.shutdown();
 });

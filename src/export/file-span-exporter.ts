@@ -153,17 +153,6 @@ export class FileSpanExporter implements SpanExporter {
     this._onWrite = onWrite;
   }
 
-  private _acceptNow(groups: Group[]): () => Promise<ExportResult> {
-    return () => this._accept(groups);
-  }
-
-  private _acceptLater(
-    spans: ReadableSpan[],
-    settling: Promise<void>,
-  ): () => Promise<ExportResult> {
-    return () => settling.then(() => this._accept(groupBySnapshot(spans)));
-  }
-
   /** The directory files are written to, as given (relative paths resolve against `process.cwd()`). */
   get directory(): string {
     return this._dir.directory;
@@ -179,13 +168,14 @@ export class FileSpanExporter implements SpanExporter {
         });
       } else {
         const settling = waitForResources(spans);
-        // Serialized now, or once the resources settle, in a closure of its
-        // own: the callback below must not hold the spans until the write.
-        done = this._enqueue(
-          settling === undefined
-            ? this._acceptNow(groupBySnapshot(spans))
-            : this._acceptLater(spans, settling),
-        );
+        if (settling === undefined) {
+          // Serialized now: the write holds bytes, not spans (the result
+          // callback below reaches them until the directory check answers).
+          const groups = groupBySnapshot(spans);
+          done = this._enqueue(() => this._accept(groups));
+        } else {
+          done = this._enqueue(() => settling.then(() => this._accept(groupBySnapshot(spans))));
+        }
       }
     } catch (error) {
       done = Promise.resolve({ code: ExportResultCode.FAILED, error: asError(error) });
