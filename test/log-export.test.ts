@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LogExportQueue, type LogRequestExporter } from '../src/logs/log-export.js';
 import type { LogBatch } from '../src/logs/log-request.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { collectGarbage } from './helpers/gc.js';
 
 /** A queue over `exporter` that gives up on an export after 20 ms, and its counters. */
 function queueOf(exporter: LogRequestExporter, table: ResourceScopeTable) {
@@ -70,10 +66,7 @@ test('an export the queue gave up on keeps none of its batch alive, while the ex
   for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
   assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
   assert.equal(held.length, 1, 'the exporter still holds the callback');
-  for (let i = 0; i < 3; i++) {
-    await sleep(0);
-    gc();
-  }
+  await collectGarbage();
   assert.equal(ref!.deref(), undefined, 'the batch is unreachable');
   await queue.whenIdle();
 });
