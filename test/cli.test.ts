@@ -175,6 +175,30 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       assert.match(run.stdout, /✗ uncaught exception .*\n +✗ RangeError: mailer down\n/);
     });
 
+    test('an empty snapshot is named by its file, as ls names it', async () => {
+      // A signal snapshot taken after every span was flushed holds no spans,
+      // so no marks: the file name still carries its trigger and id.
+      const dir = tempDir();
+      const name = snapshotFileName({
+        time: Date.UTC(2026, 11, 4),
+        trigger: 'signal',
+        snapshotId: 'feed0123feed0123',
+      });
+      await writeFile(join(dir, name), '{"resourceSpans":[]}');
+      const run = await cli(['view', join(dir, name)]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stdout,
+        /^snapshot feed0123feed0123 · trigger signal · 0 traces · 0 spans\n/,
+      );
+      const listed = await cli(['ls', dir]);
+      assert.match(listed.stdout, /signal +0 +0 /);
+      // A file not named by the recorder still says it does not know.
+      await writeFile(join(dir, 'mine.json'), '{"resourceSpans":[]}');
+      const other = await cli(['view', join(dir, 'mine.json')]);
+      assert.match(other.stdout, /^snapshot unknown · trigger unknown · 0 traces/);
+    });
+
     test('--trace shows just that trace, by id or its start', async () => {
       const run = await cli(['view', LATENCY, '--trace', CHECKOUT_TRACE.slice(0, 6)]);
       assert.equal(run.code, 0, run.stderr);

@@ -1,3 +1,5 @@
+import { basename } from 'node:path';
+import { parseSnapshotFileName } from '../snapshot/snapshot-files.js';
 import { CliError } from './errors.js';
 import type { Snapshot, SnapshotSpan } from './read-snapshot.js';
 import { padEnd, type Style, truncate } from './style.js';
@@ -476,9 +478,11 @@ export function renderWaterfall(snapshot: Snapshot, options: WaterfallOptions): 
   });
 
   const out: string[] = [];
-  const trigger = snapshot.triggers.join(', ') || 'unknown';
+  // A file with no spans carries no marks: its name still says what it was.
+  const named = parseSnapshotFileName(basename(snapshot.path));
+  const trigger = snapshot.triggers.join(', ') || named?.trigger || 'unknown';
   const facts = [
-    `snapshot ${snapshot.snapshotIds.join(', ') || 'unknown'}`,
+    `snapshot ${snapshot.snapshotIds.join(', ') || named?.snapshotId || 'unknown'}`,
     `trigger ${trigger}`,
     `${snapshot.traceCount} trace${snapshot.traceCount === 1 ? '' : 's'}`,
     `${snapshot.spans.length} span${snapshot.spans.length === 1 ? '' : 's'}`,
