@@ -409,8 +409,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /**
    * Exports the whole buffered window now, marked with `reason` as its
-   * trigger (`manual` by default), and resolves once it has been exported.
-   * Flushed spans leave the buffer. This ignores `flushScope` and
+   * trigger (`manual` by default), and resolves once it has been exported
+   * (or its export failed), with what was queued for export before it;
+   * what is queued after it does not hold it. Flushed spans leave the buffer. This ignores `flushScope` and
    * `minFlushIntervalMs`, and restarts the interval.
    */
   async snapshot(reason = 'manual'): Promise<SnapshotResult> {
@@ -423,7 +424,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const run = this._lastRun;
     this._keepRun = false;
     this._lastRun = undefined;
-    await this._exports.whenIdle();
+    await this._exports.whenDelivered();
     // Counted once exported, off the synchronous step, a slice at a time: it reads every record.
     if (result.traces < 0) {
       const traces = run === undefined ? 0 : await countTraces(run);
@@ -495,7 +496,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const deadline = performance.now() + this._options.exportTimeoutMs;
     if (!this._off) this._policy.drain?.();
     if (this._exports !== undefined) {
-      await boundedWait(this._exports.whenIdle(), this._options.exportTimeoutMs);
+      await boundedWait(this._exports.whenDelivered(), this._options.exportTimeoutMs);
     }
     const sink = this._sink;
     if (sink === undefined) return;

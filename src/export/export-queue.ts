@@ -4,6 +4,7 @@ import type { FlushMark } from '../marks.js';
 import { type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
 import type { SpanRing } from '../record/span-ring.js';
 import { timerDelay } from '../timer.js';
+import { asResult } from './call-exporter.js';
 
 /**
  * The synchronous work of one batch (assembling or decoding its records and
@@ -108,6 +109,11 @@ export class ExportQueue {
   private _due = false;
   private _current: ExportCall | undefined;
   private _idleWaiters: (() => void)[] = [];
+  /** Records ever queued, and of them those that left (settled or dropped): the queue is FIFO. */
+  private _queued = 0;
+  private _gone = 0;
+  /** Waiters for the first `upTo` records ever queued to leave, in order. */
+  private _deliveryWaiters: { readonly upTo: number; readonly resolve: () => void }[] = [];
   private _failing = false;
   private _overflowing = false;
   private _msPerSpan = INITIAL_MS_PER_SPAN;
@@ -141,6 +147,7 @@ export class ExportQueue {
       this._bytes += run.bytes;
       added += run.length;
     }
+    this._queued += added;
     if (added > 0) this._bound(added);
   }
 
@@ -155,6 +162,7 @@ export class ExportQueue {
     const before = late.builder.bytes;
     ring.copyInto(late.builder, seq);
     this._length++;
+    this._queued++;
     this._bytes += late.builder.bytes - before;
     this._bound(1);
   }
@@ -206,6 +214,36 @@ export class ExportQueue {
     this._scheduledAt = Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * Resolves once every record queued so far has been exported or dropped,
+   * however many are queued after it: a snapshot waits for its own flush,
+   * not for a queue that steady traffic keeps from emptying.
+   */
+  whenDelivered(): Promise<void> {
+    const upTo = this._queued;
+    if (this._gone >= upTo) return Promise.resolve();
+    const delivered = new Promise<void>((resolve) => this._deliveryWaiters.push({ upTo, resolve }));
+    if (!this._inFlight) {
+      this._unschedule();
+      this._next();
+    }
+    return delivered;
+  }
+
+  /** Whether someone waits for the queue: it then exports at once, not on its timers. */
+  private _waitedFor(): boolean {
+    return this._idleWaiters.length > 0 || this._deliveryWaiters.length > 0;
+  }
+
+  /** Counts `n` records as gone and resolves the waiters whose records all are. */
+  private _left(n: number): void {
+    this._gone += n;
+    const waiters = this._deliveryWaiters;
+    let k = 0;
+    while (k < waiters.length && waiters[k]!.upTo <= this._gone) waiters[k++]!.resolve();
+    if (k > 0) waiters.splice(0, k);
+  }
+
   /** Resolves once nothing is queued or in flight. */
   whenIdle(): Promise<void> {
     if (!this._inFlight && this._length === 0) return Promise.resolve();
@@ -222,6 +260,7 @@ export class ExportQueue {
   /** Drops everything still queued, counting it. */
   discard(): void {
     this.counters.spansDropped += this._length;
+    this._left(this._length);
     this._runs.length = 0;
     this._late = undefined;
     this._length = 0;
@@ -290,6 +329,7 @@ export class ExportQueue {
     }
     if (dropped === 0) return;
     this.counters.spansDropped += dropped;
+    this._left(dropped);
     if (!this._overflowing) {
       this._overflowing = true;
       diag.warn(
@@ -311,7 +351,7 @@ export class ExportQueue {
     const started = performance.now();
     let n = Math.min(this._o.batchSize, slice);
     // Not due: only what full batches hold goes now; the rest waits for its timer.
-    if (!this._due && this._idleWaiters.length === 0 && this._fullOwed > 0) {
+    if (!this._due && !this._waitedFor() && this._fullOwed > 0) {
       n = Math.min(n, this._fullOwed);
     }
     const batch = this._take(n);
@@ -333,6 +373,7 @@ export class ExportQueue {
     if (this._current === call) this._current = undefined;
     this._inFlight = false;
     this._record(result, n);
+    this._left(n);
     // The next batch waits for a macrotask so the app runs between batches.
     // Records not due (and not a full batch) keep gathering: a timer is armed.
     if (
@@ -340,7 +381,7 @@ export class ExportQueue {
       this._due ||
       this._fullOwed > 0 ||
       this._length >= this._o.batchSize ||
-      this._idleWaiters.length > 0 ||
+      this._waitedFor() ||
       this._scheduled === undefined
     ) {
       setImmediate(() => this._next());
@@ -416,8 +457,11 @@ class ExportCall {
     this._timer.unref();
   }
 
-  /** The callback given to the exporter: the first call counts, later ones are ignored. */
-  readonly done = (result: ExportResult): void => {
+  /**
+   * The callback given to the exporter: the first call counts, later ones
+   * are ignored; one without a result counts as a failure.
+   */
+  readonly done = (result: ExportResult | undefined): void => {
     const queue = this._queue;
     if (queue === undefined) return;
     this._queue = undefined;
@@ -425,7 +469,7 @@ class ExportCall {
     this._abandon = undefined;
     clearTimeout(this._timer);
     this._timer = undefined;
-    queue._settled(this, result, this._n);
+    queue._settled(this, asResult(result), this._n);
   };
 
   start(sink: RecordSink): void {

@@ -2,14 +2,11 @@ import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { waitForResources } from '../resource-attributes.js';
+import { asError, callExporter } from './call-exporter.js';
 
 function nameOf(exporter: SpanExporter, index: number, count: number): string {
   const type = (exporter as { constructor?: { name?: string } }).constructor?.name;
   return `exporter ${index + 1} of ${count}${type && type !== 'Object' ? ` (${type})` : ''}`;
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** One error for several failures: the only one as is, or an AggregateError naming them all. */
@@ -30,8 +27,12 @@ function combine(errors: Error[], what: string): Error {
  * its message naming which exporter failed. The callback fires once all of
  * them have answered, so the slowest sets the pace; the recorder's
  * `exportTimeoutMs` bounds the wait. An exporter that throws counts as
- * failed; nothing is thrown to the caller. Each exporter gets its own copy
- * of the span array. Like the SDK's processors, it first waits for the
+ * failed, and so does one whose `export` returns a promise that rejects;
+ * nothing is thrown to the caller. Each exporter gets its own copy of the
+ * span array (the last gets the array itself). When the caller empties that
+ * array, as the recorder does when it gives up on an export, the copies
+ * still held by exporters that never answered are emptied too, at the next
+ * export or shutdown, so a hung exporter keeps the spans of one call at most. Like the SDK's processors, it first waits for the
  * async attributes of the spans' resources, so no exporter reads them early.
  *
  * `forceFlush` and `shutdown` go to every exporter, each waiting for all to
@@ -46,6 +47,8 @@ function combine(errors: Error[], what: string): Error {
 export class FanOutSpanExporter implements SpanExporter {
   private readonly _exporters: readonly SpanExporter[];
   private _shutdown: Promise<void> | undefined;
+  /** Calls some exporter has not answered yet: the array handed in, and the copies made of it. */
+  private readonly _unanswered = new Set<{ spans: ReadableSpan[]; copies: ReadableSpan[][] }>();
 
   /**
    * @param exporters Where each batch goes, in this order. At least one.
@@ -79,8 +82,21 @@ export class FanOutSpanExporter implements SpanExporter {
     else settling.then(() => this._export(spans, resultCallback));
   }
 
+  /** Empties the copies of calls whose array the caller emptied: it gave up on them. */
+  private _releaseAbandoned(): void {
+    for (const call of this._unanswered) {
+      if (call.spans.length > 0) continue;
+      for (const copy of call.copies) copy.length = 0;
+      this._unanswered.delete(call);
+    }
+  }
+
   private _export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this._releaseAbandoned();
     const count = this._exporters.length;
+    const copies: ReadableSpan[][] = [];
+    const call = { spans, copies };
+    if (count > 1) this._unanswered.add(call);
     const errors: (Error | undefined)[] = new Array(count).fill(undefined);
     let waiting = count;
     const answered = new Array<boolean>(count).fill(false);
@@ -94,6 +110,7 @@ export class FanOutSpanExporter implements SpanExporter {
         });
       }
       if (--waiting > 0) return;
+      this._unanswered.delete(call);
       const failed = errors.filter((e): e is Error => e !== undefined);
       const result_: ExportResult =
         failed.length === 0
@@ -107,7 +124,9 @@ export class FanOutSpanExporter implements SpanExporter {
     };
     this._exporters.forEach((exporter, i) => {
       try {
-        exporter.export(i === count - 1 ? spans : spans.slice(), (result) => answer(i, result));
+        let handed = spans;
+        if (i < count - 1) copies.push((handed = spans.slice()));
+        callExporter(exporter, handed, (result) => answer(i, result));
       } catch (error) {
         answer(i, { code: ExportResultCode.FAILED, error: asError(error) });
       }
@@ -119,6 +138,7 @@ export class FanOutSpanExporter implements SpanExporter {
   }
 
   shutdown(): Promise<void> {
+    this._releaseAbandoned();
     this._shutdown ??= this._all('shut down', (e) => e.shutdown());
     return this._shutdown;
   }

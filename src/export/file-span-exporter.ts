@@ -11,6 +11,7 @@ import {
 import { DEFAULT_MAX_FILE_BYTES, FILE_EXPORTER_OPTIONS, resolveTable } from '../config.js';
 import { warnAboutEnv } from '../env-warnings.js';
 import { waitForResources } from '../resource-attributes.js';
+import { asError } from './call-exporter.js';
 import {
   ensureSnapshotDirectory,
   type SnapshotDirOptions,
@@ -387,8 +388,4 @@ function newPending(group: Group): Pending {
     bytes: FRAME_BYTES + group.chunk.byteLength,
     spans: group.spans,
   };
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

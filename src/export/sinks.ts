@@ -4,6 +4,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { assembleParts, encodeMarks } from '../flush/request.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
+import { callExporter } from './call-exporter.js';
 import type { RecordBatch, RecordSink } from './export-queue.js';
 import type { EncodedRequest, OtlpProtoRequestExporter } from './otlp-proto-exporter.js';
 import { decodeRecord } from './span-decoder.js';
@@ -125,7 +126,7 @@ export class SpanExporterSink implements RecordSink {
 
   send(batch: RecordBatch, done: (result: ExportResult) => void): () => void {
     const spans = decodeBatch(batch, this._table);
-    context.with(suppressTracing(context.active()), () => this.exporter.export(spans, done));
+    context.with(suppressTracing(context.active()), () => callExporter(this.exporter, spans, done));
     // The exporter may hold the array: emptied when the export is abandoned.
     return () => {
       spans.length = 0;

@@ -3,6 +3,7 @@
 // counters, no spans kept alive by what the exporter holds, bounded shutdown.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { FanOutSpanExporter } from '../../src/index.js';
 import { HostileExporter } from './fixtures/exporters.js';
 import { app, counters, SLACK_MS, until, watch, within } from './fixtures/harness.js';
 
@@ -95,6 +96,74 @@ describe('an exporter that breaks its contract', () => {
       exportFailures: 0,
       queuedSpans: 0,
     });
+    assert.equal(await a.reachable(), 0);
+    w.check();
+  });
+
+  // Node ends a process on an unhandled rejection by default: this test file
+  // would fail on one.
+  test('an async export() that rejects: the batch fails at once, and nothing reaches the app', async () => {
+    const w = watch();
+    const exporter = new HostileExporter('reject');
+    const a = app({ exporter, exportTimeoutMs: 5_000 });
+    a.trace();
+    const took = await within(a.recorder.forceFlush(), 1_000, 'forceFlush');
+    assert.ok(took < 1_000, `failed at once, not at the timeout: ${took.toFixed(0)} ms`);
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 3,
+      spansExported: 0,
+      spansDropped: 3,
+      exportFailures: 1,
+      queuedSpans: 0,
+    });
+    // Through FanOutSpanExporter too.
+    const fan = app({ exporter: new FanOutSpanExporter([new HostileExporter('reject')]) });
+    fan.trace();
+    await within(fan.recorder.forceFlush(), 1_000, 'forceFlush');
+    assert.equal(fan.recorder.stats().exportFailures, 1);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    await within(fan.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
+
+  test('calls back without a result: the batch counts as failed, and the queue goes on', async () => {
+    const w = watch();
+    const exporter = new HostileExporter('empty');
+    const a = app({ exporter, exportTimeoutMs: 1_000 });
+    a.trace();
+    await within(a.recorder.forceFlush(), 1_000, 'forceFlush');
+    // The next flush is exported (and failed) too, and snapshot() resolves.
+    a.trace(2);
+    await within(a.recorder.snapshot(), 1_000, 'snapshot');
+    assert.deepEqual(counters(a.recorder.stats()), {
+      spansRecorded: 5,
+      spansExported: 0,
+      spansDropped: 5,
+      exportFailures: 2,
+      queuedSpans: 0,
+    });
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
+
+  test('FanOutSpanExporter with one exporter that never calls back: its copies are let go of once the recorder gives up', async () => {
+    const w = watch();
+    const never = new HostileExporter('never');
+    const a = app({
+      exporter: new FanOutSpanExporter([never, new HostileExporter('stuck')]),
+      exportTimeoutMs: 100,
+    });
+    for (let i = 1; i <= 3; i++) {
+      a.trace();
+      void a.recorder.forceFlush();
+      await until(() => a.recorder.stats().spansDropped === 3 * i, 1_000, `trace ${i} times out`);
+    }
+    assert.equal(never.kept.length, 3, 'the hung exporter still holds its copy of every batch');
+    // Each copy is emptied at the next export, the last at shutdown.
+    const held = () => never.kept.map(([spans]) => spans.length);
+    assert.deepEqual(held(), [0, 0, 3]);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    assert.deepEqual(held(), [0, 0, 0], 'abandoned exports hold no spans');
     assert.equal(await a.reachable(), 0);
     w.check();
   });

@@ -69,3 +69,41 @@ describe('racing snapshot(), forceFlush() and shutdown()', () => {
     }
   }
 });
+
+test('snapshot() under steady traffic: it resolves once its own flush is out, while later flushes keep the queue busy', async () => {
+  const w = watch();
+  let exported = 0;
+  // A working exporter, 50 ms a call: trace flushes every 20 ms keep its queue from emptying.
+  const slow = {
+    export(spans: unknown[], done: (r: { code: number }) => void) {
+      setTimeout(() => {
+        exported += spans.length;
+        done({ code: 0 });
+      }, 50);
+    },
+    shutdown: async () => {},
+    forceFlush: async () => {},
+  };
+  const a = app({ exporter: slow, exportDelayMs: 0, maxTracesPerSecond: 1_000 });
+  for (let i = 0; i < 100; i++) a.trace(3, true);
+  let stop = false;
+  const traffic = (async () => {
+    while (!stop) {
+      a.trace();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  try {
+    const snapshot = a.recorder.snapshot();
+    await within(snapshot, 3_000, 'snapshot() under traffic');
+    assert.equal((await snapshot).spans, 300);
+    assert.ok(exported >= 300, `exported ${exported}`);
+    // forceFlush() likewise waits for what was queued when it was called.
+    await within(a.recorder.forceFlush(), 3_000, 'forceFlush() under traffic');
+  } finally {
+    stop = true;
+    await traffic;
+  }
+  await within(a.recorder.shutdown(), 2_000, 'shutdown');
+  w.check();
+});
