@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
@@ -7,6 +8,7 @@ import { LogExportQueue, type LogRequestExporter } from '../src/logs/log-export.
 import type { LogBatch } from '../src/logs/log-request.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
 import { collectGarbage } from './helpers/gc.js';
+import { runNode } from './helpers/process.js';
 
 /** A queue over `exporter` that gives up on an export after 20 ms, and its counters. */
 function queueOf(exporter: LogRequestExporter, table: ResourceScopeTable) {
@@ -104,4 +106,84 @@ test('an export given up on while its resource still detects attributes is never
   await queue.whenIdle();
   assert.deepEqual(sent, [3]);
   assert.deepEqual(counters, { logsExported: 3, logsDropped: 2, logExportFailures: 1 });
+});
+
+test('an export given up on while its resource never finishes detecting keeps none of its batch alive', async () => {
+  const exporter: LogRequestExporter = {
+    export: (_request, done) => done({ code: ExportResultCode.SUCCESS }),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  // Its promise never settles: whatever waits on it stays reachable from it.
+  const never = new Promise<void>(() => {});
+  const detecting = {
+    attributes: { 'service.name': 'stuck' },
+    asyncAttributesPending: true,
+    waitForAsyncAttributes: () => never,
+    getRawAttributes: () => [['service.name', 'stuck']],
+    merge: () => detecting,
+  } as unknown as Parameters<ResourceScopeTable['idOf']>[0];
+  const table = new ResourceScopeTable();
+  const stuck = table.idOf(detecting, { name: 'test' });
+  const { queue, counters } = queueOf(exporter, table);
+  let ref: WeakRef<Uint8Array> | undefined;
+  (() => {
+    const batch = batchOf(stuck, 1, 1 << 20);
+    ref = new WeakRef(batch.buf);
+    queue.enqueue(batch);
+  })();
+  for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
+  assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
+  await collectGarbage();
+  assert.equal(ref!.deref(), undefined, 'the batch is unreachable');
+});
+
+test('whenIdle() starts the export at once: a process shutting down does not exit on the unref’d timer first', async () => {
+  const sent: number[] = [];
+  const exporter: LogRequestExporter = {
+    export: (request, done) => {
+      sent.push(request.logs);
+      done({ code: ExportResultCode.SUCCESS });
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const table = new ResourceScopeTable();
+  const pair = table.idOf(resourceFromAttributes({ 'service.name': 'logs' }), { name: 'test' });
+  const { queue } = queueOf(exporter, table);
+  queue.enqueue(batchOf(pair, 2));
+  const idle = queue.whenIdle();
+  // Sent before any timer could fire: the unref'd one would not keep a
+  // shutting-down process alive.
+  assert.deepEqual(sent, [2]);
+  await idle;
+});
+
+test('a callback without a result counts the batch as failed', async () => {
+  const exporter: LogRequestExporter = {
+    export: (_request, done) => setTimeout(() => (done as () => void)(), 1),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const table = new ResourceScopeTable();
+  const pair = table.idOf(resourceFromAttributes({ 'service.name': 'logs' }), { name: 'test' });
+  const { queue, counters } = queueOf(exporter, table);
+  queue.enqueue(batchOf(pair, 2));
+  await queue.whenIdle();
+  assert.deepEqual(counters, { logsExported: 0, logsDropped: 2, logExportFailures: 1 });
+});
+
+test('a logMaxBytes too small for any record: each record is sent at once, counted, and onEmit returns', async () => {
+  // In a child process: a loop that never ends fails by the time limit.
+  const file = fileURLToPath(new URL('./helpers/tiny-log-ring.ts', import.meta.url));
+  const ran = await runNode(['--import', 'tsx', file], { timeoutMs: 30_000 });
+  assert.equal(ran.code, 0, ran.stderr);
+  const sizes = JSON.parse(ran.stdout) as Record<string, [number, number, number]>;
+  for (const [size, [buffered, oversize, sent]] of Object.entries(sizes)) {
+    // Either held in the ring, or sent at once as one too large for it.
+    assert.equal(buffered + sent, 1, `logMaxBytes ${size}: ${ran.stdout}`);
+    assert.equal(oversize, sent, `logMaxBytes ${size}: ${ran.stdout}`);
+  }
+  assert.deepEqual(sizes['1'], [0, 1, 1]);
+  assert.deepEqual(sizes['200'], [1, 0, 0]);
 });

@@ -226,7 +226,8 @@ export class FlightRecorderLogRecordProcessor {
   /** A record past the per-record cap: counted, and sent at once instead of being buffered. */
   private _oversize(logRecord: RecordedLogRecord, pair: number): void {
     this._counters.logsOversize++;
-    let size = this._cap * 4;
+    // At least 256 bytes: with a tiny logMaxBytes the ring, and so the cap, can be 0.
+    let size = Math.max(64, this._cap) * 4;
     while (size <= MAX_PASS_THROUGH_BYTES) {
       const buf = new Uint8Array(size);
       const w = new ProtobufWriter(buf);

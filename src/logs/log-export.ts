@@ -6,6 +6,7 @@ import {
   createOtlpHttpExportDelegate,
 } from '@opentelemetry/otlp-exporter-base/node-http';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { asResult } from '../export/call-exporter.js';
 import type { OtlpHttpConfig } from '../export/otlp-proto-exporter.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { timerDelay } from '../timer.js';
@@ -146,7 +147,15 @@ export class LogExportQueue {
   /** Resolves when nothing waits and no export runs. */
   whenIdle(): Promise<void> {
     if (!this._busy && this._queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this._idle.push(resolve));
+    const idle = new Promise<void>((resolve) => this._idle.push(resolve));
+    // Someone is waiting (a shutdown, say): start now rather than on an
+    // unref'd timer that would let the process exit first.
+    if (!this._busy) {
+      if (this._timer !== undefined) clearTimeout(this._timer);
+      this._timer = undefined;
+      this._next();
+    }
+    return idle;
   }
 
   /** Drops what waits (counted) and stops taking batches; a call in flight finishes. */
@@ -179,14 +188,17 @@ export class LogExportQueue {
     }
     const count = to - from;
     this._busy = true;
-    const call = this._call(count);
+    const call = this._call(count, q.batch);
     const done = call.done;
+    // `send` may wait on a resource that never settles: it reaches the batch
+    // only through `call`, which lets go of it when the call is given up on.
     const send = (): void => {
+      const batch = call.batch;
       // Given up on while a resource was still detecting attributes: its
       // records are counted as dropped, and the next export may be running.
-      if (call.finished) return;
+      if (call.finished || batch === undefined) return;
       try {
-        const body = assembleLogsRequest(q.batch, from, to, this._table);
+        const body = assembleLogsRequest(batch, from, to, this._table);
         context.with(suppressTracing(context.active()), () => {
           this._exporter.export({ body, logs: count }, done);
         });
@@ -208,17 +220,24 @@ export class LogExportQueue {
    * exporter holds the callback until its own timeout, so it must reach
    * nothing of the batch (a flush's records, up to `maxBytes`).
    */
-  private _call(count: number): {
-    readonly done: (result: ExportResult) => void;
+  private _call(
+    count: number,
+    batch: LogBatch,
+  ): {
+    readonly done: (result: ExportResult | undefined) => void;
     finished: boolean;
+    batch: LogBatch | undefined;
   } {
     const call = {
       finished: false,
-      done: (result: ExportResult): void => {
+      batch: batch as LogBatch | undefined,
+      done: (answer: ExportResult | undefined): void => {
         if (call.finished) return;
         call.finished = true;
+        call.batch = undefined;
         clearTimeout(timer);
         this._busy = false;
+        const result = asResult(answer);
         if (result.code === ExportResultCode.SUCCESS) {
           this.counters.logsExported += count;
           this._warned = false;
