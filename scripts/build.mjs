@@ -27,6 +27,8 @@ export async function bundle(
       outExtension: { '.js': format === 'cjs' ? '.cjs' : '.js' },
       sourcemap: true,
       logLevel: 'warning',
+      // Source reads import.meta only where `require` is missing, so in ESM.
+      logOverride: format === 'cjs' ? { 'empty-import-meta': 'silent' } : undefined,
     });
   }
   return { cli: join(outdir, 'cli.js') };

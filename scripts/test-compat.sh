@@ -33,6 +33,7 @@ SDK3_EXTRA=(
   @opentelemetry/instrumentation@0.301.0
   @opentelemetry/sdk-logs@3.1.1
   @opentelemetry/exporter-logs-otlp-http@0.301.0
+  @opentelemetry/exporter-trace-otlp-grpc@0.301.0
   @opentelemetry/instrumentation-pino@0.70.0
   @opentelemetry/instrumentation-winston@0.69.0
 )

@@ -12,6 +12,7 @@ function runApp(extra: Record<string, string>) {
   const env: Record<string, string | undefined> = {
     ...process.env,
     FLIGHT_RECORDER_LATENCY_THRESHOLD_MS: 'abc',
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'carrier-pigeon',
     OTEL_METRICS_EXPORTER: 'none',
     OTEL_LOGS_EXPORTER: 'none',
     OTEL_NODE_RESOURCE_DETECTORS: 'none',
@@ -22,6 +23,9 @@ function runApp(extra: Record<string, string>) {
 }
 
 const count = (text: string, part: string) => text.split(part).length - 1;
+/** The recorder reads the OTLP protocol variable too, when it makes its export path. */
+const PROTOCOL_MESSAGE =
+  'otel-flight-recorder: ignoring OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="carrier-pigeon": expected http/protobuf, http/json or grpc; using the default "http/protobuf"';
 
 // A real process, because what matters is what the user sees on the terminal
 // with the real @opentelemetry/sdk-node.
@@ -31,6 +35,7 @@ describe('a bad environment value under NodeSDK', { concurrency: true }, () => {
     assert.equal(ran.code, 0, ran.stderr);
     assert.match(ran.stdout, /started/);
     assert.equal(count(ran.stderr, MESSAGE), 1, ran.stderr);
+    assert.equal(count(ran.stderr, PROTOCOL_MESSAGE), 1, ran.stderr);
     assert.match(ran.stderr, /\[FLIGHT_RECORDER_ENV\] FlightRecorderWarning: otel-flight-recorder/);
   });
 
@@ -38,6 +43,7 @@ describe('a bad environment value under NodeSDK', { concurrency: true }, () => {
     const ran = await runApp({ OTEL_LOG_LEVEL: 'warn' });
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(count(ran.stderr, MESSAGE), 1, ran.stderr);
+    assert.equal(count(ran.stderr, PROTOCOL_MESSAGE), 1, ran.stderr);
     assert.doesNotMatch(ran.stderr, /FlightRecorderWarning/);
   });
 });

@@ -149,6 +149,8 @@ test('an unknown OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is warned about once, by nam
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
     process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = 'carrier-pigeon';
     const recorder = new FlightRecorderSpanProcessor();
+    // Warned on the next turn, once NodeSDK (here, the test) has installed its logger.
+    await new Promise((resolve) => setImmediate(resolve));
     const ours = diagnostics.messages.filter((m) =>
       m.message.includes('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'),
     );
