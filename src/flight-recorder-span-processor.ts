@@ -806,12 +806,17 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._windowMark = mark;
       this._windowSeq = ring.tailSeq;
       this._deferred.clear();
-      if (span !== undefined) {
+      const seq = span === undefined ? -1 : this._recordTrigger(span, now);
+      if (seq >= 0) {
         const own = new RunBuilder(1024, 1);
-        this._recordInto(own, span.span, span.ctx, now, span.state);
+        ring.copyInto(own, seq);
+        ring.remove(seq);
         trigger1 = own.build(rootMark, ring.dicts);
       }
     } else {
+      // The intern tables the trace's records were written against: recording
+      // the triggering span may start a lap, which renews one of them.
+      const dicts = ring.dicts;
       // Proportional to the trace's own spans: its records are listed.
       const builder = new RunBuilder(4096, 16);
       const take = (s: number): void => {
@@ -829,18 +834,19 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       if (open !== undefined) for (const s of open.seqs) take(s);
       if (extra !== undefined) for (const s of extra) take(s);
-      if (span !== undefined) {
-        if (evidence === undefined) this._recordInto(builder, span.span, span.ctx, now, span.state);
-        else
-          this._recordInto(
-            (ownRun = new RunBuilder(1024, 1)),
-            span.span,
-            span.ctx,
-            now,
-            span.state,
-          );
+      const seq = span === undefined ? -1 : this._recordTrigger(span, now);
+      if (seq >= 0) {
+        // With evidence, or written against tables the records above were
+        // not, it goes in a run of its own (a trigger with evidence has no
+        // `extra`, so no `own` record shares that run).
+        const target =
+          evidence === undefined && ring.dicts === dicts
+            ? builder
+            : (ownRun = new RunBuilder(1024, 1));
+        ring.copyInto(target, seq);
+        ring.remove(seq);
       }
-      run = builder.build(mark, ring.dicts);
+      run = builder.build(mark, dicts);
       if (ownRun !== undefined) trigger1 = ownRun.build(rootMark, ring.dicts);
     }
     if (traceId !== undefined) {
@@ -880,21 +886,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return result;
   }
 
-  /** Encodes `span` and copies its record into `builder`, leaving the ring as it was. */
-  private _recordInto(
-    builder: RunBuilder,
-    span: ReadableSpan,
-    ctx: ReturnType<ReadableSpan['spanContext']>,
+  /** Encodes the triggering span of a flush into the ring; returns its sequence number, or -1 when it could not be recorded (counted). */
+  private _recordTrigger(
+    span: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
     time: number,
-    state: number,
-  ): void {
-    const seq = this._record(span, ctx, time, state);
-    if (seq < 0) {
-      this._counters.spansEvictedByBytes++;
-      return;
+  ): number {
+    try {
+      const seq = this._record(span.span, span.ctx, time, span.state);
+      if (seq < 0) this._counters.spansEvictedByBytes++;
+      return seq;
+    } catch (error) {
+      // A span whose attributes throw as they are read: it alone is lost,
+      // not the window or the trace already taken out for this flush.
+      this._warnOnce(error);
+      return -1;
     }
-    this._ring.copyInto(builder, seq);
-    this._ring.remove(seq);
   }
 
   /**

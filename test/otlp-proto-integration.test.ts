@@ -188,3 +188,55 @@ test('OTEL_EXPORTER_OTLP_PROTOCOL=http/json sends OTLP JSON, decoded from the re
     await receiver.close();
   }
 });
+
+test('a trace flush whose triggering span starts a new lap of the ring: the request decodes, every name and key intact', async () => {
+  // The trace's children were written in the lap before; the root's own
+  // record wraps the ring, which renews that lap's intern table.
+  const receiver = await startOtlpProtoReceiver();
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    const recorder = new FlightRecorderSpanProcessor({
+      maxBytes: 8192,
+      flushScope: 'trace',
+      triggers: ['error'],
+      minAgeMs: 600_000,
+      exportDelayMs: 0,
+      runtimeEvents: false,
+    });
+    const t = makeTracing(recorder, undefined, 'laps');
+    const now = Date.now();
+    let f = 0;
+    const filler = () => {
+      const s = t.start(`filler-${f++}`, now);
+      s.setAttribute(`key-${f}`, 'v'.repeat(250) + f);
+      s.end(now + 1);
+    };
+    const root = t.start('root', now);
+    for (let i = 0; i < 16; i++) filler();
+    for (let i = 0; i < 3; i++) {
+      const c = t.start(`child-${i}`, now, root);
+      c.setAttribute(`child.attr.${i}`, `value-${i}`);
+      c.end(now + 1);
+    }
+    for (let i = 0; i < 17; i++) filler();
+    const laps = (recorder as unknown as { _ring: { laps: number } })._ring.laps;
+    root.setAttribute('big', 'x'.repeat(2500));
+    fail(root).end(now + 2);
+    assert.equal(
+      (recorder as unknown as { _ring: { laps: number } })._ring.laps,
+      laps + 1,
+      'the root started a lap',
+    );
+    await recorder.forceFlush();
+    // Each request was decoded by protobufjs as it arrived: a bad one would have thrown.
+    const spans = spansOf(receiver.requests);
+    assert.deepEqual(spans.map((s) => s.name).sort(), ['child-0', 'child-1', 'child-2', 'root']);
+    for (let i = 0; i < 3; i++) {
+      const child = spans.find((s) => s.name === `child-${i}`)!;
+      assert.equal(attribute(child, `child.attr.${i}`), `value-${i}`);
+    }
+    await recorder.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});

@@ -186,6 +186,44 @@ describe('hostile spans', () => {
     assert.equal(await a.reachable(), 0);
     w.check();
   });
+
+  for (const flushScope of ['window', 'trace'] as const) {
+    test(`a failing root whose attributes throw as they are read: it alone is lost, its ${flushScope} flush goes out`, async () => {
+      collector.spans.length = 0;
+      const w = watch();
+      const a = app({
+        exporter: otlp(collector.url),
+        exportTimeoutMs: 5_000,
+        flushScope,
+        exportDelayMs: 0,
+      });
+      // Ten finished requests, then the failing one's five children.
+      for (let i = 0; i < 10; i++) a.trace(3, true);
+      inScope(() => {
+        const root = a.tracer.startSpan('failing request');
+        const ctx = trace.setSpan(context.active(), root);
+        for (let i = 0; i < 5; i++) a.tracer.startSpan(`child ${i}`, {}, ctx).end();
+        // A lazily computed attribute whose getter throws, read only when the span is encoded.
+        Object.defineProperty((root as unknown as { attributes: object }).attributes, 'lazy', {
+          enumerable: true,
+          get() {
+            throw new Error('getter threw');
+          },
+        });
+        root.setStatus({ code: 2 });
+        root.end();
+      });
+      await within(a.recorder.forceFlush(), 5_000, 'forceFlush');
+      const expected = flushScope === 'window' ? 35 : 5;
+      assert.equal(collector.spans.length, expected, collector.names().join(', '));
+      assert.ok(!collector.names().includes('failing request'));
+      const stats = a.recorder.stats();
+      assert.equal(stats.bufferedSpans, 35 - expected);
+      assert.equal(stats.spansExported, expected);
+      await within(a.recorder.shutdown(), 1_000, 'shutdown');
+      w.check();
+    });
+  }
 });
 
 describe("hostile times and the recorder's clock", () => {
