@@ -395,7 +395,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     state: number,
   ): number {
     const ring = this._ring;
-    const pair = this._table.idOf(span.resource, span.instrumentationScope);
+    let pair = this._table.idOf(span.resource, span.instrumentationScope);
+    if (pair < 0 && this._renewPairs())
+      pair = this._table.idOf(span.resource, span.instrumentationScope);
     if (pair < 0) return -1;
     const seq = ring.append(span, ctx, pair, time, state);
     if (seq < 0 || !ring.suspect) return seq;
@@ -884,6 +886,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace', logs });
     }
     return result;
+  }
+
+  /** Frees the resource and scope pairs no record holds (the table is full); whether it freed any. */
+  private _renewPairs(): boolean {
+    return this._table.renewFull((use) => {
+      const ring = this._ring;
+      ring.forEachLive((seq) => use(ring.pairOf(seq)));
+      this._exports?.forEachPending((run, slot) => use(run.pair[slot]!));
+    });
   }
 
   /** Encodes the triggering span of a flush into the ring; returns its sequence number, or -1 when it could not be recorded (counted). */

@@ -149,7 +149,9 @@ export class FlightRecorderLogRecordProcessor {
       const ring = this._ring;
       const cutoff = now - this._o.logMinAgeMs;
       if (ring.ageTime() < cutoff) ring.evictOlderThan(cutoff);
-      const pair = this._table.idOf(logRecord.resource, logRecord.instrumentationScope);
+      let pair = this._table.idOf(logRecord.resource, logRecord.instrumentationScope);
+      if (pair < 0 && this._renewPairs())
+        pair = this._table.idOf(logRecord.resource, logRecord.instrumentationScope);
       if (pair < 0) {
         this._exportCounters.logsDropped++;
         return;
@@ -221,6 +223,15 @@ export class FlightRecorderLogRecordProcessor {
     if (time < this._lastTime) return this._lastTime;
     this._lastTime = time;
     return time;
+  }
+
+  /** Frees the resource and scope pairs no log record holds (the table is full); whether it freed any. */
+  private _renewPairs(): boolean {
+    return this._table.renewFull((use) => {
+      const ring = this._ring;
+      ring.forEachLive((slot) => use(ring.pair[slot]!));
+      this._exports?.forEachPendingPair(use);
+    });
   }
 
   /** A record past the per-record cap: counted, and sent at once instead of being buffered. */

@@ -99,6 +99,8 @@ export class LogExportQueue {
   private _idle: (() => void)[] = [];
   private _warned = false;
   private _closed = false;
+  /** The call in flight, whose batch is held until it settles. */
+  private _current: { batch: LogBatch | undefined } | undefined;
 
   constructor(
     private readonly _exporter: LogRequestExporter,
@@ -142,6 +144,14 @@ export class LogExportQueue {
       this._next();
     }, 0);
     this._timer.unref();
+  }
+
+  /** Calls `fn` with the resource and scope pair of every record waiting or in flight. */
+  forEachPendingPair(fn: (pair: number) => void): void {
+    const current = this._current?.batch;
+    if (current !== undefined) for (let k = 0; k < current.count; k++) fn(current.pair[k]!);
+    for (const q of this._queue)
+      for (let k = q.cursor; k < q.batch.count; k++) fn(q.batch.pair[k]!);
   }
 
   /** Resolves when nothing waits and no export runs. */
@@ -189,6 +199,7 @@ export class LogExportQueue {
     const count = to - from;
     this._busy = true;
     const call = this._call(count, q.batch);
+    this._current = call;
     const done = call.done;
     // `send` may wait on a resource that never settles: it reaches the batch
     // only through `call`, which lets go of it when the call is given up on.

@@ -7,6 +7,8 @@ type InstrumentationScope = ReadableSpan['instrumentationScope'];
 
 /** Ids are stored in a Uint16Array index. */
 export const MAX_PAIRS = 0xffff;
+/** The least time between two renewals of a full table, in ms. */
+const RENEW_INTERVAL_MS = 1_000;
 
 /** The pre-encoded fields of one resource, for a `ResourceSpans` header. */
 export interface EncodedResource {
@@ -92,9 +94,10 @@ export function encodeScope(scope: InstrumentationScope): EncodedScope {
  * encodings are made once, at the first flush that needs them, after the
  * resource's async attributes have settled.
  *
- * Bounded: at most {@link MAX_PAIRS} pairs. Ids no record uses any more are
- * freed by {@link renew}, which the ring calls once per lap, so scopes made
- * per request cannot grow memory.
+ * Bounded: at most {@link MAX_PAIRS} pairs. When it is full, ids no record
+ * carries any more (in the ring, waiting for export or in flight) are freed
+ * by {@link renewFull}, so scopes made per request neither grow memory nor,
+ * once 65,535 have been seen, keep every new one out.
  */
 export class ResourceScopeTable {
   private readonly _ids = new Map<Resource, Map<InstrumentationScope, number>>();
@@ -105,6 +108,8 @@ export class ResourceScopeTable {
   private _lastResource: Resource | undefined;
   private _lastScope: InstrumentationScope | undefined;
   private _lastId = -1;
+  /** When {@link renewFull} last scanned the holders (performance.now() ms). */
+  private _renewedAt = Number.NEGATIVE_INFINITY;
   private readonly _encodedResources = new WeakMap<Resource, EncodedResource>();
   private readonly _encodedScopes = new WeakMap<InstrumentationScope, EncodedScope>();
 
@@ -170,9 +175,25 @@ export class ResourceScopeTable {
   }
 
   /**
-   * Frees every id for which `used(id)` is false. Called per lap with the ids
-   * the live records (and queued exports) still carry.
+   * For a table that is full ({@link idOf} returned -1): frees the ids that
+   * no record carries any more, and returns whether it freed any. `holders`
+   * calls `use(id)` for the id of every record still held. It scans every
+   * held record, so it runs at most once a second: a flood of new scopes
+   * while every id is in use costs a failed lookup each, not a scan.
    */
+  renewFull(holders: (use: (id: number) => void) => void, now = performance.now()): boolean {
+    if (now - this._renewedAt < RENEW_INTERVAL_MS) return false;
+    this._renewedAt = now;
+    const used = new Uint8Array(MAX_PAIRS);
+    holders((id) => {
+      used[id] = 1;
+    });
+    const before = this._size;
+    this.renew((id) => used[id] === 1);
+    return this._size < before;
+  }
+
+  /** Frees every id for which `used(id)` is false. */
   renew(used: (id: number) => boolean): void {
     for (let id = 0; id < this._resources.length; id++) {
       const resource = this._resources[id];
