@@ -1,7 +1,7 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { FlushMark } from '../marks.js';
-import { type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
+import { compactRun, type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
 import type { SpanRing } from '../record/span-ring.js';
 import { timerDelay } from '../timer.js';
 import { asResult } from './call-exporter.js';
@@ -19,6 +19,8 @@ const SLICE_BUDGET_MS = 5;
  * records) and later ones grow as their cost is measured.
  */
 const INITIAL_MS_PER_SPAN = 0.04;
+/** A run keeping this much more than twice its records' bytes alive is worth compacting. */
+const COMPACT_SLACK_BYTES = 64 * 1024;
 
 /** Entries `[from, to)` of `run` (tombstones skipped). */
 export interface BatchPart {
@@ -97,6 +99,8 @@ export class ExportQueue {
   private _late: LateRecords | undefined;
   private _length = 0;
   private _bytes = 0;
+  /** Memory the queued runs keep alive (buffers and indexes), beside their live `_bytes`. */
+  private _retained = 0;
   private _inFlight = false;
   private _scheduled: ReturnType<typeof setTimeout> | undefined;
   /** Sends full batches that are not due yet, soon after they fill. */
@@ -145,10 +149,14 @@ export class ExportQueue {
       this._runs.push(run);
       this._length += run.length;
       this._bytes += run.bytes;
+      this._retained += run.retainedBytes;
       added += run.length;
     }
     this._queued += added;
-    if (added > 0) this._bound(added);
+    if (added > 0) {
+      this._bound(added);
+      this._compact(added);
+    }
   }
 
   /** Copies the ring's record `seq`, a late span of the flush `mark`, into the queue. */
@@ -265,6 +273,7 @@ export class ExportQueue {
     this._late = undefined;
     this._length = 0;
     this._bytes = 0;
+    this._retained = 0;
     this._unschedule();
     this._due = false;
     if (!this._inFlight) this._settleIdle();
@@ -285,7 +294,32 @@ export class ExportQueue {
     const late = this._late;
     if (late === undefined) return;
     this._late = undefined;
-    if (late.builder.count > 0) this._runs.push(late.builder.build(late.mark, late.dicts));
+    if (late.builder.count === 0) return;
+    const run = late.builder.build(late.mark, late.dicts);
+    this._runs.push(run);
+    this._retained += run.retainedBytes;
+  }
+
+  /**
+   * Keeps the memory the queue holds near its records' bytes: a window flush
+   * hands over the whole ring (`maxBytes` of buffer and index) however few
+   * records it holds, so many small windows queued behind a slow exporter
+   * would each keep one. Past twice `maxBytes`, every run but the newest
+   * flush's (`keep` records) that holds less than half of what it keeps
+   * alive is copied into buffers of its own size.
+   */
+  private _compact(keep: number): void {
+    if (this._retained <= 2 * this._o.maxBytes) return;
+    let newest = 0;
+    let first = this._runs.length;
+    while (first > 0 && newest < keep) newest += this._runs[--first]!.length;
+    for (let r = 0; r < first; r++) {
+      const run = this._runs[r]!;
+      if (run.retainedBytes <= 2 * run.bytes + COMPACT_SLACK_BYTES) continue;
+      const compact = compactRun(run);
+      this._retained += compact.retainedBytes - run.retainedBytes;
+      this._runs[r] = compact;
+    }
   }
 
   /** Removes the oldest `n` live records at most, across flushes; returns them as a batch. */
@@ -311,7 +345,10 @@ export class ExportQueue {
       run.cursor = k;
       run.length -= taken;
       run.bytes -= bytes;
-      if (run.length === 0) this._runs.shift();
+      if (run.length === 0) {
+        this._runs.shift();
+        this._retained -= run.retainedBytes;
+      }
       this._length -= taken;
       this._bytes = this._length === 0 ? 0 : this._bytes - bytes;
       count += taken;

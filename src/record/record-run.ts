@@ -276,3 +276,24 @@ export class RunBuilder {
     );
   }
 }
+
+/**
+ * The live records of `run` from its cursor on, copied into buffers of their
+ * own size, with their extra fields: for a window run that keeps a whole
+ * ring's buffer and index alive for a few records.
+ */
+export function compactRun(run: RecordRun): RecordRun {
+  const builder = new RunBuilder(Math.max(run.bytes, 16), Math.max(run.length, 1));
+  let extra: Map<number, Uint8Array> | undefined;
+  for (let k = run.cursor; k < run.entries; k++) {
+    const slot = run.slot(k);
+    if ((run.state[slot]! & LIVE) === 0) continue;
+    const fields = run.extra?.get(slot);
+    if (fields !== undefined) (extra ??= new Map()).set(builder.count, fields);
+    const o = run.off[slot]!;
+    builder.add(run.buf, o, o + run.len[slot]!, run.xlen[slot]!, run.pair[slot]!, run.state[slot]!);
+  }
+  const compact = builder.build(run.mark, run.dicts);
+  compact.extra = extra;
+  return compact;
+}

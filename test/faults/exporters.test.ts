@@ -167,4 +167,41 @@ describe('an exporter that breaks its contract', () => {
     assert.equal(await a.reachable(), 0);
     w.check();
   });
+
+  test('many small window flushes queued behind an exporter that never answers keep about 2 × maxBytes alive, not a ring each', async () => {
+    const w = watch();
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    const arrayBuffers = async () => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+      }
+      return process.memoryUsage().arrayBuffers;
+    };
+    const maxBytes = 1 << 20;
+    const before = await arrayBuffers();
+    const never = new HostileExporter('never');
+    // Every failing root flushes the window: each hands a whole ring over.
+    const a = app({
+      exporter: never,
+      flushScope: 'window',
+      minFlushIntervalMs: 0,
+      maxTracesPerSecond: 1_000,
+      exportTimeoutMs: 2_000,
+      maxBytes,
+    });
+    for (let i = 0; i < 40; i++) {
+      a.trace(6);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const held = (await arrayBuffers()) - before;
+    // Without compaction: 40 rings, 40 × maxBytes.
+    assert.ok(
+      held < 3 * maxBytes,
+      `queued flushes keep ${(held / maxBytes).toFixed(2)} × maxBytes`,
+    );
+    assert.equal(a.recorder.stats().queuedSpans + never.spansSeen, 240);
+    await within(a.recorder.shutdown(), 3_000, 'shutdown');
+    w.check();
+  });
 });
