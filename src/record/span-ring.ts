@@ -53,6 +53,10 @@ export function slotOf(seq: number, capacity: number): number {
   return i < 0 ? i + capacity : i;
 }
 
+const NO_BYTES = new Uint8Array(0);
+/** The scratch buffer is kept between spans up to this size; a larger one goes after its span. */
+const SCRATCH_KEEP_BYTES = 64 * 1024;
+
 /**
  * The recorder's memory: encoded `Span` records in one preallocated byte
  * ring, oldest overwritten first, and a typed-array index of them. Nothing is
@@ -84,7 +88,7 @@ export class SpanRing {
   private _bytes = 0;
   private _roots = 0;
   private _laps = 0;
-  private readonly _scratchWriter = new ProtobufWriter(new Uint8Array(0));
+  private readonly _scratchWriter = new ProtobufWriter(NO_BYTES);
   /** Free bytes made ahead of the tail before encoding in place. */
   private readonly _reserve: number;
   /** The intern tables of this lap and the one before, by lap parity; a new one each lap. */
@@ -233,8 +237,26 @@ export class SpanRing {
     } catch (error) {
       if (error !== WriterFull) throw error;
     }
-    // Too big for the free space: encode aside, then make room. Encoded
-    // again when that starts a lap, so ids refer to the new lap's table.
+    try {
+      return this._appendAside(span, ctx, pair, time, state, start);
+    } finally {
+      // A buffer grown for one large span (up to half the ring) is not kept.
+      if (this._scratchWriter.buf.length > SCRATCH_KEEP_BYTES) this._scratchWriter.reset(NO_BYTES);
+    }
+  }
+
+  /**
+   * Too big for the free space at `start`: encodes aside, then makes room.
+   * Encoded again when that starts a lap, so ids refer to the new lap's table.
+   */
+  private _appendAside(
+    span: ReadableSpan,
+    ctx: SpanContext,
+    pair: number,
+    time: number,
+    state: number,
+    start: number,
+  ): number {
     const scratch = this._scratchWriter;
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!this._encodeAside(span, ctx)) {

@@ -187,6 +187,39 @@ describe('hostile spans', () => {
     w.check();
   });
 
+  test('a large span leaves no scratch buffer behind: the memory beside the ring stays small', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc!;
+    const arrayBuffers = async () => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        gc();
+      }
+      return process.memoryUsage().arrayBuffers;
+    };
+    const maxBytes = 4 << 20;
+    const a = app({ exporter: otlp(collector.url), maxBytes, triggers: [] });
+    // A ring with little free space ahead of its tail, so the large span is encoded aside.
+    inScope(() => {
+      for (let i = 0; a.recorder.stats().spansEvictedByBytes === 0; i++) {
+        const fill = a.tracer.startSpan('fill');
+        fill.setAttribute('payload', `${'p'.repeat(300)}${i}`);
+        fill.end();
+      }
+    });
+    const before = await arrayBuffers();
+    const recorded = a.recorder.stats().spansRecorded;
+    inScope(() => {
+      const big = a.tracer.startSpan('big');
+      big.setAttribute('body', 'x'.repeat(1_000_000));
+      big.end();
+    });
+    assert.equal(a.recorder.stats().spansRecorded, recorded + 1);
+    const grown = (await arrayBuffers()) - before;
+    // The scratch buffer grew to 1 MiB for it; kept, it would stay for good.
+    assert.ok(grown < 256 * 1024, `${(grown / 1024).toFixed(0)} KiB more array buffers`);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+  });
+
   for (const flushScope of ['window', 'trace'] as const) {
     test(`a failing root whose attributes throw as they are read: it alone is lost, its ${flushScope} flush goes out`, async () => {
       collector.spans.length = 0;
