@@ -364,4 +364,35 @@ describe('FileSpanExporter', () => {
       }
     });
   });
+
+  test('a disk that never answers: at most 8 exports wait for it, later ones fail at once, so no batch piles up', async (t) => {
+    // fsync never returns, as on a hung network mount.
+    const probe = await fs.promises.open(path.join(tempDir(), 'probe'), 'w');
+    const FileHandle = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = FileHandle.sync;
+    FileHandle.sync = () => new Promise(() => {});
+    t.after(() => {
+      FileHandle.sync = sync;
+    });
+    const { exporter } = makeExporter({ writeDelayMs: 0 });
+    const make = spanFactory();
+    const results: (ExportResult | undefined)[] = [];
+    for (let i = 0; i < 12; i++) {
+      exporter.export(mark(make(3), `snap${i}`), (result) => (results[i] = result));
+    }
+    await until(() => results.filter((r) => r !== undefined).length >= 4, 2_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first answered once its directory was checked (its write then hung);
+    // 7 more wait behind that write; the other 4, past 8 waiting, failed saying why.
+    assert.deepEqual(
+      Array.from(results, (r) => r?.code),
+      [
+        ExportResultCode.SUCCESS,
+        ...new Array(7).fill(undefined),
+        ...new Array(4).fill(ExportResultCode.FAILED),
+      ],
+    );
+    assert.match(results[8]!.error!.message, /8 exports are still waiting for the disk/);
+  });
 });

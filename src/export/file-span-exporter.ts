@@ -90,6 +90,13 @@ interface Pending {
 }
 
 const FRAME_BYTES = REQUEST_PREFIX.byteLength + REQUEST_SUFFIX.byteLength;
+/**
+ * Exports that may wait for the disk at once, each holding its serialized
+ * spans. A disk that never answers (a hung network mount) would otherwise
+ * keep one batch per export the recorder gave up on: past this, an export
+ * fails at once.
+ */
+const MAX_WAITING_EXPORTS = 8;
 
 /**
  * A span exporter that writes spans as OTLP/HTTP JSON `ExportTraceServiceRequest`
@@ -131,6 +138,8 @@ export class FileSpanExporter implements SpanExporter {
   private _timer: ReturnType<typeof setTimeout> | undefined;
   /** Every operation on `_pending` and the disk runs in order on this chain. */
   private _tail: Promise<unknown> = Promise.resolve();
+  /** Exports accepted and not yet written (or failed). */
+  private _waiting = 0;
   private _lastTime = 0;
   private _failing = false;
   private _warnedOnWrite = false;
@@ -167,6 +176,13 @@ export class FileSpanExporter implements SpanExporter {
           code: ExportResultCode.FAILED,
           error: new Error('otel-flight-recorder: FileSpanExporter is shut down'),
         });
+      } else if (this._waiting >= MAX_WAITING_EXPORTS) {
+        done = Promise.resolve({
+          code: ExportResultCode.FAILED,
+          error: new Error(
+            `otel-flight-recorder: FileSpanExporter: ${MAX_WAITING_EXPORTS} exports are still waiting for the disk in ${this._dir.directory}; this one is dropped`,
+          ),
+        });
       } else {
         const settling = waitForResources(spans);
         if (settling === undefined) {
@@ -177,6 +193,11 @@ export class FileSpanExporter implements SpanExporter {
         } else {
           done = this._enqueue(() => settling.then(() => this._accept(groupBySnapshot(spans))));
         }
+        this._waiting++;
+        const settled = (): void => {
+          this._waiting--;
+        };
+        done.then(settled, settled);
       }
     } catch (error) {
       done = Promise.resolve({ code: ExportResultCode.FAILED, error: asError(error) });
