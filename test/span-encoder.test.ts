@@ -420,3 +420,21 @@ test('span ids of the right length are written as the SDK writes them, and flagg
     );
   }
 });
+
+test('an intern table holds one entry per 4 KiB of ring (256 to 8,192): names and keys that never repeat cannot fill the heap', () => {
+  for (const [ringBytes, most] of [
+    [64 * 1024, 256],
+    [1 << 20, 256],
+    [16 << 20, 4096],
+    [64 << 20, 8192],
+  ] as const) {
+    const table = new InternTable(ringBytes);
+    for (let i = 0; i < 10_000; i++) {
+      table.idOf(`GET /users/${i}`);
+      table.key(`user.${i}.flag`);
+    }
+    assert.equal(table.size, most, `ring of ${ringBytes} bytes`);
+    // Past the bound, a string is written inline: no id.
+    assert.equal(table.idOf('a new name'), -1);
+  }
+});

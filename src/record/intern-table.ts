@@ -2,6 +2,14 @@ import { ProtobufWriter, putVarint, varintSize } from './protobuf-writer.js';
 
 /** At most this many strings and attributes per table; later ones are written inline. */
 export const MAX_INTERNED = 8192;
+/**
+ * Ring bytes per entry a table may hold: each entry costs about 800 bytes of
+ * heap with its map entries, key entry and shape, so a ring of `maxBytes`
+ * keeps its two tables within about 0.4 × `maxBytes` (at least
+ * {@link MIN_INTERNED} entries) even when every name and key is new.
+ */
+const RING_BYTES_PER_ENTRY = 4096;
+const MIN_INTERNED = 256;
 /** Longer names and keys are written inline: they are rarely repeated names or keys. */
 const MAX_INTERNED_CHARS = 96;
 /** Longer string values are never interned as a whole attribute. */
@@ -180,8 +188,8 @@ export class AttributeShape {
  *
  * Bounded and renewed per lap: the ring starts a new table at every lap, and
  * a record lives at most two laps (the lap it was written in and the next),
- * so two tables are live at a time, each with at most {@link MAX_INTERNED}
- * entries, whole-attribute bytes of at most 1/64 of the ring (4 KiB to
+ * so two tables are live at a time, each with at most one entry per 4 KiB of
+ * ring (256 to {@link MAX_INTERNED}), whole-attribute bytes of at most 1/64 of the ring (4 KiB to
  * 128 KiB), and remembered values (the key entries' and the shapes') of at
  * most half as many chars. A shape's position that drops its value (its key
  * changed) is not credited back: the count only overstates, until the lap
@@ -207,10 +215,19 @@ export class InternTable {
   /** Chars of the string values the key entries remember. */
   private _rememberedChars = 0;
   private readonly _maxAttributeBytes: number;
+  /** The most entries this table holds. */
+  private readonly _maxEntries: number;
   private readonly _scratch = new ProtobufWriter(new Uint8Array(0));
 
   /** `ringBytes` sizes the whole-attribute bytes allowed. */
   constructor(ringBytes = 0) {
+    this._maxEntries =
+      ringBytes > 0
+        ? Math.min(
+            MAX_INTERNED,
+            Math.max(MIN_INTERNED, Math.floor(ringBytes / RING_BYTES_PER_ENTRY)),
+          )
+        : MAX_INTERNED;
     this._maxAttributeBytes = Math.min(
       MAX_ATTRIBUTE_BYTES,
       Math.max(MIN_ATTRIBUTE_BYTES, Math.floor(ringBytes / 64)),
@@ -245,7 +262,7 @@ export class InternTable {
   idOf(s: string): number {
     const id = this._ids.get(s);
     if (id !== undefined) return id;
-    if (this._size >= MAX_INTERNED || s.length > MAX_INTERNED_CHARS) return -1;
+    if (this._size >= this._maxEntries || s.length > MAX_INTERNED_CHARS) return -1;
     const w = this._scratch;
     const need = 5 + 3 * s.length;
     if (w.buf.length < need) w.reset(new Uint8Array(Math.max(need, 256)));
@@ -320,7 +337,7 @@ export class InternTable {
     from: number,
     to: number,
   ): number {
-    if (this._size >= MAX_INTERNED) return -1;
+    if (this._size >= this._maxEntries) return -1;
     const keyLen = this.len[keyId]!;
     const n = varintSize(expandedLength) + expandedLength;
     if (this._attributeBytes + n > this._maxAttributeBytes) return -1;
@@ -339,7 +356,7 @@ export class InternTable {
   }
 
   private _add(src: Uint8Array, from: number, to: number): number {
-    if (this._size >= MAX_INTERNED) return -1;
+    if (this._size >= this._maxEntries) return -1;
     const n = to - from;
     this._room(n);
     const at = this._used;
