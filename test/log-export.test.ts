@@ -43,6 +43,25 @@ function batchOf(pair: number, count: number, bytes = 4 * count): LogBatch {
   };
 }
 
+/**
+ * Queues one record of `pair` in a large batch buffer and waits until the
+ * queue gives up on its export; returns a weak reference to that buffer.
+ */
+async function enqueueGivenUp(
+  queue: LogExportQueue,
+  counters: { logsExported: number; logsDropped: number; logExportFailures: number },
+  pair: number,
+): Promise<WeakRef<Uint8Array>> {
+  const ref = (() => {
+    const batch = batchOf(pair, 1, 1 << 20);
+    queue.enqueue(batch);
+    return new WeakRef(batch.buf);
+  })();
+  for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
+  assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
+  return ref;
+}
+
 // An OTLP transport keeps the callback of a request until its own timeout
 // (10 s by default), long after the queue gave up on it at timeoutMs: what
 // that callback reaches stays alive as long.
@@ -58,18 +77,10 @@ test('an export the queue gave up on keeps none of its batch alive, while the ex
   const table = new ResourceScopeTable();
   const pair = table.idOf(resourceFromAttributes({ 'service.name': 'logs' }), { name: 'test' });
   const { queue, counters } = queueOf(exporter, table);
-  let ref: WeakRef<Uint8Array> | undefined;
-  (() => {
-    // One record in a large batch buffer.
-    const batch = batchOf(pair, 1, 1 << 20);
-    ref = new WeakRef(batch.buf);
-    queue.enqueue(batch);
-  })();
-  for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
-  assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
+  const ref = await enqueueGivenUp(queue, counters, pair);
   assert.equal(held.length, 1, 'the exporter still holds the callback');
   await collectGarbage();
-  assert.equal(ref!.deref(), undefined, 'the batch is unreachable');
+  assert.equal(ref.deref(), undefined, 'the batch is unreachable');
   await queue.whenIdle();
 });
 
@@ -126,16 +137,9 @@ test('an export given up on while its resource never finishes detecting keeps no
   const table = new ResourceScopeTable();
   const stuck = table.idOf(detecting, { name: 'test' });
   const { queue, counters } = queueOf(exporter, table);
-  let ref: WeakRef<Uint8Array> | undefined;
-  (() => {
-    const batch = batchOf(stuck, 1, 1 << 20);
-    ref = new WeakRef(batch.buf);
-    queue.enqueue(batch);
-  })();
-  for (let i = 0; i < 200 && counters.logsDropped === 0; i++) await sleep(10);
-  assert.deepEqual(counters, { logsExported: 0, logsDropped: 1, logExportFailures: 1 });
+  const ref = await enqueueGivenUp(queue, counters, stuck);
   await collectGarbage();
-  assert.equal(ref!.deref(), undefined, 'the batch is unreachable');
+  assert.equal(ref.deref(), undefined, 'the batch is unreachable');
 });
 
 test('whenIdle() starts the export at once: a process shutting down does not exit on the unref’d timer first', async () => {

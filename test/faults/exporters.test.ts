@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FanOutSpanExporter } from '../../src/index.js';
 import { HostileExporter } from './fixtures/exporters.js';
-import { app, counters, SLACK_MS, until, watch, within } from './fixtures/harness.js';
+import { app, arrayBuffers, counters, SLACK_MS, until, watch, within } from './fixtures/harness.js';
 
 describe('an exporter that breaks its contract', () => {
   test('throws from export(): each batch counts as failed and the next one still goes', async () => {
@@ -170,14 +170,6 @@ describe('an exporter that breaks its contract', () => {
 
   test('many small window flushes queued behind an exporter that never answers keep about 2 × maxBytes alive, not a ring each', async () => {
     const w = watch();
-    const gc = (globalThis as { gc?: () => void }).gc!;
-    const arrayBuffers = async () => {
-      for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setImmediate(resolve));
-        gc();
-      }
-      return process.memoryUsage().arrayBuffers;
-    };
     const maxBytes = 1 << 20;
     const before = await arrayBuffers();
     const never = new HostileExporter('never');

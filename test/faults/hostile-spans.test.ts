@@ -8,7 +8,7 @@ import { after, before, describe, mock, test } from 'node:test';
 import { context, type Span, type Tracer, trace } from '@opentelemetry/api';
 import type { FlushInfo } from '../../src/index.js';
 import { type FaultyCollector, startCollector } from './fixtures/collector.js';
-import { app, counters, otlp, watch, within } from './fixtures/harness.js';
+import { app, arrayBuffers, counters, otlp, watch, within } from './fixtures/harness.js';
 
 let collector: FaultyCollector;
 before(async () => {
@@ -188,14 +188,6 @@ describe('hostile spans', () => {
   });
 
   test('a large span leaves no scratch buffer behind: the memory beside the ring stays small', async () => {
-    const gc = (globalThis as { gc?: () => void }).gc!;
-    const arrayBuffers = async () => {
-      for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setImmediate(resolve));
-        gc();
-      }
-      return process.memoryUsage().arrayBuffers;
-    };
     const maxBytes = 4 << 20;
     const a = app({ exporter: otlp(collector.url), maxBytes, triggers: [] });
     // A ring with little free space ahead of its tail, so the large span is encoded aside.
