@@ -43,6 +43,20 @@ function batchOf(pair: number, count: number, bytes = 4 * count): LogBatch {
   };
 }
 
+/** An exporter that accepts every request at once, and the record counts it was sent. */
+function recording(): { sent: number[]; exporter: LogRequestExporter } {
+  const sent: number[] = [];
+  const exporter: LogRequestExporter = {
+    export: (request, done) => {
+      sent.push(request.logs);
+      done({ code: ExportResultCode.SUCCESS });
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  return { sent, exporter };
+}
+
 /**
  * Queues one record of `pair` in a large batch buffer and waits until the
  * queue gives up on its export; returns a weak reference to that buffer.
@@ -85,15 +99,7 @@ test('an export the queue gave up on keeps none of its batch alive, while the ex
 });
 
 test('an export given up on while its resource still detects attributes is never sent, and the next export goes alone', async () => {
-  const sent: number[] = [];
-  const exporter: LogRequestExporter = {
-    export: (request, done) => {
-      sent.push(request.logs);
-      done({ code: ExportResultCode.SUCCESS });
-    },
-    forceFlush: async () => {},
-    shutdown: async () => {},
-  };
+  const { sent, exporter } = recording();
   let detected: () => void = () => {};
   // A resource still detecting attributes, as NodeSDK's is at start-up.
   const detecting = {
@@ -143,15 +149,7 @@ test('an export given up on while its resource never finishes detecting keeps no
 });
 
 test('whenIdle() starts the export at once: a process shutting down does not exit on the unref’d timer first', async () => {
-  const sent: number[] = [];
-  const exporter: LogRequestExporter = {
-    export: (request, done) => {
-      sent.push(request.logs);
-      done({ code: ExportResultCode.SUCCESS });
-    },
-    forceFlush: async () => {},
-    shutdown: async () => {},
-  };
+  const { sent, exporter } = recording();
   const table = new ResourceScopeTable();
   const pair = table.idOf(resourceFromAttributes({ 'service.name': 'logs' }), { name: 'test' });
   const { queue } = queueOf(exporter, table);
