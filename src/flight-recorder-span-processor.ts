@@ -572,15 +572,28 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /**
    * The spans flushed and not yet delivered, oldest first: the batch in
-   * flight, then those waiting for export.
+   * flight, then those waiting for export, within `maxBytes` of OTLP
+   * protobuf; `left` counts those that did not fit.
    * @internal For crash dumps.
    */
-  _pendingExportSpans(): ReadableSpan[] {
+  _pendingExportSpans(maxBytes = Number.POSITIVE_INFINITY): {
+    spans: ReadableSpan[];
+    bytes: number;
+    left: number;
+  } {
     const spans: ReadableSpan[] = [];
-    this._exports?.forEachPending((run, slot) =>
-      spans.push(decodeRecord(run, slot, this._table, true)),
-    );
-    return spans;
+    let bytes = 0;
+    let left = 0;
+    this._exports?.forEachPending((run, slot) => {
+      const n = run.xlen[slot]!;
+      if (bytes + n > maxBytes) {
+        left++;
+        return;
+      }
+      bytes += n;
+      spans.push(decodeRecord(run, slot, this._table, true));
+    });
+    return { spans, bytes, left };
   }
 
   /**
@@ -1108,6 +1121,7 @@ function runView(run: RecordRun, table: ResourceScopeTable): WindowView {
       }
       return spans;
     },
+    sizeOf: (k) => run.xlen[run.slot(k)]!,
   };
 }
 

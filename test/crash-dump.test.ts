@@ -5,14 +5,19 @@ import { describe, test } from 'node:test';
 import { context, INVALID_SPAN_CONTEXT, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { crashDumpSpans, innermostOpenSpan } from '../src/snapshot/crash-dump.js';
+import {
+  crashDumpSpans,
+  innermostOpenSpan,
+  MAX_DUMP_BYTES,
+  writeCrashDump,
+} from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { TestExporter } from './helpers/test-exporter.js';
-import { captureDiag } from './helpers/tracing.js';
+import { captureDiag, makeTracing } from './helpers/tracing.js';
 
 async function readDump(dir: string): Promise<{ name: string; spans: OtlpSpan[] }> {
   const [name] = await waitForFiles(dir, 1, 1_000);
@@ -309,6 +314,42 @@ describe('innermostOpenSpan', () => {
     assert.equal(alone[0]!.resource.attributes['service.name'], `unknown_service:${process.argv0}`);
     // Both serialize as OTLP, so a dump holding only the crash is still a valid file.
     assert.ok(JsonTraceSerializer.serializeRequest(alone)!.length > 0);
+    await recorder.shutdown();
+  });
+});
+
+describe('a crash dump of a large window', () => {
+  test('holds the newest 16 MiB of spans at most, whatever maxBytes is, and says how many it left out', async () => {
+    const dir = tempDir();
+    const recorder = new FlightRecorderSpanProcessor({
+      exporter: new TestExporter(),
+      maxBytes: 64 << 20,
+      minAgeMs: 3_600_000,
+      triggers: [],
+      runtimeEvents: false,
+    });
+    const { provider } = makeTracing(recorder);
+    const tracer = provider.getTracer('big');
+    const payload = 'x'.repeat(2_000);
+    // About 24 MiB of spans, more than a dump holds.
+    const now = Date.now();
+    for (let i = 0; i < 12_000; i++) {
+      const s = tracer.startSpan(`span ${i}`, { startTime: now, attributes: { payload } });
+      s.end(now + 1);
+    }
+    const { path, left } = writeCrashDump(
+      recorder,
+      { directory: dir, maxFiles: 10, maxTotalBytes: 256 << 20 },
+      { error: new Error('boom'), time: Date.now(), active: undefined },
+    );
+    const spans = spansOf(JSON.parse(await readFile(path, 'utf8')));
+    const held = spans.filter((s) => s.name.startsWith('span '));
+    assert.ok(left > 0, 'some spans were left out');
+    assert.equal(held.length + left, 12_000);
+    // The newest are kept, up to the bound (each span is a little over 2 KB).
+    assert.ok(held.some((s) => s.name === 'span 11999'));
+    assert.ok(!held.some((s) => s.name === 'span 0'));
+    assert.ok(held.length * 2_000 <= MAX_DUMP_BYTES && held.length * 2_100 > MAX_DUMP_BYTES * 0.9);
     await recorder.shutdown();
   });
 });

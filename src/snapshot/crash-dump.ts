@@ -47,8 +47,12 @@ const MAX_DEPTH = 1_000;
 /** The part of the recorder a crash dump needs. */
 export interface CrashSource extends SnapshotSource {
   _trackOpenSpans(): ReadonlySet<Span>;
-  /** Spans flushed and not yet delivered: in flight or waiting for export. */
-  _pendingExportSpans(): ReadableSpan[];
+  /**
+   * Spans flushed and not yet delivered (in flight or waiting for export),
+   * within `maxBytes` of OTLP protobuf: the spans, their bytes, and how many
+   * did not fit.
+   */
+  _pendingExportSpans(maxBytes?: number): { spans: ReadableSpan[]; bytes: number; left: number };
   /** The buffered log records as events, by trace id and span id (hex, concatenated). */
   _logEventsBySpan?(): Map<string, TimedEvent[]>;
   /** The resource of the span recorded last, for the dump's own span. */
@@ -290,13 +294,18 @@ export function writeCrashDump(
   recorder: CrashSource,
   dir: SnapshotDirOptions,
   crash: CrashInfo,
-): string {
+): { path: string; left: number } {
   const snapshotId = newSnapshotId();
-  // Invariant: a dump holds everything the recorder has not delivered: what
-  // waits for export or is in flight (a trace that failed just before the
-  // crash is there), the buffered window and the open spans.
+  // Invariant: a dump holds what the recorder has not delivered, within
+  // MAX_DUMP_BYTES: what waits for export or is in flight (a trace that
+  // failed just before the crash is there) first, then the buffered window,
+  // newest first, and the open spans. The bound keeps a dump's memory and
+  // time the same whatever maxBytes is (up to 1 GiB): it decodes and
+  // serializes every span it holds at once, while the app waits.
+  const pending = recorder._pendingExportSpans(MAX_DUMP_BYTES);
+  const { spans: window, left } = newestWithin(recorder, MAX_DUMP_BYTES - pending.bytes);
   const spans = crashDumpSpans(
-    [...recorder._pendingExportSpans(), ...recorder._windowSpans()],
+    [...pending.spans, ...window],
     recorder._trackOpenSpans(),
     crash,
     snapshotId,
@@ -304,7 +313,32 @@ export function writeCrashDump(
     recorder._lastResource?.(),
   );
   const name = snapshotFileName({ time: crash.time, trigger: CRASH_TRIGGER, snapshotId });
-  return writeSnapshotFileSync(dir, name, serializeRequest(spans));
+  return {
+    path: writeSnapshotFileSync(dir, name, serializeRequest(spans)),
+    left: pending.left + left,
+  };
+}
+
+/**
+ * The OTLP protobuf bytes of the spans a crash dump holds, at most (the
+ * records as exported, interned strings expanded): 50–70 MB of JSON, decoded
+ * and written in about 0.5–1 s on a 2-core VM, whatever `maxBytes` is. A
+ * full default ring holds more (51 MB of the benchmark's spans): the dump
+ * keeps the newest.
+ */
+export const MAX_DUMP_BYTES = 16 * 1024 * 1024;
+
+/** The newest spans of the window within `maxBytes` (all of them when sizes are unknown). */
+function newestWithin(
+  source: CrashSource,
+  maxBytes: number,
+): { spans: ReadableSpan[]; left: number } {
+  const view = source._windowView?.();
+  if (view?.sizeOf === undefined) return { spans: source._windowSpans(), left: 0 };
+  let from = view.length;
+  let bytes = 0;
+  while (from > 0 && bytes + view.sizeOf(from - 1) <= maxBytes) bytes += view.sizeOf(--from);
+  return { spans: view.spans(from, view.length), left: from };
 }
 
 /**
@@ -326,8 +360,10 @@ export function installCrashDump(recorder: CrashSource, dir: SnapshotDirOptions)
       last = time;
       // Node runs this listener in the async context of the throw.
       const active = trace.getSpan(context.active()) as unknown as ReadableSpan | undefined;
-      const path = writeCrashDump(recorder, dir, { error, time, active });
-      diag.warn(`otel-flight-recorder: crash dump written to ${path}`);
+      const { path, left } = writeCrashDump(recorder, dir, { error, time, active });
+      diag.warn(
+        `otel-flight-recorder: crash dump written to ${path}${left > 0 ? ` (the oldest ${left} spans left out: a dump holds ${MAX_DUMP_BYTES >> 20} MiB of spans at most)` : ''}`,
+      );
     } catch (failure) {
       // Never throw from here: it would replace the app's exception.
       try {

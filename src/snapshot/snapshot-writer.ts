@@ -53,6 +53,8 @@ export interface WindowView {
   readonly length: number;
   /** Spans `[from, to)` of the window, oldest first. */
   spans(from: number, to: number): ReadableSpan[];
+  /** The bytes span `k` takes as OTLP protobuf, when known (a crash dump budgets by it). */
+  sizeOf?(k: number): number;
 }
 
 export interface SnapshotSource {
