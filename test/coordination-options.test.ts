@@ -157,4 +157,38 @@ describe('coordination: options, messages, the receiving side', () => {
     assert.equal(c.counters.flushes, 3);
     c.close();
   });
+
+  test('a flood of remote triggers over budget costs no ring scan each, and a trace whose records are gone is scanned once', () => {
+    const now = 1_000;
+    let scans = 0;
+    const gone = 'f'.repeat(32);
+    const host: CoordinationHost = {
+      // Finding a closed trace's records scans the ring from its first one.
+      heldRecords: (t, firstSeq) => {
+        if (firstSeq !== undefined) scans++;
+        return firstSeq === undefined || t === gone ? undefined : [firstSeq];
+      },
+      flushRemote: () => {},
+      now: () => now,
+    };
+    const o = resolveTable(
+      COORDINATION_OPTIONS,
+      { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 },
+      {},
+      () => {},
+    );
+    const c = new Coordinator(o, host, () => new Promise(() => {}));
+    const msg = (trace: string) =>
+      encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'x', instance: 'other' });
+    c.traceClosed(gone, 0);
+    for (let k = 0; k < 5; k++) c.receive(msg(gone));
+    assert.equal(scans, 1, 'records gone: later messages about it need no scan');
+    const traces = Array.from({ length: 100 }, (_, i) => (i + 1).toString(16).padStart(32, '0'));
+    for (const t of traces) c.traceClosed(t, 10);
+    for (const t of traces) c.receive(msg(t));
+    assert.equal(c.counters.flushes, 2);
+    assert.equal(c.counters.refused, 98);
+    assert.equal(scans, 1 + 2, 'one scan per flush the bucket allowed, none per refusal');
+    c.close();
+  });
 });

@@ -176,13 +176,24 @@ export class Coordinator {
       c.ignored++;
       return;
     }
-    // A service that holds nothing of the trace does nothing (and spends no token).
-    const records = this._host.heldRecords(m.trace, this._closed.get(m.trace));
-    if (records === undefined) return;
-    if (!this._take()) {
-      c.refused++;
+    // A service that holds nothing of the trace does nothing (and spends no
+    // token). Finding a closed trace's records scans the ring from its first
+    // one, so the bucket is read first: a flood over budget costs a map
+    // lookup a message, not a scan.
+    const firstSeq = this._closed.get(m.trace);
+    if (!this._refill()) {
+      if (firstSeq !== undefined || this._host.heldRecords(m.trace, undefined) !== undefined) {
+        c.refused++;
+      }
       return;
     }
+    const records = this._host.heldRecords(m.trace, firstSeq);
+    if (records === undefined) {
+      // Its records are all gone: later messages about it need no scan.
+      this._closed.delete(m.trace);
+      return;
+    }
+    this._tokens--;
     this._remember(m.trace);
     this._host.flushRemote(
       m.trace,
@@ -206,8 +217,8 @@ export class Coordinator {
     if (seen.size > MAX_SEEN_TRACES) seen.delete(seen.values().next().value as string);
   }
 
-  /** Takes a token from the bucket, refilled at `remoteFlushesPerSecond`. */
-  private _take(): boolean {
+  /** Refills the bucket at `remoteFlushesPerSecond`; whether a token is there to take. */
+  private _refill(): boolean {
     const rate = this._o.remoteFlushesPerSecond;
     const now = this._host.now();
     const elapsed = now - this._refilled;
@@ -215,8 +226,6 @@ export class Coordinator {
       this._tokens = Math.min(rate, this._tokens + (elapsed * rate) / 1000);
       this._refilled = now;
     }
-    if (this._tokens < 1) return false;
-    this._tokens--;
-    return true;
+    return this._tokens >= 1;
   }
 }
