@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { Coordinator, type CoordinationHost } from '../src/coordination/coordinator.js';
+import { defaultTextMapGetter, ROOT_CONTEXT } from '@opentelemetry/api';
+import { BREADCRUMBS_HEADER, FlightRecorderPropagator } from '../src/coordination/breadcrumbs.js';
+import {
+  Coordinator,
+  type CoordinationHost,
+  MAX_UPSTREAM_SERVICES,
+  UPSTREAM_IDLE_MS,
+} from '../src/coordination/coordinator.js';
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES } from '../src/coordination/message.js';
 import { redactText, redactUrl } from '../src/coordination/redact.js';
 import { COORDINATION_OPTIONS, resolveTable } from '../src/config.js';
@@ -189,6 +196,56 @@ describe('coordination: options, messages, the receiving side', () => {
     assert.equal(c.counters.flushes, 2);
     assert.equal(c.counters.refused, 98);
     assert.equal(scans, 1 + 2, 'one scan per flush the bucket allowed, none per refusal');
+    c.close();
+  });
+
+  test('breadcrumbs: made-up upstream names from clients fill the channels only until they idle; a real upstream service then gets in', () => {
+    let now = 1_000;
+    const host: CoordinationHost = {
+      heldRecords: () => undefined,
+      flushRemote: () => {},
+      now: () => now,
+    };
+    const o = resolveTable(
+      COORDINATION_OPTIONS,
+      { redis: 'redis://127.0.0.1:1', targets: 'breadcrumbs' },
+      {},
+      () => {},
+    );
+    const c = new Coordinator(o, host, () => new Promise(() => {}));
+    const propagator = new FlightRecorderPropagator();
+    const root = { resource: { attributes: { 'service.name': 'svc-b' } } } as never;
+    const request = (names: string[], i: number) =>
+      c.rootStarted(
+        (i + 1).toString(16).padStart(32, '0'),
+        root,
+        propagator.extract(
+          ROOT_CONTEXT,
+          { [BREADCRUMBS_HEADER]: names.join(',') },
+          defaultTextMapGetter,
+        ),
+      );
+    const listening = (c as unknown as { _listening: Map<string, number> })._listening;
+    // Four requests of 16 made-up names each take every place.
+    for (let i = 0; i < 4; i++)
+      request(
+        Array.from({ length: 16 }, (_, k) => `junk-${i}-${k}`),
+        i,
+      );
+    assert.equal(listening.size, MAX_UPSTREAM_SERVICES);
+    request(['gateway'], 10);
+    assert.ok(!listening.has('gateway'), 'all places taken by names seen just now');
+    // A minute on, the made-up names are idle: the real upstream service takes a place.
+    now += UPSTREAM_IDLE_MS;
+    request(['gateway'], 11);
+    assert.ok(listening.has('gateway'));
+    assert.equal(listening.size, MAX_UPSTREAM_SERVICES);
+    // Seen again and again, it keeps its place against later made-up names.
+    for (let i = 0; i < 200; i++) {
+      now += 1_000;
+      request(['gateway', `junk-late-${i}`], 100 + i);
+    }
+    assert.ok(listening.has('gateway'));
     c.close();
   });
 });

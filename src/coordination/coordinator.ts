@@ -15,6 +15,13 @@ export const MAX_CLOSED_TRACES = 16_384;
 export const MAX_TRACE_BREADCRUMBS = 16_384;
 /** How many upstream services a service listens for (one channel each). */
 export const MAX_UPSTREAM_SERVICES = 64;
+/**
+ * An upstream service not seen in a trace for this long may give its place
+ * to a new one once all are taken, in ms: names in a request's breadcrumbs
+ * can come from any client, so a burst of made-up names must not keep a
+ * real upstream service out for good.
+ */
+export const UPSTREAM_IDLE_MS = 60_000;
 
 /** What a {@link Coordinator} asks of the recorder that holds it. */
 export interface CoordinationHost {
@@ -74,8 +81,8 @@ export class Coordinator {
   private _self: string | undefined;
   /** Breadcrumbs: the upstream services of recent traces. */
   private readonly _upstream = new Map<string, readonly string[]>();
-  /** Breadcrumbs: the upstream services listened for. */
-  private readonly _listening = new Set<string>();
+  /** Breadcrumbs: the upstream services listened for, and when each was last in a trace. */
+  private readonly _listening = new Map<string, number>();
 
   constructor(
     private readonly _o: ResolvedCoordination,
@@ -120,12 +127,34 @@ export class Coordinator {
     upstream.set(traceId, crumbs);
     if (upstream.size > MAX_TRACE_BREADCRUMBS)
       upstream.delete(upstream.keys().next().value as string);
+    const listening = this._listening;
+    const now = this._host.now();
     for (const name of crumbs) {
-      if (name === this._self || this._listening.has(name)) continue;
-      if (this._listening.size >= MAX_UPSTREAM_SERVICES) break;
-      this._listening.add(name);
+      if (name === this._self) continue;
+      if (listening.has(name)) {
+        listening.set(name, now);
+        continue;
+      }
+      if (listening.size >= MAX_UPSTREAM_SERVICES && !this._forgetIdleUpstream(now)) break;
+      listening.set(name, now);
       this._link.subscribe(`${this._o.channel}:after:${name}`);
     }
+  }
+
+  /** Stops listening for the upstream service seen least recently, if idle long enough; whether it did. */
+  private _forgetIdleUpstream(now: number): boolean {
+    let oldest: string | undefined;
+    let oldestAt = Number.POSITIVE_INFINITY;
+    for (const [name, at] of this._listening) {
+      if (at < oldestAt) {
+        oldest = name;
+        oldestAt = at;
+      }
+    }
+    if (oldest === undefined || now - oldestAt < UPSTREAM_IDLE_MS) return false;
+    this._listening.delete(oldest);
+    this._link.unsubscribe(`${this._o.channel}:after:${oldest}`);
+    return true;
   }
 
   /** The channels a trigger of `traceId` goes to. */

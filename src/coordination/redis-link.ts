@@ -14,6 +14,11 @@ export interface RedisClientLike {
     channels: string[],
     listener: (message: string, channel: string) => void,
   ): Promise<unknown>;
+  /** node-redis 4 and later have it; without it a channel stays subscribed until the next reconnect. */
+  unsubscribe?(
+    channels: string[],
+    listener: (message: string, channel: string) => void,
+  ): Promise<unknown>;
   duplicate(): RedisClientLike;
   on(event: 'error', listener: (error: unknown) => void): unknown;
   destroy(): void;
@@ -92,6 +97,16 @@ export class RedisLink {
     if (sub === undefined || !sub.isReady) return;
     sub.subscribe([channel], this._listener).catch(() => {
       // The connection dropped: the reconnect subscribes to every channel.
+    });
+  }
+
+  /** Stops listening on `channel`, now if connected (a reconnect leaves it out either way). */
+  unsubscribe(channel: string): void {
+    if (!this._channels.delete(channel)) return;
+    const sub = this._sub;
+    if (sub === undefined || !sub.isReady || sub.unsubscribe === undefined) return;
+    sub.unsubscribe([channel], this._listener).catch(() => {
+      // The connection dropped: the reconnect subscribes only to what is left.
     });
   }
 
