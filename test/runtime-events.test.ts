@@ -278,6 +278,26 @@ describe('runtime events', () => {
     await t.recorder.shutdown();
   });
 
+  test('a stall seen again as it goes on (a flush inside the block saw it first) is one stall, widened, and triggers once it is long enough', async () => {
+    const t = setup({ stallTriggerMs: 1_000, minFlushIntervalMs: 0 });
+    t.start('GET /slow', T0).end(T0 + 5);
+    // A flush 900 ms into a 1.8 s block saw it so far; the tick after it, whole.
+    t.sources.emitStall(T0 + 10, T0 + 910);
+    await t.recorder.forceFlush();
+    assert.equal(t.recorder.stats().triggers['event-loop-stall'], undefined);
+    t.sources.emitStall(T0 + 10, T0 + 1_810);
+    // Seen again after it ended (its start moved on): nothing new.
+    t.sources.emitStall(T0 + 30, T0 + 1_830);
+    await t.recorder.forceFlush();
+    const stats = t.recorder.stats();
+    assert.equal(stats.stallsRecorded, 1);
+    assert.deepEqual(stats.triggers, { 'event-loop-stall': 1 });
+    const stalls = runtime(t.exporter.spans).filter((s) => s.name === 'event loop blocked');
+    assert.ok(stalls.length > 0);
+    for (const s of stalls) assert.equal(ms(s.endTime) - ms(s.startTime), 1_800);
+    await t.recorder.shutdown();
+  });
+
   test('a stall trigger the budget defers is a window flush once the policy picks it', async () => {
     const t = setup({ stallTriggerMs: 1_000, maxTracesPerSecond: 2, minFlushIntervalMs: 60_000 });
     t.start('GET /fast', T0).end(T0 + 5);

@@ -54,6 +54,8 @@ export class RuntimeEvents implements FlushContributor {
   private _trackedSeq = 0;
   private _lastTrackMs: number | undefined;
   private _resource: ReadableSpan['resource'] | undefined;
+  /** The stall recorded last, so one seen again as it goes on widens it. */
+  private _lastStall: { seq: number; startMs: number; endMs: number } | undefined;
   private _flushing = false;
   private _warned = false;
 
@@ -122,10 +124,27 @@ export class RuntimeEvents implements FlushContributor {
 
   private _stall(startMs: number, endMs: number, lateMs: number): void {
     if (!(endMs >= startMs)) return;
-    this.counters.stallsRecorded++;
-    this._ring.push(STALL, startMs, endMs, lateMs, 0);
+    // A stall seen before, by a flush's check: if it went on since (the
+    // loop was active all along, so its start is the same), the event
+    // recorded then is widened; if it had ended, there is nothing new.
+    const last = this._lastStall;
+    let before = 0;
+    if (last !== undefined && startMs <= last.endMs && endMs >= last.startMs) {
+      if (Math.abs(startMs - last.startMs) > 1) return;
+      if (!this._ring.extend(last.seq, startMs, endMs, lateMs)) return;
+      before = last.endMs - last.startMs;
+      startMs = Math.min(startMs, last.startMs);
+      endMs = Math.max(endMs, last.endMs);
+      last.startMs = startMs;
+      last.endMs = endMs;
+    } else {
+      this.counters.stallsRecorded++;
+      this._lastStall = { seq: this._ring.nextSeq, startMs, endMs };
+      this._ring.push(STALL, startMs, endMs, lateMs, 0);
+    }
     const trigger = this._o.stallTriggerMs;
-    if (trigger <= 0 || endMs - startMs < trigger) return;
+    // Once per block: when it first reaches the trigger's length.
+    if (trigger <= 0 || endMs - startMs < trigger || before >= trigger) return;
     const ask = (): void => {
       try {
         const event = { seq: -1, type: STALL, startMs, endMs, a: lateMs, b: 0 };

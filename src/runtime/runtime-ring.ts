@@ -95,6 +95,22 @@ export class RuntimeRing {
     this._nextSeq++;
   }
 
+  /**
+   * Widens event `seq` to `[startMs, endMs]` with `a`, if the ring still
+   * holds it; whether it did. For a stall seen again as it goes on.
+   */
+  extend(seq: number, startMs: number, endMs: number, a: number): boolean {
+    const back = this._nextSeq - seq;
+    if (back < 1 || back > this._size) return false;
+    const slot = (this._head + this._size - back) % this.capacity;
+    const o = slot * FIELDS;
+    const d = this._data;
+    d[o + 1] = Math.min(d[o + 1]!, startMs);
+    d[o + 2] = Math.max(d[o + 2]!, endMs);
+    d[o + 3] = Math.max(d[o + 3]!, a);
+    return true;
+  }
+
   /** Drops events that ended more than the ring's age before `now`. */
   evictOlderThan(now: number): void {
     const limit = now - this._maxAgeMs;

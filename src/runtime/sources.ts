@@ -75,25 +75,29 @@ function observeGc(
  * measures the blocking callback itself, where the lateness alone would
  * miss the part of it that ran before the tick was due. It ends when the
  * tick runs, the first thing the loop does once unblocked. Ticks every
- * `thresholdMs` (at most 20 a second at the 50 ms default), each a few
+ * half `thresholdMs` (at most 40 a second at the 50 ms default), each a few
  * microseconds.
  */
 function detectStalls(
   thresholdMs: number,
   emit: (startMs: number, endMs: number, lateMs: number) => void,
 ): SourceHandle {
-  const interval = Math.max(10, Math.min(thresholdMs, 1_000));
+  // Ticks twice per threshold: a block of the threshold holds a tick up by
+  // at least half of it, wherever in the interval it starts.
+  const interval = Math.max(10, Math.min(thresholdMs / 2, 1_000));
   let last = performance.now();
   let elu = performance.eventLoopUtilization();
-  /** A stall ended just now when the loop was late by the threshold and active meanwhile. */
+  /**
+   * A stall ended just now (or, from a flush inside the block, goes on) when
+   * the tick was held up by at least `thresholdMs - interval` and the loop
+   * was active for `thresholdMs` meanwhile. Short callbacks one after the
+   * other hold no tick up that long, so a busy loop is not a stall.
+   */
   const tick = (): void => {
     const now = performance.now();
     const late = now - last - interval;
-    if (late < thresholdMs) return;
-    const current = performance.eventLoopUtilization();
-    const active = current.active - elu.active;
-    last = now;
-    elu = current;
+    if (late < thresholdMs - interval) return;
+    const active = performance.eventLoopUtilization().active - elu.active;
     if (active < thresholdMs) return;
     const end = now + spanClockOffset();
     emit(end - active, end, late);
@@ -106,7 +110,9 @@ function detectStalls(
   timer.unref();
   return {
     stop: () => clearInterval(timer),
-    // A flush right after a block, before the timer's tick: the block is seen now.
+    // A flush right after a block, before the timer's tick, or inside it:
+    // the block is seen now, and the tick (which alone starts over) widens
+    // it to its whole length.
     check: tick,
   };
 }

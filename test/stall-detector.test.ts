@@ -1,0 +1,62 @@
+// The real stall detector (src/runtime/sources.ts), on this process's own
+// event loop: blocks made with a busy wait, at any phase of its timer.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { processSources } from '../src/runtime/sources.js';
+
+const block = (ms: number): void => {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+};
+const turn = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('every block of the threshold or longer is a stall, wherever it starts in the timer interval', async () => {
+  const stalls: [number, number][] = [];
+  const handle = processSources().stalls(50, (start, end) => stalls.push([start, end]));
+  try {
+    for (let i = 0; i < 12; i++) {
+      // Phases spread over the interval (25 ms at this threshold).
+      await turn(40 + ((i * 7) % 25));
+      block(60);
+    }
+    await turn(60);
+  } finally {
+    handle.stop();
+  }
+  assert.equal(stalls.length, 12, JSON.stringify(stalls));
+  for (const [start, end] of stalls) assert.ok(end - start >= 55, `${end - start} ms`);
+});
+
+test('a busy loop of short callbacks is not a stall', async () => {
+  const stalls: [number, number][] = [];
+  const handle = processSources().stalls(50, (start, end) => stalls.push([start, end]));
+  try {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 1_000) {
+      block(5);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    handle.stop();
+  }
+  assert.deepEqual(stalls, []);
+});
+
+test('a flush inside a block sees the stall so far, and the tick after it sees the whole block from the same start', async () => {
+  const stalls: [number, number][] = [];
+  const handle = processSources().stalls(50, (start, end) => stalls.push([start, end]));
+  try {
+    await turn(30);
+    block(150);
+    handle.check();
+    block(150);
+    await turn(60);
+  } finally {
+    handle.stop();
+  }
+  assert.equal(stalls.length, 2, JSON.stringify(stalls));
+  const [[start1, end1], [start2, end2]] = stalls as [[number, number], [number, number]];
+  assert.ok(end1 - start1 >= 145 && end1 - start1 < 250, `${end1 - start1} ms so far`);
+  assert.ok(Math.abs(start2 - start1) <= 1, 'the same start');
+  assert.ok(end2 - start2 >= 295, `${end2 - start2} ms in all`);
+});
