@@ -15,7 +15,7 @@ import { EVENT_BYTES, GC, RuntimeRing, STALL } from '../src/runtime/runtime-ring
 import type { TriggerPolicy } from '../src/trigger/trigger-policy.js';
 import { FakeRuntimeSources } from './helpers/runtime-sources.js';
 import { TestExporter } from './helpers/test-exporter.js';
-import { makeTracing, names, traceIdOf } from './helpers/tracing.js';
+import { fail, makeTracing, names, traceIdOf } from './helpers/tracing.js';
 
 const T0 = 1_800_000_000_000;
 beforeEach(() => mock.timers.enable({ apis: ['Date'], now: T0 }));
@@ -295,6 +295,21 @@ describe('runtime events', () => {
     const stalls = runtime(t.exporter.spans).filter((s) => s.name === 'event loop blocked');
     assert.ok(stalls.length > 0);
     for (const s of stalls) assert.equal(ms(s.endTime) - ms(s.startTime), 1_800);
+    await t.recorder.shutdown();
+  });
+
+  test('a burst of trace flushes does not push the pauses they are there to show out of the ring', async () => {
+    const t = setup({ flushScope: 'trace', maxTracesPerSecond: 5_000, exportDelayMs: 0 });
+    const slow = t.start('GET /slow', T0);
+    t.sources.emitStall(T0 + 100, T0 + 900);
+    // More trace flushes than the ring holds events (2,048), all within a second.
+    for (let i = 0; i < 2_100; i++) fail(t.start('GET /err', T0 + 1_000)).end(T0 + 1_001);
+    slow.end(T0 + 2_000);
+    await t.recorder.forceFlush();
+    const attached = runtime(t.exporter.spans).filter(
+      (s) => s.parentSpanContext?.spanId === slow.spanContext().spanId,
+    );
+    assert.deepEqual(names(attached), ['event loop blocked']);
     await t.recorder.shutdown();
   });
 

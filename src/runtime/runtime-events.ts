@@ -20,6 +20,8 @@ export const RUNTIME_RING_EVENTS = 2048;
 const MIN_AGE_MS = 60_000;
 /** The most spans a flush gets from runtime events attached to its traces. */
 export const MAX_ATTACHED_PER_FLUSH = 1024;
+/** Trace flushes record a heap and utilization sample at most this often, in ms. */
+const MIN_SAMPLE_INTERVAL_MS = 1_000;
 
 /** What the runtime events need from the recorder. @internal */
 export interface RuntimeHost {
@@ -56,6 +58,8 @@ export class RuntimeEvents implements FlushContributor {
   private _resource: ReadableSpan['resource'] | undefined;
   /** The stall recorded last, so one seen again as it goes on widens it. */
   private _lastStall: { seq: number; startMs: number; endMs: number } | undefined;
+  /** When a flush last took a sample (ms, the host's clock). */
+  private _lastSampleMs = Number.NEGATIVE_INFINITY;
   private _flushing = false;
   private _warned = false;
 
@@ -163,10 +167,14 @@ export class RuntimeEvents implements FlushContributor {
     try {
       for (const handle of this._handles) handle.check();
       const now = this._host.now();
-      const sample = this._sources.sample();
+      const window = flush.scope === 'window';
+      // A sample a window flush, or a second at most: trace flushes may come
+      // tens a second, and a sample each would push the pauses and stalls
+      // they are there to show out of the ring.
+      const sampled = window || !(now - this._lastSampleMs < MIN_SAMPLE_INTERVAL_MS);
+      const sample = sampled ? this._sources.sample() : undefined;
       if (flush.resource !== undefined) this._resource = flush.resource;
       const events = this._ring.read(now);
-      const window = flush.scope === 'window';
       // A window flush attaches to its triggering trace only; the runtime
       // track shows every pause beside the window's other traces. Matching a
       // window of tens of thousands of spans against every pause cost the
@@ -175,7 +183,7 @@ export class RuntimeEvents implements FlushContributor {
       const spans = !window ? flush.spans : first === undefined ? [] : flush.spansOfTrace(first);
       const attached = attachEvents(events, spans, first, MAX_ATTACHED_PER_FLUSH);
       this.counters.runtimeEventsAttached += attached.length;
-      if (window && this._resource !== undefined) {
+      if (window && sample !== undefined && this._resource !== undefined) {
         const since = events.filter((e) => e.seq >= this._trackedSeq);
         // From the previous track (else the oldest event; runtimeTrack takes
         // the earliest of this, the events and the samples).
@@ -196,7 +204,10 @@ export class RuntimeEvents implements FlushContributor {
         this._trackedSeq = this._ring.nextSeq;
       }
       // After the track: this flush's sample shows in the next one's events.
-      this._ring.push(SAMPLE, now, now, sample.heapUsed, sample.utilization);
+      if (sample !== undefined) {
+        this._ring.push(SAMPLE, now, now, sample.heapUsed, sample.utilization);
+        this._lastSampleMs = now;
+      }
       return attached;
     } finally {
       this._flushing = false;
