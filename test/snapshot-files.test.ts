@@ -113,6 +113,31 @@ describe('writeSnapshotFile', () => {
     assert.ok(fs.existsSync(path.join(dir, 'README.txt')), 'other files are left alone');
   });
 
+  test('an entry named like a snapshot that cannot be read (a symlink loop) does not stop pruning', async () => {
+    const dir = tempDir();
+    const loop = snapshotFileName({ time: T0, trigger: 'x', snapshotId: 'loop' });
+    fs.symlinkSync(loop, path.join(dir, loop));
+    for (let t = 1; t <= 6; t++) {
+      const name = snapshotFileName({
+        time: T0 + t * 1000,
+        trigger: 'signal',
+        snapshotId: `s${t}`,
+      });
+      await writeSnapshotFile({ directory: dir, maxFiles: 3 }, name, bytes('{}'));
+    }
+    const left = (await listSnapshotFiles(dir)).map(
+      (e) => parseSnapshotFileName(e.name)!.snapshotId,
+    );
+    assert.deepEqual(left, ['s4', 's5', 's6']);
+    // The synchronous path (crash dumps) too.
+    const last = snapshotFileName({ time: T0 + 7000, trigger: 'crash', snapshotId: 's7' });
+    writeSnapshotFileSync({ directory: dir, maxFiles: 3 }, last, bytes('{}'));
+    const after = (await listSnapshotFiles(dir)).map(
+      (e) => parseSnapshotFileName(e.name)!.snapshotId,
+    );
+    assert.deepEqual(after, ['s5', 's6', 's7']);
+  });
+
   test('prunes the oldest files over maxTotalBytes and keeps the new one', async () => {
     const dir = tempDir();
     const opts = { directory: dir, maxTotalBytes: 250 };

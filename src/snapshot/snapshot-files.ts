@@ -320,9 +320,10 @@ export async function listSnapshotFiles(directory: string): Promise<SnapshotFile
     try {
       const stat = await fsp.stat(path.join(dir, name));
       if (stat.isFile()) entries.push(entryOf(dir, name, stat));
-    } catch (error) {
-      // Removed between readdir and stat (another writer pruning): skip it.
-      if (!isMissing(error)) throw error;
+    } catch {
+      // Removed between readdir and stat (another writer pruning), or not a
+      // file of ours (a symlink loop, no permission): skip it, so one such
+      // entry never stops the rest from being listed and pruned.
     }
   }
   return entries;
@@ -337,8 +338,8 @@ function listSync(dir: string): SnapshotFileEntry[] {
     try {
       const stat = fs.statSync(path.join(dir, name));
       if (stat.isFile()) entries.push(entryOf(dir, name, stat));
-    } catch (error) {
-      if (!isMissing(error)) throw error;
+    } catch {
+      // As in listSnapshotFiles: an entry that cannot be read is skipped.
     }
   }
   return entries;
