@@ -4,8 +4,14 @@ import type { FlightRecorderSpanProcessor } from '../flight-recorder-span-proces
 import { snapshotFileName } from './snapshot-files.js';
 import { SnapshotInProgressError, writeWindowSnapshot } from './snapshot-writer.js';
 
-/** A response that sends nothing for this long is given up, so a stalled client cannot hold the one snapshot slot. */
-const IDLE_TIMEOUT_MS = 30_000;
+/**
+ * A response that sends nothing for 15–30 s is given up, so a stalled client
+ * cannot hold the one snapshot slot. The socket's idle timer is set to 15 s:
+ * Node skips its first timeout when the socket's write queue moved since the
+ * timer was armed, so a client that stops reading mid-download is cut after
+ * at most twice that.
+ */
+const IDLE_TIMEOUT_MS = 15_000;
 
 /** The request side the handler reads: node:http's, or a framework's that wraps it in `raw` (fastify). */
 export type SnapshotRequest =
