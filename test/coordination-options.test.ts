@@ -19,6 +19,12 @@ import { TestExporter } from './helpers/test-exporter.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/coordination-loads.ts', import.meta.url));
 
+/** A coordinator whose link never connects, so a test drives receive() and rootStarted() itself. */
+function offlineCoordinator(host: CoordinationHost, options: object): Coordinator {
+  const o = resolveTable(COORDINATION_OPTIONS, options, {}, () => {});
+  return new Coordinator(o, host, () => new Promise(() => {}));
+}
+
 describe('coordination: options, messages, the receiving side', () => {
   test('without the option or FLIGHT_RECORDER_REDIS_URL nothing is loaded; with the variable node-redis is', async () => {
     const env = { ...process.env, FLIGHT_RECORDER_REDIS_URL: undefined };
@@ -129,14 +135,7 @@ describe('coordination: options, messages, the receiving side', () => {
       },
       now: () => now,
     };
-    const o = resolveTable(
-      COORDINATION_OPTIONS,
-      { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 },
-      {},
-      () => {},
-    );
-    // A link that never connects: this test drives receive() itself.
-    const c = new Coordinator(o, host, () => new Promise(() => {}));
+    const c = offlineCoordinator(host, { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 });
     const msg = (trace: string, instance = 'other') =>
       encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'x', instance });
     c.receive(msg('a'.repeat(32)));
@@ -178,13 +177,7 @@ describe('coordination: options, messages, the receiving side', () => {
       flushRemote: () => {},
       now: () => now,
     };
-    const o = resolveTable(
-      COORDINATION_OPTIONS,
-      { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 },
-      {},
-      () => {},
-    );
-    const c = new Coordinator(o, host, () => new Promise(() => {}));
+    const c = offlineCoordinator(host, { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 });
     const msg = (trace: string) =>
       encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'x', instance: 'other' });
     c.traceClosed(gone, 0);
@@ -206,13 +199,7 @@ describe('coordination: options, messages, the receiving side', () => {
       flushRemote: () => {},
       now: () => now,
     };
-    const o = resolveTable(
-      COORDINATION_OPTIONS,
-      { redis: 'redis://127.0.0.1:1', targets: 'breadcrumbs' },
-      {},
-      () => {},
-    );
-    const c = new Coordinator(o, host, () => new Promise(() => {}));
+    const c = offlineCoordinator(host, { redis: 'redis://127.0.0.1:1', targets: 'breadcrumbs' });
     const propagator = new FlightRecorderPropagator();
     const root = { resource: { attributes: { 'service.name': 'svc-b' } } } as never;
     const request = (names: string[], i: number) =>
