@@ -413,8 +413,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * Exports the whole buffered window now, marked with `reason` as its
    * trigger (`manual` by default), and resolves once it has been exported
    * (or its export failed), with what was queued for export before it;
-   * what is queued after it does not hold it. Flushed spans leave the buffer. This ignores `flushScope` and
-   * `minFlushIntervalMs`, and restarts the interval.
+   * what is queued after it does not hold it. Flushed spans leave the
+   * buffer. This ignores `flushScope` and `minFlushIntervalMs`, and
+   * restarts the interval.
    */
   async snapshot(reason = 'manual'): Promise<SnapshotResult> {
     if (this._off || this._exports === undefined) {
@@ -562,12 +563,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * A copy of the buffered window's records, decoded a slice at a time.
    * @internal For snapshot writers.
    */
-  _windowView(): WindowView {
+  _windowView(maxBytes?: number): WindowView {
     if (!this._off) this._evictByAge(this._now());
-    const run = this._ring.copyWindow({ snapshotId: '', trigger: '' });
+    const run = this._ring.copyWindow({ snapshotId: '', trigger: '' }, maxBytes);
     // Snapshots show the buffered log lines as events on their spans.
     this._logs?._addEventsTo(run);
-    return runView(run, this._table);
+    return runView(run, this._table, this._ring.length - run.length);
   }
 
   /**
@@ -910,7 +911,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     });
   }
 
-  /** Encodes the triggering span of a flush into the ring; returns its sequence number, or -1 when it could not be recorded (counted). */
+  /**
+   * Encodes the triggering span of a flush into the ring; returns its
+   * sequence number, or -1 when it could not be recorded (counted).
+   */
   private _recordTrigger(
     span: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
     time: number,
@@ -1111,9 +1115,10 @@ function ofTrace(run: RecordRun, slot: number, id: Uint8Array): boolean {
 }
 
 /** A run's records as spans, decoded a slice at a time, for snapshot writers. */
-function runView(run: RecordRun, table: ResourceScopeTable): WindowView {
+function runView(run: RecordRun, table: ResourceScopeTable, omitted = 0): WindowView {
   return {
     length: run.length,
+    omitted,
     spans(from: number, to: number): ReadableSpan[] {
       const spans: ReadableSpan[] = [];
       for (let k = from; k < to && k < run.entries; k++) {
@@ -1121,7 +1126,6 @@ function runView(run: RecordRun, table: ResourceScopeTable): WindowView {
       }
       return spans;
     },
-    sizeOf: (k) => run.xlen[run.slot(k)]!,
   };
 }
 

@@ -32,8 +32,9 @@ function combine(errors: Error[], what: string): Error {
  * span array (the last gets the array itself). When the caller empties that
  * array, as the recorder does when it gives up on an export, the copies
  * still held by exporters that never answered are emptied too, at the next
- * export or shutdown, so a hung exporter keeps the spans of one call at most. Like the SDK's processors, it first waits for the
- * async attributes of the spans' resources, so no exporter reads them early.
+ * export or shutdown, so a hung exporter keeps the spans of one call at
+ * most. Like the SDK's processors, it first waits for the async attributes
+ * of the spans' resources, so no exporter reads them early.
  *
  * `forceFlush` and `shutdown` go to every exporter, each waiting for all to
  * settle; they reject with the errors of those that failed. `shutdown` is

@@ -498,10 +498,30 @@ export class SpanRing {
     return run;
   }
 
-  /** Copies the live records out, oldest first, as a run (a snapshot that leaves the ring as it is). */
-  copyWindow(mark: FlushMark): RecordRun {
-    const builder = new RunBuilder(Math.max(this._bytes, 16), Math.max(this._length, 1));
-    for (let seq = this._headSeq; seq < this._tailSeq; seq++) {
+  /**
+   * Copies the live records out, oldest first, as a run (a snapshot that
+   * leaves the ring as it is): all of them, or the newest whose expanded
+   * bytes fit `maxBytes`.
+   */
+  copyWindow(mark: FlushMark, maxBytes = Number.POSITIVE_INFINITY): RecordRun {
+    let from = this._headSeq;
+    /** The records' and their encoded bytes, to size the copy. */
+    let records = this._length;
+    let encoded = this._bytes;
+    if (maxBytes !== Number.POSITIVE_INFINITY) {
+      let expanded = 0;
+      records = encoded = 0;
+      for (from = this._tailSeq; from > this._headSeq; from--) {
+        const i = slotOf(from - 1, this.capacity);
+        if ((this._state[i]! & LIVE) === 0) continue;
+        if (expanded + this._xlen[i]! > maxBytes) break;
+        expanded += this._xlen[i]!;
+        encoded += this._len[i]!;
+        records++;
+      }
+    }
+    const builder = new RunBuilder(Math.max(encoded, 16), Math.max(records, 1));
+    for (let seq = from; seq < this._tailSeq; seq++) {
       const i = slotOf(seq, this.capacity);
       if ((this._state[i]! & LIVE) === 0) continue;
       this.copyInto(builder, seq);

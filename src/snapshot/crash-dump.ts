@@ -328,17 +328,17 @@ export function writeCrashDump(
  */
 export const MAX_DUMP_BYTES = 16 * 1024 * 1024;
 
-/** The newest spans of the window within `maxBytes` (all of them when sizes are unknown). */
+/**
+ * The newest spans of the window within `maxBytes`, copied out of the ring
+ * alone (a source without a view gives all of them).
+ */
 function newestWithin(
   source: CrashSource,
   maxBytes: number,
 ): { spans: ReadableSpan[]; left: number } {
-  const view = source._windowView?.();
-  if (view?.sizeOf === undefined) return { spans: source._windowSpans(), left: 0 };
-  let from = view.length;
-  let bytes = 0;
-  while (from > 0 && bytes + view.sizeOf(from - 1) <= maxBytes) bytes += view.sizeOf(--from);
-  return { spans: view.spans(from, view.length), left: from };
+  const view = source._windowView?.(maxBytes);
+  if (view === undefined) return { spans: source._windowSpans(), left: 0 };
+  return { spans: view.spans(0, view.length), left: view.omitted ?? 0 };
 }
 
 /**

@@ -53,14 +53,18 @@ export interface WindowView {
   readonly length: number;
   /** Spans `[from, to)` of the window, oldest first. */
   spans(from: number, to: number): ReadableSpan[];
-  /** The bytes span `k` takes as OTLP protobuf, when known (a crash dump budgets by it). */
-  sizeOf?(k: number): number;
+  /** Spans of the window left out of the view (one taken within a byte budget). */
+  readonly omitted?: number;
 }
 
 export interface SnapshotSource {
   _windowSpans(): ReadableSpan[];
-  /** Preferred when present: the window without decoding all of it at once. */
-  _windowView?(): WindowView;
+  /**
+   * Preferred when present: the window without decoding all of it at once;
+   * with `maxBytes`, only its newest spans within that many bytes of OTLP
+   * protobuf.
+   */
+  _windowView?(maxBytes?: number): WindowView;
 }
 
 function viewOf(source: SnapshotSource): WindowView {
