@@ -189,3 +189,32 @@ test('a logMaxBytes too small for any record: each record is sent at once, count
   assert.deepEqual(sizes['1'], [0, 1, 1]);
   assert.deepEqual(sizes['200'], [1, 0, 0]);
 });
+
+test('whenIdle keeps the process alive until the last of several requests is sent', async () => {
+  // Before, only the first request after whenIdle() was sure to go: the next
+  // waited on an unref'd timer, so a process awaiting shutdown could exit
+  // first (the test runner then reports the promise still pending).
+  const table = new ResourceScopeTable();
+  const pair = table.idOf(resourceFromAttributes({}), { name: 'several' });
+  const sent: number[] = [];
+  const exporter: LogRequestExporter = {
+    // Answers on a later turn, as a transport does once the response is in.
+    export: (request, done) => {
+      sent.push(request.logs);
+      setImmediate(() => done({ code: ExportResultCode.SUCCESS }));
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
+  const queue = new LogExportQueue(
+    exporter,
+    table,
+    { maxBytes: 4 << 20, batchSize: 2, timeoutMs: 1_000 },
+    counters,
+  );
+  queue.enqueue(batchOf(pair, 5));
+  await queue.whenIdle();
+  assert.deepEqual(sent, [2, 2, 1]);
+  assert.equal(counters.logsExported, 5);
+});

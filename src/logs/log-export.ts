@@ -143,7 +143,9 @@ export class LogExportQueue {
       this._timer = undefined;
       this._next();
     }, 0);
-    this._timer.unref();
+    // While someone waits for the queue (a shutdown), the next request keeps
+    // the process alive: else it could exit between two requests.
+    if (this._idle.length === 0) this._timer.unref();
   }
 
   /** Calls `fn` with the resource and scope pair of every record waiting or in flight. */
