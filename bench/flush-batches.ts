@@ -1,8 +1,10 @@
 // What a full-window flush's CPU is made of: per span, and per OTLP request.
 // Fills a 16 MiB window with scenario 1's traces, as bench/flush.ts does, then
 // exports it with snapshot() through the default path to the loopback
-// receiver (its own process), with `maxExportBatchSize` at 128, 512 (the
-// default), 2048 and 8192 spans a request, the order rotating each round.
+// receiver (its own process), with requests bounded by `maxExportBatchSize`
+// alone at 128, 512 (BatchSpanProcessor's default), 2048 and 8192 spans, and
+// by the defaults (2048 spans and `maxExportBatchBytes`, 1 MiB) and 2048
+// spans with 512 KiB, the order rotating each round.
 // A least-squares fit of each flush's CPU to its spans and its requests splits
 // the cost into a part per span and a part per request. A diagnostic, not
 // part of `npm run bench`:
@@ -14,11 +16,23 @@ import { startReceiver } from './lib/receiver.js';
 import { fmt, summarize } from './lib/stats.js';
 import { emitTrace } from './lib/workload.js';
 
-const BATCHES = [128, 512, 2048, 8192];
+/** Each configuration: spans a request, and bytes a request (Infinity: spans alone bound it). */
+const BATCHES: readonly { readonly spans: number; readonly bytes: number }[] = [
+  { spans: 128, bytes: Number.POSITIVE_INFINITY },
+  { spans: 512, bytes: Number.POSITIVE_INFINITY },
+  { spans: 2048, bytes: Number.POSITIVE_INFINITY },
+  { spans: 8192, bytes: Number.POSITIVE_INFINITY },
+  { spans: 2048, bytes: 512 * 1024 },
+  { spans: 2048, bytes: 1024 * 1024 },
+];
+const label = (b: (typeof BATCHES)[number]): string =>
+  b.bytes === Number.POSITIVE_INFINITY
+    ? `${b.spans} spans`
+    : `${b.spans} spans, ${fmt(b.bytes / 1024)} KiB${b.bytes === 1024 * 1024 ? ' (the defaults)' : ''}`;
 const MAX_BYTES = 16 * 1024 * 1024;
 
 interface Flush {
-  batch: number;
+  batch: (typeof BATCHES)[number];
   spans: number;
   requests: number;
   bytes: number;
@@ -26,14 +40,15 @@ interface Flush {
 }
 
 async function flushOnce(
-  batch: number,
+  batch: (typeof BATCHES)[number],
   stats: () => Promise<{ requests: number; bytes: number }>,
 ): Promise<Flush> {
   const recorder = new FlightRecorderSpanProcessor({
     triggers: [],
     maxBytes: MAX_BYTES,
     minAgeMs: 3_600_000,
-    maxExportBatchSize: batch,
+    maxExportBatchSize: batch.spans,
+    maxExportBatchBytes: batch.bytes === Number.POSITIVE_INFINITY ? 2 ** 30 : batch.bytes,
   });
   const provider = new TracerProvider({ spanProcessors: [recorder] });
   const tracer = provider.getTracer('bench-flush', '1.0.0');
@@ -90,7 +105,7 @@ async function run(): Promise<void> {
         const f = await flushOnce(BATCHES[(round + k) % BATCHES.length]!, () => receiver.stats());
         flushes.push(f);
         log(
-          `round ${round + 1}/${rounds} batch ${f.batch}: ${f.spans} spans in ${f.requests} requests, ${fmt(f.cpuNs / f.spans)} ns CPU a span`,
+          `round ${round + 1}/${rounds} batch ${label(f.batch)}: ${f.spans} spans in ${f.requests} requests, ${fmt(f.cpuNs / f.spans)} ns CPU a span`,
         );
       }
     }
@@ -98,7 +113,7 @@ async function run(): Promise<void> {
     await receiver.stop();
   }
   console.log(
-    '| spans a request | requests | bytes a request | CPU a span flushed, median (min – max) |',
+    '| a request at most | requests | bytes a request | CPU a span flushed, median (min – max) |',
   );
   console.log('| --- | --- | --- | --- |');
   for (const batch of BATCHES) {
@@ -107,7 +122,7 @@ async function run(): Promise<void> {
     const requests = summarize(of.map((f) => f.requests)).median;
     const bytes = summarize(of.map((f) => f.bytes / Math.max(1, f.requests))).median;
     console.log(
-      `| ${batch} | ${fmt(requests)} | ${fmt(bytes / 1024)} KiB | ${fmt(perSpan.median)} ns (${fmt(perSpan.min)} – ${fmt(perSpan.max)}) |`,
+      `| ${label(batch)} | ${fmt(requests)} | ${fmt(bytes / 1024)} KiB | ${fmt(perSpan.median)} ns (${fmt(perSpan.min)} – ${fmt(perSpan.max)}) |`,
     );
   }
   const { perSpan, perRequest } = fit(flushes);

@@ -321,8 +321,15 @@ export const OPTIONS = {
   maxExportBatchSize: option<number>({
     ...integer('spans', MAX_COUNT),
     env: 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE',
-    default: 512,
-    meaning: 'the most spans per export call',
+    default: 2048,
+    meaning: 'the most spans (or log records) per export call',
+  }),
+  maxExportBatchBytes: option<number>({
+    ...integer('bytes', MAX_BUFFER_BYTES),
+    env: 'FLIGHT_RECORDER_MAX_EXPORT_BATCH_BYTES',
+    default: 1024 * 1024,
+    meaning:
+      'the most bytes of spans (or log records) per export call, as OTLP protobuf; a larger one goes alone',
   }),
   exportTimeoutMs: option<number>({
     ...duration(1),

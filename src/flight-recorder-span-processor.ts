@@ -204,6 +204,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         sink: this._sink,
         maxBytes: o.maxBytes,
         batchSize: o.maxExportBatchSize,
+        batchBytes: o.maxExportBatchBytes,
         timeoutMs: o.exportTimeoutMs,
       });
       // Ages spans out while no span ends, so an idle process lets go of them.
@@ -278,6 +279,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         logsAsSpanEvents: o.logsAsSpanEvents,
         exportLogs,
         maxExportBatchSize: o.maxExportBatchSize,
+        maxExportBatchBytes: o.maxExportBatchBytes,
         exportTimeoutMs: o.exportTimeoutMs,
       },
       this._logExporter,

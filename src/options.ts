@@ -116,12 +116,26 @@ export interface FlightRecorderOptions {
    */
   exportDelayMs?: number;
   /**
-   * The most spans handed to the exporter in one call; a batch is smaller
-   * when its spans are slow to serialize (about 5 ms of work each). Unit:
-   * spans, an integer. Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`.
-   * The default is 512.
+   * The most spans handed to the exporter in one call (and the most log
+   * records in one logs call); a batch is smaller when it reaches
+   * `maxExportBatchBytes` first, or when its spans are slow to serialize
+   * (about 5 ms of work each). Larger than `BatchSpanProcessor`'s 512: a
+   * flush sends thousands of spans at once, and each request costs about
+   * as much CPU as 250 spans. Unit: spans, an integer from 1.
+   * Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE`. The default is 2048.
    */
   maxExportBatchSize?: number;
+  /**
+   * The most bytes of spans (or log records) in one export call, as OTLP
+   * protobuf: each record as it goes on the wire, its flush's marks
+   * included, the request's resource and scope headers not. A record
+   * larger than this goes alone. The default keeps requests far below the
+   * Collector's limits (20 MiB over OTLP/HTTP, 4 MiB over gRPC), also as
+   * JSON. Unit: bytes, an integer from 1 to 1073741824.
+   * Env: `FLIGHT_RECORDER_MAX_EXPORT_BATCH_BYTES`. The default is 1048576
+   * (1 MiB).
+   */
+  maxExportBatchBytes?: number;
   /**
    * How long one export call may take before it counts as failed and the
    * next batch may go. Also bounds how long `shutdown` waits. Unit:

@@ -40,7 +40,8 @@ describe('options', () => {
     assert.equal(options.maxBytes, 16_777_216);
     assert.equal(options.flushScope, 'window');
     assert.equal(options.minFlushIntervalMs, 60_000);
-    assert.equal(options.maxExportBatchSize, 512);
+    assert.equal(options.maxExportBatchSize, 2048);
+    assert.equal(options.maxExportBatchBytes, 1_048_576);
     assert.equal(options.exportTimeoutMs, 30_000);
     assert.equal(options.snapshotDir, 'flight-recorder-snapshots');
   });
@@ -116,6 +117,8 @@ describe('options', () => {
     ['minFlushIntervalMs', 2 ** 31, /`minFlushIntervalMs`.*2147483648/],
     ['maxExportBatchSize', 0, /`maxExportBatchSize`.*0/],
     ['maxExportBatchSize', 2 ** 31, /`maxExportBatchSize`.*<= 2147483647.*2147483648/],
+    ['maxExportBatchBytes', 0, /`maxExportBatchBytes`.*integer >= 1.*got 0/],
+    ['maxExportBatchBytes', 2 ** 30 + 1, /`maxExportBatchBytes`.*<= 1073741824.*1073741825/],
     ['exportTimeoutMs', 0, /`exportTimeoutMs`.*finite number >= 1.*0/],
     // Node's setTimeout turns 2^31 ms into 1 ms: every export would time out.
     ['exportTimeoutMs', 2 ** 31, /`exportTimeoutMs`.*<= 2147483647.*2147483648/],
@@ -171,6 +174,7 @@ describe('options', () => {
     ['FLIGHT_RECORDER_MAX_BYTES', '1073741825', 'maxBytes'],
     ['FLIGHT_RECORDER_MAX_BYTES', '0', 'maxBytes'],
     ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', '0', 'maxExportBatchSize'],
+    ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_BYTES', '1 MiB', 'maxExportBatchBytes'],
     ['FLIGHT_RECORDER_TRIGGERS', 'latency,slow', 'triggers'],
     ['FLIGHT_RECORDER_TRIGGERS', ',', 'triggers'],
     ['FLIGHT_RECORDER_FLUSH_SCOPE', 'all', 'flushScope'],

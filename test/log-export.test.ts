@@ -190,6 +190,30 @@ test('a logMaxBytes too small for any record: each record is sent at once, count
   assert.deepEqual(sizes['200'], [1, 0, 0]);
 });
 
+test('a logs request holds at most batchBytes of records, marks included; a larger record goes alone', async () => {
+  const table = new ResourceScopeTable();
+  const pair = table.idOf(resourceFromAttributes({}), { name: 'bytes' });
+  const { sent, exporter } = recording();
+  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
+  const queue = new LogExportQueue(
+    exporter,
+    table,
+    { maxBytes: 4 << 20, batchSize: 512, batchBytes: 40, timeoutMs: 1_000 },
+    counters,
+  );
+  // 4 bytes a record and 6 of marks: 4 records fill 40 bytes.
+  const batch = { ...batchOf(pair, 10), marks: new Uint8Array(6) };
+  queue.enqueue(batch);
+  // The one 100-byte record goes alone, between two of 4 bytes.
+  const big = batchOf(pair, 3, 108);
+  big.len[1] = 100;
+  big.off[2] = 104;
+  queue.enqueue(big);
+  await queue.whenIdle();
+  assert.deepEqual(sent, [4, 4, 2, 1, 1, 1]);
+  assert.equal(counters.logsExported, 13);
+});
+
 test('whenIdle keeps the process alive until the last of several requests is sent', async () => {
   // Before, only the first request after whenIdle() was sure to go: the next
   // waited on an unref'd timer, so a process awaiting shutdown could exit

@@ -142,6 +142,52 @@ test('batch after batch, each request is whole: one that failed is never written
   }
 });
 
+test('each request holds at most maxExportBatchBytes of spans as sent, marks included; a larger span goes alone', async () => {
+  const receiver = await startOtlpProtoReceiver();
+  try {
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    const cap = 4_000;
+    const recorder = new FlightRecorderSpanProcessor({
+      triggers: [],
+      maxExportBatchSize: 1_000,
+      maxExportBatchBytes: cap,
+    });
+    const t = makeTracing(recorder, recordOnlySampler, 'proto-batch-bytes');
+    const now = Date.now();
+    const expected: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      // One span in 20 is larger than the cap by itself.
+      const big = i % 20 === 7;
+      const name = `span-${i}-${'y'.repeat(big ? 5_000 : 100 + ((i * 53) % 400))}`;
+      expected.push(name);
+      t.start(name, now).end(now + 1);
+    }
+    const result = await recorder.snapshot();
+    assert.equal(result.spans, 60);
+    const names = spansOf(receiver.requests).map((s) => s.name);
+    assert.deepEqual([...names].sort(), [...expected].sort(), 'every span once');
+    // A request's spans, as their bytes on the wire: the body less its
+    // ResourceSpans and ScopeSpans headers, which a few dozen bytes bound.
+    const HEADERS = 300;
+    let alone = 0;
+    for (const r of receiver.requests) {
+      const spans = spansOf([r]);
+      if (spans.length === 1 && spans[0]!.name.length > cap) {
+        alone++;
+        continue;
+      }
+      assert.ok(r.raw.length <= cap + HEADERS, `a request of ${r.raw.length} bytes`);
+      assert.ok(spans.every((s) => s.name.length < cap));
+    }
+    assert.equal(alone, 3, 'each large span in a request of its own');
+    // Batches fill up to the cap: far fewer requests than spans.
+    assert.ok(receiver.requests.length <= 25, `${receiver.requests.length} requests`);
+    await recorder.shutdown();
+  } finally {
+    await receiver.close();
+  }
+});
+
 test('an unknown OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is warned about once, by name and value, and http/protobuf applies', async () => {
   const diagnostics = captureDiag();
   const receiver = await startOtlpProtoReceiver();

@@ -1,5 +1,6 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { marksOf } from '../flush/request.js';
 import type { FlushMark } from '../marks.js';
 import { compactRun, type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
 import type { SpanRing } from '../record/span-ring.js';
@@ -61,6 +62,11 @@ export interface ExportQueueOptions {
   readonly maxBytes: number;
   /** The most records per export call. */
   readonly batchSize: number;
+  /**
+   * The most bytes per export call, as the records expand for the wire (a
+   * record larger than this goes alone).
+   */
+  readonly batchBytes: number;
   /** An export call that outlives this counts as failed and releases the loop, in ms. */
   readonly timeoutMs: number;
 }
@@ -323,10 +329,16 @@ export class ExportQueue {
   }
 
   /** Removes the oldest `n` live records at most, across flushes; returns them as a batch. */
-  private _take(n: number): RecordBatch | undefined {
+  /**
+   * Takes up to `n` live records, oldest first, and records that expand to at
+   * most `maxBytes` together (at least one, however large).
+   */
+  private _take(n: number, maxBytes = Number.POSITIVE_INFINITY): RecordBatch | undefined {
     const parts: BatchPart[] = [];
     let count = 0;
-    while (count < n) {
+    let expanded = 0;
+    let full = false;
+    while (count < n && !full) {
       if (this._runs.length === 0) this._sealLate();
       const run = this._runs[0];
       if (run === undefined) break;
@@ -334,9 +346,21 @@ export class ExportQueue {
       let k = from;
       let taken = 0;
       let bytes = 0;
+      // Each record goes with its flush's marks.
+      const marks = maxBytes === Number.POSITIVE_INFINITY ? 0 : marksOf(run).length;
       while (k < run.entries && count + taken < n) {
-        const slot = run.slot(k++);
-        if ((run.state[slot]! & LIVE) === 0) continue;
+        const slot = run.slot(k);
+        if ((run.state[slot]! & LIVE) === 0) {
+          k++;
+          continue;
+        }
+        const x = run.xlen[slot]! + marks + (run.extra?.get(slot)?.length ?? 0);
+        if (expanded + x > maxBytes && count + taken > 0) {
+          full = true;
+          break;
+        }
+        expanded += x;
+        k++;
         taken++;
         bytes += run.len[slot]!;
       }
@@ -391,7 +415,7 @@ export class ExportQueue {
     if (!this._due && !this._waitedFor() && this._fullOwed > 0) {
       n = Math.min(n, this._fullOwed);
     }
-    const batch = this._take(n);
+    const batch = this._take(n, this._o.batchBytes);
     if (batch === undefined) return;
     // What a due batch left is due (a full batch's remainder waits for its
     // timer); what comes next asks for its own time.

@@ -1,7 +1,7 @@
 import { context } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode, suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
-import { assembleParts, encodeMarks } from '../flush/request.js';
+import { assembleParts, marksOf } from '../flush/request.js';
 import { LIVE, type RecordRun } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { callExporter } from './call-exporter.js';
@@ -9,19 +9,8 @@ import type { RecordBatch, RecordSink } from './export-queue.js';
 import type { EncodedRequest, OtlpProtoRequestExporter } from './otlp-proto-exporter.js';
 import { decodeRecord } from './span-decoder.js';
 
-const markBytes = new WeakMap<RecordRun, Uint8Array>();
-
 /** A request body larger than this is not kept for the next request. */
 const MAX_SPARE_BYTES = 4 * 1024 * 1024;
-
-function marksOf(run: RecordRun): Uint8Array {
-  let bytes = markBytes.get(run);
-  if (bytes === undefined) {
-    bytes = encodeMarks(run.mark);
-    markBytes.set(run, bytes);
-  }
-  return bytes;
-}
 
 /** Resources of the batch still detecting attributes: their promises. */
 function pendingResources(

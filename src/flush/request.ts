@@ -48,6 +48,18 @@ export function encodeMarks(mark: FlushMark): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
+const markBytes = new WeakMap<RecordRun, Uint8Array>();
+
+/** The marks of `run`'s flush as Span fields ({@link encodeMarks}), made once per run. */
+export function marksOf(run: RecordRun): Uint8Array {
+  let bytes = markBytes.get(run);
+  if (bytes === undefined) {
+    bytes = encodeMarks(run.mark);
+    markBytes.set(run, bytes);
+  }
+  return bytes;
+}
+
 /** Entries `[from, to)` of a run, one part of a request. */
 export interface RequestPart {
   readonly run: RecordRun;

@@ -42,6 +42,7 @@ export interface LogOptions {
   /** False: records go nowhere over OTLP, only into span events and snapshots. */
   readonly exportLogs: boolean;
   readonly maxExportBatchSize: number;
+  readonly maxExportBatchBytes: number;
   readonly exportTimeoutMs: number;
 }
 
@@ -133,6 +134,7 @@ export class FlightRecorderLogRecordProcessor {
         {
           maxBytes: options.logMaxBytes,
           batchSize: options.maxExportBatchSize,
+          batchBytes: options.maxExportBatchBytes,
           timeoutMs: options.exportTimeoutMs,
         },
         this._exportCounters,

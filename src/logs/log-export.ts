@@ -85,7 +85,7 @@ interface Queued {
 
 /**
  * Log batches waiting for export, and the one loop that exports them: one
- * request at a time, at most `batchSize` records each, one request per
+ * request at a time, at most `batchSize` records and `batchBytes` each, one request per
  * event-loop turn, under `suppressTracing`. Bounded by `maxBytes`: when the
  * exporter cannot keep up the oldest waiting batches are dropped and counted
  * (the newest is never cut). A call that outlives `timeoutMs` counts as
@@ -105,7 +105,13 @@ export class LogExportQueue {
   constructor(
     private readonly _exporter: LogRequestExporter,
     private readonly _table: ResourceScopeTable,
-    private readonly _o: { maxBytes: number; batchSize: number; timeoutMs: number },
+    private readonly _o: {
+      maxBytes: number;
+      batchSize: number;
+      /** The most record bytes per request, marks included (a larger record goes alone). */
+      batchBytes?: number;
+      timeoutMs: number;
+    },
     readonly counters: LogExportCounters,
   ) {}
 
@@ -192,7 +198,7 @@ export class LogExportQueue {
       return;
     }
     const from = q.cursor;
-    const to = Math.min(q.batch.count, from + this._o.batchSize);
+    const to = batchEnd(q.batch, from, this._o.batchSize, this._o.batchBytes);
     q.cursor = to;
     if (to === q.batch.count) {
       this._queue.shift();
@@ -294,4 +300,27 @@ export class LogExportQueue {
     }
     return out;
   }
+}
+
+/**
+ * Where a request starting at record `from` ends: at most `count` records,
+ * whose bytes with their marks add up to at most `maxBytes` (at least one).
+ */
+export function batchEnd(
+  batch: LogBatch,
+  from: number,
+  count: number,
+  maxBytes = Number.POSITIVE_INFINITY,
+): number {
+  const last = Math.min(batch.count, from + count);
+  if (maxBytes === Number.POSITIVE_INFINITY) return last;
+  const marks = batch.marks?.length ?? 0;
+  let bytes = batch.len[from]! + marks;
+  let to = from + 1;
+  while (to < last) {
+    bytes += batch.len[to]! + marks;
+    if (bytes > maxBytes) break;
+    to++;
+  }
+  return to;
 }
