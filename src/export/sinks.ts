@@ -2,7 +2,7 @@ import { context } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode, suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import { assembleParts, marksOf } from '../flush/request.js';
-import { LIVE, type RecordRun } from '../record/record-run.js';
+import { LIVE } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { callExporter } from './call-exporter.js';
 import type { RecordBatch, RecordSink } from './export-queue.js';
