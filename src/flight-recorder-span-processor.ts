@@ -36,7 +36,7 @@ import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
 import { RuntimeEvents } from './runtime/runtime-events.js';
-import { traceRecords } from './record/trace-records.js';
+import { traceRecords, WantedSpans } from './record/trace-records.js';
 import { repair } from './sanitize.js';
 import { installCrashDump } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
@@ -948,9 +948,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     // The window, then the triggering span of a window flush (its own run).
     const runs = trigger1 === undefined ? [run] : [run, trigger1];
     const table = this._table;
-    /** Every span leaving, with the run and slot of each, read when first asked. */
-    let all: { spans: LeavingSpan[]; from: RecordRun[]; slots: number[] } | undefined;
-    const everything = () => (all ??= leavingSpans(runs, table, undefined));
+    /** Every span leaving, read when first asked. */
+    let all: LeavingSpan[] | undefined;
     const spans = collectContributions(this._contributors, {
       scope,
       trigger: mark.trigger,
@@ -958,25 +957,22 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       snapshotId: mark.snapshotId,
       remote: mark.remote,
       get spans() {
-        return everything().spans;
+        return (all ??= leavingSpans(runs, table, undefined));
       },
-      spansOfTrace: (id) => leavingSpans(runs, table, id).spans,
+      spansOfTrace: (id) => leavingSpans(runs, table, id),
       resource: firstResource(runs, table),
-      appendToSpan: (index, fields) => {
-        const { from, slots } = everything();
-        const run = from[index];
-        if (run === undefined) return;
-        const slot = slots[index]!;
-        const extra = (run.extra ??= new Map());
-        const had = extra.get(slot);
-        if (had === undefined) {
-          extra.set(slot, fields);
-          return;
+      appendToSpans: (fields) => {
+        const found = new Set<string>();
+        const wanted = new WantedSpans(
+          new Map([...fields].map(([key, bytes]) => [key, { key, bytes }] as const)),
+        );
+        for (const run of runs) {
+          wanted.forEachIn(run, (slot, { key, bytes }) => {
+            found.add(key);
+            appendFields(run, slot, bytes);
+          });
         }
-        const both = new Uint8Array(had.length + fields.length);
-        both.set(had);
-        both.set(fields, had.length);
-        extra.set(slot, both);
+        return found;
       },
     });
     if (spans.length === 0) return undefined;
@@ -1024,30 +1020,25 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 }
 
 /**
- * The live records of `runs` as contributors see them, with the run and slot
- * of each; with `traceId`, only that trace's, matched on the record's id
- * bytes before anything is decoded.
+ * The live records of `runs` as contributors see them; with `traceId`, only
+ * that trace's, matched on the record's id bytes before anything is decoded.
  */
 function leavingSpans(
   runs: readonly RecordRun[],
   table: ResourceScopeTable,
   traceId: string | undefined,
-): { spans: LeavingSpan[]; from: RecordRun[]; slots: number[] } {
+): LeavingSpan[] {
   const id = traceId === undefined ? undefined : Buffer.from(traceId, 'hex');
   const spans: LeavingSpan[] = [];
-  const from: RecordRun[] = [];
-  const slots: number[] = [];
   for (const run of runs) {
     for (let k = 0; k < run.entries; k++) {
       const slot = run.slot(k);
       if ((run.state[slot]! & LIVE) === 0) continue;
       if (id !== undefined && !ofTrace(run, slot, id)) continue;
       spans.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
-      from.push(run);
-      slots.push(slot);
     }
   }
-  return { spans, from, slots };
+  return spans;
 }
 
 /** The resource of the first live record of `runs`. */
@@ -1104,6 +1095,20 @@ function hasTrace(run: RecordRun, traceId: unknown): boolean {
     if ((run.state[slot]! & LIVE) !== 0 && ofTrace(run, slot, id)) return true;
   }
   return false;
+}
+
+/** Appends encoded Span fields after the record in `slot` of `run` (after any it has). */
+function appendFields(run: RecordRun, slot: number, fields: Uint8Array): void {
+  const extra = (run.extra ??= new Map());
+  const had = extra.get(slot);
+  if (had === undefined) {
+    extra.set(slot, fields);
+    return;
+  }
+  const both = new Uint8Array(had.length + fields.length);
+  both.set(had);
+  both.set(fields, had.length);
+  extra.set(slot, both);
 }
 
 /** Whether the record in `slot` belongs to the trace whose id bytes are `id` (16 of them, or none match). */

@@ -38,11 +38,12 @@ export interface ContributorFlush {
   /** The spans leaving of one trace only, found without reading the others. */
   spansOfTrace(traceId: string): LeavingSpan[];
   /**
-   * Appends encoded Span fields (events, field 11) after the record of
-   * `spans[index]`, exported with it; decoders see them as that span's last
-   * events.
+   * Appends encoded Span fields (events, field 11) after the records of the
+   * spans leaving that `fields` names (by trace id then span id, 48 hex
+   * digits), exported with them; decoders see them as those spans' last
+   * events. Found without reading the other spans; returns the keys found.
    */
-  appendToSpan(index: number, fields: Uint8Array): void;
+  appendToSpans(fields: ReadonlyMap<string, Uint8Array>): Set<string>;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { type Context, context as api, diag, trace } from '@opentelemetry/api';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
-import { decodeEvents, readLeavingSpan } from '../export/span-decoder.js';
-import { LIVE, type RecordRun } from '../record/record-run.js';
+import { decodeEvents } from '../export/span-decoder.js';
+import type { RecordRun } from '../record/record-run.js';
+import { WantedSpans } from '../record/trace-records.js';
 import type { ContributorFlush, FlushContributor } from '../flush/contributors.js';
 import type { FlightRecorderSpanProcessor } from '../flight-recorder-span-processor.js';
 import type { LogStats } from '../options.js';
@@ -319,9 +320,9 @@ export class FlightRecorderLogRecordProcessor {
     });
     const exports = this._exports;
     const builder = new LogBatchBuilder(4096, 16);
-    // Span events: the leaving spans by trace and span id, and the records emitted in each.
-    const spans = this._o.logsAsSpanEvents ? leavingIndex(flush) : undefined;
-    const events = new Map<number, [number, number][]>();
+    // Span events: the records emitted in each span, by trace and span id.
+    const asEvents = this._o.logsAsSpanEvents;
+    const events = new Map<string, [number, number][]>();
     const take = (slot: number): void => {
       const o = ring.off[slot]!;
       const end = o + ring.len[slot]!;
@@ -330,13 +331,11 @@ export class FlightRecorderLogRecordProcessor {
       }
       const sid = ring.sid[slot]!;
       const tid = ring.tid[slot]!;
-      if (spans !== undefined && sid >= 0 && tid >= 0) {
-        const index = spans.get(hexOf(ring.buf, tid, 16) + hexOf(ring.buf, sid, 8));
-        if (index !== undefined) {
-          const list = events.get(index);
-          if (list === undefined) events.set(index, [[o, end]]);
-          else list.push([o, end]);
-        }
+      if (asEvents && sid >= 0 && tid >= 0) {
+        const key = hexOf(ring.buf, tid, 16) + hexOf(ring.buf, sid, 8);
+        const list = events.get(key);
+        if (list === undefined) events.set(key, [[o, end]]);
+        else list.push([o, end]);
       }
     };
     const taken: number[] = [];
@@ -358,10 +357,14 @@ export class FlightRecorderLogRecordProcessor {
         });
       }
     }
-    // Events are made from the ring's bytes before the records leave it.
-    for (const [index, records] of events) {
-      flush.appendToSpan(index, logsAsEvents(ring.buf, records));
-      this._counters.logsAsSpanEvents += records.length;
+    // Events are made from the ring's bytes before the records leave it,
+    // and go on the spans leaving, found by their ids (not decoded).
+    if (events.size > 0) {
+      const fields = new Map<string, Uint8Array>();
+      for (const [key, records] of events) fields.set(key, logsAsEvents(ring.buf, records));
+      for (const key of flush.appendToSpans(fields)) {
+        this._counters.logsAsSpanEvents += events.get(key)!.length;
+      }
     }
     for (const slot of taken) ring.remove(slot);
     this._lastTaken = { snapshotId: flush.snapshotId, count: taken.length };
@@ -387,14 +390,9 @@ export class FlightRecorderLogRecordProcessor {
     if (this._off || !this._o.logsAsSpanEvents || this._ring.length === 0) return;
     const bySpan = this._recordsBySpan();
     if (bySpan.size === 0) return;
-    for (let k = 0; k < run.entries; k++) {
-      const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) === 0) continue;
-      const span = readLeavingSpan(run, slot);
-      const records = bySpan.get(span.traceId + span.spanId);
-      if (records === undefined) continue;
+    new WantedSpans(bySpan).forEachIn(run, (slot, records) => {
       (run.extra ??= new Map()).set(slot, logsAsEvents(this._ring.buf, records));
-    }
+    });
   }
 
   /**
@@ -503,11 +501,4 @@ export class FlightRecorderLogRecordProcessor {
       `otel-flight-recorder: failed to record a log record (further failures are silent): ${error}`,
     );
   }
-}
-
-/** The spans leaving in `flush`, by trace id and span id (hex, concatenated), to their index. */
-function leavingIndex(flush: ContributorFlush): Map<string, number> {
-  const index = new Map<string, number>();
-  flush.spans.forEach((span, i) => index.set(span.traceId + span.spanId, i));
-  return index;
 }
