@@ -48,8 +48,8 @@ import {
 } from './snapshot/snapshot-writer.js';
 import { boundedWait } from './timer.js';
 import type { FlushBudget } from './trigger/flush-budget.js';
-import { FlushPolicy } from './trigger/flush-policy.js';
-import type { TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
+import { countTrigger, FlushPolicy, triggerCounts } from './trigger/flush-policy.js';
+import type { TriggerDecision, TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
 
 /** How many open spans a crash dump tracks; the oldest started goes first. */
 const MAX_OPEN_SPANS = 65_536;
@@ -100,8 +100,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _flushed = new FlushedTraces();
   /** Triggers waiting for their trace's local root to end (an error log inside it), by trace id. */
   private readonly _rootTriggers = new Map<string, string>();
-  /** Deferred triggers: the records their trace had when deferred. */
-  private readonly _deferred = new Map<string, number[]>();
+  /** Traces whose trigger the policy deferred, by trace id: what a later flush of each takes. */
+  private readonly _deferred = new Map<string, DeferredTrace>();
   /** Deferred window triggers (stalls): their reason, by the trigger span's trace id. */
   private readonly _deferredWindows = new Map<string, string>();
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
@@ -115,7 +115,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     flushes: 0,
     spansLate: 0,
   };
-  private readonly _triggers: Record<string, number> = {};
+  private readonly _triggers: Record<string, number> = triggerCounts();
   /** Triggers the budget suppressed, by reason (the flush policy's counters). */
   private readonly _suppressed: Record<string, number>;
   private readonly _thresholds: () => Record<string, number>;
@@ -320,12 +320,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
-      let reason = this._policy.reason(span, root);
+      const time = this._clock(endMsOf(span));
+      let reason = this._reason(span, root, time);
       if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
-      const time = this._clock(hrTimeToMs(span.endTime));
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
-        if (reason !== undefined && this._policy.decide(reason, traceId, span, time) === 'flush') {
+        if (reason !== undefined && this._decide(reason, traceId, span, time) === 'flush') {
           this._flush(reason, time, traceId);
         }
         if (root) this._closeRoot(traceId);
@@ -337,9 +337,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         ring.evictOlderThan(time - this._options.minAgeMs);
       }
       const open = this._open.get(traceId);
+      // A span of a trace that a trace flush took already follows that flush,
+      // whatever its own trigger: one snapshot per trace, and no token spent.
+      if (reason !== undefined && this._traceMark(traceId, open) !== undefined) {
+        reason = undefined;
+      }
       const state = (open === undefined ? 0 : OPEN) | (root ? ROOT : 0);
-      const decision =
-        reason === undefined ? undefined : this._policy.decide(reason, traceId, span, time);
+      const decision = reason === undefined ? undefined : this._decide(reason, traceId, span, time);
       if (decision === 'flush') {
         // The flush takes the trace's records out first and encodes the
         // triggering span after them, so its own bytes evict none of them.
@@ -382,6 +386,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       // Deferred by the policy: its records stay in reach. (Suppressed: they
       // stay in the ring and age out as any others.)
       if (decision === 'defer') this._defer(traceId, seq);
+      else if (open === undefined && this._deferred.size > 0) {
+        // A span of a deferred trace whose local root has ended joins it.
+        this._deferred.get(traceId)?.add(seq, this._ring);
+      }
       // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
     } catch (error) {
@@ -667,6 +675,27 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return true;
   }
 
+  /**
+   * A trigger of trace `traceId` that is not one of its spans' (an ERROR log
+   * record in it, emitted while no local root of it is open here), through
+   * the trigger policy; `span` is the span it was emitted in. Only when the
+   * recorder can still reach some of the trace's records: a trigger that
+   * could flush nothing spends no token.
+   * @internal For the log processor.
+   */
+  _triggerTrace(traceId: string, reason: string, span: ReadableSpan): void {
+    if (this._off) return;
+    const ring = this._ring;
+    const live = (s: number): boolean => ring.isLive(s);
+    const reachable =
+      this._open.get(traceId)?.seqs.some(live) === true ||
+      this._deferred.get(traceId)?.records().some(live) === true;
+    if (!reachable) return;
+    const decision = this._decide(reason, traceId, span, this._now());
+    if (decision === 'flush') this._host.flushTrace(traceId, reason);
+    else if (decision === 'defer') this._defer(traceId, -1);
+  }
+
   /** The reason a local root of `traceId` triggers: its own, else one waiting for it. */
   private _rootTrigger(traceId: string, own: string | undefined): string | undefined {
     const waiting = this._rootTriggers.get(traceId);
@@ -686,9 +715,43 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
   }
 
+  /** The policy's trigger for `span`, or undefined; a policy that throws triggers nothing. */
+  private _reason(span: ReadableSpan, root: boolean, now: number): string | undefined {
+    try {
+      return this._policy.reason(span, root, now);
+    } catch (error) {
+      this._warnOnce(error);
+      return undefined;
+    }
+  }
+
+  /** The policy's decision on a trigger; a policy that throws suppresses it, and the span is still recorded. */
+  private _decide(
+    reason: string,
+    traceId: string,
+    span: ReadableSpan,
+    now: number,
+  ): TriggerDecision {
+    try {
+      return this._policy.decide(reason, traceId, span, now);
+    } catch (error) {
+      this._warnOnce(error);
+      return 'suppress';
+    }
+  }
+
+  /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */
+  private _traceMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
+    if (open !== undefined) return open.mark;
+    return this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
+  }
+
   private _closeRoot(traceId: string): void {
-    const open = this._open.close(traceId);
+    // A deferred trace keeps its records pinned until the policy decides.
+    const deferred = this._deferred.size > 0 ? this._deferred.get(traceId) : undefined;
+    const open = this._open.close(traceId, deferred === undefined);
     if (open === undefined) return;
+    if (deferred !== undefined) deferred.closed = open;
     if (this._coordination !== undefined && open.firstSeq >= 0) {
       this._coordination.traceClosed(traceId, open.firstSeq);
     }
@@ -697,18 +760,31 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (mark !== undefined) this._flushed.set(traceId, mark);
   }
 
-  /** Keeps a trace whose trigger was deferred (or suppressed) in reach of the policy's host. */
+  /**
+   * Keeps a trace whose trigger was deferred in reach of the policy's host:
+   * its records stay pinned, and the spans that end until the policy
+   * decides join it, even after its local root ended. O(1): the trace's
+   * records are read when it is flushed.
+   */
   private _defer(traceId: string, seq: number): void {
-    const open = this._open.get(traceId);
-    const seqs = open !== undefined ? open.seqs.filter((s) => s !== seq) : [];
-    // Invariant: the last entry is the triggering span's own record (-1 when
-    // it was not recorded), so a flush can give it the trigger's evidence.
-    seqs.push(seq);
-    this._deferred.delete(traceId);
-    this._deferred.set(traceId, seqs);
-    if (this._deferred.size > MAX_DEFERRED) {
-      this._deferred.delete(this._deferred.keys().next().value as string);
+    const had = this._deferred.get(traceId);
+    if (had !== undefined) {
+      // Another trigger of the same trace: one more candidate, the first trigger kept.
+      had.candidates++;
+      if (this._open.get(traceId) === undefined) had.add(seq, this._ring);
+      return;
     }
+    this._deferred.set(traceId, new DeferredTrace(seq));
+    if (this._deferred.size > MAX_DEFERRED) {
+      const [oldest, trace] = this._deferred.entries().next().value as [string, DeferredTrace];
+      this._forgetDeferred(oldest, trace);
+    }
+  }
+
+  /** Lets go of a deferred trace: its records no longer pinned (those past `minAgeMs` go). */
+  private _forgetDeferred(traceId: string, trace: DeferredTrace): void {
+    this._deferred.delete(traceId);
+    if (trace.closed !== undefined) this._open.release(trace.closed);
   }
 
   /**
@@ -753,15 +829,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._flush(windowReason, now);
         return true;
       }
-      const seqs = this._deferred.get(traceId);
-      this._deferred.delete(traceId);
+      const deferred = this._deferred.get(traceId);
+      const seqs = deferred?.records();
       const open = this._open.get(traceId);
+      const ring = this._ring;
       const any =
-        (seqs ?? []).some((s) => this._ring.isLive(s)) ||
-        (open?.seqs ?? []).some((s) => this._ring.isLive(s));
-      if (!any) return false;
-      this._flush(reason, this._now(), traceId, undefined, seqs, true, evidence);
-      return true;
+        (seqs ?? []).some((s) => ring.isLive(s)) || (open?.seqs ?? []).some((s) => ring.isLive(s));
+      if (any) this._flush(reason, this._now(), traceId, undefined, seqs, true, evidence);
+      if (deferred !== undefined) this._forgetDeferred(traceId, deferred);
+      return any;
+    },
+    forget: (traceId) => {
+      const deferred = this._deferred.get(traceId);
+      if (deferred !== undefined && --deferred.candidates <= 0) {
+        this._forgetDeferred(traceId, deferred);
+      }
     },
     now: () => this._now(),
   };
@@ -803,7 +885,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const rootMark: FlushMark = evidence === undefined ? mark : { ...mark, evidence };
     // A remote flush is counted by coordination, not as a trigger of this service.
     if (mark.remote !== true) {
-      this._triggers[mark.trigger] = (this._triggers[mark.trigger] ?? 0) + 1;
+      countTrigger(this._triggers, mark.trigger);
       this._counters.flushes++;
     }
     const exports = this._exports;
@@ -823,6 +905,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       run = ring.detach(mark);
       this._windowMark = mark;
       this._windowSeq = ring.tailSeq;
+      // The deferred traces' records went with the window.
       this._deferred.clear();
       const seq = span === undefined ? -1 : this._recordTrigger(span, now);
       if (seq >= 0) {
@@ -1150,4 +1233,47 @@ async function settleQuietly(call: () => unknown, what: string): Promise<void> {
 
 function newSnapshotId(): string {
   return randomBytes(8).toString('hex');
+}
+
+/** A span's end time in ms; NaN when the span has none (the recorder's clock then reads the wall clock). */
+function endMsOf(span: ReadableSpan): number {
+  const t = span.endTime;
+  return Array.isArray(t) ? hrTimeToMs(t) : Number.NaN;
+}
+
+/** A deferred trace's records are pruned of dead ones when their list grows past this. */
+const DEFERRED_PRUNE_AT = 1024;
+
+/**
+ * A trace whose trigger the policy deferred: what a later flush of it takes,
+ * besides the records its open local roots list.
+ */
+class DeferredTrace {
+  /** The trace as it was open, its records still pinned, once its last local root ended. */
+  closed: OpenTrace | undefined = undefined;
+  /** Its records that ended after its last local root did. */
+  private _seqs: number[] = [];
+  /** The policy's candidates for it: it is let go of when none is left. */
+  candidates = 1;
+
+  /** `trigger`: the triggering span's own record, -1 when it was not recorded. */
+  constructor(private readonly _trigger: number) {}
+
+  add(seq: number, ring: SpanRing): void {
+    if (seq < 0) return;
+    const seqs = this._seqs;
+    seqs.push(seq);
+    if (seqs.length % DEFERRED_PRUNE_AT === 0) this._seqs = seqs.filter((s) => ring.isLive(s));
+  }
+
+  /**
+   * Its records (some may be gone, some listed twice), the triggering span's
+   * last, as {@link FlightRecorderSpanProcessor._flush} takes `extra`.
+   */
+  records(): number[] {
+    const out = this.closed === undefined ? [] : this.closed.seqs.slice();
+    for (const s of this._seqs) out.push(s);
+    out.push(this._trigger);
+    return out;
+  }
 }

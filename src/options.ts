@@ -73,8 +73,11 @@ export interface FlightRecorderOptions {
   /**
    * A custom trigger, called with every span that ends. Return a trigger name
    * to flush that span's trace (and the window), or `undefined`. It must be
-   * cheap: it runs on the hot path. If it throws, the span does not trigger
-   * and one warning is logged. Code only. The default is none.
+   * cheap: it runs on the hot path. The name is the flush's
+   * `flight_recorder.trigger` and its key in `stats().triggers`: keep names
+   * few (`not-found`, not `not-found /users/42`). If it throws, the span
+   * does not trigger and one warning is logged. Code only. The default is
+   * none.
    */
   shouldTrigger?: (span: ReadableSpan) => string | undefined;
   /**
@@ -334,11 +337,14 @@ export interface FlightRecorderStats extends LogStats {
   spansEvictedByAge: number;
   /** Spans discarded to keep the buffer under `maxBytes`. */
   spansEvictedByBytes: number;
-  /** Flushes by trigger (`latency`, `error`, `manual` or a custom name). */
+  /**
+   * Flushes by trigger (`latency`, `error`, `manual` or a custom name); the
+   * first 64 names are counted apart, later ones under `other`.
+   */
   triggers: Record<string, number>;
   /**
    * Triggers the flush budget did not flush, by reason: their spans stayed
-   * in the buffer (see `maxTracesPerSecond`).
+   * in the buffer (see `maxTracesPerSecond`). Bounded as `triggers` is.
    */
   triggersSuppressed: Record<string, number>;
   /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import type { Span } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from '../src/config.js';
 import {
   FlightRecorderSpanProcessor,
@@ -12,8 +12,14 @@ import {
 } from '../src/index.js';
 import { ExportPace } from '../src/export/export-pace.js';
 import { FlushBudget } from '../src/trigger/flush-budget.js';
+import { MAX_TRIGGER_NAMES, OTHER_TRIGGERS } from '../src/trigger/flush-policy.js';
 import { BUCKETS, LatencySketch, RELATIVE_ERROR } from '../src/trigger/latency-sketch.js';
-import { MAX_ROUTES, OTHER_ROUTES, RouteThresholds } from '../src/trigger/route-thresholds.js';
+import {
+  HALF_WINDOW_MS,
+  MAX_ROUTES,
+  OTHER_ROUTES,
+  RouteThresholds,
+} from '../src/trigger/route-thresholds.js';
 import { TestExporter } from './helpers/test-exporter.js';
 import { captureDiag, fail, makeTracing, settle, traceIdOf } from './helpers/tracing.js';
 
@@ -277,6 +283,150 @@ describe('the flush budget in a storm', () => {
   });
 });
 
+describe('a trace whose trigger a storm deferred', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date', 'setTimeout'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  /**
+   * A recorder of 1 trace/s (a burst of 2) whose calm half three short
+   * triggers spent: the next trigger is deferred, and it wins the interval's
+   * one token when it is the slowest.
+   */
+  function stormy(options: FlightRecorderOptions = {}) {
+    const custom = options.shouldTrigger;
+    const t = setup({
+      maxTracesPerSecond: 1,
+      triggers: custom === undefined ? ['error'] : [],
+      exportDelayMs: 0,
+      ...options,
+      ...(custom === undefined
+        ? {}
+        : { shouldTrigger: (span) => (span.name.startsWith('warm') ? 'warm' : custom(span)) }),
+    });
+    const now = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const warm = t.start(`warm ${i}`, now);
+      // Errors rank first: warm-ups that fail only when the trigger is an error.
+      (custom === undefined ? fail(warm) : warm).end(now + 1);
+    }
+    return t;
+  }
+
+  const names = (spans: readonly ReadableSpan[], traceId: string): string[] =>
+    spans
+      .filter((s) => s.spanContext().traceId === traceId)
+      .map((s) => s.name)
+      .sort();
+
+  test('goes out whole: spans that end after its root, while the policy collects, join it', async () => {
+    const t = stormy();
+    const now = Date.now();
+    const root = fail(t.start('ROOT', now));
+    const child = t.start('late child', now, root);
+    root.end(now + 5);
+    mock.timers.tick(50);
+    child.end(Date.now());
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    assert.deepEqual(names(t.exporter.spans, traceIdOf(root)), ['ROOT', 'late child']);
+  });
+
+  test('goes out whole when a child triggered: the root and siblings that end while the policy collects join it', async () => {
+    const t = stormy({
+      shouldTrigger: (span) => (span.name === 'bad child' ? 'bad-child' : undefined),
+    });
+    const now = Date.now();
+    const root = t.start('ROOT', now);
+    t.start('sibling', now, root).end(now + 1);
+    t.start('bad child', now, root).end(now + 2);
+    t.start('sibling 2', now, root).end(now + 3);
+    root.end(now + 4);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    assert.deepEqual(names(t.exporter.spans, traceIdOf(root)), [
+      'ROOT',
+      'bad child',
+      'sibling',
+      'sibling 2',
+    ]);
+  });
+
+  test('keeps its spans older than minAgeMs until the policy decides, though its root has ended', async () => {
+    const t = stormy({ minAgeMs: 1_000 });
+    const now = Date.now();
+    const root = fail(t.start('SLOW ROOT', now));
+    t.start('early child', now, root).end(now + 1);
+    mock.timers.tick(4_000);
+    root.end(Date.now());
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    assert.deepEqual(names(t.exporter.spans, traceIdOf(root)), ['SLOW ROOT', 'early child']);
+    assert.equal(t.recorder.stats().spansEvictedByAge, 0);
+  });
+
+  test('suppressed after all, lets go of its records: those past minAgeMs age out', async () => {
+    const t = setup({
+      maxTracesPerSecond: 1,
+      triggers: ['error'],
+      exportDelayMs: 0,
+      minAgeMs: 1_000,
+    });
+    const start = Date.now();
+    // Three traces whose children end at once; their roots fail 1.5 s later.
+    const traces: Span[] = [];
+    for (let i = 0; i < 3; i++) {
+      const root = t.start(`ROOT ${i}`, start - i);
+      t.start(`child ${i}`, start, root).end(start + 1);
+      traces.push(root);
+    }
+    mock.timers.tick(1_500);
+    const now = Date.now();
+    // Warm-ups spend the calm half of the budget; then the three roots fail,
+    // deferred, the slowest first.
+    for (let i = 0; i < 3; i++) fail(t.start(`warm ${i}`, now)).end(now + 1);
+    for (const root of traces) fail(root).end(now + 1);
+    // Deferred, their children stay pinned past minAgeMs.
+    assert.equal(t.recorder.stats().spansEvictedByAge, 0);
+    mock.timers.tick(200);
+    await t.recorder.forceFlush();
+    // The interval's one token: the slowest trace, whole.
+    assert.deepEqual(names(t.exporter.spans, traceIdOf(traces[2]!)), ['ROOT 2', 'child 2']);
+    for (const root of traces.slice(0, 2)) {
+      assert.deepEqual(names(t.exporter.spans, traceIdOf(root)), []);
+    }
+    // The two suppressed: their children, past minAgeMs, went when the policy let them go.
+    assert.equal(t.recorder.stats().spansEvictedByAge, 2);
+  });
+
+  test('a span of a trace a trace flush took already follows that flush, whatever its own trigger', async () => {
+    for (const storm of [false, true]) {
+      const t = setup({
+        maxTracesPerSecond: 1,
+        exportDelayMs: 0,
+        shouldTrigger: (span) => (span.name === 'bad child' ? 'bad-child' : undefined),
+      });
+      const now = Date.now();
+      const root = t.start('ROOT', now);
+      // A child's trigger flushes the trace while its root is open.
+      t.start('bad child', now, root).end(now + 1);
+      if (storm) {
+        // Other requests spend the budget and fill the interval with worse errors.
+        for (let i = 0; i < 6; i++) fail(t.start(`other ${i}`, now)).end(now + 5_000);
+      }
+      // The root then fails: a trigger of its own, in a trace flushed already.
+      fail(root).end(now + 10);
+      mock.timers.tick(1_000);
+      await t.recorder.forceFlush();
+      const ofTrace = t.exporter.spans.filter((s) => s.spanContext().traceId === traceIdOf(root));
+      assert.deepEqual(ofTrace.map((s) => s.name).sort(), ['ROOT', 'bad child'], `storm ${storm}`);
+      const ids = new Set(ofTrace.map((s) => s.attributes['flight_recorder.snapshot.id']));
+      assert.equal(ids.size, 1, `one snapshot for the trace (storm ${storm})`);
+      assert.equal(t.recorder.stats().spansLate, 1);
+      await t.recorder.shutdown();
+    }
+  });
+});
+
 describe('ExportPace', () => {
   test('the first flush starts a wait that every flush during it joins', () => {
     const p = new ExportPace(5_000);
@@ -421,6 +571,22 @@ describe('percentile thresholds in the recorder', () => {
     await t.recorder.shutdown();
   });
 
+  test("one root ending far in the future does not freeze its route's window: the p99 still follows the route", async () => {
+    const t = setup({ latencyThresholdMs: 'p99', latencyFloorMs: 1 });
+    // One root that ends in 2100 (a bad clock), then the route is slow...
+    const future = 4_102_444_800_000;
+    t.start('GET /a', future - 5).end(future);
+    for (let i = 0; i < 320; i++) request(t, 'GET /a', 400);
+    // ...and, two half windows later, fast.
+    mock.timers.tick(2 * HALF_WINDOW_MS + 1_000);
+    for (let i = 0; i < 320; i++) request(t, 'GET /a', 1);
+    const before = t.recorder.stats().triggers.latency ?? 0;
+    request(t, 'GET /a', 300);
+    assert.equal(t.recorder.stats().triggers.latency ?? 0, before + 1, '300 ms is slow now');
+    assert.ok(t.recorder.stats().latencyThresholdsMs['GET /a']! < 10);
+    await t.recorder.shutdown();
+  });
+
   test('a fixed threshold shows as * and is carried without a percentile; errors carry none', async () => {
     const t = setup({ latencyThresholdMs: 300 });
     assert.deepEqual(t.recorder.stats().latencyThresholdsMs, { '*': 300 });
@@ -498,6 +664,64 @@ describe('options', () => {
     assert.deepEqual(read('50'), { value: 50, warnings: 0 });
     for (const raw of ['0', '1.5', '1e3', '-1', 'ten']) {
       assert.deepEqual(read(raw), { value: 10, warnings: 1 }, raw);
+    }
+  });
+});
+
+describe('what the trigger policy reads', () => {
+  test('trigger names are counted in stats() at most 64 apart, the rest under other; a name like toString is a count', async () => {
+    const t = setup({
+      triggers: [],
+      minFlushIntervalMs: 0,
+      maxTracesPerSecond: 1_000_000,
+      shouldTrigger: (span) => span.name,
+    });
+    const now = Date.now();
+    t.start('toString', now).end(now + 1);
+    for (let i = 0; i < 200; i++) t.start(`not-found /users/${i}`, now).end(now + 1);
+    const triggers = t.recorder.stats().triggers;
+    assert.equal(Object.keys(triggers).length, MAX_TRIGGER_NAMES + 1);
+    assert.equal(triggers.toString, 1);
+    assert.equal(triggers[OTHER_TRIGGERS], 201 - MAX_TRIGGER_NAMES);
+    await t.recorder.shutdown();
+  });
+
+  test('a span without a status, duration or end time is still recorded with triggers on, and its trace closes', async () => {
+    for (const latencyThresholdMs of [500, 'p99'] as const) {
+      const exporter = new TestExporter();
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        flushScope: 'trace',
+        latencyThresholdMs,
+      });
+      // The recorder sees each root named `no <field>` without that field.
+      const hiding: SpanProcessor = {
+        onStart: (span, parent) => recorder.onStart(span, parent),
+        onEnd: (span) => {
+          const field = span.name.startsWith('no ') ? span.name.slice(3) : undefined;
+          recorder.onEnd(
+            field === undefined
+              ? span
+              : new Proxy(span, {
+                  get: (target, key) =>
+                    key === field ? undefined : Reflect.get(target, key, target),
+                }),
+          );
+        },
+        forceFlush: () => recorder.forceFlush(),
+        shutdown: () => recorder.shutdown(),
+      };
+      const t = makeTracing(hiding);
+      const now = Date.now();
+      for (const field of ['status', 'duration', 'endTime']) {
+        const root = t.start(`no ${field}`, now);
+        t.start('child', now, root).end(now + 1);
+        root.end(now + 2);
+      }
+      assert.equal(recorder.stats().spansRecorded, 6, `threshold ${latencyThresholdMs}`);
+      const snapshot = await recorder.snapshot();
+      assert.equal(snapshot.spans, 6);
+      await recorder.shutdown();
     }
   });
 });

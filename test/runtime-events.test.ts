@@ -253,7 +253,7 @@ describe('runtime events', () => {
     const asked: string[] = [];
     const policy = t.recorder._policy;
     t.recorder._policy = {
-      reason: (span, root) => policy.reason(span, root),
+      reason: (span, root, now) => policy.reason(span, root, now),
       decide: (reason, traceId, span, now) => {
         asked.push(`${reason} ${span.name} ${ms(span.endTime) - ms(span.startTime)}`);
         return policy.decide(reason, traceId, span, now);

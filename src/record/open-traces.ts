@@ -54,7 +54,7 @@ export class OpenTraces {
     if (this._traces.size > MAX_OPEN_TRACES) {
       const [oldest, trace] = this._traces.entries().next().value as [string, OpenTrace];
       this._traces.delete(oldest);
-      this._release(trace);
+      this.release(trace);
     }
   }
 
@@ -69,17 +69,21 @@ export class OpenTraces {
     }
   }
 
-  /** A local root ended; returns the trace when that closed it (its last open root). */
-  close(traceId: string): OpenTrace | undefined {
+  /**
+   * A local root ended; returns the trace when that closed it (its last open
+   * root). With `release` false its records stay pinned until the caller
+   * {@link release}s them (a trace whose trigger waits for the policy).
+   */
+  close(traceId: string, release = true): OpenTrace | undefined {
     const open = this._traces.get(traceId);
     if (open === undefined || --open.roots > 0) return undefined;
     this._traces.delete(traceId);
-    this._release(open);
+    if (release) this.release(open);
     return open;
   }
 
   /** Its records are no longer pinned: those already past `minAgeMs` go now. */
-  private _release(open: OpenTrace): void {
+  release(open: OpenTrace): void {
     const ring = this._ring;
     for (const seq of open.seqs) {
       const state = ring.stateOf(seq);

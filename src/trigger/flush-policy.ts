@@ -31,8 +31,37 @@ export function percentileOf(threshold: number | string): number | undefined {
   return typeof threshold === 'string' ? Number(threshold.slice(1)) : undefined;
 }
 
-function durationMs(t: readonly [number, number]): number {
-  return t[0] * 1e3 + t[1] / 1e6;
+function durationMs(t: readonly [number, number] | undefined): number {
+  return Array.isArray(t) ? t[0] * 1e3 + t[1] / 1e6 : Number.NaN;
+}
+
+/** Distinct trigger names counted apart in `stats()`; later ones count under {@link OTHER_TRIGGERS}. */
+export const MAX_TRIGGER_NAMES = 64;
+/** Where triggers past the first {@link MAX_TRIGGER_NAMES} names are counted. */
+export const OTHER_TRIGGERS = 'other';
+
+/** An empty count by trigger name (no prototype: a trigger may be named `toString`). */
+export function triggerCounts(): Record<string, number> {
+  return Object.create(null) as Record<string, number>;
+}
+
+/**
+ * Counts one trigger of `name` in `counts`, bounded: a `shouldTrigger` that
+ * names its triggers after URLs must not grow memory.
+ */
+export function countTrigger(counts: Record<string, number>, name: string): void {
+  const n = counts[name];
+  if (n !== undefined) {
+    counts[name] = n + 1;
+    return;
+  }
+  const key = Object.keys(counts).length < MAX_TRIGGER_NAMES ? name : OTHER_TRIGGERS;
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+/** Whether `span` ended in error; a span without a status did not. */
+function isError(span: ReadableSpan): boolean {
+  return span.status?.code === SpanStatusCode.ERROR;
 }
 
 /**
@@ -55,7 +84,7 @@ function durationMs(t: readonly [number, number]): number {
 export class FlushPolicy implements TriggerPolicy {
   /** The budget every trace flush of this recorder spends from. */
   readonly budget: FlushBudget;
-  readonly suppressed: Record<string, number> = {};
+  readonly suppressed: Record<string, number> = triggerCounts();
   private readonly _o: FlushPolicyOptions;
   private readonly _fixedMs: number;
   private readonly _routes: RouteThresholds | undefined;
@@ -87,17 +116,18 @@ export class FlushPolicy implements TriggerPolicy {
     this._collected = new SlowestFirst(Math.min(MAX_CANDIDATES, capacity));
   }
 
-  reason(span: ReadableSpan, localRoot: boolean): string | undefined {
+  reason(span: ReadableSpan, localRoot: boolean, now: number): string | undefined {
     const o = this._o;
     if (localRoot) {
       const ms = durationMs(span.duration);
       let threshold = this._fixedMs;
       const routes = this._routes;
-      if (o.latency && routes !== undefined) {
-        // Every root feeds its route's percentile, errors too.
-        threshold = routes.observe(span.name, ms, span.endTime[0] * 1e3);
+      if (o.latency && routes !== undefined && ms >= 0) {
+        // Every root feeds its route's percentile, errors too, at the
+        // recorder's clock: a span's own end time may be years off.
+        threshold = routes.observe(String(span.name), ms, now);
       }
-      if (o.error && span.status.code === SpanStatusCode.ERROR) return 'error';
+      if (o.error && isError(span)) return 'error';
       if (o.latency && ms > threshold) {
         this._lastThresholdMs = threshold;
         return 'latency';
@@ -122,7 +152,7 @@ export class FlushPolicy implements TriggerPolicy {
       this._timer.unref();
     }
     // Over budget (the common case in a storm) this is a comparison and a counter.
-    const s = score(span.status.code === SpanStatusCode.ERROR, durationMs(span.duration));
+    const s = score(isError(span), durationMs(span.duration));
     const collected = this._collected;
     if (!collected.wouldKeep(s)) {
       // A large budget may have tokens beyond what the interval keeps.
@@ -132,7 +162,10 @@ export class FlushPolicy implements TriggerPolicy {
     }
     const thresholdMs = reason === 'latency' ? this._lastThresholdMs : Number.NaN;
     const displaced = collected.keep({ traceId, reason, score: s, thresholdMs });
-    if (displaced !== undefined) this._suppress(displaced.reason);
+    if (displaced !== undefined) {
+      this._suppress(displaced.reason);
+      this._host.forget(displaced.traceId);
+    }
     return 'defer';
   }
 
@@ -168,12 +201,15 @@ export class FlushPolicy implements TriggerPolicy {
         host.flushTrace(c.traceId, c.reason, this._evidence(c.thresholdMs))
       ) {
         this.budget.tryTake(now);
-      } else this._suppress(c.reason);
+      } else {
+        this._suppress(c.reason);
+        host.forget(c.traceId);
+      }
     }
   }
 
   private _suppress(reason: string): void {
-    this.suppressed[reason] = (this.suppressed[reason] ?? 0) + 1;
+    countTrigger(this.suppressed, reason);
     if (this._storm) return;
     this._storm = true;
     diag.warn(

@@ -22,6 +22,12 @@ export interface TriggerHost {
    * Returns false when nothing of it is left.
    */
   flushTrace(traceId: string, reason: string, evidence?: TriggerEvidence): boolean;
+  /**
+   * Tells the recorder that a deferred trigger of `traceId` will not be
+   * flushed (suppressed after all): once none of the trace's is left, its
+   * records are no longer held for it.
+   */
+  forget(traceId: string): void;
   /** The recorder's clock in ms: never behind the span times it has seen. */
   now(): number;
 }
@@ -36,9 +42,11 @@ export interface TriggerHost {
 export interface TriggerPolicy {
   /**
    * Why `span` triggers a flush (`latency`, `error`, a custom name), or
-   * undefined. Runs on every span: no allocation, no I/O, must not throw.
+   * undefined; `now` is the recorder's clock at its end (ms, never behind the
+   * span times seen, never far ahead of the wall clock). Runs on every span:
+   * no allocation, no I/O, must not throw.
    */
-  reason(span: ReadableSpan, localRoot: boolean): string | undefined;
+  reason(span: ReadableSpan, localRoot: boolean, now: number): string | undefined;
   /** What to do with the trigger `reason` of `span` (trace `traceId`) at `now`. */
   decide(reason: string, traceId: string, span: ReadableSpan, now: number): TriggerDecision;
   /** Why the trigger `reason` just given by {@link reason} fired, for its triggering span. */
