@@ -198,6 +198,56 @@ test('a record larger than logMaxRecordBytes bypasses the ring: sent at once, un
   await t.recorder.shutdown();
 });
 
+test('an oversize ERROR record still triggers error-log, and an oversize record of a flushed trace goes with its marks', async () => {
+  // A stack trace past logMaxRecordBytes is the typical large ERROR record.
+  const t = setup({ logMaxRecordBytes: 256 });
+  const root = t.start('GET /a', T0);
+  t.log('before', root);
+  t.log(`it broke\n${'    at frame\n'.repeat(100)}`, root, SeverityNumber.ERROR);
+  root.end(T0 + 2);
+  t.log(`late ${'z'.repeat(1_000)}`, root);
+  await settle(t);
+  assert.deepEqual(t.recorder.stats().triggers, { 'error-log': 1 });
+  assert.deepEqual(
+    t.exporter.spans.map((s) => s.name),
+    ['GET /a'],
+  );
+  assert.equal(t.recorder.stats().logsOversize, 2);
+  const byBody = new Map(t.logs.records.map((r) => [r.body?.stringValue?.slice(0, 8), r]));
+  // The ERROR went at once, unmarked; the record before it went with the flush,
+  // and the late oversize one with the flush's marks.
+  assert.equal(attr(byBody.get('it broke')!, TRIGGER_ATTRIBUTE), undefined);
+  assert.equal(attr(byBody.get('before')!, TRIGGER_ATTRIBUTE), 'error-log');
+  assert.equal(attr(byBody.get('late zzz')!, TRIGGER_ATTRIBUTE), 'error-log');
+  await t.recorder.shutdown();
+});
+
+test('records going out at once stay bounded by logMaxBytes: a burst goes to the queue as it fills, and the oldest are dropped, counted', async () => {
+  const logMaxBytes = 64 * 1024;
+  const t = setup({ logMaxBytes });
+  // Every WARN record passes through; 20,000 of them in one synchronous loop.
+  for (let i = 0; i < 20_000; i++)
+    t.log(`warn ${i} ${'w'.repeat(40)}`, undefined, SeverityNumber.WARN);
+  const processor = t.processor as unknown as {
+    _goingBytes: number;
+    _exports: { bytes: number };
+  };
+  assert.ok(processor._goingBytes < logMaxBytes, `${processor._goingBytes} bytes gathered`);
+  assert.ok(processor._exports.bytes <= 2 * logMaxBytes, `${processor._exports.bytes} queued`);
+  // One larger than logMaxBytes itself is dropped, not held.
+  t.log('x'.repeat(2 * logMaxBytes), undefined, SeverityNumber.WARN);
+  const stats = t.recorder.stats();
+  assert.ok(stats.logsDropped > 0);
+  assert.equal(stats.logsOversize, 1);
+  await settle(t);
+  assert.equal(
+    t.logs.records.length + t.recorder.stats().logsDropped,
+    20_001,
+    'every record exported or counted as dropped',
+  );
+  await t.recorder.shutdown();
+});
+
 test('an ERROR record inside a trace triggers error-log when its local root ends: the whole trace, its records and later ones share one flush', async () => {
   const t = setup();
   const root = t.start('GET /a', T0);
@@ -235,12 +285,12 @@ test('an ERROR record inside a trace triggers error-log when its local root ends
   await quiet.recorder.shutdown();
 });
 
-test('an ERROR record in a trace whose local root is not open here asks the policy and flushes what the recorder can reach of the trace', async () => {
+test('an ERROR record in a trace whose local root is not open here, with nothing of the trace in reach, flushes nothing and spends no token', async () => {
   const t = setup();
   const asked: string[] = [];
   const policy = t.recorder._policy;
   t.recorder._policy = {
-    reason: (span, root) => policy.reason(span, root),
+    reason: (span, root, now) => policy.reason(span, root, now),
     decide: (reason, traceId, span, now) => {
       asked.push(reason);
       return policy.decide(reason, traceId, span, now);
@@ -248,10 +298,12 @@ test('an ERROR record in a trace whose local root is not open here asks the poli
   };
   const root = t.start('GET /a', T0);
   root.end(T0 + 2);
-  // The root ended without a trigger: its spans are no longer indexed by trace, so nothing is flushed.
+  // The root ended without a trigger: its spans are no longer indexed by
+  // trace, so nothing is flushed, and the policy is not asked (it would
+  // spend a token a real error then lacks in a storm).
   t.log('broke after the response', root, SeverityNumber.ERROR);
   await settle(t);
-  assert.deepEqual(asked, ['error-log']);
+  assert.deepEqual(asked, []);
   assert.equal(t.exporter.spans.length, 0);
   await t.recorder.shutdown();
 });

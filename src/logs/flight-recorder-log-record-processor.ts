@@ -97,6 +97,8 @@ export class FlightRecorderLogRecordProcessor {
   /** Late records of flushed traces, per flush, gathered like `_now`. */
   private readonly _late = new Map<Uint8Array, LogBatchBuilder>();
   private _nowTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bytes gathered in `_now` and `_late`: past `logMaxBytes` they go to the export queue at once. */
+  private _goingBytes = 0;
   /** Flushed traces (hex id) and their marks: their later records go straight out with them. */
   private readonly _flushed = new Map<string, Uint8Array>();
   private readonly _traceId = new Uint8Array(16);
@@ -164,7 +166,7 @@ export class FlightRecorderLogRecordProcessor {
       const at = ring.reserve(cap);
       if (at < 0) {
         // A ring smaller than one record's room keeps nothing.
-        this._oversize(logRecord, pair);
+        this._oversize(logRecord, pair, context);
         return;
       }
       const w = this._writer;
@@ -174,7 +176,7 @@ export class FlightRecorderLogRecordProcessor {
         encoder.encode(w, logRecord);
       } catch (error) {
         if (error !== WriterFull) throw error;
-        this._oversize(logRecord, pair);
+        this._oversize(logRecord, pair, context);
         return;
       }
       const n = w.pos - at;
@@ -237,22 +239,42 @@ export class FlightRecorderLogRecordProcessor {
     });
   }
 
-  /** A record past the per-record cap: counted, and sent at once instead of being buffered. */
-  private _oversize(logRecord: RecordedLogRecord, pair: number): void {
+  /**
+   * A record past the per-record cap: counted, and sent at once instead of
+   * being buffered; with its trace's marks when that trace was flushed
+   * already. An ERROR one triggers `error-log` as a buffered one does. One
+   * whose encoding is larger than `logMaxBytes` (or 4 MiB) is dropped,
+   * counted: what waits for export stays bounded.
+   */
+  private _oversize(logRecord: RecordedLogRecord, pair: number, context?: Context): void {
     this._counters.logsOversize++;
     // At least 256 bytes: with a tiny logMaxBytes the ring, and so the cap, can be 0.
-    let size = Math.max(64, this._cap) * 4;
-    while (size <= MAX_PASS_THROUGH_BYTES) {
+    const limit = Math.min(MAX_PASS_THROUGH_BYTES, Math.max(this._o.logMaxBytes, 256));
+    let size = Math.min(limit, Math.max(64, this._cap) * 4);
+    for (;;) {
       const buf = new Uint8Array(size);
       const w = new ProtobufWriter(buf);
       try {
         this._encoder.encode(w, logRecord);
-        this._goNow(buf, 0, w.pos, pair, undefined);
-        return;
       } catch (error) {
         if (error !== WriterFull) throw error;
+        if (size >= limit) break;
+        size = Math.min(limit, size * 4);
+        continue;
       }
-      size *= 4;
+      const traceId = this._encoder.traceIdAt >= 0 ? logRecord.spanContext!.traceId : undefined;
+      const marks =
+        traceId === undefined || this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
+      this._goNow(buf, 0, w.pos, pair, marks);
+      if (
+        marks === undefined &&
+        traceId !== undefined &&
+        (logRecord.severityNumber ?? 0) >= SEVERITY.ERROR &&
+        this._o.flushOnErrorLog
+      ) {
+        this._errorLog(traceId, context);
+      }
+      return;
     }
     this._exportCounters.logsDropped++;
   }
@@ -277,6 +299,14 @@ export class FlightRecorderLogRecordProcessor {
       }
     }
     builder.add(src, from, from + n, pair);
+    this._goingBytes += n;
+    // A burst (every WARN of a loop, say) goes to the export queue as it
+    // fills logMaxBytes, where the oldest batches are dropped past it.
+    if (this._goingBytes >= this._o.logMaxBytes) {
+      if (this._nowTimer !== undefined) clearTimeout(this._nowTimer);
+      this._sendNow();
+      return;
+    }
     if (this._nowTimer === undefined) {
       this._nowTimer = setTimeout(() => this._sendNow(), PASS_THROUGH_DELAY_MS);
       this._nowTimer.unref();
@@ -285,6 +315,7 @@ export class FlightRecorderLogRecordProcessor {
 
   private _sendNow(): void {
     this._nowTimer = undefined;
+    this._goingBytes = 0;
     const exports = this._exports;
     if (exports === undefined) return;
     if (this._now !== undefined) exports.enqueue(this._now.build(undefined));
@@ -304,8 +335,7 @@ export class FlightRecorderLogRecordProcessor {
     if (recorder._triggerAtRootEnd(traceId, 'error-log')) return;
     const span = trace.getSpan(context ?? api.active()) as unknown as ReadableSpan | undefined;
     if (span === undefined || span.spanContext().traceId !== traceId) return;
-    const decision = recorder._policy.decide('error-log', traceId, span, recorder._host.now());
-    if (decision === 'flush') recorder._host.flushTrace(traceId, 'error-log');
+    recorder._triggerTrace(traceId, 'error-log', span);
   }
 
   /** Told of every flush of the span recorder: takes that trace's records (or the window's) out, marked. */
