@@ -12,11 +12,20 @@ function columns(): number {
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_COLUMNS;
 }
 
-// A reader that goes away (`| head`) ends the output, not with a stack trace.
+// A reader that goes away (`| head`) ends the output, not with a stack trace;
+// any other write error (a full disk: `> /dev/full`) is one line on stderr
+// and exit code 1. When stderr itself fails, there is nowhere left to say so.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw error;
+    if (stream === process.stdout) {
+      try {
+        process.stderr.write(
+          `flight-recorder: cannot write output: ${error.code ?? error.message}\n`,
+        );
+      } catch {}
+    }
+    process.exit(1);
   });
 }
 

@@ -5,8 +5,11 @@
 // a stale dist/.
 import { bundle } from '../scripts/build.mjs';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +18,7 @@ import { serializeRequest } from '../src/export/otlp-json.js';
 import { crashDumpSpans } from '../src/snapshot/crash-dump.js';
 import { snapshotFileName } from '../src/snapshot/snapshot-files.js';
 import { visibleWidth, wantsColor } from '../src/cli/style.js';
+import { resolveTimeout } from '../src/cli/upload.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
 import { closedPort, startOtlpReceiver } from './helpers/otlp-receiver.js';
 import { runNode } from './helpers/process.js';
@@ -95,6 +99,23 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       const run = await cli(args);
       assertOneLineError(run, /see --help/);
       assert.equal(run.code, 2, args.join(' '));
+    }
+  });
+
+  test('an empty flag value or an empty argument is a usage error, never taken as left out', async () => {
+    // What `"$UNSET"` expands to; `upload --endpoint ""` has its own test below.
+    const cases: [string[], RegExp][] = [
+      [['view', LATENCY, '--trace', ''], /--trace needs a value, got ""/],
+      [['view', LATENCY, '-t', ' '], /--trace needs a value, got " "/],
+      [['view', ''], /an argument is empty \(""\)/],
+      [['ls', ''], /an argument is empty \(""\)/],
+      [['upload', LATENCY, ''], /an argument is empty \(""\)/],
+    ];
+    for (const [args, pattern] of cases) {
+      const run = await cli(args, { FLIGHT_RECORDER_SNAPSHOT_DIR: SNAPSHOTS });
+      assertOneLineError(run, pattern);
+      assert.match(run.stderr, /\(see --help\)\n$/);
+      assert.equal(run.code, 2, JSON.stringify(args));
     }
   });
 
@@ -258,6 +279,61 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       assertOneLineError(runs[cases.length]!, /nope\.json: cannot read: no such file or directory/);
       assertOneLineError(runs[cases.length + 1]!, /cannot read: is a directory/);
     });
+
+    test('a time past what a date holds is a bad file naming the field, in view and in ls', async () => {
+      const dir = tempDir();
+      const request = (end: string, event = '1') =>
+        JSON.stringify({
+          resourceSpans: [
+            {
+              scopeSpans: [
+                {
+                  spans: [
+                    {
+                      traceId: CHECKOUT_TRACE,
+                      spanId: '0123456789abcdef',
+                      name: 'x',
+                      startTimeUnixNano: '1',
+                      endTimeUnixNano: end,
+                      events: [{ name: 'e', timeUnixNano: event }],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        });
+      const name = snapshotFileName({
+        time: Date.UTC(2026, 10, 22),
+        trigger: 'crash',
+        snapshotId: '7d1c0a9e3b5f2468',
+      });
+      await writeFile(join(dir, name), request('99999999999999999999999'));
+      const span = 'resourceSpans\\[0\\]\\.scopeSpans\\[0\\]\\.spans\\[0\\]';
+      const outOfRange = new RegExp(
+        `crash-7d1c0a9e3b5f2468\\.json: not an OTLP JSON trace file: ${span}\\.endTimeUnixNano is out of range: 99999999999999999999999 ns`,
+      );
+      const viewed = await cli(['view', join(dir, name)]);
+      assertOneLineError(viewed, outOfRange);
+      assert.equal(viewed.code, 1);
+      const listed = await cli(['ls', dir]);
+      assert.equal(listed.code, 1);
+      assert.match(listed.stdout, /crash +\? +\? /);
+      assertOneLineError(listed, outOfRange);
+
+      const event = join(dir, 'event.json');
+      await writeFile(event, request('2', '8640000000000000000001'));
+      assertOneLineError(
+        await cli(['view', event]),
+        new RegExp(`event\\.json: .*${span}\\.events\\[0\\]\\.timeUnixNano is out of range`),
+      );
+      // The latest time a date holds is still a time.
+      const latest = join(dir, 'latest.json');
+      await writeFile(latest, request('8640000000000000000000', '8640000000000000000000'));
+      const drawn = await cli(['view', latest]);
+      assert.equal(drawn.code, 0, drawn.stderr);
+      assert.match(drawn.stdout, /\+275760-09-13 00:00:00\.000Z/);
+    });
   });
 
   describe('ls', () => {
@@ -303,9 +379,13 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       assert.match(fromEnv.stdout, /latency/);
       const missing = await cli(['ls', join(SNAPSHOTS, 'nope')]);
       assertOneLineError(missing, /nope: cannot list: no such file or directory/);
-      const empty = await cli(['ls', tempDir()]);
-      assert.equal(empty.code, 0);
-      assert.match(empty.stdout, /^no snapshot files in /);
+      // Like ls of an empty directory: nothing listed, exit 0; the note goes to stderr.
+      const emptyDir = tempDir();
+      assert.deepEqual(await cli(['ls', emptyDir]), {
+        code: 0,
+        stdout: '',
+        stderr: `flight-recorder: no snapshot files in ${emptyDir}\n`,
+      });
     });
   });
 
@@ -411,6 +491,97 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       }
     });
 
+    test('an empty or blank --endpoint is a usage error, never passed over for the environment', async () => {
+      const sink = await startOtlpReceiver();
+      try {
+        const env = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.base };
+        for (const flag of [
+          ['--endpoint', ''],
+          ['--endpoint', ' \t'],
+          ['--endpoint='],
+          ['-e', ''],
+        ]) {
+          const run = await cli(['upload', LATENCY, ...flag], env);
+          assertOneLineError(run, /--endpoint needs a value, got "( \\t)?" \(see --help\)$/);
+          assert.equal(run.code, 2, flag.join(' '));
+        }
+        assert.equal(sink.requests.length, 0);
+      } finally {
+        await sink.close();
+      }
+    });
+
+    test('the timeout is a decimal integer of ms; a bad one is named on stderr and skipped, as the SDK skips it', async () => {
+      const expected = 'expected a decimal integer >= 1 and <= 2147483647 (ms)';
+      const resolve = (env: Record<string, string>) => {
+        const warnings: string[] = [];
+        return { ms: resolveTimeout(env, (m) => warnings.push(m)), warnings };
+      };
+      const TRACES = 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT';
+      const GENERAL = 'OTEL_EXPORTER_OTLP_TIMEOUT';
+      assert.deepEqual(resolve({}), { ms: 10_000, warnings: [] });
+      assert.deepEqual(resolve({ [GENERAL]: '' }), { ms: 10_000, warnings: [] }, 'empty is unset');
+      assert.deepEqual(resolve({ [GENERAL]: '2500' }), { ms: 2500, warnings: [] });
+      assert.deepEqual(resolve({ [TRACES]: '300', [GENERAL]: '2500' }), { ms: 300, warnings: [] });
+      assert.deepEqual(resolve({ [TRACES]: '2147483647' }), { ms: 2147483647, warnings: [] });
+      for (const bad of [
+        '2147483648',
+        '4294967296',
+        '1.5',
+        'abc',
+        '0x10',
+        '1e3',
+        '-5',
+        '0',
+        ' 5',
+      ]) {
+        assert.deepEqual(resolve({ [GENERAL]: bad }), {
+          ms: 10_000,
+          warnings: [`ignoring ${GENERAL}=${JSON.stringify(bad)}: ${expected}; using 10000`],
+        });
+      }
+      // A bad traces timeout falls back to the general one, then to the default.
+      assert.deepEqual(resolve({ [TRACES]: 'abc', [GENERAL]: '2500' }), {
+        ms: 2500,
+        warnings: [`ignoring ${TRACES}="abc": ${expected}; using 2500 from ${GENERAL}`],
+      });
+      assert.deepEqual(resolve({ [TRACES]: '1e3', [GENERAL]: '-1' }), {
+        ms: 10_000,
+        warnings: [
+          `ignoring ${TRACES}="1e3": ${expected}; using 10000`,
+          `ignoring ${GENERAL}="-1": ${expected}; using 10000`,
+        ],
+      });
+
+      // Against a collector that never answers, the general timeout is what applies.
+      const silent = createServer(() => {});
+      await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+      try {
+        const { port } = silent.address() as AddressInfo;
+        const started = Date.now();
+        const run = await cli(
+          ['upload', LATENCY, '--endpoint', `http://127.0.0.1:${port}/v1/traces`],
+          {
+            [TRACES]: '1e3',
+            [GENERAL]: '200',
+          },
+        );
+        const took = Date.now() - started;
+        assert.equal(run.code, 1);
+        const lines = run.stderr.trimEnd().split('\n');
+        assert.equal(
+          lines[0],
+          `flight-recorder: ignoring ${TRACES}="1e3": ${expected}; using 200 from ${GENERAL}`,
+        );
+        assert.match(lines[1]!, /failed .*: timed out; the file was kept$/);
+        assert.equal(lines.length, 3, run.stderr);
+        assert.ok(took >= 150 && took < 900, `timed out after ${took} ms`);
+      } finally {
+        silent.closeAllConnections();
+        await new Promise((done) => silent.close(done));
+      }
+    });
+
     test('a malformed endpoint is a usage error', async () => {
       const run = await cli(['upload', LATENCY], { OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' });
       assertOneLineError(
@@ -447,6 +618,27 @@ describe('the flight-recorder bin', () => {
     assert.ok(widest <= 60 && widest >= 58, `COLUMNS=60 gave lines of ${widest}`);
     assertOneLineError(missing, /nope\.json: cannot read: no such file or directory/);
     assert.equal(missing.code, 1);
+  });
+
+  test('a write error on stdout other than EPIPE is one line on stderr and exit code 1 (stdout is /dev/full)', async () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const ran = await new Promise<Run>((resolve, reject) => {
+        const child = spawn(process.execPath, [bin, 'view', CRASH], {
+          env: { PATH: process.env.PATH ?? '' },
+          stdio: ['ignore', full, 'pipe'],
+          timeout: 30_000,
+        });
+        let stderr = '';
+        child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+      });
+      assertOneLineError(ran, /^flight-recorder: cannot write output: ENOSPC$/);
+      assert.equal(ran.code, 1);
+    } finally {
+      closeSync(full);
+    }
   });
 
   test('loads nothing but Node built-ins, so it runs where no OpenTelemetry package is installed', async () => {

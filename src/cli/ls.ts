@@ -33,7 +33,8 @@ export async function runLs(directory: string, io: Io): Promise<number> {
     throw new CliError(`${directory}: cannot list: ${describeFsError(error)}`);
   }
   if (entries.length === 0) {
-    io.out(`no snapshot files in ${directory}\n`);
+    // A note, not a listing: stdout stays empty, as `ls` of an empty directory's is.
+    io.err(`flight-recorder: no snapshot files in ${directory}\n`);
     return EXIT_OK;
   }
   const style = makeStyle(io.color);

@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { fromEnv, OPTIONS } from '../config.js';
+import { fromEnv, MAX_DURATION_MS, OPTIONS } from '../config.js';
 import { DEFAULT_SNAPSHOT_DIR } from '../snapshot/snapshot-files.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import type { Io } from './io.js';
@@ -55,13 +55,15 @@ The endpoint is --endpoint, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
 OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://localhost:4318/v1/traces.
 Headers come from OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_TRACES_HEADERS
 (key=value,key2=value2); the timeout from OTEL_EXPORTER_OTLP_TRACES_TIMEOUT or
-OTEL_EXPORTER_OTLP_TIMEOUT (ms, default 10000).
+OTEL_EXPORTER_OTLP_TIMEOUT (ms, a decimal integer from 1 to ${MAX_DURATION_MS}; a bad
+value is named on stderr and skipped, the default is 10000).
 
 Options:
   -e, --endpoint <url>  The full URL to POST to, e.g. http://localhost:4318/v1/traces
   -h, --help            Show this help
 
-Exit status: 0 when every file was uploaded, 1 when any failed.
+Exit status: 0 when every file was uploaded, 1 when any failed, 2 on a usage
+error (an empty --endpoint among them).
 `;
 
 const HELP_LS = `Usage: flight-recorder ls [dir]
@@ -81,9 +83,15 @@ interface Parsed {
   positionals: string[];
 }
 
+/**
+ * Parses a command's arguments. A flag given an empty or blank value
+ * (`--endpoint "$UNSET"`), or an empty argument, is a usage error, never taken
+ * as left out.
+ */
 function parse(args: string[], options: Options): Parsed {
+  let parsed: Parsed;
   try {
-    return parseArgs({
+    parsed = parseArgs({
       args,
       options: { help: { type: 'boolean', short: 'h' }, ...options },
       allowPositionals: true,
@@ -93,6 +101,15 @@ function parse(args: string[], options: Options): Parsed {
     const message = error instanceof Error ? error.message : String(error);
     throw new CliError(`${message.split('\n')[0]} (see --help)`, EXIT_USAGE);
   }
+  if (parsed.values.help) return parsed;
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === 'string' && value.trim() === '') {
+      usage(`--${name} needs a value, got ${JSON.stringify(value)}`);
+    }
+  }
+  // No path is empty; a blank one may be a real (if odd) name.
+  if (parsed.positionals.includes('')) usage('an argument is empty ("")');
+  return parsed;
 }
 
 function usage(message: string): never {
@@ -116,7 +133,7 @@ async function upload(args: string[], io: Io): Promise<number> {
   if (positionals.length === 0) usage('upload takes one or more files');
   const endpoint = resolveEndpoint(values.endpoint as string | undefined, io.env);
   const headers = resolveHeaders(io.env);
-  const timeout = resolveTimeout(io.env);
+  const timeout = resolveTimeout(io.env, (m) => io.err(`flight-recorder: ${m}\n`));
   const done: string[] = [];
   const failed: string[] = [];
   for (const path of positionals) {

@@ -80,8 +80,20 @@ function id(v: unknown, bytes: number, where: string): string {
   fail(where, `is not a ${bytes}-byte id: ${JSON.stringify(v.slice(0, 40))}`);
 }
 
+/** The latest time a JS Date holds, 8.64e15 ms after the epoch, in nanoseconds. */
+const MAX_NANOS = 8_640_000_000_000_000_000_000n;
+
 function nanos(v: unknown, where: string): bigint {
-  if (typeof v === 'string' && /^\d+$/.test(v)) return BigInt(v);
+  if (typeof v === 'string' && /^\d+$/.test(v)) {
+    const n = BigInt(v);
+    if (n > MAX_NANOS) {
+      fail(
+        where,
+        `is out of range: ${v.slice(0, 40)} ns is past the latest time a date holds (8.64e21 ns)`,
+      );
+    }
+    return n;
+  }
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
   if (isObject(v) && typeof v.low === 'number' && typeof v.high === 'number') {
     return (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0);

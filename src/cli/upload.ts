@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { decimalInteger, duration, MAX_DURATION_MS } from '../config.js';
 import { CliError, describeFsError, EXIT_USAGE } from './errors.js';
 import { parseSnapshot } from './read-snapshot.js';
 
@@ -13,13 +14,16 @@ function nonEmpty(v: string | undefined): string | undefined {
 }
 
 /**
- * Where traces go, as the OTLP exporters decide it: `--endpoint` as given,
+ * Where traces go, as the OTLP exporters decide it: `--endpoint` as given
+ * (an empty one is an invalid endpoint),
  * else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else
  * `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended, else
  * `http://localhost:4318/v1/traces`.
  */
 export function resolveEndpoint(flag: string | undefined, env: Env): URL {
-  let raw = nonEmpty(flag);
+  // An explicit flag is never passed over, even empty: `--endpoint "$UNSET"`
+  // fails as an invalid endpoint instead of sending elsewhere.
+  let raw = flag?.trim();
   let source = '--endpoint';
   if (raw === undefined) {
     raw = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
@@ -76,13 +80,33 @@ export function resolveHeaders(env: Env): Record<string, string> {
   return headers;
 }
 
-/** The request timeout: `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10000 ms. */
-export function resolveTimeout(env: Env): number {
-  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT']) {
-    const v = Number(nonEmpty(env[name]));
-    if (Number.isFinite(v) && v > 0) return v;
+const TIMEOUT_VARIABLES = ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'];
+
+/**
+ * The request timeout in ms, as the OTLP exporters decide it:
+ * `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`, else
+ * 10000. A value is a decimal integer from 1 to {@link MAX_DURATION_MS} (what
+ * a timer holds); an empty one is unset, and any other is named to `warn`, one
+ * line each, and skipped, as the SDK skips it: a bad traces timeout falls back
+ * to the general one.
+ */
+export function resolveTimeout(env: Env, warn: (message: string) => void): number {
+  const ignored: string[] = [];
+  let found: { name: string; ms: number } | undefined;
+  for (const name of TIMEOUT_VARIABLES) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const ms = decimalInteger(raw);
+    if (ms !== undefined && ms >= 1 && ms <= MAX_DURATION_MS) {
+      found = { name, ms };
+      break;
+    }
+    ignored.push(`ignoring ${name}=${JSON.stringify(raw)}`);
   }
-  return DEFAULT_TIMEOUT_MS;
+  const using = found === undefined ? String(DEFAULT_TIMEOUT_MS) : `${found.ms} from ${found.name}`;
+  for (const what of ignored)
+    warn(`${what}: expected ${duration(1).envExpected} (ms); using ${using}`);
+  return found?.ms ?? DEFAULT_TIMEOUT_MS;
 }
 
 export interface UploadOutcome {
