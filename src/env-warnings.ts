@@ -1,4 +1,5 @@
-import { diag } from '@opentelemetry/api';
+import { format } from 'node:util';
+import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 
 // A recorder is usually built before anything installs a diag logger:
 // `new NodeSDK({ spanProcessors: [new FlightRecorderSpanProcessor()] })` builds
@@ -12,28 +13,40 @@ import { diag } from '@opentelemetry/api';
 /** The global every copy of @opentelemetry/api 1.x registers its diag logger under. */
 const API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
 
+type ApiGlobal = { diag?: DiagLogger } | undefined;
+
+const apiGlobal = (): ApiGlobal => (globalThis as Record<symbol, ApiGlobal>)[API_GLOBAL];
+
 let pending: string[] = [];
 
-function diagLoggerInstalled(): boolean {
-  const api = (globalThis as Record<symbol, { diag?: unknown } | undefined>)[API_GLOBAL];
-  return api?.diag !== undefined;
+/** Whether some copy of @opentelemetry/api has a diag logger installed now. */
+export function diagLoggerInstalled(): boolean {
+  return apiGlobal()?.diag !== undefined;
+}
+
+function toDiag(message: string): void {
+  try {
+    diag.warn(message);
+  } catch {
+    // A logger that throws must not take the host down.
+  }
 }
 
 function deliver(): void {
   const messages = pending;
   pending = [];
-  const toDiag = diagLoggerInstalled();
+  const installed = diagLoggerInstalled();
   for (const message of messages) {
-    try {
-      if (toDiag) diag.warn(message);
-      else
+    if (installed) toDiag(message);
+    else
+      try {
         process.emitWarning(message, {
           type: 'FlightRecorderWarning',
           code: 'FLIGHT_RECORDER_ENV',
         });
-    } catch {
-      // A logger that throws must not take the host down.
-    }
+      } catch {
+        // A 'warning' listener that throws must not take the host down.
+      }
   }
 }
 
@@ -43,4 +56,50 @@ function deliver(): void {
  */
 export function warnAboutEnv(message: string): void {
   if (pending.push(message) === 1) setImmediate(deliver);
+}
+
+/**
+ * Reports a problem with the recorder's setup (a bad value, a missing
+ * package) so that it reaches the user: to the diag logger at once when one
+ * is installed, else as {@link warnAboutEnv} does.
+ */
+export function warnAboutSetup(message: string): void {
+  if (diagLoggerInstalled()) toDiag(message);
+  else warnAboutEnv(message);
+}
+
+/**
+ * Runs `build` with every diag warning logged meanwhile (by any copy of
+ * @opentelemetry/api) pushed to `warnings` instead, each once, for the
+ * caller to report with {@link warnAboutSetup}: what the SDK's exporters
+ * warn about while they read the environment in their constructor would
+ * otherwise go nowhere, as no logger is installed yet. Without a logger,
+ * errors are held too; with one, every other level goes to it as before.
+ * The logger in place before is back when this returns or throws.
+ */
+export function holdDiagWarnings<T>(warnings: string[], build: () => T): T {
+  const api = apiGlobal();
+  const previous = api?.diag;
+  const hold = (message: string, ...args: unknown[]): void => {
+    const text = format(message, ...args);
+    if (!warnings.includes(text)) warnings.push(text);
+  };
+  const holder: DiagLogger = {
+    error: previous === undefined ? hold : (m, ...a) => previous.error(m, ...a),
+    warn: hold,
+    info: (m, ...a) => previous?.info(m, ...a),
+    debug: (m, ...a) => previous?.debug(m, ...a),
+    verbose: (m, ...a) => previous?.verbose(m, ...a),
+  };
+  // Swapped in place where the global exists, so a logger the user installed
+  // comes back as it was (with its level), not wrapped.
+  if (api !== undefined) api.diag = holder;
+  else diag.setLogger(holder, { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true });
+  try {
+    return build();
+  } finally {
+    if (api === undefined) diag.disable();
+    else if (previous === undefined) delete api.diag;
+    else api.diag = previous;
+  }
 }

@@ -1,4 +1,5 @@
 import { diag } from '@opentelemetry/api';
+import { warnAboutSetup } from '../env-warnings.js';
 import { MAX_TIMER_MS } from '../timer.js';
 import { redactText, redactUrl } from './redact.js';
 
@@ -168,9 +169,11 @@ export class RedisLink {
         try {
           ({ createClient } = await (this._o.load ?? loadRedis)());
         } catch (error) {
-          // Not installed: nothing to retry until the app is redeployed.
+          // Not installed: nothing to retry until the app is redeployed. Said
+          // as a bad setting is (see env-warnings.ts): the link starts while
+          // the recorder is built, so without OTEL_LOG_LEVEL no logger would see it.
           this._closed = true;
-          diag.warn(
+          warnAboutSetup(
             `otel-flight-recorder: coordination needs the optional peer dependency \`redis\` (npm install redis); local flushing goes on without it: ${String(error)}`,
           );
           return;

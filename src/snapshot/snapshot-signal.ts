@@ -1,6 +1,8 @@
 import { constants } from 'node:os';
 import { Writable } from 'node:stream';
 import { diag } from '@opentelemetry/api';
+import { fromEnv, OPTIONS } from '../config.js';
+import { warnAboutSetup } from '../env-warnings.js';
 import { type SnapshotDirOptions, snapshotFileName, writeSnapshotFile } from './snapshot-files.js';
 import { type SnapshotSource, writeWindowSnapshot } from './snapshot-writer.js';
 
@@ -35,6 +37,20 @@ export async function writeSnapshotToDirectory(
 }
 
 /**
+ * `ignoring FLIGHT_RECORDER_SNAPSHOT_SIGNAL="…": ` when that variable names
+ * `signal` (an option in code wins over it, but then names the same signal),
+ * else nothing.
+ */
+function signalSource(signal: string): string {
+  const row = OPTIONS.snapshotSignal;
+  const variable = row.env ?? '';
+  const fromVariable = fromEnv(row, process.env, () => {});
+  return fromVariable === signal
+    ? `ignoring ${variable}=${JSON.stringify(process.env[variable])}: `
+    : '';
+}
+
+/**
  * Makes each `signal` write a snapshot file of the recorder's window to
  * `dir`. A signal that arrives while the previous snapshot is still being
  * written is ignored. Failures are logged through `diag`; the process is
@@ -66,8 +82,10 @@ export function installSnapshotSignal(
     );
   };
   if (!(signal in constants.signals)) {
-    diag.warn(
-      `otel-flight-recorder: ${signal} does not exist on ${process.platform}; no snapshot signal`,
+    // Installed while the recorder is built, before NodeSDK installs its
+    // logger: reported so that it reaches the user (see env-warnings.ts).
+    warnAboutSetup(
+      `otel-flight-recorder: ${signalSource(signal)}${signal} does not exist on ${process.platform}; no snapshot signal`,
     );
     return () => {};
   }
