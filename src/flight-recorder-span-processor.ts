@@ -3,7 +3,7 @@ import { type Context, diag, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { resolveOptions } from './config.js';
 import type { Coordinator } from './coordination/coordinator.js';
-import { startCoordination } from './coordination/start.js';
+import { resolveCoordination, startCoordination } from './coordination/start.js';
 import { warnAboutEnv } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
 import { ExportPace } from './export/export-pace.js';
@@ -174,6 +174,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   constructor(options?: FlightRecorderOptions) {
     const o = resolveOptions(options, process.env, warnAboutEnv);
+    // Every option is checked before anything is installed in the process
+    // (timers, signal and crash listeners): a constructor that throws leaves nothing behind.
+    const coordination = o.disabled
+      ? undefined
+      : resolveCoordination(o.coordination, process.env, warnAboutEnv);
     this._options = o;
     this._pace = new ExportPace(o.exportDelayMs);
     this._off = o.disabled;
@@ -231,7 +236,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._contributors.push(this._runtime);
         this._detach.push(() => this._runtime!.stop());
       }
-      this._coordination = startCoordination(o.coordination, process.env, warnAboutEnv, {
+      this._coordination = startCoordination(coordination!, {
         heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
         flushRemote: (traceId, mark, records) => {
           if (this._off) return;

@@ -293,15 +293,33 @@ describe('an option the table does not know', () => {
     }
   });
 
+  test('a constructor that throws on a bad option leaves nothing installed in the process', () => {
+    const listeners = () => ({
+      usr2: process.listenerCount('SIGUSR2'),
+      crash: process.listenerCount('uncaughtExceptionMonitor'),
+    });
+    const before = listeners();
+    assert.throws(
+      () =>
+        new FlightRecorderSpanProcessor({
+          snapshotSignal: 'SIGUSR2',
+          crashDump: true,
+          coordination: { redis: 'http://oops:6379/' },
+        }),
+      (error: unknown) => error instanceof TypeError && /coordination\.redis/.test(error.message),
+    );
+    assert.deepEqual(listeners(), before);
+  });
+
   test('of coordination is named with its prefix', async () => {
     const warnings: string[] = [];
-    const { startCoordination } = await import('../src/coordination/start.js');
-    const coordinator = startCoordination(
+    const { resolveCoordination, startCoordination } = await import('../src/coordination/start.js');
+    const resolved = resolveCoordination(
       { Redis: 'redis://x', channelName: 'x' } as never,
       {},
       (m) => warnings.push(m),
-      {} as never,
     );
+    const coordinator = startCoordination(resolved, {} as never);
     assert.equal(coordinator, undefined, 'no redis: coordination stays off');
     assert.deepEqual(warnings, [
       'otel-flight-recorder: ignoring the unknown option "coordination.Redis" (did you mean `coordination.redis`?)',
