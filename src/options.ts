@@ -36,7 +36,8 @@ export interface FlightRecorderOptions {
   /**
    * A local root span that lasts longer than this triggers a `latency` flush.
    * Unit: milliseconds, at most 2147483647 (what a timer holds). Or a
-   * percentile, `'p1'` to `'p99.9'` (such as `'p99'`): a root triggers when
+   * percentile, `'p'` and a number above 0 and below 100 with up to three decimals
+   * (such as `'p99'` or `'p99.9'`): a root triggers when
    * it is slower than the recent percentile of the roots with its name (its
    * route), over the last 2.5 to 5 minutes, within 2%; a route with too few
    * samples yet uses `latencyFloorMs`. 64 routes get their own percentile,
@@ -142,7 +143,7 @@ export interface FlightRecorderOptions {
   /**
    * How long one export call may take before it counts as failed and the
    * next batch may go. Also bounds how long `shutdown` waits. Unit:
-   * milliseconds, more than 0 and at most 2147483647 (what a timer holds).
+   * milliseconds, at least 1 and at most 2147483647 (what a timer holds).
    * Env: `FLIGHT_RECORDER_EXPORT_TIMEOUT_MS`. The default is 30000 ms.
    */
   exportTimeoutMs?: number;
