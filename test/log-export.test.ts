@@ -10,13 +10,17 @@ import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
 import { collectGarbage } from './helpers/gc.js';
 import { runNode } from './helpers/process.js';
 
-/** A queue over `exporter` that gives up on an export after 20 ms, and its counters. */
-function queueOf(exporter: LogRequestExporter, table: ResourceScopeTable) {
+/** A queue over `exporter` that gives up on an export after 20 ms (or as `options` say), and its counters. */
+function queueOf(
+  exporter: LogRequestExporter,
+  table: ResourceScopeTable,
+  options: { batchSize?: number; batchBytes?: number; timeoutMs?: number } = {},
+) {
   const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
   const queue = new LogExportQueue(
     exporter,
     table,
-    { maxBytes: 4 << 20, batchSize: 512, timeoutMs: 20 },
+    { maxBytes: 4 << 20, batchSize: 512, timeoutMs: 20, ...options },
     counters,
   );
   return { queue, counters };
@@ -194,13 +198,7 @@ test('a logs request holds at most batchBytes of records, marks included; a larg
   const table = new ResourceScopeTable();
   const pair = table.idOf(resourceFromAttributes({}), { name: 'bytes' });
   const { sent, exporter } = recording();
-  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
-  const queue = new LogExportQueue(
-    exporter,
-    table,
-    { maxBytes: 4 << 20, batchSize: 512, batchBytes: 40, timeoutMs: 1_000 },
-    counters,
-  );
+  const { queue, counters } = queueOf(exporter, table, { batchBytes: 40, timeoutMs: 1_000 });
   // 4 bytes a record and 6 of marks: 4 records fill 40 bytes.
   const batch = { ...batchOf(pair, 10), marks: new Uint8Array(6) };
   queue.enqueue(batch);
@@ -230,13 +228,7 @@ test('whenIdle keeps the process alive until the last of several requests is sen
     forceFlush: async () => {},
     shutdown: async () => {},
   };
-  const counters = { logsExported: 0, logsDropped: 0, logExportFailures: 0 };
-  const queue = new LogExportQueue(
-    exporter,
-    table,
-    { maxBytes: 4 << 20, batchSize: 2, timeoutMs: 1_000 },
-    counters,
-  );
+  const { queue, counters } = queueOf(exporter, table, { batchSize: 2, timeoutMs: 1_000 });
   queue.enqueue(batchOf(pair, 5));
   await queue.whenIdle();
   assert.deepEqual(sent, [2, 2, 1]);
