@@ -26,7 +26,11 @@ export function diagLoggerInstalled(): boolean {
 
 function toDiag(message: string): void {
   try {
-    diag.warn(message);
+    // The logger installed, by whichever copy of @opentelemetry/api: this
+    // package's own `diag` reaches no logger installed by an older minor.
+    const installed = apiGlobal()?.diag;
+    if (installed !== undefined) installed.warn(message);
+    else diag.warn(message);
   } catch {
     // A logger that throws must not take the host down.
   }
@@ -98,8 +102,16 @@ export function holdDiagWarnings<T>(warnings: string[], build: () => T): T {
   try {
     return build();
   } finally {
-    if (api === undefined) diag.disable();
-    else if (previous === undefined) delete api.diag;
+    if (api === undefined) {
+      diag.disable();
+      // setLogger made the global, stamped with this package's API version:
+      // left behind, another copy of @opentelemetry/api (the app's, NodeSDK's)
+      // could register nothing, and tracing would be off without a word.
+      const made = apiGlobal();
+      if (made !== undefined && Object.keys(made).every((key) => key === 'version')) {
+        delete (globalThis as Record<symbol, ApiGlobal>)[API_GLOBAL];
+      }
+    } else if (previous === undefined) delete api.diag;
     else api.diag = previous;
   }
 }

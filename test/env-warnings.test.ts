@@ -202,3 +202,16 @@ describe('warnings from setting the recorder up, under NodeSDK', { concurrency: 
     });
   }
 });
+
+test('building the default exporter leaves no @opentelemetry/api global behind where there was none', async () => {
+  // Left behind, stamped with this package's API version, it kept another
+  // copy of the API (the app's, NodeSDK's) from registering anything: no
+  // tracer provider, no context manager, tracing off without a word.
+  const file = fileURLToPath(new URL('./fixtures/api-global-after-recorder.ts', import.meta.url));
+  const ran = await runNode(['--import', 'tsx', file], {
+    env: { PATH: process.env.PATH, OTEL_EXPORTER_OTLP_TIMEOUT: 'abc' },
+    timeoutMs: 30_000,
+  });
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.deepEqual(JSON.parse(ran.stdout), { before: false, after: null });
+});
