@@ -100,6 +100,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _flushed = new FlushedTraces();
   /** Triggers waiting for their trace's local root to end (an error log inside it), by trace id. */
   private readonly _rootTriggers = new Map<string, string>();
+  /** The marks of window flushes (a trace a window flush took part of may still trigger). */
+  private readonly _windowMarks = new WeakSet<FlushMark>();
   /** Traces whose trigger the policy deferred, by trace id: what a later flush of each takes. */
   private readonly _deferred = new Map<string, DeferredTrace>();
   /** Deferred window triggers (stalls): their reason, by the trigger span's trace id. */
@@ -210,6 +212,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         maxBytes: o.maxBytes,
         batchSize: o.maxExportBatchSize,
         batchBytes: o.maxExportBatchBytes,
+        table: this._table,
         timeoutMs: o.exportTimeoutMs,
       });
       // Ages spans out while no span ends, so an idle process lets go of them.
@@ -368,7 +371,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (seq < 0) {
         // Too large for the ring (or no room for its scope): counted, nothing else evicted.
         this._counters.spansEvictedByBytes++;
-        if (decision === 'defer') this._defer(traceId, -1);
+        if (decision === 'defer') this._defer(traceId, -1, reason!);
         if (root) this._closeRoot(traceId);
         return;
       }
@@ -390,7 +393,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) this._open.add(open, seq);
       // Deferred by the policy: its records stay in reach. (Suppressed: they
       // stay in the ring and age out as any others.)
-      if (decision === 'defer') this._defer(traceId, seq);
+      if (decision === 'defer') this._defer(traceId, seq, reason!);
       else if (open === undefined && this._deferred.size > 0) {
         // A span of a deferred trace whose local root has ended joins it.
         this._deferred.get(traceId)?.add(seq, this._ring);
@@ -698,7 +701,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (!reachable) return;
     const decision = this._decide(reason, traceId, span, this._now());
     if (decision === 'flush') this._host.flushTrace(traceId, reason);
-    else if (decision === 'defer') this._defer(traceId, -1);
+    else if (decision === 'defer') this._defer(traceId, -1, reason);
   }
 
   /** The reason a local root of `traceId` triggers: its own, else one waiting for it. */
@@ -747,8 +750,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */
   private _traceMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
-    if (open !== undefined) return open.mark;
-    return this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
+    const mark =
+      open !== undefined
+        ? open.mark
+        : this._flushed.size === 0
+          ? undefined
+          : this._flushed.get(traceId);
+    return mark === undefined || this._windowMarks.has(mark) ? undefined : mark;
   }
 
   private _closeRoot(traceId: string): void {
@@ -756,7 +764,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const deferred = this._deferred.size > 0 ? this._deferred.get(traceId) : undefined;
     const open = this._open.close(traceId, deferred === undefined);
     if (open === undefined) return;
-    if (deferred !== undefined) deferred.closed = open;
+    deferred?.closedRoot(open);
     if (this._coordination !== undefined && open.firstSeq >= 0) {
       this._coordination.traceClosed(traceId, open.firstSeq);
     }
@@ -771,15 +779,16 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * decides join it, even after its local root ended. O(1): the trace's
    * records are read when it is flushed.
    */
-  private _defer(traceId: string, seq: number): void {
+  private _defer(traceId: string, seq: number, reason: string): void {
     const had = this._deferred.get(traceId);
     if (had !== undefined) {
-      // Another trigger of the same trace: one more candidate, the first trigger kept.
+      // Another trigger of the same trace: one more candidate.
       had.candidates++;
+      had.trigger(reason, seq);
       if (this._open.get(traceId) === undefined) had.add(seq, this._ring);
       return;
     }
-    this._deferred.set(traceId, new DeferredTrace(seq));
+    this._deferred.set(traceId, new DeferredTrace(reason, seq));
     if (this._deferred.size > MAX_DEFERRED) {
       const [oldest, trace] = this._deferred.entries().next().value as [string, DeferredTrace];
       this._forgetDeferred(oldest, trace);
@@ -835,7 +844,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         return true;
       }
       const deferred = this._deferred.get(traceId);
-      const seqs = deferred?.records();
+      const seqs = deferred?.records(reason);
       const open = this._open.get(traceId);
       const ring = this._ring;
       const any =
@@ -909,6 +918,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       // starts a new one. Open traces' later spans follow this flush.
       run = ring.detach(mark);
       this._windowMark = mark;
+      this._windowMarks.add(mark);
       this._windowSeq = ring.tailSeq;
       // The deferred traces' records went with the window.
       this._deferred.clear();
@@ -1254,15 +1264,37 @@ const DEFERRED_PRUNE_AT = 1024;
  * besides the records its open local roots list.
  */
 class DeferredTrace {
-  /** The trace as it was open, its records still pinned, once its last local root ended. */
+  /** The trace as it was open, its records still pinned, once its last local root ended (each time it did). */
   closed: OpenTrace | undefined = undefined;
   /** Its records that ended after its last local root did. */
   private _seqs: number[] = [];
   /** The policy's candidates for it: it is let go of when none is left. */
   candidates = 1;
+  /** Each trigger's own record, by reason (the first of each; -1 when it was not recorded). */
+  private readonly _triggers = new Map<string, number>();
 
-  /** `trigger`: the triggering span's own record, -1 when it was not recorded. */
-  constructor(private readonly _trigger: number) {}
+  constructor(reason: string, seq: number) {
+    this._triggers.set(reason, seq);
+  }
+
+  /** Another trigger of the trace, for `reason`; its record `seq`. */
+  trigger(reason: string, seq: number): void {
+    if (!this._triggers.has(reason)) this._triggers.set(reason, seq);
+  }
+
+  /**
+   * A local root of the trace ended and closed it, its records pinned: they
+   * wait for the policy with the others. A trace served twice here in turn
+   * (two requests of one trace) closes twice.
+   */
+  closedRoot(open: OpenTrace): void {
+    if (this.closed === undefined) {
+      this.closed = open;
+      return;
+    }
+    const seqs = this.closed.seqs;
+    for (const s of open.seqs) seqs.push(s);
+  }
 
   add(seq: number, ring: SpanRing): void {
     if (seq < 0) return;
@@ -1272,13 +1304,16 @@ class DeferredTrace {
   }
 
   /**
-   * Its records (some may be gone, some listed twice), the triggering span's
-   * last, as {@link FlightRecorderSpanProcessor._flush} takes `extra`.
+   * Its records (some may be gone, some listed twice), last the record of
+   * the trigger for `reason` (the one the policy flushes it for, which gets
+   * the evidence), as {@link FlightRecorderSpanProcessor._flush} takes `extra`.
    */
-  records(): number[] {
+  records(reason?: string): number[] {
     const out = this.closed === undefined ? [] : this.closed.seqs.slice();
     for (const s of this._seqs) out.push(s);
-    out.push(this._trigger);
+    for (const s of this._triggers.values()) out.push(s);
+    const own = reason === undefined ? undefined : this._triggers.get(reason);
+    out.push(own ?? this._triggers.values().next().value!);
     return out;
   }
 }

@@ -21,7 +21,14 @@ import {
   RouteThresholds,
 } from '../src/trigger/route-thresholds.js';
 import { TestExporter } from './helpers/test-exporter.js';
-import { captureDiag, fail, makeTracing, settle, traceIdOf } from './helpers/tracing.js';
+import {
+  captureDiag,
+  fail,
+  makeTracing,
+  remoteParent,
+  settle,
+  traceIdOf,
+} from './helpers/tracing.js';
 
 const T0 = 1_800_000_000_000;
 
@@ -396,6 +403,83 @@ describe('a trace whose trigger a storm deferred', () => {
     }
     // The two suppressed: their children, past minAgeMs, went when the policy let them go.
     assert.equal(t.recorder.stats().spansEvictedByAge, 2);
+  });
+
+  test('a trace served twice here in turn (two local roots), the first deferred, goes out whole and leaves nothing pinned', async () => {
+    const t = stormy({ minAgeMs: 1_000 });
+    const now = Date.now();
+    const parent = remoteParent('4bf92f3577b34da6a3ce929d0e0e4736');
+    const first = fail(t.start('ROOT 1', now, parent));
+    t.start('child of root 1', now, first).end(now + 1);
+    first.end(now + 2);
+    // The second request of the trace, while the policy collects.
+    const second = t.start('ROOT 2', now + 3, parent);
+    t.start('child of root 2', now + 3, second).end(now + 4);
+    second.end(now + 5);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    assert.deepEqual(names(t.exporter.spans, traceIdOf(first)), [
+      'ROOT 1',
+      'ROOT 2',
+      'child of root 1',
+      'child of root 2',
+    ]);
+    // Past minAgeMs, what was held for the policy (the warm-ups it let go of) ages out.
+    mock.timers.tick(10_000);
+    t.start('tick', Date.now()).end(Date.now());
+    assert.equal(t.recorder.stats().bufferedSpans, 1);
+  });
+
+  test('of two deferred triggers of one trace, the one flushed carries the evidence on its own span', async () => {
+    const t = stormy({
+      triggers: ['latency'],
+      latencyThresholdMs: 500,
+      shouldTrigger: (span) => (span.name === 'bad child' ? 'custom' : undefined),
+    });
+    const now = Date.now();
+    const root = t.start('ROOT', now);
+    t.start('bad child', now, root).end(now + 10);
+    root.end(now + 900);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    const spans = t.exporter.spans.filter((s) => s.spanContext().traceId === traceIdOf(root));
+    const threshold = (name: string) =>
+      spans.find((s) => s.name === name)?.attributes[THRESHOLD_ATTRIBUTE];
+    assert.equal(spans.find((s) => s.name === 'ROOT')?.attributes[TRIGGER_ATTRIBUTE], 'latency');
+    assert.equal(threshold('ROOT'), 500);
+    assert.equal(threshold('bad child'), undefined);
+  });
+
+  test('a trace a window flush took part of still triggers, after its root ended, for a span of its own', async () => {
+    const t = setup({
+      triggers: [],
+      exportDelayMs: 0,
+      shouldTrigger: (span) => (span.name.startsWith('bad') ? 'bad' : undefined),
+    });
+    const now = Date.now();
+    const root = t.start('ROOT', now);
+    t.start('child 1', now, root).end(now + 1);
+    await t.recorder.snapshot('manual');
+    const background = t.start('bad background child', now + 2, root);
+    root.end(now + 3);
+    background.end(now + 10);
+    await t.recorder.forceFlush();
+    assert.deepEqual(t.recorder.stats().triggers, { manual: 1, bad: 1 });
+  });
+
+  test('a trace flush whose spans fill a batch by bytes goes out at once, not after exportDelayMs', async () => {
+    const t = setup({ triggers: ['error'], exportDelayMs: 60_000, maxExportBatchBytes: 4_000 });
+    const now = Date.now();
+    const root = t.start('ROOT', now);
+    for (let i = 0; i < 100; i++) t.start(`child ${i} ${'x'.repeat(200)}`, now, root).end(now + 1);
+    fail(root).end(now + 2);
+    mock.timers.tick(1);
+    await settle();
+    mock.timers.tick(1);
+    await settle();
+    // Full batches went; what is left, under 4,000 bytes, waits for the delay.
+    assert.ok(t.exporter.batches.length >= 5, `${t.exporter.batches.length} calls`);
+    assert.ok(t.recorder.stats().queuedSpans < 20, `${t.recorder.stats().queuedSpans} queued`);
   });
 
   test('a span of a trace a trace flush took already follows that flush, whatever its own trigger', async () => {

@@ -194,22 +194,43 @@ test('a logMaxBytes too small for any record: each record is sent at once, count
   assert.deepEqual(sizes['200'], [1, 0, 0]);
 });
 
-test('a logs request holds at most batchBytes of records, marks included; a larger record goes alone', async () => {
+test('a logs request is at most batchBytes on the wire, headers and marks included; a larger record goes alone', async () => {
   const table = new ResourceScopeTable();
-  const pair = table.idOf(resourceFromAttributes({}), { name: 'bytes' });
-  const { sent, exporter } = recording();
-  const { queue, counters } = queueOf(exporter, table, { batchBytes: 40, timeoutMs: 1_000 });
-  // 4 bytes a record and 6 of marks: 4 records fill 40 bytes.
-  const batch = { ...batchOf(pair, 10), marks: new Uint8Array(6) };
-  queue.enqueue(batch);
-  // The one 100-byte record goes alone, between two of 4 bytes.
-  const big = batchOf(pair, 3, 108);
-  big.len[1] = 100;
-  big.off[2] = 104;
+  const pair = table.idOf(resourceFromAttributes({ 'service.name': 'bytes' }), { name: 'bytes' });
+  const sizes: number[] = [];
+  const counts: number[] = [];
+  const exporter: LogRequestExporter = {
+    export: (request, done) => {
+      sizes.push(request.body.length);
+      counts.push(request.logs);
+      done({ code: ExportResultCode.SUCCESS });
+    },
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  const cap = 120;
+  const { queue, counters } = queueOf(exporter, table, { batchBytes: cap, timeoutMs: 1_000 });
+  // 4 bytes a record and marks of an empty string attribute (`32 00`, 3 of them).
+  queue.enqueue({
+    ...batchOf(pair, 30),
+    marks: new Uint8Array([0x32, 0x00, 0x32, 0x00, 0x32, 0x00]),
+  });
+  // One 200-byte record (an empty body field, padded) between two of 4 bytes.
+  const big = batchOf(pair, 3, 208);
+  big.buf.set([0x2a, 0xc5, 0x01], 4);
+  big.len[1] = 200;
+  big.off[2] = 204;
+  big.buf.set([0x2a, 0x02, 0x0a, 0x00], 204);
   queue.enqueue(big);
   await queue.whenIdle();
-  assert.deepEqual(sent, [4, 4, 2, 1, 1, 1]);
-  assert.equal(counters.logsExported, 13);
+  assert.equal(counters.logsExported, 33);
+  const alone = counts.findIndex((n, k) => n === 1 && sizes[k]! > cap);
+  assert.ok(alone >= 0, 'the large record went alone');
+  for (let k = 0; k < sizes.length; k++) {
+    if (k !== alone) assert.ok(sizes[k]! <= cap, `request ${k}: ${sizes[k]} bytes`);
+  }
+  // Near the bound: within a record (12 bytes) and the headers' framing allowance.
+  assert.ok(Math.max(...sizes.filter((n) => n <= cap)) > cap - 24, `${sizes}`);
 });
 
 test('whenIdle keeps the process alive until the last of several requests is sent', async () => {

@@ -1,9 +1,12 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
-import { marksOf } from '../flush/request.js';
+import { encodeMarks, marksOf } from '../flush/request.js';
+import { RequestSize } from '../flush/request-layout.js';
 import type { FlushMark } from '../marks.js';
 import { compactRun, type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
+import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import type { SpanRing } from '../record/span-ring.js';
+import { varintSize } from '../record/protobuf-writer.js';
 import { timerDelay } from '../timer.js';
 import { asResult } from './call-exporter.js';
 
@@ -63,10 +66,13 @@ export interface ExportQueueOptions {
   /** The most records per export call. */
   readonly batchSize: number;
   /**
-   * The most bytes per export call, as the records expand for the wire (a
-   * record larger than this goes alone).
+   * The most bytes per export call, as the request goes on the wire (its
+   * records expanded, with their marks and the resource and scope headers;
+   * a record larger than this goes alone).
    */
   readonly batchBytes: number;
+  /** The resources and scopes the records refer to, for the size of their headers. */
+  readonly table: ResourceScopeTable;
   /** An export call that outlives this counts as failed and releases the loop, in ms. */
   readonly timeoutMs: number;
 }
@@ -83,6 +89,8 @@ interface LateRecords {
   readonly builder: RunBuilder;
   readonly mark: FlushMark;
   readonly dicts: Dicts;
+  /** The bytes of the flush's marks, after each record. */
+  readonly marks: number;
 }
 
 /**
@@ -105,6 +113,11 @@ export class ExportQueue {
   private _late: LateRecords | undefined;
   private _length = 0;
   private _bytes = 0;
+  /**
+   * The queued records' bytes as they go on the wire, without the requests'
+   * headers ({@link wireBytes} each): whether a batch is full by bytes.
+   */
+  private _wire = 0;
   /** Memory the queued runs keep alive (buffers and indexes), beside their live `_bytes`. */
   private _retained = 0;
   private _inFlight = false;
@@ -155,6 +168,7 @@ export class ExportQueue {
       this._runs.push(run);
       this._length += run.length;
       this._bytes += run.bytes;
+      this._wire += runWireBytes(run);
       this._retained += run.retainedBytes;
       added += run.length;
     }
@@ -170,7 +184,12 @@ export class ExportQueue {
     let late = this._late;
     if (late === undefined || late.mark !== mark || late.dicts !== ring.dicts) {
       this._sealLate();
-      late = { builder: new RunBuilder(1024, 8), mark, dicts: ring.dicts };
+      late = {
+        builder: new RunBuilder(1024, 8),
+        mark,
+        dicts: ring.dicts,
+        marks: encodeMarks(mark).length,
+      };
       this._late = late;
     }
     const before = late.builder.bytes;
@@ -178,6 +197,7 @@ export class ExportQueue {
     this._length++;
     this._queued++;
     this._bytes += late.builder.bytes - before;
+    this._wire += wireBytes(ring.xlenOf(seq) + late.marks);
     this._bound(1);
   }
 
@@ -193,9 +213,10 @@ export class ExportQueue {
     if (delay === 0) {
       this._due = true;
       if (this._inFlight) return;
-    } else if (this._length >= this._o.batchSize) {
+    } else if (this._length >= this._o.batchSize || this._wire >= this._o.batchBytes) {
       // Full batches go now (even when a time slice sends one in parts); what
       // is left waits for the timer, as BatchSpanProcessor's remainder does.
+      // (Full by bytes: batches go while a full one is queued, see _next.)
       const size = this._o.batchSize;
       this._fullOwed = Math.max(this._fullOwed, this._length - (this._length % size));
       if (!this._inFlight) {
@@ -279,6 +300,7 @@ export class ExportQueue {
     this._late = undefined;
     this._length = 0;
     this._bytes = 0;
+    this._wire = 0;
     this._retained = 0;
     this._unschedule();
     this._due = false;
@@ -336,7 +358,7 @@ export class ExportQueue {
   private _take(n: number, maxBytes = Number.POSITIVE_INFINITY): RecordBatch | undefined {
     const parts: BatchPart[] = [];
     let count = 0;
-    let expanded = 0;
+    const size = maxBytes === Number.POSITIVE_INFINITY ? undefined : new RequestSize(this._o.table);
     let full = false;
     while (count < n && !full) {
       if (this._runs.length === 0) this._sealLate();
@@ -346,8 +368,9 @@ export class ExportQueue {
       let k = from;
       let taken = 0;
       let bytes = 0;
+      let wire = 0;
       // Each record goes with its flush's marks.
-      const marks = maxBytes === Number.POSITIVE_INFINITY ? 0 : marksOf(run).length;
+      const marks = marksOf(run).length;
       while (k < run.entries && count + taken < n) {
         const slot = run.slot(k);
         if ((run.state[slot]! & LIVE) === 0) {
@@ -355,15 +378,21 @@ export class ExportQueue {
           continue;
         }
         const x = run.xlen[slot]! + marks + (run.extra?.get(slot)?.length ?? 0);
-        if (expanded + x > maxBytes && count + taken > 0) {
-          full = true;
-          break;
+        if (size !== undefined) {
+          const pair = run.pair[slot]!;
+          const cost = size.cost(pair, x);
+          if (size.bytes + cost > maxBytes && count + taken > 0) {
+            full = true;
+            break;
+          }
+          size.add(pair, cost);
         }
-        expanded += x;
+        wire += wireBytes(x);
         k++;
         taken++;
         bytes += run.len[slot]!;
       }
+      this._wire = Math.max(0, this._wire - wire);
       // Skip trailing tombstones so an exhausted run leaves now.
       while (k < run.entries && (run.state[run.slot(k)]! & LIVE) === 0) k++;
       run.cursor = k;
@@ -375,6 +404,7 @@ export class ExportQueue {
       }
       this._length -= taken;
       this._bytes = this._length === 0 ? 0 : this._bytes - bytes;
+      if (this._length === 0) this._wire = 0;
       count += taken;
       parts.push({ run, from, to: k });
     }
@@ -442,6 +472,7 @@ export class ExportQueue {
       this._due ||
       this._fullOwed > 0 ||
       this._length >= this._o.batchSize ||
+      this._wire >= this._o.batchBytes ||
       this._waitedFor() ||
       this._scheduled === undefined
     ) {
@@ -562,4 +593,21 @@ class ExportCall {
       this.done({ code: ExportResultCode.FAILED, error: error as Error });
     }
   }
+}
+
+/** A record's bytes in a request: its `0x12 <length>` framing and `x` bytes, expanded with its marks. */
+function wireBytes(x: number): number {
+  return 1 + varintSize(x) + x;
+}
+
+/** The wire bytes of a run's live records, marks and extra fields included (see {@link wireBytes}). */
+function runWireBytes(run: RecordRun): number {
+  const marks = marksOf(run).length;
+  let total = 0;
+  for (let k = run.cursor; k < run.entries; k++) {
+    const slot = run.slot(k);
+    if ((run.state[slot]! & LIVE) === 0) continue;
+    total += wireBytes(run.xlen[slot]! + marks + (run.extra?.get(slot)?.length ?? 0));
+  }
+  return total;
 }

@@ -10,6 +10,7 @@ import { asResult } from '../export/call-exporter.js';
 import type { OtlpHttpConfig } from '../export/otlp-proto-exporter.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { timerDelay } from '../timer.js';
+import { RequestSize } from '../flush/request-layout.js';
 import { assembleLogsRequest, type LogBatch } from './log-request.js';
 
 /** An `ExportLogsServiceRequest` already encoded, and how many log records it holds. */
@@ -108,7 +109,7 @@ export class LogExportQueue {
     private readonly _o: {
       maxBytes: number;
       batchSize: number;
-      /** The most record bytes per request, marks included (a larger record goes alone). */
+      /** The most bytes per request on the wire, headers and marks included (a larger record goes alone). */
       batchBytes?: number;
       timeoutMs: number;
     },
@@ -198,7 +199,7 @@ export class LogExportQueue {
       return;
     }
     const from = q.cursor;
-    const to = batchEnd(q.batch, from, this._o.batchSize, this._o.batchBytes);
+    const to = batchEnd(q.batch, from, this._o.batchSize, this._o.batchBytes, this._table);
     q.cursor = to;
     if (to === q.batch.count) {
       this._queue.shift();
@@ -304,22 +305,26 @@ export class LogExportQueue {
 
 /**
  * Where a request starting at record `from` ends: at most `count` records,
- * whose bytes with their marks add up to at most `maxBytes` (at least one).
+ * and at most `maxBytes` on the wire, each record with its marks and the
+ * request's resource and scope headers (at least one record).
  */
 export function batchEnd(
   batch: LogBatch,
   from: number,
   count: number,
-  maxBytes = Number.POSITIVE_INFINITY,
+  maxBytes: number | undefined,
+  table: ResourceScopeTable,
 ): number {
   const last = Math.min(batch.count, from + count);
-  if (maxBytes === Number.POSITIVE_INFINITY) return last;
+  if (maxBytes === undefined || maxBytes === Number.POSITIVE_INFINITY) return last;
   const marks = batch.marks?.length ?? 0;
-  let bytes = batch.len[from]! + marks;
-  let to = from + 1;
+  const size = new RequestSize(table);
+  let to = from;
   while (to < last) {
-    bytes += batch.len[to]! + marks;
-    if (bytes > maxBytes) break;
+    const pair = batch.pair[to]!;
+    const cost = size.cost(pair, batch.len[to]! + marks);
+    if (to > from && size.bytes + cost > maxBytes) break;
+    size.add(pair, cost);
     to++;
   }
   return to;
