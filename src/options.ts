@@ -130,9 +130,9 @@ export interface FlightRecorderOptions {
    */
   maxExportBatchSize?: number;
   /**
-   * The most bytes of spans (or log records) in one export call, as OTLP
-   * protobuf: each record as it goes on the wire, its flush's marks
-   * included, the request's resource and scope headers not. A record
+   * The most bytes of one export call's request, as OTLP protobuf on the
+   * wire (before any gzip): the spans (or log records) with their flush's
+   * marks, and the resource and scope headers. A record
    * larger than this goes alone. The default keeps requests far below the
    * Collector's limits (20 MiB over OTLP/HTTP, 4 MiB over gRPC), also as
    * JSON. Unit: bytes, an integer from 1 to 1073741824.
