@@ -750,12 +750,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */
   private _traceMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
-    const mark =
-      open !== undefined
-        ? open.mark
-        : this._flushed.size === 0
-          ? undefined
-          : this._flushed.get(traceId);
+    const mark = this._lateMark(traceId, open);
     return mark === undefined || this._windowMarks.has(mark) ? undefined : mark;
   }
 
@@ -1061,11 +1056,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       resource: firstResource(runs, table),
       appendToSpans: (fields) => {
         const found = new Set<string>();
-        const wanted = new WantedSpans(
-          new Map([...fields].map(([key, bytes]) => [key, { key, bytes }] as const)),
-        );
+        const wanted = new WantedSpans(fields);
         for (const run of runs) {
-          wanted.forEachIn(run, (slot, { key, bytes }) => {
+          wanted.forEachIn(run, (slot, bytes, key) => {
             found.add(key);
             appendFields(run, slot, bytes);
           });

@@ -134,9 +134,8 @@ export function defaultSink(
   // Held, then said in order once the exporter is built.
   const held: string[] = [];
   const said: string[] = [];
-  let sink: RecordSink | undefined;
   try {
-    sink = holdDiagWarnings(held, () => {
+    return holdDiagWarnings(held, (): RecordSink => {
       if (protocol === 'http/json') return new SpanExporterSink(new OTLPTraceExporter(), table);
       if (protocol === 'grpc') {
         const Grpc = loadGrpc();
@@ -158,13 +157,11 @@ export function defaultSink(
           `otel-flight-recorder: ignoring ${variable}=${JSON.stringify(raw)}: expected http/protobuf, http/json or grpc; using the default "http/protobuf"`,
         );
       }
-      return undefined;
+      // http/protobuf, asked for or the fallback.
+      return new OtlpProtoSink(new OtlpProtoRequestExporter(), table);
     });
-    // The fallback, http/protobuf, is built with its warnings held too.
-    sink ??= holdDiagWarnings(held, () => new OtlpProtoSink(new OtlpProtoRequestExporter(), table));
   } finally {
     for (const message of said) warnAboutSetup(message);
     reportHeld(held, process.env);
   }
-  return sink;
 }

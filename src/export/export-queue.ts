@@ -1,12 +1,11 @@
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { encodeMarks, marksOf } from '../flush/request.js';
-import { RequestSize } from '../flush/request-layout.js';
+import { recordWireBytes, RequestSize } from '../flush/request-layout.js';
 import type { FlushMark } from '../marks.js';
 import { compactRun, type Dicts, LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import type { SpanRing } from '../record/span-ring.js';
-import { varintSize } from '../record/protobuf-writer.js';
 import { timerDelay } from '../timer.js';
 import { asResult } from './call-exporter.js';
 
@@ -197,7 +196,7 @@ export class ExportQueue {
     this._length++;
     this._queued++;
     this._bytes += late.builder.bytes - before;
-    this._wire += wireBytes(ring.xlenOf(seq) + late.marks);
+    this._wire += recordWireBytes(ring.xlenOf(seq) + late.marks);
     this._bound(1);
   }
 
@@ -350,10 +349,10 @@ export class ExportQueue {
     }
   }
 
-  /** Removes the oldest `n` live records at most, across flushes; returns them as a batch. */
   /**
-   * Takes up to `n` live records, oldest first, and records that expand to at
-   * most `maxBytes` together (at least one, however large).
+   * Removes the oldest `n` live records at most, across flushes, that make a
+   * request of at most `maxBytes` on the wire (at least one record, however
+   * large); returns them as a batch.
    */
   private _take(n: number, maxBytes = Number.POSITIVE_INFINITY): RecordBatch | undefined {
     const parts: BatchPart[] = [];
@@ -387,7 +386,7 @@ export class ExportQueue {
           }
           size.add(pair, cost);
         }
-        wire += wireBytes(x);
+        wire += recordWireBytes(x);
         k++;
         taken++;
         bytes += run.len[slot]!;
@@ -595,11 +594,6 @@ class ExportCall {
   }
 }
 
-/** A record's bytes in a request: its `0x12 <length>` framing and `x` bytes, expanded with its marks. */
-function wireBytes(x: number): number {
-  return 1 + varintSize(x) + x;
-}
-
 /** The wire bytes of a run's live records, marks and extra fields included (see {@link wireBytes}). */
 function runWireBytes(run: RecordRun): number {
   const marks = marksOf(run).length;
@@ -607,7 +601,7 @@ function runWireBytes(run: RecordRun): number {
   for (let k = run.cursor; k < run.entries; k++) {
     const slot = run.slot(k);
     if ((run.state[slot]! & LIVE) === 0) continue;
-    total += wireBytes(run.xlen[slot]! + marks + (run.extra?.get(slot)?.length ?? 0));
+    total += recordWireBytes(run.xlen[slot]! + marks + (run.extra?.get(slot)?.length ?? 0));
   }
   return total;
 }

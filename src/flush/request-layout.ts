@@ -45,7 +45,7 @@ export class RequestLayout {
     }
     group.items.push(item);
     group.lengths.push(length);
-    group.size += 1 + varintSize(length) + length;
+    group.size += recordWireBytes(length);
   }
 
   /** The request's size in bytes, headers included; once, after the last {@link add}. */
@@ -102,6 +102,11 @@ export class RequestLayout {
   }
 }
 
+/** A record's bytes in a request: its `0x12 <length>` framing and its `length` bytes. */
+export function recordWireBytes(length: number): number {
+  return 1 + varintSize(length) + length;
+}
+
 /** What a resource still detecting attributes is counted as in a request's size. */
 const PENDING_RESOURCE_BYTES = 1024;
 
@@ -126,7 +131,7 @@ export class RequestSize {
 
   /** What adding a record of resource and scope `pair`, whose body is `length` bytes, adds. */
   cost(pair: number, length: number): number {
-    let n = 1 + varintSize(length) + length;
+    let n = recordWireBytes(length);
     if (pair === this._lastPair || this._pairs.has(pair)) return n;
     const table = this._table;
     const scope = table.encodedScope(pair);

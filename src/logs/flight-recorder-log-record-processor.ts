@@ -203,9 +203,7 @@ export class FlightRecorderLogRecordProcessor {
         passThrough ? LOG_SHIPPED : 0,
       );
       if (passThrough) this._goNow(ring.buf, at, n, pair, undefined);
-      if (tidAt >= 0 && severity >= SEVERITY.ERROR && this._o.flushOnErrorLog) {
-        this._errorLog(logRecord.spanContext!.traceId, context);
-      }
+      if (tidAt >= 0) this._errorLog(logRecord.spanContext!.traceId, severity, context);
     } catch (error) {
       this._warnOnce(error);
     }
@@ -266,13 +264,8 @@ export class FlightRecorderLogRecordProcessor {
       const marks =
         traceId === undefined || this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
       this._goNow(buf, 0, w.pos, pair, marks);
-      if (
-        marks === undefined &&
-        traceId !== undefined &&
-        (logRecord.severityNumber ?? 0) >= SEVERITY.ERROR &&
-        this._o.flushOnErrorLog
-      ) {
-        this._errorLog(traceId, context);
+      if (marks === undefined && traceId !== undefined) {
+        this._errorLog(traceId, logRecord.severityNumber ?? 0, context);
       }
       return;
     }
@@ -325,12 +318,14 @@ export class FlightRecorderLogRecordProcessor {
   }
 
   /**
-   * An ERROR record inside trace `traceId` triggers `error-log`: when the
+   * A record of `severity` inside trace `traceId`, at ERROR or above (with
+   * `flushOnErrorLog`), triggers `error-log`: when the
    * trace's local root is open here, it triggers when that root ends (so
    * the whole trace, its root and its records go in one flush); otherwise
    * now. Either way through the span recorder's trigger policy.
    */
-  private _errorLog(traceId: string, context: Context | undefined): void {
+  private _errorLog(traceId: string, severity: number, context: Context | undefined): void {
+    if (severity < SEVERITY.ERROR || !this._o.flushOnErrorLog) return;
     const recorder = this._recorder;
     if (recorder._triggerAtRootEnd(traceId, 'error-log')) return;
     const span = trace.getSpan(context ?? api.active()) as unknown as ReadableSpan | undefined;

@@ -57,8 +57,8 @@ export class WantedSpans<T> {
     return this._prefixes.size;
   }
 
-  /** Calls `fn` for each live record of `run` that is a wanted span, with what it is wanted for. */
-  forEachIn(run: RecordRun, fn: (slot: number, value: T) => void): void {
+  /** Calls `fn` for each live record of `run` that is a wanted span, with what it is wanted for and its key. */
+  forEachIn(run: RecordRun, fn: (slot: number, value: T, key: string) => void): void {
     if (this._prefixes.size === 0) return;
     const buf = run.buf;
     for (let k = 0; k < run.entries; k++) {
@@ -71,8 +71,9 @@ export class WantedSpans<T> {
       const prefix =
         ((buf[o + 20]! << 24) | (buf[o + 21]! << 16) | (buf[o + 22]! << 8) | buf[o + 23]!) >>> 0;
       if (!this._prefixes.has(prefix)) continue;
-      const value = this._wanted.get(hexAt(buf, o + 2, 16) + hexAt(buf, o + 20, 8));
-      if (value !== undefined) fn(slot, value);
+      const key = hexAt(buf, o + 2, 16) + hexAt(buf, o + 20, 8);
+      const value = this._wanted.get(key);
+      if (value !== undefined) fn(slot, value, key);
     }
   }
 }
