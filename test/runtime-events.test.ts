@@ -282,12 +282,12 @@ describe('runtime events', () => {
     const t = setup({ stallTriggerMs: 1_000, minFlushIntervalMs: 0 });
     t.start('GET /slow', T0).end(T0 + 5);
     // A flush 900 ms into a 1.8 s block saw it so far; the tick after it, whole.
-    t.sources.emitStall(T0 + 10, T0 + 910);
+    const id = t.sources.emitStall(T0 + 10, T0 + 910);
     await t.recorder.forceFlush();
     assert.equal(t.recorder.stats().triggers['event-loop-stall'], undefined);
-    t.sources.emitStall(T0 + 10, T0 + 1_810);
-    // Seen again after it ended (its start moved on): nothing new.
-    t.sources.emitStall(T0 + 30, T0 + 1_830);
+    t.sources.emitStall(T0 + 10, T0 + 1_810, id);
+    // Seen again, no longer: nothing new.
+    t.sources.emitStall(T0 + 10, T0 + 1_810, id);
     await t.recorder.forceFlush();
     const stats = t.recorder.stats();
     assert.equal(stats.stallsRecorded, 1);
@@ -295,6 +295,26 @@ describe('runtime events', () => {
     const stalls = runtime(t.exporter.spans).filter((s) => s.name === 'event loop blocked');
     assert.ok(stalls.length > 0);
     for (const s of stalls) assert.equal(ms(s.endTime) - ms(s.startTime), 1_800);
+    await t.recorder.shutdown();
+  });
+
+  test('a stall right after another, starting inside its last millisecond, is a stall of its own and triggers on its own', async () => {
+    const t = setup({ stallTriggerMs: 1_000, minFlushIntervalMs: 0 });
+    t.start('GET /slow', T0).end(T0 + 5);
+    // Read through the 1 ms wall clock, the second block starts 0.4 ms before
+    // the first one's end.
+    t.sources.emitStall(T0 + 10, T0 + 200);
+    t.sources.emitStall(T0 + 199.6, T0 + 1_400);
+    await t.recorder.forceFlush();
+    const stats = t.recorder.stats();
+    assert.equal(stats.stallsRecorded, 2);
+    assert.deepEqual(stats.triggers, { 'event-loop-stall': 1 });
+    const stalls = runtime(t.exporter.spans).filter((s) => s.name === 'event loop blocked');
+    const lengths = new Set(stalls.map((s) => Math.round(ms(s.endTime) - ms(s.startTime))));
+    assert.deepEqual(
+      [...lengths].sort((a, b) => a - b),
+      [190, 1_200],
+    );
     await t.recorder.shutdown();
   });
 

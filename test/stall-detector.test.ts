@@ -2,7 +2,8 @@
 // event loop: blocks made with a busy wait, at any phase of its timer.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { processSources } from '../src/runtime/sources.js';
+import { RuntimeEvents } from '../src/runtime/runtime-events.js';
+import { processSources, type RuntimeSources } from '../src/runtime/sources.js';
 
 const block = (ms: number): void => {
   const until = performance.now() + ms;
@@ -25,6 +26,40 @@ test('every block of the threshold or longer is a stall, wherever it starts in t
   }
   assert.equal(stalls.length, 12, JSON.stringify(stalls));
   for (const [start, end] of stalls) assert.ok(end - start >= 55, `${end - start} ms`);
+});
+
+test('blocks one right after the other are each a stall of their own, recorded and attached', async () => {
+  const emitted: [number, number][] = [];
+  const real = processSources();
+  const sources: RuntimeSources = {
+    ...real,
+    stalls: (threshold, emit) =>
+      real.stalls(threshold, (start, end, late, id) => {
+        emitted.push([start, end]);
+        emit(start, end, late, id);
+      }),
+  };
+  const events = new RuntimeEvents(
+    { stallThresholdMs: 50, stallTriggerMs: 0, minAgeMs: 10_000 },
+    { triggerWindow: () => {}, now: () => Date.now() },
+    sources,
+  );
+  try {
+    await turn(30);
+    for (let i = 0; i < 16; i++) {
+      // The detector's tick runs (timers) between two blocks (immediates),
+      // and the next block starts at once: its stall starts where the
+      // previous one ended, give or take the wall clock's millisecond.
+      await new Promise((resolve) => setImmediate(resolve));
+      block(60);
+    }
+    await turn(60);
+  } finally {
+    events.stop();
+  }
+  assert.equal(emitted.length, 16, JSON.stringify(emitted));
+  assert.equal(events.counters.stallsRecorded, 16, JSON.stringify(emitted));
+  for (const [start, end] of emitted) assert.ok(end - start >= 55, `${end - start} ms`);
 });
 
 test('a busy loop of short callbacks is not a stall', async () => {

@@ -57,7 +57,7 @@ export class RuntimeEvents implements FlushContributor {
   private _lastTrackMs: number | undefined;
   private _resource: ReadableSpan['resource'] | undefined;
   /** The stall recorded last, so one seen again as it goes on widens it. */
-  private _lastStall: { seq: number; startMs: number; endMs: number } | undefined;
+  private _lastStall: { id: number; seq: number; startMs: number; endMs: number } | undefined;
   /** When a flush last took a sample (ms, the host's clock). */
   private _lastSampleMs = Number.NEGATIVE_INFINITY;
   private _flushing = false;
@@ -111,8 +111,8 @@ export class RuntimeEvents implements FlushContributor {
     }
     try {
       this._handles.push(
-        this._sources.stalls(this._o.stallThresholdMs, (start, end, late) =>
-          this._stall(start, end, late),
+        this._sources.stalls(this._o.stallThresholdMs, (start, end, late, id) =>
+          this._stall(start, end, late, id),
         ),
       );
     } catch (error) {
@@ -126,15 +126,13 @@ export class RuntimeEvents implements FlushContributor {
     this._ring.push(GC, startMs, endMs, kind, flags);
   }
 
-  private _stall(startMs: number, endMs: number, lateMs: number): void {
+  private _stall(startMs: number, endMs: number, lateMs: number, id: number): void {
     if (!(endMs >= startMs)) return;
-    // A stall seen before, by a flush's check: if it went on since (the
-    // loop was active all along, so its start is the same), the event
-    // recorded then is widened; if it had ended, there is nothing new.
+    // A stall seen before, by a flush's check (the source says so by its
+    // id): the event recorded then is widened to what the source sees now.
     const last = this._lastStall;
     let before = 0;
-    if (last !== undefined && startMs <= last.endMs && endMs >= last.startMs) {
-      if (Math.abs(startMs - last.startMs) > 1) return;
+    if (last !== undefined && last.id === id) {
       if (!this._ring.extend(last.seq, startMs, endMs, lateMs)) return;
       before = last.endMs - last.startMs;
       startMs = Math.min(startMs, last.startMs);
@@ -143,7 +141,7 @@ export class RuntimeEvents implements FlushContributor {
       last.endMs = endMs;
     } else {
       this.counters.stallsRecorded++;
-      this._lastStall = { seq: this._ring.nextSeq, startMs, endMs };
+      this._lastStall = { id, seq: this._ring.nextSeq, startMs, endMs };
       this._ring.push(STALL, startMs, endMs, lateMs, 0);
     }
     const trigger = this._o.stallTriggerMs;

@@ -12,16 +12,19 @@ export interface RuntimeSources {
   /** GC pauses: `emit(startMs, endMs, kind, flags)`. */
   gc(emit: (startMs: number, endMs: number, kind: number, flags: number) => void): SourceHandle;
   /**
-   * Event-loop stalls of at least `thresholdMs`: `emit(startMs, endMs, lateMs)`,
-   * where `lateMs` is how late the detector's timer ran.
+   * Event-loop stalls of at least `thresholdMs`: `emit(startMs, endMs, lateMs, id)`,
+   * where `lateMs` is how late the detector's timer ran, and `id` is the
+   * same each time one stall is emitted again as it goes on (by a flush's
+   * `check()` inside or after it, then by the detector's tick) and new for
+   * the next stall, even one that starts where the previous one ended.
    */
-  stalls(
-    thresholdMs: number,
-    emit: (startMs: number, endMs: number, lateMs: number) => void,
-  ): SourceHandle;
+  stalls(thresholdMs: number, emit: StallEmit): SourceHandle;
   /** The heap in use now (bytes) and the event-loop utilization since the previous call (0..1). */
   sample(): { heapUsed: number; utilization: number };
 }
+
+/** @internal */
+export type StallEmit = (startMs: number, endMs: number, lateMs: number, id: number) => void;
 
 /** @internal */
 export interface SourceHandle {
@@ -78,15 +81,17 @@ function observeGc(
  * half `thresholdMs` (at most 40 a second at the 50 ms default), each a few
  * microseconds.
  */
-function detectStalls(
-  thresholdMs: number,
-  emit: (startMs: number, endMs: number, lateMs: number) => void,
-): SourceHandle {
+function detectStalls(thresholdMs: number, emit: StallEmit): SourceHandle {
   // Ticks twice per threshold: a block of the threshold holds a tick up by
   // at least half of it, wherever in the interval it starts.
   const interval = Math.max(10, Math.min(thresholdMs / 2, 1_000));
   let last = performance.now();
   let elu = performance.eventLoopUtilization();
+  // Which period between two ticks this is: a stall is measured from the
+  // tick before it, so what is emitted before the next tick is one stall.
+  // Times cannot tell: the next stall starts right where this one ended, and
+  // read through the 1 ms wall clock it can start up to a millisecond before.
+  let period = 0;
   /**
    * A stall ended just now (or, from a flush inside the block, goes on) when
    * the tick was held up by at least `thresholdMs - interval` and the loop
@@ -100,10 +105,11 @@ function detectStalls(
     const active = performance.eventLoopUtilization().active - elu.active;
     if (active < thresholdMs) return;
     const end = now + spanClockOffset();
-    emit(end - active, end, late);
+    emit(end - active, end, late, period);
   };
   const timer = setInterval(() => {
     tick();
+    period++;
     last = performance.now();
     elu = performance.eventLoopUtilization();
   }, interval);

@@ -1,4 +1,4 @@
-import type { RuntimeSources } from '../../src/runtime/sources.js';
+import type { RuntimeSources, StallEmit } from '../../src/runtime/sources.js';
 
 /**
  * Runtime sources a test drives: `gc(...)` and `stall(...)` emit pauses at
@@ -12,14 +12,15 @@ export class FakeRuntimeSources implements RuntimeSources {
   checks = 0;
   stopped = 0;
   private _gc: ((s: number, e: number, kind: number, flags: number) => void) | undefined;
-  private _stall: ((s: number, e: number, late: number) => void) | undefined;
+  private _stall: StallEmit | undefined;
+  private _stallId = 0;
 
   gc(emit: (s: number, e: number, kind: number, flags: number) => void) {
     this._gc = emit;
     return this._handle();
   }
 
-  stalls(thresholdMs: number, emit: (s: number, e: number, late: number) => void) {
+  stalls(thresholdMs: number, emit: StallEmit) {
     this.thresholdMs = thresholdMs;
     this._stall = emit;
     return this._handle();
@@ -34,9 +35,13 @@ export class FakeRuntimeSources implements RuntimeSources {
     this._gc!(startMs, endMs, kind, flags);
   }
 
-  /** An event-loop stall from `startMs` to `endMs`. */
-  emitStall(startMs: number, endMs: number): void {
-    this._stall!(startMs, endMs, endMs - startMs);
+  /**
+   * An event-loop stall from `startMs` to `endMs`: a new one, or, given the
+   * `id` an earlier call returned, that stall seen again as it goes on.
+   */
+  emitStall(startMs: number, endMs: number, id = ++this._stallId): number {
+    this._stall!(startMs, endMs, endMs - startMs, id);
+    return id;
   }
 
   private _handle() {
