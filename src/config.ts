@@ -96,7 +96,7 @@ export function decimalInteger(raw: string): number | undefined {
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** A duration in milliseconds: a finite number from `min` up to what a timer holds. */
-export function duration(min: 0 | 1) {
+export function duration(min: number) {
   const range = `>= ${min} and <= ${MAX_DURATION_MS}`;
   return {
     parse: decimalInteger,
@@ -379,7 +379,10 @@ export const OPTIONS = {
       'record GC pauses and event-loop stalls and attach them to the flushed spans they overlapped (see runtime events)',
   }),
   stallThresholdMs: option<number>({
-    ...duration(1),
+    // The detector ticks every half threshold, at most every 10 ms: below
+    // 20 ms a block of the threshold may hold no tick up, and a busy loop
+    // holds each tick up by a whole threshold.
+    ...duration(20),
     env: 'FLIGHT_RECORDER_STALL_THRESHOLD_MS',
     default: 50,
     meaning: 'an event loop blocked this long or longer is recorded as a stall',

@@ -176,7 +176,8 @@ export interface FlightRecorderOptions {
   runtimeEvents?: boolean;
   /**
    * An event loop blocked for this long or longer is recorded as a stall.
-   * Unit: milliseconds, at least 1 and at most 2147483647.
+   * Unit: milliseconds, at least 20 (the detector's timer ticks every half
+   * threshold, and at most every 10 ms) and at most 2147483647.
    * Env: `FLIGHT_RECORDER_STALL_THRESHOLD_MS`. The default is 50 ms.
    */
   stallThresholdMs?: number;

@@ -163,7 +163,8 @@ describe('options', () => {
         assert.match(warnings[0]!, /expected a decimal integer >= \d+ and <= \d+/);
         assert.ok(warnings[0]!.includes(`using the default ${String(fallback)}`), warnings[0]);
       }
-      assert.equal(fromEnv({ [env!]: '7' }).options[name], 7);
+      // Within every numeric option's range (the stall threshold's starts at 20).
+      assert.equal(fromEnv({ [env!]: '70' }).options[name], 70);
     });
   }
 
@@ -173,6 +174,7 @@ describe('options', () => {
     ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '0', 'exportTimeoutMs'],
     ['FLIGHT_RECORDER_MAX_BYTES', '1073741825', 'maxBytes'],
     ['FLIGHT_RECORDER_MAX_BYTES', '0', 'maxBytes'],
+    ['FLIGHT_RECORDER_STALL_THRESHOLD_MS', '19', 'stallThresholdMs'],
     ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', '0', 'maxExportBatchSize'],
     ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_BYTES', '1 MiB', 'maxExportBatchBytes'],
     ['FLIGHT_RECORDER_TRIGGERS', 'latency,slow', 'triggers'],

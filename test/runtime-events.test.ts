@@ -395,6 +395,14 @@ describe('runtime events', () => {
       20,
     );
     assert.throws(() => resolveOptions({ stallThresholdMs: 0 }, {}, warn), /stallThresholdMs/);
+    // Below 20 ms the detector (a tick every half threshold, at most every
+    // 10 ms) would miss blocks and report busy loops.
+    assert.throws(() => resolveOptions({ stallThresholdMs: 10 }, {}, warn), /stallThresholdMs.*10/);
+    const warnings: string[] = [];
+    const low = { FLIGHT_RECORDER_STALL_THRESHOLD_MS: '10' };
+    assert.equal(resolveOptions({}, low, (m) => warnings.push(m)).stallThresholdMs, 50);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /FLIGHT_RECORDER_STALL_THRESHOLD_MS.*10.*>= 20/);
     const exporter = new TestExporter();
     const recorder = new FlightRecorderSpanProcessor({ exporter, runtimeEvents: false });
     assert.equal(recorder._runtime, undefined);
