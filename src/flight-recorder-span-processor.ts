@@ -1053,7 +1053,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         return (all ??= leavingSpans(runs, table, undefined));
       },
       spansOfTrace: (id) => leavingSpans(runs, table, id),
-      resource: firstResource(runs, table),
+      ...firstLeaving(runs, table),
       appendToSpans: (fields) => {
         const found = new Set<string>();
         const wanted = new WantedSpans(fields);
@@ -1132,15 +1132,20 @@ function leavingSpans(
   return spans;
 }
 
-/** The resource of the first live record of `runs`. */
-function firstResource(
+/**
+ * The resource and start of the first live record of `runs`: of a window,
+ * the span that ended first (records are held in the order spans ended).
+ */
+function firstLeaving(
   runs: readonly RecordRun[],
   table: ResourceScopeTable,
-): ReadableSpan['resource'] | undefined {
+): { resource: ReadableSpan['resource']; oldestStartMs: number } | undefined {
   for (const run of runs) {
     for (let k = 0; k < run.entries; k++) {
       const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) !== 0) return table.resource(run.pair[slot]!);
+      if ((run.state[slot]! & LIVE) === 0) continue;
+      const resource = table.resource(run.pair[slot]!);
+      return { resource, oldestStartMs: readLeavingSpan(run, slot, resource).startMs };
     }
   }
   return undefined;

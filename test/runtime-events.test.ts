@@ -117,6 +117,8 @@ describe('runtime events', () => {
 
   test('a window flush attaches to its triggering trace and exports one runtime track of every pause', async () => {
     const t = setup({ flushScope: 'window' });
+    // The window's first span to end, of another trace, started before the others.
+    t.start('GET /early', T0 - 300).end(T0 + 5);
     const a = t.start('GET /a', T0);
     const b = t.start('GET /b', T0 + 10);
     t.sources.emitGc(T0 + 50, T0 + 90, 4);
@@ -134,7 +136,9 @@ describe('runtime events', () => {
     // The runtime track: a root over the window, the pause once, the sample as attributes.
     assert.deepEqual(names(inTrack), ['gc (major)', 'process runtime']);
     assert.equal(trackRoot.parentSpanContext, undefined);
-    assert.ok(ms(trackRoot.startTime) <= T0 && ms(trackRoot.endTime) >= T0 + 90);
+    // From the window's oldest span, not the triggering trace's.
+    assert.equal(ms(trackRoot.startTime), T0 - 300);
+    assert.ok(ms(trackRoot.endTime) >= T0 + 90);
     assert.equal(trackRoot.attributes['v8js.memory.heap.used'], 12_345_678);
     assert.equal(trackRoot.attributes['nodejs.eventloop.utilization'], 0.25);
     assert.equal(trackRoot.attributes['flight_recorder.runtime.gc_pauses'], 1);

@@ -35,6 +35,11 @@ export interface ContributorFlush {
   readonly spans: readonly LeavingSpan[];
   /** The resource of the first span leaving, if any. */
   readonly resource?: ReadableSpan['resource'] | undefined;
+  /**
+   * The start (epoch ms) of the first span leaving: of a window flush, the
+   * span that ended first, where the window begins. Undefined when none.
+   */
+  readonly oldestStartMs?: number | undefined;
   /** The spans leaving of one trace only, found without reading the others. */
   spansOfTrace(traceId: string): LeavingSpan[];
   /**

@@ -183,9 +183,9 @@ export class RuntimeEvents implements FlushContributor {
       this.counters.runtimeEventsAttached += attached.length;
       if (window && sample !== undefined && this._resource !== undefined) {
         const since = events.filter((e) => e.seq >= this._trackedSeq);
-        // From the previous track (else the oldest event; runtimeTrack takes
-        // the earliest of this, the events and the samples).
-        let startMs = this._lastTrackMs ?? now;
+        // From the previous track, else the window's oldest span (runtimeTrack
+        // takes the earliest of this, the events and the samples).
+        let startMs = this._lastTrackMs ?? flush.oldestStartMs ?? now;
         for (const span of spans) startMs = Math.min(startMs, span.startMs);
         attached.push(
           ...runtimeTrack({
