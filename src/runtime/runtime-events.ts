@@ -85,6 +85,7 @@ export class RuntimeEvents implements FlushContributor {
   _useSources(sources: RuntimeSources): void {
     this.stop();
     this._ring.clear();
+    this._lastStall = undefined;
     this._trackedSeq = this._ring.nextSeq;
     this._sources = sources;
     this._start();
