@@ -241,15 +241,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       this._coordination = startCoordination(coordination!, {
         heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
+        // Also when the trace is still being served here with nothing ended
+        // (a trigger from downstream): its spans that end from now on
+        // follow the mark, and its log records go now and later with it.
         flushRemote: (traceId, mark, records) => {
           if (this._off) return;
-          const open = this._open.get(traceId);
-          if (records.length === 0 && open !== undefined) {
-            // Still being served here (the trigger came from downstream): what ends from now on follows.
-            open.mark = mark;
-            this._flushed.set(traceId, mark);
-            return;
-          }
           this._flush(mark, this._now(), traceId, undefined, records, true);
         },
         now: () => this._now(),

@@ -116,6 +116,70 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
     }
   }
 
+  test('breadcrumbs: a trigger in one branch of a request reaches the services of its other branches', async () => {
+    // A → B → {C, D}: C fails after D answered; D is on the request's path
+    // but not upstream of C, so only B's passing it on can reach it.
+    const all = ['sib-a', 'sib-b', 'sib-c', 'sib-d'].map((n) => service(n, 'breadcrumbs'));
+    const [a, b, c, d] = all as [Service, Service, Service, Service];
+    const hop = (from: Context): Context => {
+      const carrier: Record<string, string> = {};
+      propagator.inject(from, carrier, defaultTextMapSetter);
+      return propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+    };
+    const run = (fail: boolean, startTime: number) => {
+      const rootA = a.tracer.startSpan('a', { startTime }, ROOT_CONTEXT);
+      const inB = hop(trace.setSpan(ROOT_CONTEXT, rootA));
+      const rootB = b.tracer.startSpan('b', { startTime }, inB);
+      const toB = trace.setSpan(inB, rootB);
+      const rootD = d.tracer.startSpan('d', { startTime }, hop(toB));
+      const rootC = c.tracer.startSpan('c', { startTime }, hop(toB));
+      rootD.end(startTime + 2);
+      if (fail) rootC.setStatus({ code: SpanStatusCode.ERROR });
+      rootC.end(startTime + 3);
+      rootB.end(startTime + 4);
+      rootA.end(startTime + 5);
+      return rootA.spanContext().traceId;
+    };
+    const client = createClient({ url: redis.url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await until(() => all.every((s) => s.recorder['_coordination']?.ready === true), 'links');
+      run(false, Date.now()); // teaches each service who calls it
+      await until(async () => {
+        const n = await client.pubSubNumSub([
+          'bc-breadcrumbs:after:sib-b',
+          'bc-breadcrumbs:to:sib-b',
+          'bc-breadcrumbs:to:sib-a',
+        ]);
+        return (
+          n['bc-breadcrumbs:after:sib-b'] === 2 &&
+          n['bc-breadcrumbs:to:sib-b'] === 1 &&
+          n['bc-breadcrumbs:to:sib-a'] === 1
+        );
+      }, 'subscriptions');
+      const failed = run(true, Date.now());
+      await until(() => d.recorder.stats().remoteFlushes === 1, 'D to flush');
+      const cMark = c.exporter.spans.find((s) => s.spanContext().traceId === failed)!.attributes[
+        SNAPSHOT_ID_ATTRIBUTE
+      ];
+      for (const s of [a, b, d]) {
+        const spans = s.exporter.spans.filter((x) => x.spanContext().traceId === failed);
+        assert.equal(spans.length, 1, s.name);
+        assert.equal(spans[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE], cMark, s.name);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      // Each acted once: nothing exported twice.
+      assert.deepEqual(
+        all.map((s) => s.recorder.stats().remoteFlushes),
+        [1, 1, 0, 1],
+      );
+    } finally {
+      await client.close();
+      await Promise.all(all.map((s) => s.recorder.shutdown()));
+    }
+  });
+
   for (const targets of ['breadcrumbs', 'broadcast'] as const) {
     test(`${targets}: a trigger reaches ${targets === 'breadcrumbs' ? 'only the services the request went through' : 'every service'}, both ways`, async () => {
       const all = ['svc-a', 'svc-b', 'svc-c', 'svc-x'].map((n) => service(n, targets));
@@ -188,8 +252,11 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
         const received = all.map((s) => s.recorder.stats().remoteTriggersReceived);
         if (targets === 'breadcrumbs') {
           assert.equal(x.recorder.stats().remoteTriggersReceived, 0, 'svc-x hears nothing');
-          // Two triggers, each delivered to the two other services only.
-          assert.deepEqual(received, [1, 2, 1, 0]);
+          // Two triggers, delivered to the services of the request only: A's to
+          // B and C; C's to B and A, which each pass it on to their own
+          // downstream services (where C, its origin, and B, which acted,
+          // ignore it).
+          assert.deepEqual(received, [1, 3, 3, 0]);
         } else {
           // Each trigger reaches all four, its origin included (which ignores it).
           assert.deepEqual(received, [2, 2, 2, 2]);

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { defaultTextMapGetter, ROOT_CONTEXT } from '@opentelemetry/api';
+import { defaultTextMapGetter, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { BREADCRUMBS_HEADER, FlightRecorderPropagator } from '../src/coordination/breadcrumbs.js';
 import {
   Coordinator,
   type CoordinationHost,
+  MAX_BREADCRUMBS_BYTES,
+  MAX_PENDING_TRACES,
   MAX_UPSTREAM_SERVICES,
+  PENDING_TRACE_MS,
   UPSTREAM_IDLE_MS,
 } from '../src/coordination/coordinator.js';
 import { decodeMessage, encodeMessage, MAX_MESSAGE_BYTES } from '../src/coordination/message.js';
@@ -14,8 +17,10 @@ import { redactText, redactUrl } from '../src/coordination/redact.js';
 import { COORDINATION_OPTIONS, resolveTable } from '../src/config.js';
 import type { FlushMark } from '../src/marks.js';
 import { FlightRecorderSpanProcessor } from '../src/flight-recorder-span-processor.js';
+import { makeLogging } from './helpers/logs.js';
 import { runNode } from './helpers/process.js';
 import { TestExporter } from './helpers/test-exporter.js';
+import { makeTracing, remoteParent } from './helpers/tracing.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/coordination-loads.ts', import.meta.url));
 
@@ -233,6 +238,135 @@ describe('coordination: options, messages, the receiving side', () => {
       request(['gateway', `junk-late-${i}`], 100 + i);
     }
     assert.ok(listening.has('gateway'));
+    c.close();
+  });
+
+  test('a trigger that came before any request of its trace reached this service is followed by the local root that starts later, once, within a minute', () => {
+    let now = 1_000;
+    const open = new Set<string>();
+    const flushed: string[] = [];
+    const host: CoordinationHost = {
+      heldRecords: (t) => (open.has(t) ? [] : undefined),
+      flushRemote: (t) => flushed.push(t),
+      now: () => now,
+    };
+    const c = offlineCoordinator(host, { redis: 'redis://127.0.0.1:1' });
+    const msg = (trace: string) =>
+      encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'x', instance: 'other' });
+    const root = (t: string) => {
+      open.add(t);
+      c.rootStarted(t, {} as never, ROOT_CONTEXT);
+    };
+    const [late, stale, other] = ['1', '2', '3'].map((d) => d.repeat(32)) as [
+      string,
+      string,
+      string,
+    ];
+    c.receive(msg(late));
+    c.receive(msg(stale));
+    assert.deepEqual(flushed, [], 'held nothing: nothing to flush yet');
+    root(late);
+    root(other);
+    assert.deepEqual(flushed, [late]);
+    root(late); // a second local root of it: acted on already
+    now += PENDING_TRACE_MS + 1;
+    root(stale);
+    assert.deepEqual(flushed, [late], 'a minute on, a trigger is not followed');
+    // Bounded: a flood of triggers of traces held nowhere keeps the newest.
+    const flood = Array.from({ length: MAX_PENDING_TRACES + 10 }, (_, i) =>
+      (i + 16).toString(16).padStart(32, 'f'),
+    );
+    for (const t of flood) c.receive(msg(t));
+    const pending = (c as unknown as { _pending: Map<string, unknown> })._pending;
+    assert.equal(pending.size, MAX_PENDING_TRACES);
+    root(flood[0]!);
+    root(flood.at(-1)!);
+    assert.deepEqual(flushed, [late, flood.at(-1)]);
+    c.close();
+  });
+
+  test('a remote trigger while the trace is being served here, nothing ended yet, ships its log records now and later, and its spans', async () => {
+    const exporter = new TestExporter();
+    const recorder = new FlightRecorderSpanProcessor({
+      exporter,
+      latencyThresholdMs: 10_000,
+      flushScope: 'trace',
+      exportDelayMs: 0,
+      // Never connects: the test hands the coordinator its message.
+      coordination: { redis: 'redis://127.0.0.1:1' },
+    });
+    const t = makeTracing(recorder, undefined, 'svc-b');
+    const logs = makeLogging(recorder);
+    try {
+      const traceId = '4'.repeat(32);
+      const root = t.start('GET /b', Date.now(), remoteParent(traceId));
+      const inRoot = trace.setSpan(ROOT_CONTEXT, root);
+      logs.logger.emit({ body: 'before the trigger', context: inRoot });
+      recorder['_coordination']!.receive(
+        encodeMessage({
+          trace: traceId,
+          snapshot: 'abcdabcdabcdabcd',
+          trigger: 'error',
+          service: 'svc-c',
+          instance: 'other',
+        }),
+      );
+      logs.logger.emit({ body: 'after the trigger', context: inRoot });
+      root.end();
+      await recorder.forceFlush();
+      await logs.provider.forceFlush();
+      assert.deepEqual(
+        exporter.spans.map((s) => [s.name, s.attributes['flight_recorder.snapshot.id']]),
+        [['GET /b', 'abcdabcdabcdabcd']],
+      );
+      const bodies = logs.exporter.records.map((r) => r.body?.stringValue).sort();
+      assert.deepEqual(bodies, ['after the trigger', 'before the trigger']);
+      for (const r of logs.exporter.records) {
+        const marks = Object.fromEntries((r.attributes ?? []).map((a) => [a.key, a.value]));
+        assert.deepEqual(marks['flight_recorder.snapshot.id'], { stringValue: 'abcdabcdabcdabcd' });
+        assert.deepEqual(marks['flight_recorder.remote_trigger'], { boolValue: true });
+      }
+      assert.equal(recorder.stats().bufferedLogs, 0);
+      assert.equal(recorder.stats().remoteFlushes, 1);
+    } finally {
+      await recorder.shutdown();
+    }
+  });
+
+  test('breadcrumbs: what the remembered breadcrumbs take is bounded, whatever names clients send', () => {
+    const host: CoordinationHost = {
+      heldRecords: () => undefined,
+      flushRemote: () => {},
+      now: () => 1_000,
+    };
+    const c = offlineCoordinator(host, { redis: 'redis://127.0.0.1:1', targets: 'breadcrumbs' });
+    const propagator = new FlightRecorderPropagator({ serviceName: 'self' });
+    const self = { resource: { attributes: { 'service.name': 'self' } } } as never;
+    const state = c as unknown as { _upstream: Map<string, unknown>; _upstreamBytes: number };
+    // The usual few paths share their lists: a map entry a trace.
+    for (let i = 0; i < 1_000; i++) {
+      const header = ['gateway', 'checkout'].join(',');
+      const ctx = propagator.extract(
+        ROOT_CONTEXT,
+        { [BREADCRUMBS_HEADER]: header },
+        defaultTextMapGetter,
+      );
+      c.rootStarted(i.toString(16).padStart(32, '0'), self, ctx);
+    }
+    assert.equal(state._upstream.size, 1_000);
+    assert.ok(state._upstreamBytes < 1_000 * 200, `${state._upstreamBytes} bytes`);
+    // Made-up names, 16 of 128 characters a request, all different.
+    for (let i = 0; i < 4_000; i++) {
+      const names = Array.from({ length: 16 }, (_, k) => `${i}-${k}-`.padEnd(128, 'x'));
+      const ctx = propagator.extract(
+        ROOT_CONTEXT,
+        { [BREADCRUMBS_HEADER]: names.join(',') },
+        defaultTextMapGetter,
+      );
+      c.rootStarted((i + 5_000).toString(16).padStart(32, '0'), self, ctx);
+    }
+    assert.ok(state._upstreamBytes <= MAX_BREADCRUMBS_BYTES, `${state._upstreamBytes} bytes`);
+    assert.ok(state._upstream.size < 400, `${state._upstream.size} traces`);
     c.close();
   });
 });

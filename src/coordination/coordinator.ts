@@ -13,6 +13,21 @@ export const MAX_SEEN_TRACES = 4_096;
 export const MAX_CLOSED_TRACES = 16_384;
 /** How many traces' breadcrumbs (their upstream services) are remembered. */
 export const MAX_TRACE_BREADCRUMBS = 16_384;
+/**
+ * What the remembered breadcrumbs may take, estimated in bytes: the names
+ * come from request headers, so a client's made-up names (16 of 128
+ * characters a request) must not grow the heap beyond this.
+ */
+export const MAX_BREADCRUMBS_BYTES = 1_048_576;
+/** How many distinct lists of upstream services are shared between traces. */
+const SHARED_BREADCRUMB_LISTS = 256;
+/**
+ * How many triggers of traces this service held nothing of are remembered,
+ * and for how long (ms), so a local root of that trace that starts later (a
+ * request that reached this service after the trigger) follows the mark.
+ */
+export const MAX_PENDING_TRACES = 1_024;
+export const PENDING_TRACE_MS = 60_000;
 /** How many upstream services a service listens for (one channel each). */
 export const MAX_UPSTREAM_SERVICES = 64;
 /**
@@ -79,8 +94,13 @@ export class Coordinator {
   private _service: string;
   /** Breadcrumbs: this service's own name once its spans told it, and its channel then. */
   private _self: string | undefined;
-  /** Breadcrumbs: the upstream services of recent traces. */
-  private readonly _upstream = new Map<string, readonly string[]>();
+  /** Breadcrumbs: the upstream services of recent traces, and what each entry is estimated to take. */
+  private readonly _upstream = new Map<string, { names: readonly string[]; bytes: number }>();
+  private _upstreamBytes = 0;
+  /** Breadcrumbs: recent lists of upstream services, shared by the traces that have the same. */
+  private readonly _lists = new Map<string, readonly string[]>();
+  /** Triggers of traces held nothing of when they came: a local root that starts later follows. */
+  private readonly _pending = new Map<string, { mark: FlushMark; at: number }>();
   /** Breadcrumbs: the upstream services listened for, and when each was last in a trace. */
   private readonly _listening = new Map<string, number>();
 
@@ -96,7 +116,7 @@ export class Coordinator {
       redis: _o.redis!,
       // Breadcrumbs: no channel until this service knows its name.
       channels: _o.targets === 'broadcast' ? [_o.channel] : [],
-      onMessage: (message) => this.receive(message),
+      onMessage: (message, channel) => this.receive(message, channel),
       load,
     });
     this._link.start();
@@ -113,7 +133,30 @@ export class Coordinator {
    * upstream services, and listens for each upstream service's triggers.
    */
   rootStarted(traceId: string, span: ReadableSpan, parent: Context): void {
-    if (this._o.targets !== 'breadcrumbs') return;
+    if (this._o.targets === 'breadcrumbs') this._learn(traceId, span, parent);
+    if (this._pending.size > 0) this._adopt(traceId);
+  }
+
+  /**
+   * A trigger came for `traceId` before this service served any of it: its
+   * local root that starts now follows the mark, as if the trigger had come
+   * now (a token, once per trace).
+   */
+  private _adopt(traceId: string): void {
+    const pending = this._pending.get(traceId);
+    if (pending === undefined) return;
+    this._pending.delete(traceId);
+    if (this._seen.has(traceId) || this._host.now() - pending.at > PENDING_TRACE_MS) return;
+    if (!this._refill()) {
+      this.counters.refused++;
+      return;
+    }
+    const records = this._host.heldRecords(traceId, undefined);
+    if (records === undefined) return;
+    this._act(traceId, pending.mark, records);
+  }
+
+  private _learn(traceId: string, span: ReadableSpan, parent: Context): void {
     if (this._self === undefined) {
       const name = span.resource?.attributes['service.name'];
       if (typeof name === 'string' && name !== '') {
@@ -121,12 +164,9 @@ export class Coordinator {
         this._link.subscribe(`${this._o.channel}:to:${name}`);
       }
     }
-    const crumbs = breadcrumbsOf(parent);
-    if (crumbs === undefined || crumbs.length === 0) return;
-    const upstream = this._upstream;
-    upstream.set(traceId, crumbs);
-    if (upstream.size > MAX_TRACE_BREADCRUMBS)
-      upstream.delete(upstream.keys().next().value as string);
+    const parsed = breadcrumbsOf(parent);
+    if (parsed === undefined || parsed.length === 0) return;
+    const crumbs = this._rememberCrumbs(traceId, parsed);
     const listening = this._listening;
     const now = this._host.now();
     for (const name of crumbs) {
@@ -139,6 +179,42 @@ export class Coordinator {
       listening.set(name, now);
       this._link.subscribe(`${this._o.channel}:after:${name}`);
     }
+  }
+
+  /**
+   * Remembers the upstream services of `traceId`, bounded by count and by
+   * {@link MAX_BREADCRUMBS_BYTES}; returns the list kept (shared with the
+   * traces that have the same one, so the usual few paths cost a map entry).
+   */
+  private _rememberCrumbs(traceId: string, parsed: readonly string[]): readonly string[] {
+    const key = parsed.join('\u0000');
+    const lists = this._lists;
+    let names = lists.get(key);
+    // An entry: the map's slot and the object; a list of its own: its array and strings.
+    let bytes = 96;
+    if (names === undefined || names.length !== parsed.length) {
+      names = parsed;
+      for (const name of names) bytes += 2 * name.length + 40;
+      lists.set(key, names);
+      if (lists.size > SHARED_BREADCRUMB_LISTS) lists.delete(lists.keys().next().value as string);
+    }
+    const upstream = this._upstream;
+    const previous = upstream.get(traceId);
+    if (previous !== undefined) {
+      upstream.delete(traceId);
+      this._upstreamBytes -= previous.bytes;
+    }
+    upstream.set(traceId, { names, bytes });
+    this._upstreamBytes += bytes;
+    while (
+      upstream.size > MAX_TRACE_BREADCRUMBS ||
+      (this._upstreamBytes > MAX_BREADCRUMBS_BYTES && upstream.size > 1)
+    ) {
+      const [oldest, entry] = upstream.entries().next().value as [string, { bytes: number }];
+      upstream.delete(oldest);
+      this._upstreamBytes -= entry.bytes;
+    }
+    return names;
   }
 
   /** Stops listening for the upstream service seen least recently, if idle long enough; whether it did. */
@@ -163,7 +239,7 @@ export class Coordinator {
     if (this._o.targets === 'broadcast') return [ch];
     // Its downstream services listen on its own channel; its upstream ones each on theirs.
     const targets = [`${ch}:after:${this._service}`];
-    for (const name of this._upstream.get(traceId) ?? []) {
+    for (const name of this._upstream.get(traceId)?.names ?? []) {
       if (name !== this._service) targets.push(`${ch}:to:${name}`);
     }
     return targets;
@@ -196,8 +272,12 @@ export class Coordinator {
     if (closed.size > MAX_CLOSED_TRACES) closed.delete(closed.keys().next().value as string);
   }
 
-  /** A message from the channel. Never throws. */
-  receive(raw: string): void {
+  /**
+   * A message from `channel` (with breadcrumbs, one of this service's:
+   * `:to:<self>` from a service downstream, `:after:<name>` from one
+   * upstream). Never throws.
+   */
+  receive(raw: string, channel?: string): void {
     const c = this.counters;
     c.received++;
     const m = decodeMessage(raw);
@@ -210,26 +290,58 @@ export class Coordinator {
     // one, so the bucket is read first: a flood over budget costs a map
     // lookup a message, not a scan.
     const firstSeq = this._closed.get(m.trace);
+    const mark: FlushMark = { snapshotId: m.snapshot, trigger: m.trigger, remote: true };
     if (!this._refill()) {
       if (firstSeq !== undefined || this._host.heldRecords(m.trace, undefined) !== undefined) {
         c.refused++;
-      }
+      } else this._awaiting(m.trace, mark);
       return;
     }
     const records = this._host.heldRecords(m.trace, firstSeq);
     if (records === undefined) {
       // Its records are all gone: later messages about it need no scan.
       this._closed.delete(m.trace);
+      // Or none came yet: a request of it may reach this service later.
+      if (firstSeq === undefined) this._awaiting(m.trace, mark);
       return;
     }
+    this._act(m.trace, mark, records);
+    if (this._o.targets === 'breadcrumbs' && channel === this._toSelf()) this._pass(raw);
+  }
+
+  /** The channel this service's downstream services send to it on (breadcrumbs). */
+  private _toSelf(): string | undefined {
+    return this._self === undefined ? undefined : `${this._o.channel}:to:${this._self}`;
+  }
+
+  /**
+   * Passes a trigger from downstream on to this service's other downstream
+   * services, once (each service acts once a trace), as Hindsight forwards
+   * along its breadcrumbs: the origin reached its own downstream services
+   * and every service upstream of it, but not the other branches of the
+   * request (a trigger in C of A→B→{C, D} reaches D through B, and A's
+   * other branches through A). What came from upstream needs no passing on:
+   * the origin's own channel reached every service downstream of it.
+   */
+  private _pass(raw: string): void {
+    if (this._self !== undefined)
+      void this._link.publish(`${this._o.channel}:after:${this._self}`, raw);
+  }
+
+  /** Remembers a trigger of a trace this service holds nothing of, for its local root to come. */
+  private _awaiting(traceId: string, mark: FlushMark): void {
+    const pending = this._pending;
+    if (pending.has(traceId)) return;
+    pending.set(traceId, { mark, at: this._host.now() });
+    if (pending.size > MAX_PENDING_TRACES) pending.delete(pending.keys().next().value as string);
+  }
+
+  /** Flushes what this service holds of `traceId` under the remote `mark` (a token is there). */
+  private _act(traceId: string, mark: FlushMark, records: readonly number[]): void {
     this._tokens--;
-    this._remember(m.trace);
-    this._host.flushRemote(
-      m.trace,
-      { snapshotId: m.snapshot, trigger: m.trigger, remote: true },
-      records,
-    );
-    c.flushes++;
+    this._remember(traceId);
+    this._host.flushRemote(traceId, mark, records);
+    this.counters.flushes++;
   }
 
   /** Closes the link's connections. */
@@ -238,6 +350,9 @@ export class Coordinator {
     this._seen.clear();
     this._closed.clear();
     this._upstream.clear();
+    this._upstreamBytes = 0;
+    this._lists.clear();
+    this._pending.clear();
   }
 
   private _remember(traceId: string): void {
