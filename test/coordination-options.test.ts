@@ -328,6 +328,33 @@ describe('coordination: options, messages, the receiving side', () => {
       }
       assert.equal(recorder.stats().bufferedLogs, 0);
       assert.equal(recorder.stats().remoteFlushes, 1);
+      // A trigger of a trace no request of which has reached this service yet:
+      // the request that comes later is exported under it.
+      const later = '5'.repeat(32);
+      recorder['_coordination']!.receive(
+        encodeMessage({
+          trace: later,
+          snapshot: 'efefefefefefefef',
+          trigger: 'latency',
+          service: 'svc-a',
+          instance: 'other',
+        }),
+      );
+      const lateRoot = t.start('GET /c', Date.now(), remoteParent(later));
+      t.start('query', Date.now(), lateRoot).end();
+      lateRoot.end();
+      await recorder.forceFlush();
+      assert.deepEqual(
+        exporter.spans
+          .filter((s) => s.spanContext().traceId === later)
+          .map((s) => [s.name, s.attributes['flight_recorder.snapshot.id']])
+          .sort(),
+        [
+          ['GET /c', 'efefefefefefefef'],
+          ['query', 'efefefefefefefef'],
+        ],
+      );
+      assert.equal(recorder.stats().remoteFlushes, 2);
     } finally {
       await recorder.shutdown();
     }
