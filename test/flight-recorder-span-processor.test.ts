@@ -553,11 +553,22 @@ describe('FlightRecorderSpanProcessor', () => {
       const t = setup({ maxExportBatchSize: 3 });
       for (let i = 0; i < 4; i++) fastTrace(t, `t${i}`, T0);
       await t.recorder.snapshot();
-      assert.deepEqual(
-        t.exporter.batches.map((b) => b.length),
-        [3, 3, 2],
+      const sizes = t.exporter.batches.map((b) => b.length);
+      // The first batch is full; later ones are too unless the machine is so
+      // loaded that the export queue's time slice (5 ms a turn, measured per
+      // span) shrinks them, so they are checked against the bound.
+      assert.equal(sizes[0], 3, JSON.stringify(sizes));
+      assert.ok(
+        sizes.every((n) => n >= 1 && n <= 3),
+        JSON.stringify(sizes),
       );
-      assert.deepEqual(t.exporter.suppressed, [true, true, true]);
+      assert.equal(
+        sizes.reduce((a, b) => a + b, 0),
+        8,
+      );
+      assert.ok(
+        t.exporter.suppressed.length === sizes.length && t.exporter.suppressed.every(Boolean),
+      );
       assert.equal(t.recorder.stats().spansExported, 8);
     });
 
