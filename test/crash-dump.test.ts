@@ -12,6 +12,8 @@ import {
   writeCrashDump,
 } from '../src/snapshot/crash-dump.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
+import { main } from '../src/cli/main.js';
+import { parseSnapshot } from '../src/cli/read-snapshot.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
@@ -350,6 +352,132 @@ describe('a crash dump of a large window', () => {
     assert.ok(held.some((s) => s.name === 'span 11999'));
     assert.ok(!held.some((s) => s.name === 'span 0'));
     assert.ok(held.length * 2_000 <= MAX_DUMP_BYTES && held.length * 2_100 > MAX_DUMP_BYTES * 0.9);
+    await recorder.shutdown();
+  });
+});
+
+/** A dump's directory options for a test: room for anything. */
+const room = (directory: string) => ({ directory, maxFiles: 10, maxTotalBytes: 256 << 20 });
+
+describe('a crash dump with bad open spans', () => {
+  test('is written and readable whatever the app put in an open span, with the good spans intact', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: dir });
+    const traces = recordTraces(tracer, 2);
+    const t0 = Date.now();
+    const good = tracer.startSpan('open, good', { startTime: t0, attributes: { route: '/x' } });
+    good.addEvent('before', { a: 1 }, t0 + 1);
+    // What a bad computation or a careless caller hands the SDK, which keeps it.
+    tracer.startSpan('open, NaN start', { startTime: NaN });
+    tracer.startSpan('open, bad event time', { startTime: t0 }).addEvent('tick', {}, new Date('x'));
+    tracer.startSpan('open, bad link', {
+      startTime: t0,
+      links: [{ context: { traceId: 'not-hex', spanId: 'xyz', traceFlags: 1 } }],
+    });
+    // Past any repair: a status message that throws when the serializer reads it.
+    const hostile = tracer.startSpan('open, hostile status', { startTime: t0 });
+    Object.defineProperty(hostile, 'status', {
+      value: Object.defineProperty({ code: 0 }, 'message', {
+        enumerable: true,
+        get: () => {
+          throw new Error('no message for you');
+        },
+      }),
+    });
+    // Set after it started: the dump reads the span as it stands at the crash.
+    good.setAttribute('late', true);
+    const carrier = tracer.startSpan('open, carries it', { startTime: t0 + 2 });
+    const { path, skipped } = writeCrashDump(recorder, room(dir), {
+      error: new TypeError('boom'),
+      time: t0 + 10,
+      active: carrier as never,
+    });
+    assert.equal(skipped, 1, 'only the span that cannot be written is left out');
+
+    const snapshot = parseSnapshot(await readFile(path, 'utf8'), path);
+    const names = snapshot.spans.map((s) => s.name);
+    for (const id of traces) {
+      assert.equal(snapshot.spans.filter((s) => s.traceId === id).length, 3, 'the window is whole');
+    }
+    assert.ok(!names.includes('open, hostile status'));
+    const find = (n: string) => snapshot.spans.find((s) => s.name === n)!;
+    const crashNs = BigInt(t0 + 10) * 1_000_000n;
+    for (const n of ['open, good', 'open, NaN start', 'open, bad event time', 'open, bad link']) {
+      const span = find(n);
+      assert.ok(span, `${n} is in the dump`);
+      assert.equal(span.unfinished, true);
+      assert.equal(span.end, crashNs, `${n} ends at the crash`);
+      assert.ok(span.start <= span.end);
+    }
+    const kept = find('open, good');
+    assert.equal(kept.start, BigInt(t0) * 1_000_000n);
+    assert.deepEqual(kept.attributes.route, '/x');
+    assert.equal(kept.attributes.late, true);
+    assert.deepEqual(
+      kept.events.map((e) => e.name),
+      ['before'],
+    );
+    assert.equal(find('open, NaN start').start, crashNs, 'a lost start becomes the end');
+    assert.equal(find('open, bad event time').events[0]!.name, 'tick');
+    const carried = find('open, carries it');
+    assert.equal(carried.statusCode, 2);
+    assert.deepEqual(
+      carried.events.map((e) => e.name),
+      ['exception'],
+    );
+
+    // The raw file, as a collector gets it: every id hex, the bad link repaired.
+    const raw = spansOf(JSON.parse(await readFile(path, 'utf8')));
+    const link = (
+      raw.find((s) => s.name === 'open, bad link') as unknown as {
+        links: { traceId: string; spanId: string }[];
+      }
+    ).links[0]!;
+    assert.match(link.traceId, /^[0-9a-f]{32}$/);
+    assert.match(link.spanId, /^[0-9a-f]{16}$/);
+
+    // And the CLI shows it.
+    let out = '';
+    const code = await main(['view', path], {
+      out: (text) => (out += text),
+      err: (text) => (out += text),
+      env: {},
+      columns: 100,
+      color: false,
+      version: '0.0.0-test',
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /open, NaN start/);
+    assert.match(out, /TypeError: boom/);
+    await recorder.shutdown();
+  });
+
+  test("when the span that would carry the exception cannot be written, the dump's own span carries it", async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: dir });
+    recordTraces(tracer, 1);
+    const t0 = Date.now();
+    const hostile = tracer.startSpan('open, hostile', { startTime: t0 });
+    // Set (so the dump keeps it), with a message that throws when the serializer reads it.
+    Object.defineProperty(hostile, 'status', {
+      value: Object.defineProperty({ code: 1 }, 'message', {
+        enumerable: true,
+        get: () => {
+          throw new Error('no message for you');
+        },
+      }),
+    });
+    const { path, skipped } = writeCrashDump(recorder, room(dir), {
+      error: new RangeError('late'),
+      time: t0 + 10,
+      active: hostile as never,
+    });
+    assert.equal(skipped, 1);
+    const snapshot = parseSnapshot(await readFile(path, 'utf8'), path);
+    assert.equal(snapshot.spans.length, 4, 'the trace of 3 and the exception');
+    const own = snapshot.spans.find((s) => s.name === 'uncaught exception')!;
+    assert.equal(own.parentSpanId, hostile.spanContext().spanId);
+    assert.equal(own.events[0]!.attributes['exception.message'], 'late');
     await recorder.shutdown();
   });
 });

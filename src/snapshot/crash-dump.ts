@@ -15,6 +15,7 @@ import {
 import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
 import { markSpan } from '../marks.js';
 import { serializeRequest } from '../export/otlp-json.js';
+import { repair } from '../sanitize.js';
 import {
   type SnapshotDirOptions,
   snapshotFileName,
@@ -195,6 +196,28 @@ export function crashDumpSpans(
   logEvents?: ReadonlyMap<string, TimedEvent[]>,
   lastResource?: ReadableSpan['resource'],
 ): ReadableSpan[] {
+  return buildCrashDump(window, openSpans, crash, snapshotId, logEvents, lastResource).spans;
+}
+
+/** The spans of a crash dump, with the one that carries the exception. */
+interface CrashDump {
+  spans: ReadableSpan[];
+  /** The span holding the exception event: an open span's view, or the dump's own span. */
+  carrier: ReadableSpan | undefined;
+  /** Open spans left out because even their repaired view could not be made. */
+  skipped: number;
+  /** Makes the dump's own span, for when the carrier has to be left out. */
+  ownSpan: () => ReadableSpan;
+}
+
+function buildCrashDump(
+  window: readonly ReadableSpan[],
+  openSpans: Iterable<ReadableSpan>,
+  crash: CrashInfo,
+  snapshotId: string,
+  logEvents: ReadonlyMap<string, TimedEvent[]> | undefined,
+  lastResource: ReadableSpan['resource'] | undefined,
+): CrashDump {
   let open = [...openSpans].filter((s) => !s.ended);
   if (open.length > MAX_OPEN_SPANS) {
     open.sort((a, b) => (hrTimeBefore(a.startTime, b.startTime) ? 1 : -1));
@@ -208,21 +231,74 @@ export function crashDumpSpans(
     message: String(attributes['exception.message'] ?? ''),
   };
   const mark = { snapshotId, trigger: CRASH_TRIGGER };
+  const ownSpan = () => markSpan(crashSpan(crash, end, error, window, lastResource), mark);
   const spans: ReadableSpan[] = [];
   for (const span of window) spans.push(markSpan(span, mark));
   // No open span to carry the exception: a span of its own does, so the
   // dump still says what ended the process.
-  if (innermost === undefined) {
-    spans.push(markSpan(crashSpan(crash, end, error, window, lastResource), mark));
-  }
+  let carrier = innermost === undefined ? ownSpan() : undefined;
+  if (carrier !== undefined) spans.push(carrier);
+  let skipped = 0;
   for (const span of open) {
-    const ctx = span.spanContext();
-    const logs = logEvents?.get(ctx.traceId + ctx.spanId);
-    spans.push(
-      markSpan(unfinishedView(span, end, span === innermost ? error : undefined, logs), mark),
-    );
+    try {
+      const ctx = span.spanContext();
+      const logs = logEvents?.get(ctx.traceId + ctx.spanId);
+      const carries = span === innermost;
+      const view = unfinishedView(span, end, carries ? error : undefined, logs);
+      // Invariant: an open span goes through the repair every recorded span
+      // may need (NaN or negative times, an event at an invalid Date, ids
+      // that are not hex, values nested too deep), so what the app put in
+      // one span cannot make the serializer throw and lose the whole dump,
+      // or a collector reject it. The span itself is not touched.
+      const dumped = markSpan(repair(view, crash.time), mark);
+      spans.push(dumped);
+      if (carries) carrier = dumped;
+    } catch {
+      skipped++;
+    }
   }
-  return spans;
+  // The span meant to carry the exception could not be written: the dump's own span carries it.
+  if (carrier === undefined && innermost !== undefined) {
+    carrier = ownSpan();
+    spans.push(carrier);
+  }
+  return { spans, carrier, skipped, ownSpan };
+}
+
+/**
+ * Appends to `kept` the spans that serialize, halving `spans` until each
+ * part either serializes or is one span, and returns how many it left out.
+ * The serializer throws on a whole request for one bad span; this keeps
+ * the others, for a few serializations of the dump per bad span.
+ */
+function keepSerializable(spans: readonly ReadableSpan[], kept: ReadableSpan[]): number {
+  try {
+    serializeRequest(spans as ReadableSpan[]);
+    for (const span of spans) kept.push(span);
+    return 0;
+  } catch {
+    if (spans.length <= 1) return spans.length;
+    const half = spans.length >> 1;
+    return keepSerializable(spans.slice(0, half), kept) + keepSerializable(spans.slice(half), kept);
+  }
+}
+
+/**
+ * The body of a dump: every span, or, when one cannot be serialized
+ * whatever the repair did, every span but those (and, if the span carrying
+ * the exception is one of them, the dump's own span in its place).
+ */
+function serializeDump(dump: CrashDump): { body: Uint8Array; skipped: number } {
+  try {
+    return { body: serializeRequest(dump.spans), skipped: dump.skipped };
+  } catch {
+    const kept: ReadableSpan[] = [];
+    const left = keepSerializable(dump.spans, kept);
+    if (dump.carrier !== undefined && !kept.includes(dump.carrier)) {
+      keepSerializable([dump.ownSpan()], kept);
+    }
+    return { body: serializeRequest(kept), skipped: dump.skipped + left };
+  }
 }
 
 /**
@@ -288,13 +364,15 @@ function bareResource(): ReadableSpan['resource'] {
 
 /**
  * Writes a crash dump synchronously, since the process is about to die, and
- * returns the file's path. Throws when it cannot be written.
+ * returns the file's path, how many of the oldest spans it left out for
+ * room, and how many spans it left out because they could not be written.
+ * Throws when it cannot be written.
  */
 export function writeCrashDump(
   recorder: CrashSource,
   dir: SnapshotDirOptions,
   crash: CrashInfo,
-): { path: string; left: number } {
+): { path: string; left: number; skipped: number } {
   const snapshotId = newSnapshotId();
   // Invariant: a dump holds what the recorder has not delivered, within
   // MAX_DUMP_BYTES: what waits for export or is in flight (a trace that
@@ -304,7 +382,7 @@ export function writeCrashDump(
   // serializes every span it holds at once, while the app waits.
   const pending = recorder._pendingExportSpans(MAX_DUMP_BYTES);
   const { spans: window, left } = newestWithin(recorder, MAX_DUMP_BYTES - pending.bytes);
-  const spans = crashDumpSpans(
+  const dump = buildCrashDump(
     [...pending.spans, ...window],
     recorder._trackOpenSpans(),
     crash,
@@ -312,10 +390,12 @@ export function writeCrashDump(
     recorder._logEventsBySpan?.(),
     recorder._lastResource?.(),
   );
+  const { body, skipped } = serializeDump(dump);
   const name = snapshotFileName({ time: crash.time, trigger: CRASH_TRIGGER, snapshotId });
   return {
-    path: writeSnapshotFileSync(dir, name, serializeRequest(spans)),
+    path: writeSnapshotFileSync(dir, name, body),
     left: pending.left + left,
+    skipped,
   };
 }
 
@@ -360,9 +440,9 @@ export function installCrashDump(recorder: CrashSource, dir: SnapshotDirOptions)
       last = time;
       // Node runs this listener in the async context of the throw.
       const active = trace.getSpan(context.active()) as unknown as ReadableSpan | undefined;
-      const { path, left } = writeCrashDump(recorder, dir, { error, time, active });
+      const { path, left, skipped } = writeCrashDump(recorder, dir, { error, time, active });
       diag.warn(
-        `otel-flight-recorder: crash dump written to ${path}${left > 0 ? ` (the oldest ${left} spans left out: a dump holds ${MAX_DUMP_BYTES >> 20} MiB of spans at most)` : ''}`,
+        `otel-flight-recorder: crash dump written to ${path}${left > 0 ? ` (the oldest ${left} spans left out: a dump holds ${MAX_DUMP_BYTES >> 20} MiB of spans at most)` : ''}${skipped > 0 ? ` (${skipped} spans left out: they could not be written)` : ''}`,
       );
     } catch (failure) {
       // Never throw from here: it would replace the app's exception.
