@@ -227,6 +227,11 @@ describe('innermostOpenSpan', () => {
     const name = (s: unknown) => (s as { name: string } | undefined)?.name;
 
     assert.equal(name(innermostOpenSpan(open, window, a as never)), 'a');
+    assert.equal(
+      name(innermostOpenSpan(open, window, root as never)),
+      'a',
+      'the open span below the active one that started last (startActiveSpan unwound)',
+    );
     assert.equal(name(innermostOpenSpan(open, window, b as never)), 'a', 'b ended: its parent');
     assert.equal(name(innermostOpenSpan(open, window, undefined)), 'other', 'latest started');
     assert.equal(innermostOpenSpan([], window, a as never), undefined);
@@ -481,3 +486,49 @@ describe('a crash dump with bad open spans', () => {
     await recorder.shutdown();
   });
 });
+
+describe('where the exception goes', () => {
+  test('on the span that threw inside startActiveSpan, not on the span active once the throw unwound', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: dir });
+    const server = tracer.startSpan('GET /orders');
+    const serverContext = trace.setSpan(context.active(), server);
+    tracer.startSpan('orders.load', {}, serverContext).end();
+    // Another request, in a trace of its own, whose span started later: not a candidate.
+    const other = tracer.startSpan('GET /other');
+    context.with(serverContext, () => {
+      try {
+        tracer.startActiveSpan('orders.validate', () => {
+          throw new TypeError('bad order');
+        });
+      } catch (error) {
+        later(other);
+        // Where Node's monitor runs for an uncaught throw: the stack unwound,
+        // so the active span is GET /orders again.
+        assert.equal(trace.getSpan(context.active()), server);
+        const emit = process.emit as (event: string, ...args: unknown[]) => boolean;
+        emit.call(process, 'uncaughtExceptionMonitor', error, 'uncaughtException');
+      }
+    });
+    const { spans } = await readDump(dir);
+    const validate = byName(spans, 'orders.validate');
+    assert.equal(validate.parentSpanId, server.spanContext().spanId);
+    assert.deepEqual(
+      validate.events.map((e) => e.name),
+      ['exception'],
+    );
+    assert.equal(attributesOf(validate.events[0]!)['exception.type'], 'TypeError');
+    assert.deepEqual(validate.status, { code: 2, message: 'bad order' });
+    const serverSpan = byName(spans, 'GET /orders');
+    assert.equal(serverSpan.events.length, 0);
+    assert.notEqual(serverSpan.status.code, 2);
+    assert.equal(byName(spans, 'GET /other').events.length, 0);
+    await recorder.shutdown();
+  });
+});
+
+/** Makes `span` start after everything else open (the clock moves on). */
+function later(span: unknown): void {
+  const s = span as { startTime: [number, number] };
+  s.startTime = [s.startTime[0] + 1, s.startTime[1]];
+}

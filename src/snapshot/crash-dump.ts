@@ -29,8 +29,9 @@ export const CRASH_TRIGGER = 'crash';
 export const UNFINISHED_ATTRIBUTE = 'flight_recorder.unfinished';
 /**
  * The span a crash dump adds to carry the exception when no span was open:
- * it ends at the crash, under the span active where it was thrown if there
- * was one (so it joins that trace), else in a trace of its own.
+ * it ends at the crash, under the span active when Node reported the
+ * exception if there was one (so it joins that trace), else in a trace of
+ * its own.
  */
 const CRASH_SPAN_NAME = 'uncaught exception';
 
@@ -66,7 +67,11 @@ export interface CrashInfo {
   error: unknown;
   /** When it happened, epoch milliseconds. */
   time: number;
-  /** The span active where it was thrown, if any. */
+  /**
+   * The span active when Node reported the exception, if any: where it was
+   * thrown, less the spans whose `context.with` (or `startActiveSpan`) the
+   * throw unwound; see {@link innermostOpenSpan}.
+   */
   active?: ReadableSpan | undefined;
 }
 
@@ -113,10 +118,19 @@ export function exceptionAttributes(error: unknown): Attributes {
 }
 
 /**
- * The span the exception belongs to: the span that was active where it was
- * thrown if it is still open, else its nearest open ancestor; without an
- * active span (or with none of its ancestors open), the open span that
- * started last, which is a leaf, since children start after their parents.
+ * The span the exception belongs to. Node reports an uncaught exception once
+ * the stack has unwound, so the span active then is not the one that threw
+ * when that one was made active by `startActiveSpan` or `context.with` (they
+ * restore the outer context as the throw leaves them): it is the span whose
+ * code started it, and the span that threw is still open below it (the
+ * throw skipped its `end()`). So the exception goes on the open span below
+ * the active one (in its trace, through open spans only) that started last;
+ * without one, on the active span if it is still open, else its nearest open
+ * ancestor; without an active span (or with none of its ancestors open), on
+ * the open span that started last, which is a leaf, since children start
+ * after their parents. (When the active span's own code threw while a child
+ * of it was still open on another branch, a call in flight, say, that child
+ * gets the exception: nothing tells the two apart after the unwinding.)
  */
 export function innermostOpenSpan(
   open: readonly ReadableSpan[],
@@ -127,6 +141,8 @@ export function innermostOpenSpan(
   if (active !== undefined) {
     const openById = new Map<string, ReadableSpan>();
     for (const span of open) openById.set(span.spanContext().spanId, span);
+    const below = latestOpenBelow(open, openById, active);
+    if (below !== undefined) return below;
     let endedById: Map<string, ReadableSpan> | undefined;
     let span: ReadableSpan | undefined = active;
     for (let depth = 0; span !== undefined && depth < MAX_DEPTH; depth++) {
@@ -147,6 +163,52 @@ export function innermostOpenSpan(
   }
   let latest = open[0]!;
   for (const span of open) if (!hrTimeBefore(span.startTime, latest.startTime)) latest = span;
+  return latest;
+}
+
+/**
+ * The open span of `active`'s trace, below it through open spans only, that
+ * started last; undefined when there is none. Each span's answer is
+ * remembered, so it walks each parent chain once.
+ */
+function latestOpenBelow(
+  open: readonly ReadableSpan[],
+  openById: ReadonlyMap<string, ReadableSpan>,
+  active: ReadableSpan,
+): ReadableSpan | undefined {
+  const { traceId, spanId: activeId } = active.spanContext();
+  const below = new Map<string, boolean>();
+  const path: string[] = [];
+  let latest: ReadableSpan | undefined;
+  for (const candidate of open) {
+    const ctx = candidate.spanContext();
+    if (ctx.traceId !== traceId || ctx.spanId === activeId) continue;
+    let span = candidate;
+    let result = false;
+    path.length = 0;
+    for (let depth = 0; depth < MAX_DEPTH; depth++) {
+      const id = span.spanContext().spanId;
+      const known = below.get(id);
+      if (known !== undefined) {
+        result = known;
+        break;
+      }
+      path.push(id);
+      const parent = span.parentSpanContext;
+      if (parent === undefined || parent.isRemote) break;
+      if (parent.spanId === activeId) {
+        result = true;
+        break;
+      }
+      const next = openById.get(parent.spanId);
+      if (next === undefined) break;
+      span = next;
+    }
+    for (const id of path) below.set(id, result);
+    if (result && (latest === undefined || !hrTimeBefore(candidate.startTime, latest.startTime))) {
+      latest = candidate;
+    }
+  }
   return latest;
 }
 
@@ -438,7 +500,8 @@ export function installCrashDump(recorder: CrashSource, dir: SnapshotDirOptions)
       const time = Date.now();
       if (time - last < MIN_DUMP_INTERVAL_MS) return;
       last = time;
-      // Node runs this listener in the async context of the throw.
+      // Node runs this listener in the async context of the throw, once the
+      // stack has unwound: see innermostOpenSpan for where the exception goes.
       const active = trace.getSpan(context.active()) as unknown as ReadableSpan | undefined;
       const { path, left, skipped } = writeCrashDump(recorder, dir, { error, time, active });
       diag.warn(
