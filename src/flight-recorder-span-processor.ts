@@ -38,7 +38,10 @@ import { ringLayout, SpanRing } from './record/span-ring.js';
 import { RuntimeEvents } from './runtime/runtime-events.js';
 import { traceRecords, WantedSpans } from './record/trace-records.js';
 import { repair } from './sanitize.js';
-import { installCrashDump } from './snapshot/crash-dump.js';
+import {
+  installCrashDump,
+  MAX_OPEN_SPANS as MAX_TRACKED_OPEN_SPANS,
+} from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
 import {
   type SnapshotWriteResult,
@@ -51,7 +54,7 @@ import type { FlushBudget } from './trigger/flush-budget.js';
 import { countTrigger, FlushPolicy, triggerCounts } from './trigger/flush-policy.js';
 import type { TriggerDecision, TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
 
-/** How many open spans a crash dump tracks; the oldest started goes first. */
+/** How many root triggers (`_triggerAtRootEnd`) are remembered; the oldest goes first. */
 const MAX_OPEN_SPANS = 65_536;
 /** How many deferred triggers keep their trace's records in reach. */
 const MAX_DEFERRED = 256;
@@ -302,8 +305,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const openSpans = this._openSpans;
       if (openSpans !== undefined) {
         openSpans.add(span);
-        // Spans that never end must not hold memory forever: forget the oldest.
-        if (openSpans.size > MAX_OPEN_SPANS) openSpans.delete(openSpans.values().next().value!);
+        // Spans that never end must not hold memory forever: forget the oldest
+        // started. No more than a dump writes: it would leave the rest out.
+        if (openSpans.size > MAX_TRACKED_OPEN_SPANS) {
+          openSpans.delete(openSpans.values().next().value!);
+        }
       }
       if (isLocalRoot(span)) {
         const traceId = span.spanContext().traceId;

@@ -158,12 +158,12 @@ describe('FlightRecorderSpanProcessor', () => {
       assert.deepEqual(names(t.exporter.spans), ['slow', 'step1', 'step2']);
     });
 
-    test('open spans tracked for crash dumps are bounded; the oldest started go first', () => {
+    test('open spans tracked for crash dumps are bounded, by what a dump writes; the oldest started go first', () => {
       const t = setup();
       const open = t.recorder._trackOpenSpans();
       const first = t.start('never ends', T0);
-      for (let i = 0; i < 65_540; i++) t.start(`open${i}`, T0);
-      assert.equal(open.size, 65_536);
+      for (let i = 0; i < 10_004; i++) t.start(`open${i}`, T0);
+      assert.equal(open.size, 10_000);
       assert.ok(!open.has(first as never));
     });
 

@@ -41,8 +41,11 @@ const CRASH_SPAN_NAME = 'uncaught exception';
  * steady stream of exceptions cannot turn into a stream of blocking writes.
  */
 const MIN_DUMP_INTERVAL_MS = 60_000;
-/** The most open spans a dump includes, the latest started first. */
-const MAX_OPEN_SPANS = 10_000;
+/**
+ * The most open spans a dump includes, the latest started first; the
+ * recorder tracks no more than this many (a dump would leave the rest out).
+ */
+export const MAX_OPEN_SPANS = 10_000;
 /** How far up the parent chain the innermost-span search goes. */
 const MAX_DEPTH = 1_000;
 
