@@ -38,13 +38,20 @@ export interface RedisLinkOptions {
   readonly onMessage: (message: string, channel: string) => void;
   /** Loads node-redis; replaced in tests. */
   readonly load?: () => Promise<{ createClient(options: object): RedisClientLike }>;
+  /** {@link CONNECT_TIMEOUT_MS}; replaced in tests. */
+  readonly connectTimeoutMs?: number;
 }
 
 /** Reconnects start after this and double each time, up to {@link MAX_BACKOFF_MS}. */
 export const MIN_BACKOFF_MS = 100;
 export const MAX_BACKOFF_MS = 30_000;
-/** How long one connection attempt may take. */
-const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long one connection attempt may take, from the TCP connect through the
+ * handshake (HELLO, AUTH, SELECT) to the subscribe. node-redis's own
+ * `connectTimeout` bounds only the TCP connect: a peer that accepts and
+ * never answers would hold the attempt for good.
+ */
+export const CONNECT_TIMEOUT_MS = 5_000;
 /** Publishes waiting for Redis's reply; more are dropped, so a slow Redis holds bounded memory. */
 export const MAX_IN_FLIGHT = 256;
 
@@ -58,7 +65,8 @@ const loadRedis = async (): Promise<{ createClient(options: object): RedisClient
  * at once. With a URL, the recorder owns the connections: node-redis's own
  * reconnecting is off (its retry timers would keep the process alive), and
  * this reconnects both with exponential backoff and jitter, from
- * {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}, on an unref'd timer.
+ * {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}, on an unref'd timer. An
+ * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one.
  * Credentials never reach a log line: every message is redacted.
  */
 export class RedisLink {
@@ -70,6 +78,8 @@ export class RedisLink {
   /** Which connection attempt is current; a stale one's errors are ignored. */
   private _generation = 0;
   private _timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bounds the connection attempt under way, if any. */
+  private _attemptTimer: ReturnType<typeof setTimeout> | undefined;
   private _warned = false;
   private _down = false;
   private _inFlight = 0;
@@ -156,6 +166,8 @@ export class RedisLink {
     this._closed = true;
     this._ready = false;
     if (this._timer !== undefined) clearTimeout(this._timer);
+    this._timer = undefined;
+    this._clearAttemptTimer();
     this._drop();
   }
 
@@ -179,12 +191,13 @@ export class RedisLink {
           return;
         }
         if (this._closed || generation !== this._generation) return;
+        this._armAttemptTimer(generation);
         pub = createClient({
           url: this._url,
           // Offline, a publish fails at once instead of queueing without bound.
           disableOfflineQueue: true,
           commandsQueueMaxLength: MAX_IN_FLIGHT,
-          socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: false },
+          socket: { connectTimeout: this._connectTimeout(), reconnectStrategy: false },
         });
         pub.on('error', (error) => this._lost(generation, error));
       } else {
@@ -211,6 +224,7 @@ export class RedisLink {
       const added = [...this._channels].filter((c) => !subscribed.includes(c));
       if (added.length > 0) await sub.subscribe(added, this._listener);
       if (this._closed || generation !== this._generation) return;
+      this._clearAttemptTimer();
       this._ready = true;
       this._attempt = 0;
       if (this._down) {
@@ -220,6 +234,26 @@ export class RedisLink {
     } catch (error) {
       this._lost(generation, error);
     }
+  }
+
+  /** From now on, the attempt under way fails after the connect timeout unless it is over. */
+  private _armAttemptTimer(generation: number): void {
+    this._clearAttemptTimer();
+    const ms = this._connectTimeout();
+    this._attemptTimer = setTimeout(() => {
+      this._attemptTimer = undefined;
+      this._lost(generation, new Error(`no answer from Redis within ${ms} ms of connecting`));
+    }, ms);
+    this._attemptTimer.unref();
+  }
+
+  private _clearAttemptTimer(): void {
+    if (this._attemptTimer !== undefined) clearTimeout(this._attemptTimer);
+    this._attemptTimer = undefined;
+  }
+
+  private _connectTimeout(): number {
+    return Math.min(Math.max(this._o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 1), MAX_TIMER_MS);
   }
 
   /** A connection failed or dropped: let both go, warn (once), and try again later. */
@@ -233,6 +267,7 @@ export class RedisLink {
     }
     this._ready = false;
     this._down = true;
+    this._clearAttemptTimer();
     this._drop();
     const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(this._attempt, 20));
     this._attempt++;

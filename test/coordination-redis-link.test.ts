@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { RedisLink } from '../src/coordination/redis-link.js';
+import { runNode } from './helpers/process.js';
+import { captureDiag } from './helpers/tracing.js';
+
+/** Waits until `check` holds, polling every 20 ms, at most `ms`. */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The link's private state the tests look at. */
+interface Inside {
+  _timer: unknown;
+  _attemptTimer: unknown;
+}
+const inside = (link: RedisLink) => link as unknown as Inside;
+
+/** A TCP peer that accepts and never answers: a frozen Redis, a proxy whose backend is gone. */
+async function silentPeer(): Promise<{ url: string; connections: () => number; close(): void }> {
+  const sockets = new Set<Socket>();
+  let count = 0;
+  const server: Server = createServer((socket) => {
+    count++;
+    sockets.add(socket);
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    connections: () => count,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('RedisLink: a peer that accepts and never answers', () => {
+  test('each attempt ends after the connect timeout and is retried with backoff; close() stops it', async () => {
+    const peer = await silentPeer();
+    const diagCapture = captureDiag();
+    const link = new RedisLink({
+      redis: peer.url,
+      channels: ['ch'],
+      onMessage: () => {},
+      connectTimeoutMs: 200,
+    });
+    try {
+      link.start();
+      await until(() => peer.connections() >= 3, 'three connection attempts', 5_000);
+      assert.equal(link.ready, false);
+      const warnings = diagCapture.messages.filter((m) => m.level === 'warn');
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(warnings[0]!.message, /no answer from Redis within 200 ms/);
+      link.close();
+      assert.equal(inside(link)._attemptTimer, undefined, 'the attempt timer is cleared');
+      assert.equal(inside(link)._timer, undefined, 'the retry timer is cleared');
+      const seen = peer.connections();
+      await sleep(600);
+      assert.equal(peer.connections(), seen, 'no attempt after close()');
+    } finally {
+      link.close();
+      diagCapture.restore();
+      peer.close();
+    }
+  });
+
+  test('the attempt’s timer never keeps the process alive', async () => {
+    const peer = await silentPeer();
+    const module = fileURLToPath(new URL('../src/coordination/redis-link.ts', import.meta.url));
+    const script = `
+      import { RedisLink } from ${JSON.stringify(module)};
+      const stuck = new RedisLink({ redis: ${JSON.stringify(peer.url)}, channels: ['exit'], onMessage() {} });
+      stuck.start();
+      const hold = setInterval(() => {}, 1000);
+      const end = Date.now() + 10_000;
+      while (stuck._attemptTimer === undefined && Date.now() < end) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      console.log(JSON.stringify({ attemptTimer: stuck._attemptTimer !== undefined, at: Date.now() }));
+      clearInterval(hold);
+    `;
+    try {
+      const ran = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], {
+        timeoutMs: 20_000,
+      });
+      assert.equal(ran.code, 0, ran.stderr);
+      const { at, ...armed } = JSON.parse(ran.stdout.trim().split('\n').at(-1)!);
+      assert.deepEqual(armed, { attemptTimer: true });
+      // The stuck attempt's timer has about 5 s to go: exiting well before shows it does not
+      // hold the process.
+      const lingered = Date.now() - at;
+      assert.ok(lingered < 2_500, `exited ${lingered} ms after its last line`);
+    } finally {
+      peer.close();
+    }
+  });
+});
