@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { createClient } from 'redis';
+import { DiagLogLevel } from '@opentelemetry/api';
 import { RedisLink } from '../src/coordination/redis-link.js';
+import { type RedisServer, skipWithoutRedis, startRedis } from './helpers/redis-server.js';
 import { runNode } from './helpers/process.js';
 import { captureDiag } from './helpers/tracing.js';
 
@@ -19,6 +22,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The link's private state the tests look at. */
 interface Inside {
+  _pub: unknown;
+  _sub: unknown;
+  _generation: number;
   _timer: unknown;
   _attemptTimer: unknown;
 }
@@ -108,3 +114,62 @@ describe('RedisLink: a peer that accepts and never answers', () => {
     }
   });
 });
+
+describe(
+  'RedisLink over a real Redis whose `timeout` closes idle clients',
+  { skip: skipWithoutRedis() },
+  () => {
+    let redis: RedisServer;
+    before(async () => {
+      // Idle clients (subscribed ones are exempt) are closed after 1 s.
+      redis = await startRedis({ extra: ['--timeout', '1'] });
+    });
+    after(async () => {
+      await redis?.stop();
+    });
+
+    test('an idle publish connection Redis closes is reopened alone: the subscriber stays, no message is missed, nothing logged above debug', async () => {
+      const diagCapture = captureDiag(DiagLogLevel.INFO);
+      let received = 0;
+      const link = new RedisLink({
+        redis: redis.url,
+        channels: ['idle-1'],
+        onMessage: () => received++,
+      });
+      const sender = createClient({ url: redis.url });
+      sender.on('error', () => {});
+      let sent = 0;
+      let sending = true;
+      try {
+        link.start();
+        await until(() => link.ready, 'the link');
+        assert.equal(inside(link)._attemptTimer, undefined, 'the attempt timer is cleared once up');
+        const { _pub: pub0, _sub: sub0 } = inside(link);
+        await sender.connect();
+        const loop = (async () => {
+          while (sending) {
+            await sender.publish('idle-1', `m${sent}`);
+            sent++;
+            await sleep(10);
+          }
+        })();
+        // Awaited below; a failure of the sender itself (not the link's) must not go unhandled.
+        loop.catch(() => {});
+        await until(() => inside(link)._pub !== pub0, 'Redis closing the idle publish connection');
+        await until(() => link.ready, 'the publish connection reopened');
+        sending = false;
+        await loop;
+        await until(() => received === sent, `all ${sent} messages (received ${received})`, 5_000);
+        assert.equal(inside(link)._sub, sub0, 'the subscriber was never replaced');
+        assert.equal(inside(link)._generation, 1, 'no full reconnect');
+        assert.deepEqual(diagCapture.messages, []);
+        assert.equal(await link.publish('idle-1', 'from the link'), true);
+      } finally {
+        sending = false;
+        diagCapture.restore();
+        link.close();
+        await sender.close().catch(() => {});
+      }
+    });
+  },
+);

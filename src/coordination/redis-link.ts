@@ -52,6 +52,12 @@ export const MAX_BACKOFF_MS = 30_000;
  * never answers would hold the attempt for good.
  */
 export const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A publish connection that dropped after being up at least this long is
+ * reopened alone, at once, the subscriber left as it is (Redis's `timeout`
+ * closes an idle one); one that dropped sooner is a failure like any other.
+ */
+const PUB_MIN_UPTIME_MS = 500;
 /** Publishes waiting for Redis's reply; more are dropped, so a slow Redis holds bounded memory. */
 export const MAX_IN_FLIGHT = 256;
 
@@ -66,8 +72,10 @@ const loadRedis = async (): Promise<{ createClient(options: object): RedisClient
  * reconnecting is off (its retry timers would keep the process alive), and
  * this reconnects both with exponential backoff and jitter, from
  * {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}, on an unref'd timer. An
- * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one.
- * Credentials never reach a log line: every message is redacted.
+ * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one. If
+ * the publish connection is closed while the subscriber stays up (Redis's
+ * `timeout` closes idle clients), it alone is reopened, at once. Credentials
+ * never reach a log line: every message is redacted.
  */
 export class RedisLink {
   private _pub: RedisClientLike | undefined;
@@ -80,6 +88,9 @@ export class RedisLink {
   private _timer: ReturnType<typeof setTimeout> | undefined;
   /** Bounds the connection attempt under way, if any. */
   private _attemptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the publish connection last became ready; undefined while it is not. */
+  private _pubSince: number | undefined;
+  private _createClient: ((options: object) => RedisClientLike) | undefined;
   private _warned = false;
   private _down = false;
   private _inFlight = 0;
@@ -191,15 +202,9 @@ export class RedisLink {
           return;
         }
         if (this._closed || generation !== this._generation) return;
+        this._createClient = createClient;
         this._armAttemptTimer(generation);
-        pub = createClient({
-          url: this._url,
-          // Offline, a publish fails at once instead of queueing without bound.
-          disableOfflineQueue: true,
-          commandsQueueMaxLength: MAX_IN_FLIGHT,
-          socket: { connectTimeout: this._connectTimeout(), reconnectStrategy: false },
-        });
-        pub.on('error', (error) => this._lost(generation, error));
+        pub = this._newPub(generation);
       } else {
         pub = this._o.redis as RedisClientLike;
       }
@@ -209,9 +214,9 @@ export class RedisLink {
       sub.on('error', (error) => this._lost(generation, error));
       if (this._url !== undefined) {
         // Neither connection keeps the process alive.
-        pub.unref?.();
         sub.unref?.();
         await pub.connect();
+        this._pubSince = performance.now();
       } else if (!pub.isOpen) {
         await pub.connect();
       }
@@ -231,6 +236,69 @@ export class RedisLink {
         this._down = false;
         diag.info(`otel-flight-recorder: coordination reconnected to ${this._where()}`);
       }
+    } catch (error) {
+      this._lost(generation, error);
+    }
+  }
+
+  /** A publish connection of this link's own (URL) making, not yet connected. */
+  private _newPub(generation: number): RedisClientLike {
+    const pub = this._createClient!({
+      url: this._url,
+      // Offline, a publish fails at once instead of queueing without bound.
+      disableOfflineQueue: true,
+      commandsQueueMaxLength: MAX_IN_FLIGHT,
+      socket: { connectTimeout: this._connectTimeout(), reconnectStrategy: false },
+    });
+    pub.on('error', (error) => this._pubLost(generation, pub, error));
+    pub.unref?.();
+    return pub;
+  }
+
+  /**
+   * The publish connection dropped. Redis's `timeout` closes an idle one
+   * while the subscriber (exempt) stays up: then only it is reopened, at
+   * once and at debug level, so no message on the subscriber is missed.
+   * Anything else (the link not up yet, the subscriber down too, a
+   * connection that dropped soon after it opened) is a lost link.
+   */
+  private _pubLost(generation: number, pub: RedisClientLike, error: unknown): void {
+    if (this._closed || generation !== this._generation || pub !== this._pub) return;
+    const since = this._pubSince;
+    if (
+      !this._ready ||
+      this._sub?.isReady !== true ||
+      since === undefined ||
+      performance.now() - since < PUB_MIN_UPTIME_MS
+    ) {
+      this._lost(generation, error);
+      return;
+    }
+    diag.debug(
+      redactText(
+        `otel-flight-recorder: coordination's publish connection to ${this._where()} closed (an idle one is, by Redis's \`timeout\`); reopening it, the subscription stays: ${describeError(error)}`,
+        this._url,
+      ),
+    );
+    void this._reconnectPub(generation, pub);
+  }
+
+  /** Replaces the publish connection alone; a failure there is a lost link. */
+  private async _reconnectPub(generation: number, old: RedisClientLike): Promise<void> {
+    this._pubSince = undefined;
+    try {
+      old.destroy();
+    } catch {
+      // Already closed.
+    }
+    try {
+      this._armAttemptTimer(generation);
+      const pub = this._newPub(generation);
+      this._pub = pub;
+      await pub.connect();
+      if (this._closed || generation !== this._generation || pub !== this._pub) return;
+      this._clearAttemptTimer();
+      this._pubSince = performance.now();
     } catch (error) {
       this._lost(generation, error);
     }
@@ -267,6 +335,7 @@ export class RedisLink {
     }
     this._ready = false;
     this._down = true;
+    this._pubSince = undefined;
     this._clearAttemptTimer();
     this._drop();
     const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(this._attempt, 20));
