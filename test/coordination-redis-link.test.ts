@@ -27,6 +27,7 @@ interface Inside {
   _generation: number;
   _timer: unknown;
   _attemptTimer: unknown;
+  _keepAlive: unknown;
 }
 const inside = (link: RedisLink) => link as unknown as Inside;
 
@@ -135,6 +136,8 @@ describe(
         redis: redis.url,
         channels: ['idle-1'],
         onMessage: () => received++,
+        // Never within the test: Redis closes the idle publish connection.
+        keepAliveMs: 600_000,
       });
       const sender = createClient({ url: redis.url });
       sender.on('error', () => {});
@@ -170,6 +173,50 @@ describe(
         link.close();
         await sender.close().catch(() => {});
       }
+    });
+
+    test('the publish connection is kept alive by a PING more often than Redis’s `timeout`', async () => {
+      const link = new RedisLink({
+        redis: redis.url,
+        channels: ['idle-2'],
+        onMessage: () => {},
+        keepAliveMs: 250,
+      });
+      try {
+        link.start();
+        await until(() => link.ready, 'the link');
+        const pub0 = inside(link)._pub;
+        // Redis's `timeout 1` closes a connection idle for more than 1 s, checked every 100 ms.
+        await sleep(3_000);
+        assert.equal(inside(link)._pub, pub0, 'the publish connection was never closed');
+        assert.equal(link.ready, true);
+        assert.equal(await link.publish('idle-2', 'still up'), true);
+      } finally {
+        link.close();
+      }
+    });
+
+    test('the keep-alive timer never keeps the process alive', async () => {
+      const module = fileURLToPath(new URL('../src/coordination/redis-link.ts', import.meta.url));
+      const script = `
+        import { RedisLink } from ${JSON.stringify(module)};
+        const up = new RedisLink({ redis: ${JSON.stringify(redis.url)}, channels: ['exit'], onMessage() {}, keepAliveMs: 100 });
+        up.start();
+        const hold = setInterval(() => {}, 1000);
+        const end = Date.now() + 10_000;
+        while (!up.ready && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
+        console.log(JSON.stringify({ ready: up.ready, keepAlive: up._keepAlive !== undefined }));
+        clearInterval(hold);
+      `;
+      // Every 100 ms, a ref'd keep-alive would hold the process until runNode's timeout.
+      const ran = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], {
+        timeoutMs: 20_000,
+      });
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.deepEqual(JSON.parse(ran.stdout.trim().split('\n').at(-1)!), {
+        ready: true,
+        keepAlive: true,
+      });
     });
   },
 );

@@ -21,6 +21,8 @@ export interface RedisClientLike {
     listener: (message: string, channel: string) => void,
   ): Promise<unknown>;
   duplicate(): RedisClientLike;
+  /** Sent now and then on the publish connection, so Redis's `timeout` never finds it idle. */
+  ping?(): Promise<unknown>;
   on(event: 'error', listener: (error: unknown) => void): unknown;
   destroy(): void;
   unref?(): void;
@@ -40,6 +42,8 @@ export interface RedisLinkOptions {
   readonly load?: () => Promise<{ createClient(options: object): RedisClientLike }>;
   /** {@link CONNECT_TIMEOUT_MS}; replaced in tests. */
   readonly connectTimeoutMs?: number;
+  /** {@link KEEPALIVE_MS}; replaced in tests. */
+  readonly keepAliveMs?: number;
 }
 
 /** Reconnects start after this and double each time, up to {@link MAX_BACKOFF_MS}. */
@@ -52,6 +56,14 @@ export const MAX_BACKOFF_MS = 30_000;
  * never answers would hold the attempt for good.
  */
 export const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * The publish connection sends a PING this often, so a Redis `timeout` (idle
+ * clients closed after that many seconds; subscribed ones are exempt) of more
+ * than this never closes it. Our own unref'd timer, not node-redis's
+ * `pingInterval`: its timer is not unref'd, so it holds the process up to
+ * one interval at exit (node-redis 6.3).
+ */
+export const KEEPALIVE_MS = 10_000;
 /**
  * A publish connection that dropped after being up at least this long is
  * reopened alone, at once, the subscriber left as it is (Redis's `timeout`
@@ -72,10 +84,11 @@ const loadRedis = async (): Promise<{ createClient(options: object): RedisClient
  * reconnecting is off (its retry timers would keep the process alive), and
  * this reconnects both with exponential backoff and jitter, from
  * {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}, on an unref'd timer. An
- * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one. If
- * the publish connection is closed while the subscriber stays up (Redis's
- * `timeout` closes idle clients), it alone is reopened, at once. Credentials
- * never reach a log line: every message is redacted.
+ * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one. The
+ * publish connection PINGs every {@link KEEPALIVE_MS}, and if it is closed
+ * while the subscriber stays up (Redis's `timeout` closes idle clients), it
+ * alone is reopened, at once. Every timer is unref'd. Credentials never
+ * reach a log line: every message is redacted.
  */
 export class RedisLink {
   private _pub: RedisClientLike | undefined;
@@ -88,6 +101,9 @@ export class RedisLink {
   private _timer: ReturnType<typeof setTimeout> | undefined;
   /** Bounds the connection attempt under way, if any. */
   private _attemptTimer: ReturnType<typeof setTimeout> | undefined;
+  private _keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** The publish connection whose PING is unanswered: no second one is queued behind it. */
+  private _pinging: RedisClientLike | undefined;
   /** When the publish connection last became ready; undefined while it is not. */
   private _pubSince: number | undefined;
   private _createClient: ((options: object) => RedisClientLike) | undefined;
@@ -179,6 +195,8 @@ export class RedisLink {
     if (this._timer !== undefined) clearTimeout(this._timer);
     this._timer = undefined;
     this._clearAttemptTimer();
+    if (this._keepAlive !== undefined) clearInterval(this._keepAlive);
+    this._keepAlive = undefined;
     this._drop();
   }
 
@@ -232,6 +250,7 @@ export class RedisLink {
       this._clearAttemptTimer();
       this._ready = true;
       this._attempt = 0;
+      if (this._url !== undefined) this._startKeepAlive();
       if (this._down) {
         this._down = false;
         diag.info(`otel-flight-recorder: coordination reconnected to ${this._where()}`);
@@ -322,6 +341,31 @@ export class RedisLink {
 
   private _connectTimeout(): number {
     return Math.min(Math.max(this._o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, 1), MAX_TIMER_MS);
+  }
+
+  /** PINGs the publish connection now and then, for as long as the link is open. */
+  private _startKeepAlive(): void {
+    if (this._keepAlive !== undefined) return;
+    const ms = Math.min(Math.max(this._o.keepAliveMs ?? KEEPALIVE_MS, 1), MAX_TIMER_MS);
+    this._keepAlive = setInterval(() => this._ping(), ms);
+    this._keepAlive.unref();
+  }
+
+  private _ping(): void {
+    const pub = this._pub;
+    if (pub === undefined || pub.ping === undefined || !pub.isReady || this._pinging === pub) {
+      return;
+    }
+    this._pinging = pub;
+    const done = (): void => {
+      if (this._pinging === pub) this._pinging = undefined;
+    };
+    try {
+      // A connection that died says so on 'error'; the PING's own failure adds nothing.
+      pub.ping().then(done, done);
+    } catch {
+      done();
+    }
   }
 
   /** A connection failed or dropped: let both go, warn (once), and try again later. */
