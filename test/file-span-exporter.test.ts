@@ -18,7 +18,7 @@ import { listSnapshotFiles, parseSnapshotFileName } from '../src/snapshot/snapsh
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { spanFactory } from './helpers/span-factory.js';
 import { tempDir } from './helpers/temp-dir.js';
-import { captureDiag, makeTracing, settle, until } from './helpers/tracing.js';
+import { captureDiag, fail, makeTracing, settle, until } from './helpers/tracing.js';
 
 let diagCapture: ReturnType<typeof captureDiag> | undefined;
 afterEach(() => {
@@ -197,6 +197,97 @@ describe('FileSpanExporter', () => {
       );
       assert.equal(fromExporter.length, 2, 'one line from the exporter, one from the recorder');
       assert.ok(fromExporter.every((m) => m.message.includes(JSON.stringify(directory))));
+      await recorder.shutdown();
+    });
+  });
+
+  describe('on a crash', () => {
+    /** What Node does on an uncaught exception, before the process dies. */
+    const crash = (): void => {
+      process.emit('uncaughtExceptionMonitor', new Error('crash'), 'uncaughtException');
+    };
+    const monitors = (): number => process.listenerCount('uncaughtExceptionMonitor');
+
+    test('a flush it answered for and still holds is written at once, before the process dies', async () => {
+      const make = spanFactory();
+      const { exporter, directory, writes } = makeExporter();
+      const before = monitors();
+      assert.equal(
+        (await exportAsync(exporter, mark(make(3), 'held'))).code,
+        ExportResultCode.SUCCESS,
+      );
+      assert.equal(monitors(), before + 1, 'it listens while it holds spans');
+      crash();
+      // Synchronously: nothing asynchronous runs once the process is dying.
+      const names = fs.readdirSync(directory).filter((n) => n.endsWith('.json'));
+      assert.equal(names.length, 1);
+      const spans = spansOf(JSON.parse(fs.readFileSync(path.join(directory, names[0]!), 'utf8')));
+      assert.equal(spans.length, 3);
+      assert.equal(parseSnapshotFileName(names[0]!)!.snapshotId, 'held');
+      assert.equal(writes.length, 1);
+      assert.equal(writes[0]!.spans, 3);
+      assert.equal(monitors(), before, 'and stops listening once it holds nothing');
+      // The process survived (an uncaughtException handler): nothing is written twice.
+      await exporter.shutdown();
+      assert.equal((await listSnapshotFiles(directory)).length, 1);
+    });
+
+    test('a file whose asynchronous write has not finished is written at once, under its name', async (t) => {
+      const probe = await fs.promises.open(path.join(tempDir(), 'probe'), 'w');
+      const FileHandle = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+      await probe.close();
+      const sync = FileHandle.sync;
+      // fsync never returns: the write is under way when the process crashes.
+      FileHandle.sync = () => new Promise(() => {});
+      t.after(() => {
+        FileHandle.sync = sync;
+      });
+      const make = spanFactory();
+      const { exporter, directory } = makeExporter();
+      await exportAsync(exporter, mark(make(2), 'first'));
+      // A span of another flush sends the first to disk, where it hangs.
+      const second = new Promise<ExportResult>((resolve) =>
+        exporter.export(mark(make(1), 'second'), resolve),
+      );
+      await until(() => fs.readdirSync(directory).some((n) => n.endsWith('.tmp')));
+      assert.equal(await Promise.race([second, settle().then(() => 'waiting')]), 'waiting');
+      crash();
+      const files = fs
+        .readdirSync(directory)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => parseSnapshotFileName(n)!.snapshotId);
+      assert.deepEqual(files, ['first']);
+    });
+
+    test('with the crash dump: a trace flushed before a crash is in its file or in the dump', async () => {
+      const directory = tempDir();
+      const dumps = tempDir();
+      const { exporter } = makeExporter({ directory, writeDelayMs: 500 });
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        crashDump: true,
+        snapshotDir: dumps,
+        exportDelayMs: 0,
+        flushScope: 'trace',
+      });
+      const t = makeTracing(recorder, undefined, 'checkout');
+      const root = fail(t.start('GET /checkout', T0));
+      t.start('charge card', T0 + 1, root).end(T0 + 5);
+      root.end(T0 + 10);
+      // The exporter has answered: the trace left the recorder's export queue.
+      await until(() => recorder.stats().spansExported === 2);
+      crash();
+      const names = (dir: string): string[] =>
+        fs
+          .readdirSync(dir)
+          .filter((n) => n.endsWith('.json'))
+          .flatMap((n) =>
+            spansOf(JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'))).map((s) => s.name),
+          );
+      assert.deepEqual(
+        [...names(directory), ...names(dumps)].filter((n) => n !== 'uncaught exception').sort(),
+        ['GET /checkout', 'charge card'],
+      );
       await recorder.shutdown();
     });
   });

@@ -17,6 +17,7 @@ import {
   type SnapshotDirOptions,
   snapshotFileName,
   writeSnapshotFile,
+  writeSnapshotFileSync,
 } from '../snapshot/snapshot-files.js';
 
 /** Options of {@link FileSpanExporter}. */
@@ -122,6 +123,12 @@ const MAX_WAITING_EXPORTS = 8;
  * callback always fires and nothing is thrown. A file that fails when it is
  * finally written is reported through `diag` and `onWrite`.
  *
+ * Spans it has answered for have left the recorder's export queue, so a crash
+ * dump no longer holds them: while it holds any (a flush waiting for
+ * `writeDelayMs`, or a file being written), it listens for an uncaught
+ * exception (`uncaughtExceptionMonitor`, as the crash dump does) and then
+ * writes them synchronously, as the process is about to die.
+ *
  * @example
  * ```ts
  * const recorder = new FlightRecorderSpanProcessor({
@@ -144,6 +151,39 @@ export class FileSpanExporter implements SpanExporter {
   private _failing = false;
   private _warnedOnWrite = false;
   private _shutdown: Promise<void> | undefined;
+  /**
+   * Files being written asynchronously, by name: a crash writes them again
+   * synchronously under the same name, since the process dies before the
+   * write ends (if it survives, the rename puts the same bytes in place).
+   */
+  private readonly _writing = new Map<string, Uint8Array[]>();
+  private _watchingCrash = false;
+  /** Writes what is held at once; the process is crashing. Never throws. */
+  private readonly _onCrash = (): void => {
+    this._clearTimer();
+    this._unwatchCrash();
+    for (const [name, body] of this._writing) {
+      try {
+        writeSnapshotFileSync(this._dir, name, body);
+      } catch (error) {
+        this._failQuietly(error);
+      }
+    }
+    this._writing.clear();
+    const pending = this._pending;
+    if (pending === undefined) return;
+    this._pending = undefined;
+    const { name, body } = this._frame(pending);
+    let path: string | undefined;
+    let error: Error | undefined;
+    try {
+      path = writeSnapshotFileSync(this._dir, name, body);
+    } catch (e) {
+      error = asError(e);
+      this._failQuietly(error);
+    }
+    this._notify(this._writeOf(pending, path, error));
+  };
 
   /**
    * @throws TypeError when an option is invalid, naming the option and value.
@@ -264,6 +304,7 @@ export class FileSpanExporter implements SpanExporter {
       this._pending = newPending(group);
     }
     if (this._pending !== undefined) this._armTimer();
+    this._watchCrashWhileHolding();
     return error === undefined
       ? { code: ExportResultCode.SUCCESS }
       : { code: ExportResultCode.FAILED, error };
@@ -288,8 +329,25 @@ export class FileSpanExporter implements SpanExporter {
     await this._write(pending);
   }
 
-  /** Writes one file; returns the error when it fails, after reporting it. */
-  private async _write(pending: Pending): Promise<Error | undefined> {
+  /** Listens for a crash while spans are held (see {@link _onCrash}), and only then. */
+  private _watchCrashWhileHolding(): void {
+    const holding = this._pending !== undefined || this._writing.size > 0;
+    if (holding && !this._watchingCrash) {
+      this._watchingCrash = true;
+      process.on('uncaughtExceptionMonitor', this._onCrash);
+    } else if (!holding) {
+      this._unwatchCrash();
+    }
+  }
+
+  private _unwatchCrash(): void {
+    if (!this._watchingCrash) return;
+    this._watchingCrash = false;
+    process.removeListener('uncaughtExceptionMonitor', this._onCrash);
+  }
+
+  /** The file name and body of `pending`; its chunks are handed over to the body. */
+  private _frame(pending: Pending): { name: string; body: Uint8Array[] } {
     const body: Uint8Array[] = [REQUEST_PREFIX];
     for (const chunk of pending.chunks) {
       // An empty chunk (a serializer that gave nothing) must not leave a stray comma.
@@ -307,6 +365,29 @@ export class FileSpanExporter implements SpanExporter {
       trigger: pending.trigger ?? (pending.snapshotId === undefined ? 'export' : undefined),
       snapshotId: pending.snapshotId,
     });
+    return { name, body };
+  }
+
+  private _writeOf(
+    pending: Pending,
+    path: string | undefined,
+    error: Error | undefined,
+  ): SnapshotFileWrite {
+    return {
+      path,
+      error,
+      snapshotId: pending.snapshotId,
+      trigger: pending.trigger,
+      spans: pending.spans,
+      bytes: pending.bytes,
+    };
+  }
+
+  /** Writes one file; returns the error when it fails, after reporting it. */
+  private async _write(pending: Pending): Promise<Error | undefined> {
+    const { name, body } = this._frame(pending);
+    this._writing.set(name, body);
+    this._watchCrashWhileHolding();
     let path: string | undefined;
     let error: Error | undefined;
     try {
@@ -316,14 +397,9 @@ export class FileSpanExporter implements SpanExporter {
       error = asError(e);
       this._fail(error);
     }
-    this._notify({
-      path,
-      error,
-      snapshotId: pending.snapshotId,
-      trigger: pending.trigger,
-      spans: pending.spans,
-      bytes: pending.bytes,
-    });
+    this._writing.delete(name);
+    this._watchCrashWhileHolding();
+    this._notify(this._writeOf(pending, path, error));
     return error;
   }
 
@@ -333,6 +409,13 @@ export class FileSpanExporter implements SpanExporter {
     diag.error(
       `${error.message} (spans are dropped; further failures are silent until a write succeeds)`,
     );
+  }
+
+  /** {@link _fail}, where nothing may throw (a crash). */
+  private _failQuietly(error: unknown): void {
+    try {
+      this._fail(asError(error));
+    } catch {}
   }
 
   private _notify(write: SnapshotFileWrite): void {
