@@ -204,7 +204,12 @@ describe('FileSpanExporter', () => {
   describe('on a crash', () => {
     /** What Node does on an uncaught exception, before the process dies. */
     const crash = (): void => {
-      process.emit('uncaughtExceptionMonitor', new Error('crash'), 'uncaughtException');
+      // (Cast: @types/node types emit() for its own event names only.)
+      (process.emit as (event: string, ...args: unknown[]) => boolean)(
+        'uncaughtExceptionMonitor',
+        new Error('crash'),
+        'uncaughtException',
+      );
     };
     const monitors = (): number => process.listenerCount('uncaughtExceptionMonitor');
 
@@ -352,6 +357,62 @@ describe('FileSpanExporter', () => {
       assert.ok(files.every((f) => parseSnapshotFileName(f.name)!.snapshotId === 'big'));
       assert.ok(writes.every((w) => w.bytes <= 3000));
       assert.equal(new Set(files.map((f) => f.name)).size, files.length);
+    });
+
+    test('one export larger than maxFileBytes is split across files, each within it', async () => {
+      const make = spanFactory();
+      const { exporter, directory, writes } = makeExporter({ maxFileBytes: 3000 });
+      const spans = mark(make(40), 'one');
+      assert.equal((await exportAsync(exporter, spans)).code, ExportResultCode.SUCCESS);
+      await exporter.forceFlush();
+      const files = await readFiles(directory);
+      assert.ok(files.length >= 8, `${files.length} files`);
+      assert.ok(
+        writes.every((w) => w.error === undefined && w.bytes <= 3000),
+        writes.map((w) => w.bytes).join(' '),
+      );
+      for (const w of writes) assert.equal(w.bytes, fs.statSync(w.path!).size);
+      // Every span once, in order, all under the flush's snapshot id.
+      assert.deepEqual(
+        files.flatMap((f) => f.spans.map((s) => s.name)),
+        spans.map((s) => s.name),
+      );
+      assert.ok(files.every((f) => parseSnapshotFileName(f.name)!.snapshotId === 'one'));
+    });
+
+    test('a span larger than maxFileBytes goes alone; spans without a snapshot id split too', async () => {
+      const make = spanFactory();
+      const { exporter, directory, writes } = makeExporter({ maxFileBytes: 100 });
+      await exportAsync(exporter, [...mark(make(3), 'tiny'), ...make(2)]);
+      await exporter.forceFlush();
+      assert.deepEqual(
+        writes.map((w) => [w.snapshotId, w.spans, w.error]),
+        [
+          ['tiny', 1, undefined],
+          ['tiny', 1, undefined],
+          [undefined, 1, undefined],
+          [undefined, 1, undefined],
+          ['tiny', 1, undefined],
+        ],
+      );
+      assert.ok(writes.every((w) => w.bytes > 100));
+      assert.equal((await readFiles(directory)).length, 5);
+    });
+
+    test('maxFileBytes equal to maxTotalBytes: the files rotate, the newest spans kept, none refused', async () => {
+      const make = spanFactory();
+      const { exporter, directory, writes } = makeExporter({
+        maxFileBytes: 3000,
+        maxTotalBytes: 3000,
+      });
+      const spans = mark(make(40), 'rotate');
+      assert.equal((await exportAsync(exporter, spans)).code, ExportResultCode.SUCCESS);
+      await exporter.forceFlush();
+      assert.ok(writes.length > 1);
+      assert.ok(writes.every((w) => w.error === undefined));
+      const files = await readFiles(directory);
+      assert.equal(files.length, 1);
+      assert.equal(files[0]!.spans.at(-1)!.name, spans.at(-1)!.name);
     });
 
     test('the directory stays within maxFiles, the oldest files removed first', async () => {

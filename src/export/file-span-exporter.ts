@@ -50,8 +50,10 @@ export interface FileSpanExporterOptions {
   writeDelayMs?: number;
   /**
    * The most bytes of serialized spans held in memory for one file. A flush
-   * larger than this continues in a further file with the same snapshot id.
-   * Unit: bytes, an integer of at most 1073741824 (1 GiB), held in one
+   * larger than this continues in a further file with the same snapshot id,
+   * even within one export call; a single span larger than this goes alone.
+   * So every file fits `maxTotalBytes` (but such a span), and the directory
+   * rotates, the oldest files removed first. Unit: bytes, an integer of at most 1073741824 (1 GiB), held in one
    * buffer. Code only. The default is 16777216 (16 MiB), at most
    * `maxTotalBytes`.
    */
@@ -228,10 +230,12 @@ export class FileSpanExporter implements SpanExporter {
         if (settling === undefined) {
           // Serialized now: the write holds bytes, not spans (the result
           // callback below reaches them until the directory check answers).
-          const groups = groupBySnapshot(spans);
+          const groups = groupBySnapshot(spans, this._maxFileBytes);
           done = this._enqueue(() => this._accept(groups));
         } else {
-          done = this._enqueue(() => settling.then(() => this._accept(groupBySnapshot(spans))));
+          done = this._enqueue(() =>
+            settling.then(() => this._accept(groupBySnapshot(spans, this._maxFileBytes))),
+          );
         }
         this._waiting++;
         const settled = (): void => {
@@ -454,8 +458,11 @@ interface Group {
   spans: number;
 }
 
-/** Splits spans by snapshot id, in order of first appearance, and serializes each part. */
-function groupBySnapshot(spans: ReadableSpan[]): Group[] {
+/**
+ * Splits spans by snapshot id, in order of first appearance, and serializes
+ * each part in pieces that fit a file of `maxFileBytes` (see {@link serializeWithin}).
+ */
+function groupBySnapshot(spans: ReadableSpan[], maxFileBytes: number): Group[] {
   const groups = new Map<
     string | undefined,
     { snapshotId: string | undefined; trigger: string | undefined; spans: ReadableSpan[] }
@@ -476,12 +483,44 @@ function groupBySnapshot(spans: ReadableSpan[]): Group[] {
     }
     group.spans.push(span);
   }
-  return Array.from(groups.values(), (g) => ({
-    snapshotId: g.snapshotId,
-    trigger: g.trigger,
-    chunk: serializeResourceSpansItems(g.spans),
-    spans: g.spans.length,
-  }));
+  const out: Group[] = [];
+  for (const g of groups.values()) {
+    for (const piece of serializeWithin(g.spans, maxFileBytes - FRAME_BYTES)) {
+      out.push({ snapshotId: g.snapshotId, trigger: g.trigger, ...piece });
+    }
+  }
+  return out;
+}
+
+/**
+ * `spans` serialized as `resourceSpans` items, in order, in pieces of at most
+ * `max` bytes each; a span larger than that is a piece alone. Spans that fit
+ * are serialized once; larger exports are cut into even pieces by their
+ * average span's size, and a piece that still does not fit is halved until it does.
+ */
+function serializeWithin(
+  spans: ReadableSpan[],
+  max: number,
+): { chunk: Uint8Array; spans: number }[] {
+  const whole = serializeResourceSpansItems(spans);
+  if (whole.byteLength <= max || spans.length <= 1) return [{ chunk: whole, spans: spans.length }];
+  // Even pieces aiming below the bound (spans differ in size, and each piece
+  // repeats its resource and scope), so no small remainder gets a file of its own.
+  const count = Math.ceil(whole.byteLength / (0.9 * max));
+  const per = Math.max(1, Math.ceil(spans.length / count));
+  const pieces: { chunk: Uint8Array; spans: number }[] = [];
+  const add = (part: ReadableSpan[]): void => {
+    const chunk = serializeResourceSpansItems(part);
+    if (chunk.byteLength <= max || part.length === 1) {
+      pieces.push({ chunk, spans: part.length });
+      return;
+    }
+    const half = Math.ceil(part.length / 2);
+    add(part.slice(0, half));
+    add(part.slice(half));
+  };
+  for (let i = 0; i < spans.length; i += per) add(spans.slice(i, i + per));
+  return pieces;
 }
 
 function newPending(group: Group): Pending {
