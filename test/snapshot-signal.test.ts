@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DiagLogLevel } from '@opentelemetry/api';
 import { resolveOptions } from '../src/config.js';
 import { FlightRecorderSpanProcessor } from '../src/index.js';
-import { writeSnapshotToDirectory } from '../src/snapshot/snapshot-signal.js';
+import { MAX_DUMP_BYTES } from '../src/snapshot/crash-dump.js';
+import {
+  installSnapshotSignal,
+  writeSnapshotToDirectory,
+} from '../src/snapshot/snapshot-signal.js';
+import type { SnapshotSource } from '../src/snapshot/snapshot-writer.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
@@ -68,7 +73,7 @@ describe('snapshot signal', () => {
       /cannot write snapshot files to directory/,
     );
     assert.equal(recorder.stats().bufferedSpans, 6);
-    const path = await writeSnapshotToDirectory(recorder, { directory: dir }, 'signal');
+    const { path } = await writeSnapshotToDirectory(recorder, { directory: dir }, 'signal');
     assert.equal(spansOf(JSON.parse(await readFile(path, 'utf8'))).length, 6);
     await recorder.shutdown();
   });
@@ -120,6 +125,72 @@ describe('snapshot signal', () => {
       }
     },
   );
+
+  test('a window larger than maxTotalBytes: the newest spans that fit are written, the older counted as left out', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder();
+    recordTraces(tracer, 200);
+    const result = await writeSnapshotToDirectory(
+      recorder,
+      { directory: dir, maxTotalBytes: 20_000 },
+      'signal',
+    );
+    assert.ok((await stat(result.path)).size <= 20_000);
+    const spans = spansOf(JSON.parse(await readFile(result.path, 'utf8')));
+    assert.equal(spans.length, result.spans);
+    assert.ok(result.left > 0 && result.spans > 0, `${result.spans} written, ${result.left} left`);
+    assert.equal(result.spans + result.left, 600);
+    // The newest: the last trace is whole, the first is not there.
+    const names = spans.map((s) => s.name);
+    assert.ok(names.includes('GET /item/199'));
+    assert.ok(!names.includes('GET /item/0'));
+    assert.equal(recorder.stats().bufferedSpans, 600, 'the window is left as it was');
+    await recorder.shutdown();
+  });
+
+  test("it holds a crash dump's 16 MiB of spans at most, whatever maxBytes, and counts the rest", async () => {
+    const { recorder, tracer } = makeRecorder();
+    recordTraces(tracer, 2);
+    let asked: number | undefined;
+    const source: SnapshotSource = {
+      _windowSpans: () => recorder._windowSpans(),
+      _windowView: (maxBytes) => {
+        asked = maxBytes;
+        return { ...recorder._windowView(maxBytes), omitted: 1234 };
+      },
+    };
+    const result = await writeSnapshotToDirectory(source, { directory: tempDir() }, 'signal');
+    assert.equal(asked, MAX_DUMP_BYTES);
+    assert.equal(result.spans, 6);
+    assert.equal(result.left, 1234);
+    await recorder.shutdown();
+  });
+
+  test('a signal snapshot that left spans out says how many, and why', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder();
+    recordTraces(tracer, 200);
+    const diagnostics = captureDiag(DiagLogLevel.INFO);
+    const remove = installSnapshotSignal(recorder, 'SIGUSR2', {
+      directory: dir,
+      maxTotalBytes: 20_000,
+    });
+    try {
+      process.kill(process.pid, 'SIGUSR2');
+      await until(() => diagnostics.messages.length > 0, 5_000);
+      const [message] = diagnostics.messages;
+      assert.equal(message!.level, 'warn');
+      assert.match(
+        message!.message,
+        /SIGUSR2: snapshot written to .*signal.*\(the oldest \d+ spans left out: .*maxTotalBytes \(20000\)/,
+      );
+      assert.equal((await readdir(dir)).filter((n) => n.endsWith('.json')).length, 1);
+    } finally {
+      remove();
+      diagnostics.restore();
+      await recorder.shutdown();
+    }
+  });
 
   test('the listener is added only when asked and removed on shutdown', async () => {
     const before = process.listenerCount('SIGUSR2');

@@ -1,39 +1,104 @@
 import { constants } from 'node:os';
-import { Writable } from 'node:stream';
 import { diag } from '@opentelemetry/api';
 import { fromEnv, OPTIONS } from '../config.js';
 import { warnAboutSetup } from '../env-warnings.js';
-import { type SnapshotDirOptions, snapshotFileName, writeSnapshotFile } from './snapshot-files.js';
-import { type SnapshotSource, writeWindowSnapshot } from './snapshot-writer.js';
+import {
+  ITEM_SEPARATOR,
+  REQUEST_PREFIX,
+  REQUEST_SUFFIX,
+  serializeResourceSpansItems,
+} from '../export/otlp-json.js';
+import { markSpan } from '../marks.js';
+import { MAX_DUMP_BYTES } from './crash-dump.js';
+import {
+  DEFAULT_MAX_TOTAL_BYTES,
+  type SnapshotDirOptions,
+  snapshotFileName,
+  writeSnapshotFile,
+} from './snapshot-files.js';
+import {
+  exclusiveSnapshot,
+  newSnapshotId,
+  SLICE_SPANS,
+  type SnapshotSource,
+  viewOf,
+} from './snapshot-writer.js';
 
 /** The trigger that signal snapshots carry. */
 export const SIGNAL_TRIGGER = 'signal';
 
-/** Collects what a snapshot writes, so it can go to a file in one atomic write. */
-class Chunks extends Writable {
-  readonly chunks: Uint8Array[] = [];
-  override _write(chunk: Uint8Array, _encoding: BufferEncoding, done: () => void): void {
-    this.chunks.push(chunk);
-    done();
-  }
+/**
+ * The OTLP protobuf bytes of the spans a signal snapshot holds, at most: a
+ * crash dump's bound, so a snapshot's memory and time are the same whatever
+ * `maxBytes` is (up to 1 GiB). The newest spans are kept.
+ */
+export const MAX_SIGNAL_SNAPSHOT_BYTES = MAX_DUMP_BYTES;
+
+/** What {@link writeSnapshotToDirectory} wrote. */
+export interface DirectorySnapshot {
+  /** The absolute path of the file. */
+  path: string;
+  /** The spans in it. */
+  spans: number;
+  /** The oldest spans of the window left out, to stay within the bounds. */
+  left: number;
 }
 
 /**
  * Writes the recorder's window to a new snapshot file in `dir`, marked with
- * `trigger`, and resolves to the file's path. The window is read into memory
- * first (a slice of spans at a time), then written atomically.
+ * `trigger`, atomically. It holds the newest spans within
+ * {@link MAX_SIGNAL_SNAPSHOT_BYTES} of OTLP protobuf and within the
+ * directory's `maxTotalBytes` of JSON, so the file is never refused for its
+ * size: the window is read from the newest end a slice at a time (the event
+ * loop runs between slices) and reading stops at the first slice that does
+ * not fit; `left` counts the older spans left out.
  */
-export async function writeSnapshotToDirectory(
+export function writeSnapshotToDirectory(
   recorder: SnapshotSource,
   dir: SnapshotDirOptions,
   trigger: string,
-): Promise<string> {
-  const sink = new Chunks();
-  let name = '';
-  await writeWindowSnapshot(recorder, sink, { trigger }, (info) => {
-    name = snapshotFileName(info);
+): Promise<DirectorySnapshot> {
+  return exclusiveSnapshot(recorder, async () => {
+    const budget =
+      (dir.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES) -
+      REQUEST_PREFIX.byteLength -
+      REQUEST_SUFFIX.byteLength;
+    const view = viewOf(recorder, MAX_SIGNAL_SNAPSHOT_BYTES);
+    const mark = { snapshotId: newSnapshotId(), trigger };
+    const name = snapshotFileName({ ...mark, time: Date.now() });
+    // Newest first; each piece is a run of resourceSpans items.
+    const pieces: Uint8Array[] = [];
+    let bytes = 0;
+    let from = view.length;
+    let size = SLICE_SPANS;
+    while (from > 0) {
+      const start = Math.max(0, from - size);
+      const items = serializeResourceSpansItems(
+        view.spans(start, from).map((span) => markSpan(span, mark)),
+      );
+      const cost = items.byteLength + (pieces.length > 0 ? ITEM_SEPARATOR.byteLength : 0);
+      if (bytes + cost > budget) {
+        // Not the whole slice: perhaps its newer part.
+        if (from - start === 1) break;
+        size = Math.ceil((from - start) / 2);
+        continue;
+      }
+      if (items.byteLength > 0) {
+        pieces.push(items);
+        bytes += cost;
+      }
+      from = start;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const body: Uint8Array[] = [REQUEST_PREFIX];
+    for (let i = pieces.length - 1; i >= 0; i--) {
+      if (body.length > 1) body.push(ITEM_SEPARATOR);
+      body.push(pieces[i]!);
+    }
+    body.push(REQUEST_SUFFIX);
+    const path = await writeSnapshotFile(dir, name, body);
+    return { path, spans: view.length - from, left: from + (view.omitted ?? 0) };
   });
-  return writeSnapshotFile(dir, name, sink.chunks);
 }
 
 /**
@@ -71,9 +136,16 @@ export function installSnapshotSignal(
     }
     busy = true;
     writeSnapshotToDirectory(recorder, dir, SIGNAL_TRIGGER).then(
-      (path) => {
+      ({ path, left }) => {
         busy = false;
-        diag.info(`otel-flight-recorder: ${signal}: snapshot written to ${path}`);
+        if (left === 0) {
+          diag.info(`otel-flight-recorder: ${signal}: snapshot written to ${path}`);
+          return;
+        }
+        const max = dir.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
+        diag.warn(
+          `otel-flight-recorder: ${signal}: snapshot written to ${path} (the oldest ${left} spans left out: a signal snapshot holds ${MAX_SIGNAL_SNAPSHOT_BYTES >> 20} MiB of spans at most, and a file at most maxTotalBytes (${max}) of JSON)`,
+        );
       },
       (error: unknown) => {
         busy = false;

@@ -10,7 +10,7 @@ import {
 } from '../export/otlp-json.js';
 
 /** Spans serialized per slice; the event loop runs between slices. */
-const SLICE_SPANS = 512;
+export const SLICE_SPANS = 512;
 
 /** The trigger a snapshot's spans carry unless the caller names another. */
 export const SNAPSHOT_TRIGGER = 'snapshot';
@@ -67,8 +67,9 @@ export interface SnapshotSource {
   _windowView?(maxBytes?: number): WindowView;
 }
 
-function viewOf(source: SnapshotSource): WindowView {
-  if (source._windowView !== undefined) return source._windowView();
+/** The window of `source`; with `maxBytes`, its newest spans within that many bytes of OTLP protobuf. */
+export function viewOf(source: SnapshotSource, maxBytes?: number): WindowView {
+  if (source._windowView !== undefined) return source._windowView(maxBytes);
   const spans = source._windowSpans();
   return { length: spans.length, spans: (from, to) => spans.slice(from, to) };
 }
@@ -111,15 +112,13 @@ export class SnapshotInProgressError extends Error {
  * runs for the same recorder, and with the stream's error if it fails or
  * closes early; the recorder is unaffected either way.
  */
-export async function writeWindowSnapshot(
+export function writeWindowSnapshot(
   source: SnapshotSource,
   stream: NodeJS.WritableStream,
   options: WriteSnapshotOptions = {},
   onBegin?: SnapshotBeginListener,
 ): Promise<SnapshotWriteResult> {
-  if (writing.has(source)) throw new SnapshotInProgressError();
-  writing.add(source);
-  try {
+  return exclusiveSnapshot(source, async () => {
     const trigger = options.trigger ?? SNAPSHOT_TRIGGER;
     if (typeof trigger !== 'string' || trigger === '') {
       throw new TypeError(`Expected \`trigger\` to be a non-empty string, got ${String(trigger)}`);
@@ -129,6 +128,21 @@ export async function writeWindowSnapshot(
     onBegin?.({ ...mark, time: Date.now(), spans: spans.length });
     const { bytes, traces } = await writeSpans(stream, spans, mark, options.end === true);
     return { ...mark, spans: spans.length, traces, bytes };
+  });
+}
+
+/**
+ * Runs `write` as the one snapshot write of `source`: rejects with
+ * {@link SnapshotInProgressError} while another runs.
+ */
+export async function exclusiveSnapshot<T>(
+  source: SnapshotSource,
+  write: () => Promise<T>,
+): Promise<T> {
+  if (writing.has(source)) throw new SnapshotInProgressError();
+  writing.add(source);
+  try {
+    return await write();
   } finally {
     writing.delete(source);
   }
