@@ -60,6 +60,18 @@ function makeExporter(options: FileSpanExporterOptions = {}) {
   return { exporter, writes, directory };
 }
 
+/** Makes every `FileHandle.sync()` (fsync) hang until the test ends. */
+async function hangFsync(t: { after(fn: () => void): void }): Promise<void> {
+  const probe = await fs.promises.open(path.join(tempDir(), 'probe'), 'w');
+  const FileHandle = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+  await probe.close();
+  const sync = FileHandle.sync;
+  FileHandle.sync = () => new Promise(() => {});
+  t.after(() => {
+    FileHandle.sync = sync;
+  });
+}
+
 describe('FileSpanExporter', () => {
   describe('with the recorder', () => {
     test('a flush handed over in several batches lands in one file whose body is an ExportTraceServiceRequest with the marks', async () => {
@@ -238,15 +250,8 @@ describe('FileSpanExporter', () => {
     });
 
     test('a file whose asynchronous write has not finished is written at once, under its name', async (t) => {
-      const probe = await fs.promises.open(path.join(tempDir(), 'probe'), 'w');
-      const FileHandle = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-      await probe.close();
-      const sync = FileHandle.sync;
       // fsync never returns: the write is under way when the process crashes.
-      FileHandle.sync = () => new Promise(() => {});
-      t.after(() => {
-        FileHandle.sync = sync;
-      });
+      await hangFsync(t);
       const make = spanFactory();
       const { exporter, directory } = makeExporter();
       await exportAsync(exporter, mark(make(2), 'first'));
@@ -519,14 +524,7 @@ describe('FileSpanExporter', () => {
 
   test('a disk that never answers: at most 8 exports wait for it, later ones fail at once, so no batch piles up', async (t) => {
     // fsync never returns, as on a hung network mount.
-    const probe = await fs.promises.open(path.join(tempDir(), 'probe'), 'w');
-    const FileHandle = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
-    const sync = FileHandle.sync;
-    FileHandle.sync = () => new Promise(() => {});
-    t.after(() => {
-      FileHandle.sync = sync;
-    });
+    await hangFsync(t);
     const { exporter } = makeExporter({ writeDelayMs: 0 });
     const make = spanFactory();
     const results: (ExportResult | undefined)[] = [];
