@@ -244,12 +244,41 @@ export async function writeSnapshotFile(
   name: string,
   body: Uint8Array | readonly Uint8Array[],
 ): Promise<string> {
-  const { o, chunks, final, temp } = prepareWrite(opts, name, body);
+  const { chunks } = prepareWrite(opts, name, body);
+  return writeSnapshotFileFrom(opts, name, async (append) => {
+    for (const chunk of chunks) await append(chunk);
+  });
+}
+
+/**
+ * {@link writeSnapshotFile}, with the body appended a piece at a time by
+ * `produce` as it is made, so only a piece is in memory at once. Each
+ * `append` waits for the disk; one that would take the file past
+ * `maxTotalBytes` rejects, and `produce`'s rejection leaves no file.
+ *
+ * @returns The absolute path of the file written.
+ */
+export async function writeSnapshotFileFrom(
+  opts: SnapshotDirOptions,
+  name: string,
+  produce: (append: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
+): Promise<string> {
+  const o = resolveDirOptions(opts);
+  checkName(name);
+  const final = path.join(o.directory, name);
+  const temp = path.join(o.directory, tempName(name));
   try {
     await fsp.mkdir(o.directory, { recursive: true });
     const handle = await fsp.open(temp, 'wx', 0o644);
     try {
-      await handle.writev(chunks as Uint8Array[]);
+      let size = 0;
+      await produce(async (chunk) => {
+        size += chunk.byteLength;
+        if (size > o.maxTotalBytes) throw tooLarge(o.directory, size, o.maxTotalBytes);
+        for (let off = 0; off < chunk.byteLength;) {
+          off += (await handle.write(chunk, off)).bytesWritten;
+        }
+      });
       await handle.sync();
     } finally {
       await handle.close();

@@ -9,12 +9,11 @@ import {
   serializeResourceSpansItems,
 } from '../export/otlp-json.js';
 import { markSpan } from '../marks.js';
-import { MAX_DUMP_BYTES } from './crash-dump.js';
 import {
   DEFAULT_MAX_TOTAL_BYTES,
   type SnapshotDirOptions,
   snapshotFileName,
-  writeSnapshotFile,
+  writeSnapshotFileFrom,
 } from './snapshot-files.js';
 import {
   exclusiveSnapshot,
@@ -26,13 +25,6 @@ import {
 
 /** The trigger that signal snapshots carry. */
 export const SIGNAL_TRIGGER = 'signal';
-
-/**
- * The OTLP protobuf bytes of the spans a signal snapshot holds, at most: a
- * crash dump's bound, so a snapshot's memory and time are the same whatever
- * `maxBytes` is (up to 1 GiB). The newest spans are kept.
- */
-export const MAX_SIGNAL_SNAPSHOT_BYTES = MAX_DUMP_BYTES;
 
 /** What {@link writeSnapshotToDirectory} wrote. */
 export interface DirectorySnapshot {
@@ -46,12 +38,14 @@ export interface DirectorySnapshot {
 
 /**
  * Writes the recorder's window to a new snapshot file in `dir`, marked with
- * `trigger`, atomically. It holds the newest spans within
- * {@link MAX_SIGNAL_SNAPSHOT_BYTES} of OTLP protobuf and within the
- * directory's `maxTotalBytes` of JSON, so the file is never refused for its
- * size: the window is read from the newest end a slice at a time (the event
- * loop runs between slices) and reading stops at the first slice that does
- * not fit; `left` counts the older spans left out.
+ * `trigger`, atomically. It holds the newest spans within the directory's
+ * `maxTotalBytes` of JSON, so the file is never refused for its size: the
+ * window is read from the newest end a slice at a time (the event loop runs
+ * between slices), each slice written to the file as it is made (so only a
+ * slice of JSON is in memory, whatever the window), newest first; reading
+ * stops at the first slice that does not fit, and `left` counts the older
+ * spans left out. The copy of the window it reads from is bounded the same
+ * way: no span's JSON is smaller than its OTLP protobuf.
  */
 export function writeSnapshotToDirectory(
   recorder: SnapshotSource,
@@ -63,40 +57,36 @@ export function writeSnapshotToDirectory(
       (dir.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES) -
       REQUEST_PREFIX.byteLength -
       REQUEST_SUFFIX.byteLength;
-    const view = viewOf(recorder, MAX_SIGNAL_SNAPSHOT_BYTES);
+    const view = viewOf(recorder, Math.max(0, budget));
     const mark = { snapshotId: newSnapshotId(), trigger };
     const name = snapshotFileName({ ...mark, time: Date.now() });
-    // Newest first; each piece is a run of resourceSpans items.
-    const pieces: Uint8Array[] = [];
-    let bytes = 0;
     let from = view.length;
-    let size = SLICE_SPANS;
-    while (from > 0) {
-      const start = Math.max(0, from - size);
-      const items = serializeResourceSpansItems(
-        view.spans(start, from).map((span) => markSpan(span, mark)),
-      );
-      const cost = items.byteLength + (pieces.length > 0 ? ITEM_SEPARATOR.byteLength : 0);
-      if (bytes + cost > budget) {
-        // Not the whole slice: perhaps its newer part.
-        if (from - start === 1) break;
-        size = Math.ceil((from - start) / 2);
-        continue;
+    const path = await writeSnapshotFileFrom(dir, name, async (append) => {
+      await append(REQUEST_PREFIX);
+      let bytes = 0;
+      let size = SLICE_SPANS;
+      while (from > 0) {
+        const start = Math.max(0, from - size);
+        const items = serializeResourceSpansItems(
+          view.spans(start, from).map((span) => markSpan(span, mark)),
+        );
+        const cost = items.byteLength + (bytes > 0 ? ITEM_SEPARATOR.byteLength : 0);
+        if (bytes + cost > budget) {
+          // Not the whole slice: perhaps its newer part.
+          if (from - start === 1) break;
+          size = Math.ceil((from - start) / 2);
+          continue;
+        }
+        if (items.byteLength > 0) {
+          if (bytes > 0) await append(ITEM_SEPARATOR);
+          await append(items);
+          bytes += cost;
+        }
+        from = start;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      if (items.byteLength > 0) {
-        pieces.push(items);
-        bytes += cost;
-      }
-      from = start;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    const body: Uint8Array[] = [REQUEST_PREFIX];
-    for (let i = pieces.length - 1; i >= 0; i--) {
-      if (body.length > 1) body.push(ITEM_SEPARATOR);
-      body.push(pieces[i]!);
-    }
-    body.push(REQUEST_SUFFIX);
-    const path = await writeSnapshotFile(dir, name, body);
+      await append(REQUEST_SUFFIX);
+    });
     return { path, spans: view.length - from, left: from + (view.omitted ?? 0) };
   });
 }
@@ -144,7 +134,7 @@ export function installSnapshotSignal(
         }
         const max = dir.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
         diag.warn(
-          `otel-flight-recorder: ${signal}: snapshot written to ${path} (the oldest ${left} spans left out: a signal snapshot holds ${MAX_SIGNAL_SNAPSHOT_BYTES >> 20} MiB of spans at most, and a file at most maxTotalBytes (${max}) of JSON)`,
+          `otel-flight-recorder: ${signal}: snapshot written to ${path} (the oldest ${left} spans left out: a snapshot file holds at most maxTotalBytes (${max}) of JSON)`,
         );
       },
       (error: unknown) => {
