@@ -11,6 +11,7 @@ import {
 import { DEFAULT_MAX_FILE_BYTES, FILE_EXPORTER_OPTIONS, resolveTable } from '../config.js';
 import { warnAboutEnv } from '../env-warnings.js';
 import { waitForResources } from '../resource-attributes.js';
+import { MIN_DUMP_INTERVAL_MS } from '../snapshot/crash-dump.js';
 import { asError } from './call-exporter.js';
 import {
   ensureSnapshotDirectory,
@@ -160,8 +161,18 @@ export class FileSpanExporter implements SpanExporter {
    */
   private readonly _writing = new Map<string, Uint8Array[]>();
   private _watchingCrash = false;
-  /** Writes what is held at once; the process is crashing. Never throws. */
+  /** When `_onCrash` last wrote synchronously (`Date.now()` ms). */
+  private _lastCrashWrite = Number.NEGATIVE_INFINITY;
+  /**
+   * Writes what is held at once; the process is crashing. Never throws. At
+   * most once a minute, as a crash dump: an app that survives its uncaught
+   * exceptions (an `uncaughtException` handler) must not block on a
+   * synchronous write for each; what is held then goes out as usual.
+   */
   private readonly _onCrash = (): void => {
+    const now = Date.now();
+    if (now - this._lastCrashWrite < MIN_DUMP_INTERVAL_MS) return;
+    this._lastCrashWrite = now;
     this._clearTimer();
     this._unwatchCrash();
     for (const [name, body] of this._writing) {
@@ -231,9 +242,9 @@ export class FileSpanExporter implements SpanExporter {
           // Serialized now: the write holds bytes, not spans (the result
           // callback below reaches them until the directory check answers).
           const groups = groupBySnapshot(spans, this._maxFileBytes);
-          done = this._enqueue(() => this._accept(groups));
+          done = this._enqueueAccept(() => this._accept(groups));
         } else {
-          done = this._enqueue(() =>
+          done = this._enqueueAccept(() =>
             settling.then(() => this._accept(groupBySnapshot(spans, this._maxFileBytes))),
           );
         }
@@ -278,11 +289,41 @@ export class FileSpanExporter implements SpanExporter {
     return run;
   }
 
-  private async _accept(groups: Group[]): Promise<ExportResult> {
+  /**
+   * Runs an export's `accept` in order, and resolves with its result once
+   * it is accepted, while the operations after it wait until the files it
+   * completed are written too.
+   */
+  private _enqueueAccept(
+    accept: () => Promise<{ result: ExportResult; written: Promise<void> }>,
+  ): Promise<ExportResult> {
+    const run = this._tail.then(accept);
+    this._tail = run.then(
+      ({ written }) => written.catch(() => {}),
+      () => {},
+    );
+    return run.then(({ result }) => result);
+  }
+
+  /**
+   * Takes an export's groups: each with a snapshot id joins the file being
+   * held for it, or completes that file and starts the next (one without is
+   * written at once). The completed files are written after the export is
+   * answered (`written`): until the
+   * answer, the recorder still holds the spans (a crash dump writes them),
+   * and after it they are this exporter's, on disk or written by
+   * {@link _onCrash}, so a crash never puts a span in both.
+   */
+  private async _accept(
+    groups: Group[],
+  ): Promise<{ result: ExportResult; written: Promise<void> }> {
     let error: Error | undefined;
+    const completed: Pending[] = [];
     for (const group of groups) {
       const { chunk, spans } = group;
       if (group.snapshotId === undefined) {
+        // Not a flush's (a crash dump never holds them): a file of its own,
+        // on disk before the export is answered, as a plain exporter's.
         const write = await this._write(newPending(group));
         error ??= write;
         continue;
@@ -298,7 +339,11 @@ export class FileSpanExporter implements SpanExporter {
         pending.spans += spans;
         continue;
       }
-      if (pending !== undefined) await this._writePending();
+      if (pending !== undefined) {
+        this._pending = undefined;
+        this._clearTimer();
+        completed.push(pending);
+      }
       // Checked now, so a bad directory fails this call rather than a later one.
       const bad = await this._checkDirectory();
       if (bad !== undefined) {
@@ -307,11 +352,21 @@ export class FileSpanExporter implements SpanExporter {
       }
       this._pending = newPending(group);
     }
+    // Framed now, so a crash from here on finds them in `_writing`.
+    const files = completed.map((pending) => ({ pending, ...this._frame(pending) }));
+    for (const { name, body } of files) this._writing.set(name, body);
     if (this._pending !== undefined) this._armTimer();
     this._watchCrashWhileHolding();
-    return error === undefined
-      ? { code: ExportResultCode.SUCCESS }
-      : { code: ExportResultCode.FAILED, error };
+    const written = (async () => {
+      for (const { pending, name, body } of files) await this._writeFramed(pending, name, body);
+    })();
+    return {
+      result:
+        error === undefined
+          ? { code: ExportResultCode.SUCCESS }
+          : { code: ExportResultCode.FAILED, error },
+      written,
+    };
   }
 
   private async _checkDirectory(): Promise<Error | undefined> {
@@ -388,10 +443,19 @@ export class FileSpanExporter implements SpanExporter {
   }
 
   /** Writes one file; returns the error when it fails, after reporting it. */
-  private async _write(pending: Pending): Promise<Error | undefined> {
+  private _write(pending: Pending): Promise<Error | undefined> {
     const { name, body } = this._frame(pending);
     this._writing.set(name, body);
     this._watchCrashWhileHolding();
+    return this._writeFramed(pending, name, body);
+  }
+
+  /** Writes the file `_frame` made of `pending` (held in `_writing` until written). */
+  private async _writeFramed(
+    pending: Pending,
+    name: string,
+    body: Uint8Array[],
+  ): Promise<Error | undefined> {
     let path: string | undefined;
     let error: Error | undefined;
     try {

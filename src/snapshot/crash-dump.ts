@@ -40,7 +40,7 @@ const CRASH_SPAN_NAME = 'uncaught exception';
  * `uncaughtException` listener) gets at most one dump in this interval, so a
  * steady stream of exceptions cannot turn into a stream of blocking writes.
  */
-const MIN_DUMP_INTERVAL_MS = 60_000;
+export const MIN_DUMP_INTERVAL_MS = 60_000;
 /**
  * The most open spans a dump includes, the latest started first; the
  * recorder tracks no more than this many (a dump would leave the rest out).
