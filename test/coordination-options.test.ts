@@ -396,4 +396,43 @@ describe('coordination: options, messages, the receiving side', () => {
     assert.ok(state._upstream.size < 400, `${state._upstream.size} traces`);
     c.close();
   });
+
+  test('breadcrumbs: a trigger from downstream is passed on once a trace by the instance that served it, whatever its own budget', () => {
+    const held = new Set(['1'.repeat(32), '2'.repeat(32)]);
+    const host: CoordinationHost = {
+      heldRecords: (t) => (held.has(t) ? [1] : undefined),
+      flushRemote: () => {},
+      now: () => 1_000,
+    };
+    const c = offlineCoordinator(host, {
+      redis: 'redis://127.0.0.1:1',
+      targets: 'breadcrumbs',
+      remoteFlushesPerSecond: 1,
+    });
+    const passed: string[] = [];
+    (c as unknown as { _link: { publish(ch: string): Promise<boolean> } })._link.publish = (
+      channel: string,
+    ) => {
+      passed.push(channel);
+      return Promise.resolve(true);
+    };
+    // It learns its own name from its first local root.
+    c.rootStarted(
+      'f'.repeat(32),
+      { resource: { attributes: { 'service.name': 'b' } } } as never,
+      ROOT_CONTEXT,
+    );
+    const msg = (trace: string) =>
+      encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'c', instance: 'other' });
+    const toB = 'otel-flight-recorder:to:b';
+    c.receive(msg('1'.repeat(32)), toB); // flushed, passed on
+    c.receive(msg('2'.repeat(32)), toB); // over budget: refused, still passed on
+    c.receive(msg('2'.repeat(32)), toB); // again: passed on once only
+    c.receive(msg('3'.repeat(32)), toB); // another instance served it: not passed on
+    c.receive(msg('1'.repeat(32)), 'otel-flight-recorder:after:a'); // from upstream: never
+    assert.deepEqual(passed, ['otel-flight-recorder:after:b', 'otel-flight-recorder:after:b']);
+    assert.equal(c.counters.flushes, 1);
+    assert.equal(c.counters.refused, 2);
+    c.close();
+  });
 });

@@ -86,6 +86,8 @@ export class Coordinator {
   /** This process, so it knows its own messages. */
   readonly instance = randomBytes(8).toString('hex');
   private readonly _seen = new Set<string>();
+  /** Breadcrumbs: traces whose trigger this service passed on (once each). */
+  private readonly _passed = new Set<string>();
   /** Closed traces: where each one's records start in the ring, for a remote flush. */
   private readonly _closed = new Map<string, number>();
   private readonly _link: RedisLink;
@@ -291,9 +293,15 @@ export class Coordinator {
     // lookup a message, not a scan.
     const firstSeq = this._closed.get(m.trace);
     const mark: FlushMark = { snapshotId: m.snapshot, trigger: m.trigger, remote: true };
+    // With breadcrumbs, a trigger from downstream goes on to the other
+    // branches through the instance that served the trace, whether or not
+    // its own budget lets it flush (that bounds its exports, not the others').
+    const pass =
+      this._o.targets === 'breadcrumbs' && channel !== undefined && channel === this._toSelf();
     if (!this._refill()) {
       if (firstSeq !== undefined || this._host.heldRecords(m.trace, undefined) !== undefined) {
         c.refused++;
+        if (pass) this._pass(m.trace, raw);
       } else this._awaiting(m.trace, mark);
       return;
     }
@@ -301,12 +309,13 @@ export class Coordinator {
     if (records === undefined) {
       // Its records are all gone: later messages about it need no scan.
       this._closed.delete(m.trace);
+      if (firstSeq !== undefined && pass) this._pass(m.trace, raw);
       // Or none came yet: a request of it may reach this service later.
       if (firstSeq === undefined) this._awaiting(m.trace, mark);
       return;
     }
     this._act(m.trace, mark, records);
-    if (this._o.targets === 'breadcrumbs' && channel === this._toSelf()) this._pass(raw);
+    if (pass) this._pass(m.trace, raw);
   }
 
   /** The channel this service's downstream services send to it on (breadcrumbs). */
@@ -323,11 +332,13 @@ export class Coordinator {
    * other branches through A). What came from upstream needs no passing on:
    * the origin's own channel reached every service downstream of it.
    */
-  private _pass(raw: string): void {
-    if (this._self !== undefined)
-      void this._link.publish(`${this._o.channel}:after:${this._self}`, raw);
+  private _pass(traceId: string, raw: string): void {
+    const passed = this._passed;
+    if (this._self === undefined || passed.has(traceId)) return;
+    passed.add(traceId);
+    if (passed.size > MAX_SEEN_TRACES) passed.delete(passed.values().next().value as string);
+    void this._link.publish(`${this._o.channel}:after:${this._self}`, raw);
   }
-
   /** Remembers a trigger of a trace this service holds nothing of, for its local root to come. */
   private _awaiting(traceId: string, mark: FlushMark): void {
     const pending = this._pending;
@@ -348,6 +359,7 @@ export class Coordinator {
   close(): void {
     this._link.close();
     this._seen.clear();
+    this._passed.clear();
     this._closed.clear();
     this._upstream.clear();
     this._upstreamBytes = 0;
