@@ -267,6 +267,25 @@ describe('FileSpanExporter', () => {
       );
     });
 
+    test('a crash while the next export is taken still writes the flush it completed, answered for already', async () => {
+      const make = spanFactory();
+      const { exporter, directory } = makeExporter({ writeDelayMs: 60_000 });
+      const held = exporter as unknown as { _pending?: { snapshotId?: string } };
+      await exportAsync(exporter, mark(make(3), 'first'));
+      exporter.export(mark(make(1), 'second'), () => {});
+      // 'first' leaves the held file; the directory check for 'second' awaits.
+      while (held._pending?.snapshotId === 'first') {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      crash();
+      const ids = fs
+        .readdirSync(directory)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => parseSnapshotFileName(n)!.snapshotId);
+      assert.ok(ids.includes('first'), JSON.stringify(ids));
+      await exporter.shutdown();
+    });
+
     test('a file whose asynchronous write has not finished is written at once, under its name', async (t) => {
       // fsync never returns: the write is under way when the process crashes.
       await hangFsync(t);
@@ -442,7 +461,8 @@ describe('FileSpanExporter', () => {
       await exportAsync(exporter, [...mark(make(3), 'tiny'), ...make(2)]);
       await exporter.forceFlush();
       // Spans without a snapshot id are on disk before the export is
-      // answered; a flush's completed files are written after the answer.
+      // answered; a flush's completed files are written after the answer,
+      // but named in the order they were made, which rotation goes by.
       assert.deepEqual(
         writes.map((w) => [w.snapshotId, w.spans, w.error]),
         [
@@ -453,6 +473,11 @@ describe('FileSpanExporter', () => {
           ['tiny', 1, undefined],
         ],
       );
+      const byName = (await listSnapshotFiles(directory)).map((f) => {
+        const parsed = parseSnapshotFileName(f.name)!;
+        return parsed.trigger === 'export' ? 'export' : parsed.snapshotId;
+      });
+      assert.deepEqual(byName, ['tiny', 'tiny', 'export', 'export', 'tiny']);
       assert.ok(writes.every((w) => w.bytes > 100));
       assert.equal((await readFiles(directory)).length, 5);
     });

@@ -318,7 +318,7 @@ export class FileSpanExporter implements SpanExporter {
     groups: Group[],
   ): Promise<{ result: ExportResult; written: Promise<void> }> {
     let error: Error | undefined;
-    const completed: Pending[] = [];
+    const files: { pending: Pending; name: string; body: Uint8Array[] }[] = [];
     for (const group of groups) {
       const { chunk, spans } = group;
       if (group.snapshotId === undefined) {
@@ -340,9 +340,13 @@ export class FileSpanExporter implements SpanExporter {
         continue;
       }
       if (pending !== undefined) {
+        // Framed (named, in order) and crash-writable as it leaves
+        // `_pending`, before anything awaits: its spans were answered for.
         this._pending = undefined;
         this._clearTimer();
-        completed.push(pending);
+        const file = { pending, ...this._frame(pending) };
+        this._writing.set(file.name, file.body);
+        files.push(file);
       }
       // Checked now, so a bad directory fails this call rather than a later one.
       const bad = await this._checkDirectory();
@@ -352,9 +356,6 @@ export class FileSpanExporter implements SpanExporter {
       }
       this._pending = newPending(group);
     }
-    // Framed now, so a crash from here on finds them in `_writing`.
-    const files = completed.map((pending) => ({ pending, ...this._frame(pending) }));
-    for (const { name, body } of files) this._writing.set(name, body);
     if (this._pending !== undefined) this._armTimer();
     this._watchCrashWhileHolding();
     const written = (async () => {
