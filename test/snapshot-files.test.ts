@@ -10,6 +10,7 @@ import {
   parseSnapshotFileName,
   snapshotFileName,
   writeSnapshotFile,
+  writeSnapshotFileFrom,
   writeSnapshotFileSync,
 } from '../src/snapshot/snapshot-files.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -272,5 +273,37 @@ describe('listSnapshotFiles', () => {
     assert.equal(fs.existsSync(stale), false);
     assert.equal(fs.existsSync(fresh), true, 'a temp file being written now is left alone');
     await fsp.rm(fresh);
+  });
+
+  test('a streamed write: the pieces land in order; a producer that throws or goes past maxTotalBytes leaves no file, and says so as it is', async () => {
+    const dir = tempDir();
+    const text = new TextEncoder();
+    const name = (id: string) =>
+      snapshotFileName({ time: Date.now(), trigger: 'signal', snapshotId: id });
+    const written = await writeSnapshotFileFrom({ directory: dir }, name('ok'), async (append) => {
+      for (const piece of ['{"a":', '1', '}']) await append(text.encode(piece));
+    });
+    assert.equal(fs.readFileSync(written, 'utf8'), '{"a":1}');
+    await assert.rejects(
+      writeSnapshotFileFrom({ directory: dir }, name('broken'), async (append) => {
+        await append(text.encode('{"a":'));
+        throw new Error('serializer broke');
+      }),
+      (error: Error) => error.message === 'serializer broke',
+    );
+    await assert.rejects(
+      writeSnapshotFileFrom(
+        { directory: dir, maxTotalBytes: 1_000 },
+        name('big'),
+        async (append) => {
+          await append(new Uint8Array(600));
+          await append(new Uint8Array(600));
+        },
+      ),
+      (error: Error) =>
+        /exceeds maxTotalBytes \(1000\)/.test(error.message) &&
+        !error.message.includes('cannot write snapshot files'),
+    );
+    assert.deepEqual(fs.readdirSync(dir), [path.basename(written)], 'no other file, no temp file');
   });
 });

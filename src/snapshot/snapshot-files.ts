@@ -267,18 +267,31 @@ export async function writeSnapshotFileFrom(
   checkName(name);
   const final = path.join(o.directory, name);
   const temp = path.join(o.directory, tempName(name));
+  /** What `produce` threw that is not the directory's fault (its own error, or the size bound). */
+  let own: unknown;
   try {
     await fsp.mkdir(o.directory, { recursive: true });
     const handle = await fsp.open(temp, 'wx', 0o644);
     try {
       let size = 0;
-      await produce(async (chunk) => {
-        size += chunk.byteLength;
-        if (size > o.maxTotalBytes) throw tooLarge(o.directory, size, o.maxTotalBytes);
-        for (let off = 0; off < chunk.byteLength;) {
-          off += (await handle.write(chunk, off)).bytesWritten;
-        }
-      });
+      let diskError: unknown;
+      try {
+        await produce(async (chunk) => {
+          size += chunk.byteLength;
+          if (size > o.maxTotalBytes) throw tooLarge(o.directory, size, o.maxTotalBytes);
+          try {
+            for (let off = 0; off < chunk.byteLength;) {
+              off += (await handle.write(chunk, off)).bytesWritten;
+            }
+          } catch (error) {
+            diskError = error;
+            throw error;
+          }
+        });
+      } catch (error) {
+        if (error !== diskError) own = error;
+        throw error;
+      }
       await handle.sync();
     } finally {
       await handle.close();
@@ -286,7 +299,7 @@ export async function writeSnapshotFileFrom(
     await fsp.rename(temp, final);
   } catch (error) {
     await fsp.rm(temp, { force: true }).catch(() => {});
-    throw dirError(o.directory, error);
+    throw own !== undefined && error === own ? error : dirError(o.directory, error);
   }
   await prune(o, name);
   return final;
