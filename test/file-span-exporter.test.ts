@@ -224,6 +224,28 @@ describe('FileSpanExporter', () => {
       );
     };
     const monitors = (): number => process.listenerCount('uncaughtExceptionMonitor');
+    /** A recorder with the crash dump on, exporting each trace flush to a FileSpanExporter. */
+    const withCrashDump = (options: { maxFileBytes?: number }) => {
+      const directory = tempDir();
+      const dumps = tempDir();
+      const { exporter } = makeExporter({ directory, writeDelayMs: 500, ...options });
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        crashDump: true,
+        snapshotDir: dumps,
+        exportDelayMs: 0,
+        flushScope: 'trace',
+      });
+      return { directory, dumps, recorder };
+    };
+    /** The names of the spans in the snapshot files of `dir`. */
+    const spanNamesIn = (dir: string): string[] =>
+      fs
+        .readdirSync(dir)
+        .filter((n) => n.endsWith('.json'))
+        .flatMap((n) =>
+          spansOf(JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'))).map((s) => s.name),
+        );
 
     test('a flush it answered for and still holds is written at once, before the process dies', async () => {
       const make = spanFactory();
@@ -307,16 +329,7 @@ describe('FileSpanExporter', () => {
     });
 
     test('with the crash dump: a trace flushed before a crash is in its file or in the dump', async () => {
-      const directory = tempDir();
-      const dumps = tempDir();
-      const { exporter } = makeExporter({ directory, writeDelayMs: 500 });
-      const recorder = new FlightRecorderSpanProcessor({
-        exporter,
-        crashDump: true,
-        snapshotDir: dumps,
-        exportDelayMs: 0,
-        flushScope: 'trace',
-      });
+      const { directory, dumps, recorder } = withCrashDump({});
       const t = makeTracing(recorder, undefined, 'checkout');
       const root = fail(t.start('GET /checkout', T0));
       t.start('charge card', T0 + 1, root).end(T0 + 5);
@@ -324,15 +337,10 @@ describe('FileSpanExporter', () => {
       // The exporter has answered: the trace left the recorder's export queue.
       await until(() => recorder.stats().spansExported === 2);
       crash();
-      const names = (dir: string): string[] =>
-        fs
-          .readdirSync(dir)
-          .filter((n) => n.endsWith('.json'))
-          .flatMap((n) =>
-            spansOf(JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'))).map((s) => s.name),
-          );
       assert.deepEqual(
-        [...names(directory), ...names(dumps)].filter((n) => n !== 'uncaught exception').sort(),
+        [...spanNamesIn(directory), ...spanNamesIn(dumps)]
+          .filter((n) => n !== 'uncaught exception')
+          .sort(),
         ['GET /checkout', 'charge card'],
       );
       await recorder.shutdown();
@@ -340,16 +348,7 @@ describe('FileSpanExporter', () => {
 
     test('with the crash dump: a crash while a flush of several files is written puts no span in both', async (t) => {
       await hangFsync(t);
-      const directory = tempDir();
-      const dumps = tempDir();
-      const { exporter } = makeExporter({ directory, writeDelayMs: 500, maxFileBytes: 3000 });
-      const recorder = new FlightRecorderSpanProcessor({
-        exporter,
-        crashDump: true,
-        snapshotDir: dumps,
-        exportDelayMs: 0,
-        flushScope: 'trace',
-      });
+      const { directory, dumps, recorder } = withCrashDump({ maxFileBytes: 3000 });
       const t1 = makeTracing(recorder, undefined, 'checkout');
       const root = fail(t1.start('GET /checkout', T0));
       for (let i = 0; i < 30; i++) t1.start(`step ${i}`, T0 + 1, root).end(T0 + 5);
@@ -357,14 +356,9 @@ describe('FileSpanExporter', () => {
       // The flush's first file is being written (its fsync hangs).
       await until(() => fs.readdirSync(directory).some((n) => n.endsWith('.tmp')));
       crash();
-      const names = (dir: string): string[] =>
-        fs
-          .readdirSync(dir)
-          .filter((n) => n.endsWith('.json'))
-          .flatMap((n) =>
-            spansOf(JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8'))).map((s) => s.name),
-          );
-      const all = [...names(directory), ...names(dumps)].filter((n) => n !== 'uncaught exception');
+      const all = [...spanNamesIn(directory), ...spanNamesIn(dumps)].filter(
+        (n) => n !== 'uncaught exception',
+      );
       assert.equal(all.length, 31, JSON.stringify(all));
       assert.equal(new Set(all).size, 31, 'no span written twice');
       // Not awaited: the exporter's writes hang on fsync for good.
