@@ -38,10 +38,7 @@ import { ringLayout, SpanRing } from './record/span-ring.js';
 import { RuntimeEvents } from './runtime/runtime-events.js';
 import { traceRecords, WantedSpans } from './record/trace-records.js';
 import { repair } from './sanitize.js';
-import {
-  installCrashDump,
-  MAX_OPEN_SPANS as MAX_TRACKED_OPEN_SPANS,
-} from './snapshot/crash-dump.js';
+import { installCrashDump, MAX_OPEN_SPANS } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
 import {
   type SnapshotWriteResult,
@@ -55,7 +52,7 @@ import { countTrigger, FlushPolicy, triggerCounts } from './trigger/flush-policy
 import type { TriggerDecision, TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
 
 /** How many root triggers (`_triggerAtRootEnd`) are remembered; the oldest goes first. */
-const MAX_OPEN_SPANS = 65_536;
+const MAX_ROOT_TRIGGERS = 65_536;
 /** How many deferred triggers keep their trace's records in reach. */
 const MAX_DEFERRED = 256;
 /** Deferred window triggers remembered at most (a stall of `stallTriggerMs` is rare). */
@@ -307,7 +304,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         openSpans.add(span);
         // Spans that never end must not hold memory forever: forget the oldest
         // started. No more than a dump writes: it would leave the rest out.
-        if (openSpans.size > MAX_TRACKED_OPEN_SPANS) {
+        if (openSpans.size > MAX_OPEN_SPANS) {
           openSpans.delete(openSpans.values().next().value!);
         }
       }
@@ -681,7 +678,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     if (this._off || this._open.get(traceId) === undefined) return false;
     const triggers = this._rootTriggers;
     if (!triggers.has(traceId)) triggers.set(traceId, reason);
-    if (triggers.size > MAX_OPEN_SPANS) triggers.delete(triggers.keys().next().value as string);
+    if (triggers.size > MAX_ROOT_TRIGGERS) triggers.delete(triggers.keys().next().value as string);
     return true;
   }
 

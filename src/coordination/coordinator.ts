@@ -339,6 +339,7 @@ export class Coordinator {
     if (passed.size > MAX_SEEN_TRACES) passed.delete(passed.values().next().value as string);
     void this._link.publish(`${this._o.channel}:after:${this._self}`, raw);
   }
+
   /** Remembers a trigger of a trace this service holds nothing of, for its local root to come. */
   private _awaiting(traceId: string, mark: FlushMark): void {
     const pending = this._pending;

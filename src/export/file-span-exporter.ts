@@ -54,9 +54,9 @@ export interface FileSpanExporterOptions {
    * larger than this continues in a further file with the same snapshot id,
    * even within one export call; a single span larger than this goes alone.
    * So every file fits `maxTotalBytes` (but such a span), and the directory
-   * rotates, the oldest files removed first. Unit: bytes, an integer of at most 1073741824 (1 GiB), held in one
-   * buffer. Code only. The default is 16777216 (16 MiB), at most
-   * `maxTotalBytes`.
+   * rotates, the oldest files removed first. Unit: bytes, an integer of at
+   * most 1073741824 (1 GiB), held in one buffer. Code only. The default is
+   * 16777216 (16 MiB), at most `maxTotalBytes`.
    */
   maxFileBytes?: number;
   /**
@@ -309,10 +309,10 @@ export class FileSpanExporter implements SpanExporter {
    * Takes an export's groups: each with a snapshot id joins the file being
    * held for it, or completes that file and starts the next (one without is
    * written at once). The completed files are written after the export is
-   * answered (`written`): until the
-   * answer, the recorder still holds the spans (a crash dump writes them),
-   * and after it they are this exporter's, on disk or written by
-   * {@link _onCrash}, so a crash never puts a span in both.
+   * answered (`written`): until the answer, the recorder still holds the
+   * spans (a crash dump writes them), and after it they are this exporter's,
+   * on disk or written by {@link _onCrash}, so a crash never puts a span in
+   * both.
    */
   private async _accept(
     groups: Group[],
