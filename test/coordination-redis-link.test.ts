@@ -220,3 +220,87 @@ describe(
     });
   },
 );
+
+describe(
+  'RedisLink over a real Redis that freezes while the link is up',
+  { skip: skipWithoutRedis() },
+  () => {
+    let redis: RedisServer;
+    before(async () => {
+      redis = await startRedis();
+    });
+    after(async () => {
+      // A stopped process takes no SIGTERM: let it go on first.
+      if (redis !== undefined) process.kill(redis.pid, 'SIGCONT');
+      await redis?.stop();
+    });
+
+    test('an unanswered PING is a lost link: one warning, reconnects once Redis answers again, messages flow', async () => {
+      const diagCapture = captureDiag(DiagLogLevel.INFO);
+      const received: string[] = [];
+      const link = new RedisLink({
+        redis: redis.url,
+        channels: ['frozen'],
+        onMessage: (message) => received.push(message),
+        keepAliveMs: 100,
+        connectTimeoutMs: 300,
+      });
+      const sender = createClient({ url: redis.url });
+      sender.on('error', () => {});
+      let stopped = false;
+      try {
+        link.start();
+        await until(() => link.ready, 'the link');
+        const sub0 = inside(link)._sub;
+        // SIGSTOP: the sockets stay open and the kernel still accepts, but
+        // nothing answers, as with a peer gone without a reset.
+        process.kill(redis.pid, 'SIGSTOP');
+        stopped = true;
+        await until(() => !link.ready, 'the unanswered PING to end the link', 5_000);
+        assert.equal(await link.publish('frozen', 'while frozen'), false);
+        const warnings = diagCapture.messages.filter((m) => m.level === 'warn');
+        assert.equal(warnings.length, 1, JSON.stringify(diagCapture.messages));
+        assert.match(warnings[0]!.message, /no answer from Redis to a PING within 300 ms/);
+        process.kill(redis.pid, 'SIGCONT');
+        stopped = false;
+        await until(() => link.ready, 'the link back', 15_000);
+        assert.notEqual(inside(link)._sub, sub0, 'a new subscriber');
+        assert.ok(
+          diagCapture.messages.some((m) => m.level === 'info' && /reconnected/.test(m.message)),
+          JSON.stringify(diagCapture.messages),
+        );
+        await sender.connect();
+        await sender.publish('frozen', 'after');
+        await until(() => received.includes('after'), 'a message on the new subscriber', 5_000);
+        assert.equal(await link.publish('frozen', 'from the link'), true);
+      } finally {
+        if (stopped) process.kill(redis.pid, 'SIGCONT');
+        diagCapture.restore();
+        link.close();
+        await sender.close().catch(() => {});
+      }
+    });
+
+    test('PINGs that are answered never end the link, and close() leaves no PING timer', async () => {
+      const link = new RedisLink({
+        redis: redis.url,
+        channels: ['answered'],
+        onMessage: () => {},
+        keepAliveMs: 50,
+        connectTimeoutMs: 300,
+      });
+      try {
+        link.start();
+        await until(() => link.ready, 'the link');
+        const { _pub: pub0, _sub: sub0 } = inside(link);
+        await sleep(1_000);
+        assert.equal(inside(link)._pub, pub0);
+        assert.equal(inside(link)._sub, sub0);
+        assert.equal(inside(link)._generation, 1, 'no reconnect');
+      } finally {
+        link.close();
+      }
+      assert.equal((link as unknown as { _pinging: Map<unknown, unknown> })._pinging.size, 0);
+    });
+  },
+);

@@ -21,7 +21,10 @@ export interface RedisClientLike {
     listener: (message: string, channel: string) => void,
   ): Promise<unknown>;
   duplicate(): RedisClientLike;
-  /** Sent now and then on the publish connection, so Redis's `timeout` never finds it idle. */
+  /**
+   * Sent now and then on both connections: Redis's `timeout` never finds the
+   * publish one idle, and one left unanswered means the link is gone.
+   */
   ping?(): Promise<unknown>;
   on(event: 'error', listener: (error: unknown) => void): unknown;
   destroy(): void;
@@ -57,11 +60,14 @@ export const MAX_BACKOFF_MS = 30_000;
  */
 export const CONNECT_TIMEOUT_MS = 5_000;
 /**
- * The publish connection sends a PING this often, so a Redis `timeout` (idle
- * clients closed after that many seconds; subscribed ones are exempt) of more
- * than this never closes it. Our own unref'd timer, not node-redis's
- * `pingInterval`: its timer is not unref'd, so it holds the process up to
- * one interval at exit (node-redis 6.3).
+ * Both connections send a PING this often. A Redis `timeout` (idle clients
+ * closed after that many seconds; subscribed ones are exempt) of more than
+ * this never closes the publish one, and a PING unanswered within
+ * {@link CONNECT_TIMEOUT_MS} (a Redis frozen, a peer gone without a reset)
+ * is a lost link, so a subscriber that would silently receive nothing is
+ * reconnected. Our own unref'd timer, not node-redis's `pingInterval`: its
+ * timer is not unref'd, so it holds the process up to one interval at exit
+ * (node-redis 6.3), and it never gives up on an unanswered PING.
  */
 export const KEEPALIVE_MS = 10_000;
 /**
@@ -84,8 +90,9 @@ const loadRedis = async (): Promise<{ createClient(options: object): RedisClient
  * reconnecting is off (its retry timers would keep the process alive), and
  * this reconnects both with exponential backoff and jitter, from
  * {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}, on an unref'd timer. An
- * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one. The
- * publish connection PINGs every {@link KEEPALIVE_MS}, and if it is closed
+ * attempt not done within {@link CONNECT_TIMEOUT_MS} is a failed one. Both
+ * connections PING every {@link KEEPALIVE_MS}; one unanswered within
+ * {@link CONNECT_TIMEOUT_MS} is a lost link. If the publish one is closed
  * while the subscriber stays up (Redis's `timeout` closes idle clients), it
  * alone is reopened, at once. Every timer is unref'd. Credentials never
  * reach a log line: every message is redacted.
@@ -102,8 +109,11 @@ export class RedisLink {
   /** Bounds the connection attempt under way, if any. */
   private _attemptTimer: ReturnType<typeof setTimeout> | undefined;
   private _keepAlive: ReturnType<typeof setInterval> | undefined;
-  /** The publish connection whose PING is unanswered: no second one is queued behind it. */
-  private _pinging: RedisClientLike | undefined;
+  /**
+   * Connections whose PING is unanswered, each with the timer that gives up
+   * on it; no second PING is queued behind one.
+   */
+  private readonly _pinging = new Map<RedisClientLike, ReturnType<typeof setTimeout>>();
   /** When the publish connection last became ready; undefined while it is not. */
   private _pubSince: number | undefined;
   private _createClient: ((options: object) => RedisClientLike) | undefined;
@@ -352,17 +362,37 @@ export class RedisLink {
   }
 
   private _ping(): void {
-    const pub = this._pub;
-    if (pub === undefined || pub.ping === undefined || !pub.isReady || this._pinging === pub) {
-      return;
-    }
-    this._pinging = pub;
+    const generation = this._generation;
+    this._pingOne(generation, this._pub);
+    this._pingOne(generation, this._sub);
+  }
+
+  /**
+   * PINGs `client` unless a PING of it is unanswered already. One left
+   * unanswered for the connect timeout is a lost link: a frozen Redis or a
+   * peer gone without a reset would otherwise keep a subscriber that
+   * receives nothing, and `ready` true, for as long as TCP keeps the socket.
+   * A PING refused (an ACL without it) or failed is an answer: a connection
+   * that died says so on 'error'.
+   */
+  private _pingOne(generation: number, client: RedisClientLike | undefined): void {
+    if (client === undefined || client.ping === undefined || !client.isReady) return;
+    if (this._pinging.has(client)) return;
+    const ms = this._connectTimeout();
+    const timer = setTimeout(() => {
+      this._pinging.delete(client);
+      if (client !== this._pub && client !== this._sub) return;
+      this._lost(generation, new Error(`no answer from Redis to a PING within ${ms} ms`));
+    }, ms);
+    timer.unref();
+    this._pinging.set(client, timer);
     const done = (): void => {
-      if (this._pinging === pub) this._pinging = undefined;
+      if (this._pinging.get(client) !== timer) return;
+      clearTimeout(timer);
+      this._pinging.delete(client);
     };
     try {
-      // A connection that died says so on 'error'; the PING's own failure adds nothing.
-      pub.ping().then(done, done);
+      client.ping().then(done, done);
     } catch {
       done();
     }
@@ -415,6 +445,8 @@ export class RedisLink {
 
   /** Destroys the connections this link made. */
   private _drop(): void {
+    for (const timer of this._pinging.values()) clearTimeout(timer);
+    this._pinging.clear();
     const sub = this._sub;
     this._sub = undefined;
     try {
