@@ -546,6 +546,66 @@ describe('FlightRecorderSpanProcessor', () => {
       assert.equal(t.recorder.stats().spansLate, 2);
       assert.equal(t.recorder.stats().bufferedSpans, 0);
     });
+
+    test("late spans of several flushed traces, ending interleaved, go out once each with their own trace's marks", async () => {
+      mock.timers.reset();
+      // A 1 MiB queue keeps 16 late batches open at once: 20 traces overflow them.
+      const t = setup({ latencyThresholdMs: 100, minFlushIntervalMs: 0, maxBytes: 1 << 20 });
+      const now = Date.now();
+      const traces = 20;
+      const stragglers = [];
+      for (let i = 0; i < traces; i++) {
+        const root = t.start(`slow${i}`, now);
+        stragglers.push([0, 1, 2].map((k) => t.start(`late${i}.${k}`, now, root)));
+        root.end(now + 200);
+      }
+      await t.recorder.forceFlush();
+      const snapshotOf = new Map(
+        t.exporter.spans.map((s) => [traceIdOf(s), s.attributes[SNAPSHOT_ID_ATTRIBUTE]]),
+      );
+      assert.equal(new Set(snapshotOf.values()).size, traces);
+      for (let k = 0; k < 3; k++) {
+        for (let i = 0; i < traces; i++) stragglers[i]![k]!.end(now + 300 + k);
+      }
+      await t.recorder.forceFlush();
+      const late = t.exporter.spans.filter((s) => s.name.startsWith('late'));
+      assert.equal(late.length, 3 * traces);
+      assert.equal(new Set(late.map((s) => s.name)).size, 3 * traces, 'none exported twice');
+      for (const span of late) {
+        assert.equal(span.attributes[SNAPSHOT_ID_ATTRIBUTE], snapshotOf.get(traceIdOf(span)));
+        assert.equal(span.attributes[TRIGGER_ATTRIBUTE], 'latency');
+      }
+      const stats = t.recorder.stats();
+      assert.equal(stats.spansLate, 3 * traces);
+      assert.equal(stats.spansDropped, 0);
+      assert.equal(stats.queuedSpans, 0);
+      await t.recorder.shutdown();
+    });
+
+    test('forceFlush waits for the late spans that ended before it, though late spans of other traces keep ending', async () => {
+      mock.timers.reset();
+      const t = setup({ latencyThresholdMs: 100, minFlushIntervalMs: 0, maxExportBatchSize: 1 });
+      const now = Date.now();
+      const stragglers = ['a', 'b'].map((name) => {
+        const root = t.start(name, now);
+        const late = [0, 1].map((k) => t.start(`${name}.late${k}`, now, root));
+        root.end(now + 200);
+        return late;
+      });
+      await t.recorder.forceFlush();
+      // One more window flush waits for export, and late spans of both traces queue behind it.
+      t.exporter.delayMs = 5;
+      t.start('c', now).end(now + 200);
+      for (const late of stragglers) late[0]!.end(now + 300);
+      const flushed = t.recorder.forceFlush();
+      for (const late of stragglers) late[1]!.end(now + 301);
+      await flushed;
+      const out = names(t.exporter.spans);
+      for (const name of ['a.late0', 'b.late0', 'c']) assert.ok(out.includes(name), `${name} out`);
+      await t.recorder.forceFlush();
+      assert.equal(t.exporter.spans.length, 7);
+      await t.recorder.shutdown();
+    });
   });
 
   describe('export path', () => {

@@ -24,6 +24,19 @@ const SLICE_BUDGET_MS = 5;
 const INITIAL_MS_PER_SPAN = 0.04;
 /** A run keeping this much more than twice its records' bytes alive is worth compacting. */
 const COMPACT_SLACK_BYTES = 64 * 1024;
+/**
+ * The most records one step of dropping removes: dropping stops soon after
+ * the queue is under its bound, even when the records are spread over many
+ * small runs, each of which counts {@link RUN_OVERHEAD_BYTES}.
+ */
+const DROP_STEP = 256;
+/**
+ * Memory a queued run keeps alive beside its records' bytes and index (the
+ * run and its six typed arrays, each with its own buffer): about 1.4 KB,
+ * measured. Counted against `maxBytes`, so many small runs cannot hold
+ * more than their bytes say.
+ */
+const RUN_OVERHEAD_BYTES = 1536;
 
 /** Entries `[from, to)` of `run` (tombstones skipped). */
 export interface BatchPart {
@@ -109,7 +122,20 @@ export class ExportQueue {
   readonly counters: ExportCounters = { spansExported: 0, spansDropped: 0, exportFailures: 0 };
   private readonly _o: ExportQueueOptions;
   private readonly _runs: RecordRun[] = [];
-  private _late: LateRecords | undefined;
+  /**
+   * Open batches of late spans, one per flushed trace whose children still
+   * end, in the order they were opened: traces flushed together have their
+   * late spans interleave, and one open batch would make a run per span.
+   * Their number is bounded by what they hold, counted against `maxBytes`.
+   */
+  private readonly _late = new Map<FlushMark, LateRecords>();
+  /**
+   * What the open late batches keep alive beyond their records' bytes: the
+   * spare room of their buffers and indexes, and {@link RUN_OVERHEAD_BYTES} each.
+   */
+  private _lateSlack = 0;
+  /** A late batch this large is sealed, so the runs it becomes stay small to drop. */
+  private readonly _lateChunk: number;
   private _length = 0;
   private _bytes = 0;
   /**
@@ -142,6 +168,8 @@ export class ExportQueue {
 
   constructor(options: ExportQueueOptions) {
     this._o = options;
+    // 32 KiB for a 4 MiB queue, 128 KiB for 16 MiB.
+    this._lateChunk = Math.min(Math.max(options.maxBytes / 128, 8 * 1024), 256 * 1024);
   }
 
   /** Records waiting for export. */
@@ -180,23 +208,31 @@ export class ExportQueue {
 
   /** Copies the ring's record `seq`, a late span of the flush `mark`, into the queue. */
   pushLate(ring: SpanRing, seq: number, mark: FlushMark): void {
-    let late = this._late;
-    if (late === undefined || late.mark !== mark || late.dicts !== ring.dicts) {
-      this._sealLate();
+    let late = this._late.get(mark);
+    if (late !== undefined && late.dicts !== ring.dicts) {
+      this._sealOne(late);
+      late = undefined;
+    }
+    if (late === undefined) {
       late = {
-        builder: new RunBuilder(1024, 8),
+        builder: new RunBuilder(256, 4),
         mark,
         dicts: ring.dicts,
         marks: encodeMarks(mark).length,
       };
-      this._late = late;
+      this._late.set(mark, late);
+      this._lateSlack += lateSlack(late.builder);
     }
-    const before = late.builder.bytes;
-    ring.copyInto(late.builder, seq);
+    const builder = late.builder;
+    const before = builder.bytes;
+    this._lateSlack -= lateSlack(builder);
+    ring.copyInto(builder, seq);
+    this._lateSlack += lateSlack(builder);
     this._length++;
     this._queued++;
-    this._bytes += late.builder.bytes - before;
+    this._bytes += builder.bytes - before;
     this._wire += recordWireBytes(ring.xlenOf(seq) + late.marks);
+    if (builder.bytes >= this._lateChunk) this._sealOne(late);
     this._bound(1);
   }
 
@@ -254,6 +290,9 @@ export class ExportQueue {
    * not for a queue that steady traffic keeps from emptying.
    */
   whenDelivered(): Promise<void> {
+    // Open late batches go behind what is queued, so the queue stays FIFO
+    // for everything queued so far.
+    this._sealLate();
     const upTo = this._queued;
     if (this._gone >= upTo) return Promise.resolve();
     const delivered = new Promise<void>((resolve) => this._deliveryWaiters.push({ upTo, resolve }));
@@ -296,7 +335,8 @@ export class ExportQueue {
     this.counters.spansDropped += this._length;
     this._left(this._length);
     this._runs.length = 0;
-    this._late = undefined;
+    this._late.clear();
+    this._lateSlack = 0;
     this._length = 0;
     this._bytes = 0;
     this._wire = 0;
@@ -317,10 +357,14 @@ export class ExportQueue {
     for (const run of this._runs) forEachLive(run, run.cursor, run.entries, fn);
   }
 
+  /** Seals every open late batch, in the order they were opened. */
   private _sealLate(): void {
-    const late = this._late;
-    if (late === undefined) return;
-    this._late = undefined;
+    for (const late of this._late.values()) this._sealOne(late);
+  }
+
+  private _sealOne(late: LateRecords): void {
+    this._late.delete(late.mark);
+    this._lateSlack -= lateSlack(late.builder);
     if (late.builder.count === 0) return;
     const run = late.builder.build(late.mark, late.dicts);
     this._runs.push(run);
@@ -410,10 +454,18 @@ export class ExportQueue {
     return count === 0 ? undefined : { parts, count };
   }
 
+  /**
+   * What the queue holds against `maxBytes`: its records' bytes, and the
+   * fixed memory of each run and open late batch.
+   */
+  private _held(): number {
+    return this._bytes + this._lateSlack + this._runs.length * RUN_OVERHEAD_BYTES;
+  }
+
   private _bound(keep: number): void {
     let dropped = 0;
-    while (this._bytes > this._o.maxBytes && this._length > keep) {
-      const batch = this._take(Math.min(this._length - keep, 4096));
+    while (this._held() > this._o.maxBytes && this._length > keep) {
+      const batch = this._take(Math.min(this._length - keep, DROP_STEP));
       if (batch === undefined) break;
       dropped += batch.count;
     }
@@ -592,6 +644,11 @@ class ExportCall {
       this.done({ code: ExportResultCode.FAILED, error: error as Error });
     }
   }
+}
+
+/** What an open late batch keeps alive beyond its records' bytes. */
+function lateSlack(builder: RunBuilder): number {
+  return builder.retainedBytes - builder.bytes + RUN_OVERHEAD_BYTES;
 }
 
 /** The wire bytes of a run's live records, marks and extra fields included (see {@link wireBytes}). */

@@ -222,6 +222,11 @@ export class RunBuilder {
     return this._pos;
   }
 
+  /** Bytes of memory the builder keeps alive, counted as a run's are: its buffer and index, spare room included. */
+  get retainedBytes(): number {
+    return this._buf.length + this._off.length * INDEX_ENTRY_BYTES;
+  }
+
   /** Adds a copy of `src[from, to)`; `state` keeps its DICT_ODD bit. */
   add(src: Uint8Array, from: number, to: number, xlen: number, pair: number, state: number): void {
     const n = to - from;

@@ -3,7 +3,11 @@
 // counters, no spans kept alive by what the exporter holds, bounded shutdown.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FanOutSpanExporter } from '../../src/index.js';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
+import { context, type Span, trace } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
+import { FanOutSpanExporter, FlightRecorderSpanProcessor } from '../../src/index.js';
 import { HostileExporter } from './fixtures/exporters.js';
 import { app, arrayBuffers, counters, SLACK_MS, until, watch, within } from './fixtures/harness.js';
 
@@ -196,4 +200,72 @@ describe('an exporter that breaks its contract', () => {
     await within(a.recorder.shutdown(), 3_000, 'shutdown');
     w.check();
   });
+
+  for (const traces of [2, 40]) {
+    test(`late spans of ${traces} flushed traces, interleaving behind an exporter that never answers, keep about maxBytes alive, not a run each`, async (t) => {
+      const w = watch();
+      const maxBytes = 2 << 20;
+      const gc = (globalThis as { gc?: () => void }).gc!;
+      const held = async () => {
+        for (let i = 0; i < 3; i++) {
+          await nextMacrotask();
+          gc();
+        }
+        const m = process.memoryUsage();
+        return m.heapUsed + m.arrayBuffers;
+      };
+      const never = new HostileExporter('never');
+      // Only the recorder: the harness's app keeps a WeakRef per span, which
+      // would weigh more than what is measured here.
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter: never,
+        flushScope: 'trace',
+        runtimeEvents: false,
+        minFlushIntervalMs: 0,
+        maxTracesPerSecond: 1_000,
+        exportTimeoutMs: 60_000,
+        exportDelayMs: 0,
+        maxBytes,
+        shouldTrigger: (span) => (span.name === 'boom' ? 'boom' : undefined),
+      });
+      const tracer = new TracerProvider({ spanProcessors: [recorder] }).getTracer('late');
+      // Each trace is flushed while its root is open; the first flush goes
+      // in flight and never comes back, so every late span waits.
+      const roots: Span[] = [];
+      for (let k = 0; k < traces; k++) {
+        const root = tracer.startSpan(`root ${k}`);
+        tracer.startSpan('boom', {}, trace.setSpan(context.active(), root)).end();
+        roots.push(root);
+      }
+      await until(() => never.calls > 0, 2_000, 'the first export');
+      const before = await held();
+      const late = 80_000;
+      for (let i = 0; i < late; i++) {
+        const ctx = trace.setSpan(context.active(), roots[i % traces]!);
+        tracer.startSpan('late child', { attributes: { 'http.route': '/x', i } }, ctx).end();
+        if (i % 5_000 === 0) await nextMacrotask();
+      }
+      const grown = (await held()) - before;
+      const stats = recorder.stats();
+      assert.equal(stats.spansLate, late);
+      assert.ok(stats.queuedBytes <= maxBytes);
+      assert.ok(stats.queuedSpans > 0);
+      assert.equal(stats.queuedSpans + stats.spansDropped + never.spansSeen, late + traces);
+      t.diagnostic(
+        `${(grown / maxBytes).toFixed(2)} × maxBytes kept alive, ${stats.queuedSpans} spans queued`,
+      );
+      // Before: a run per late span (about 1.5 KB each), 16 × maxBytes with two traces.
+      assert.ok(
+        grown < 2 * maxBytes,
+        `queued late spans keep ${(grown / maxBytes).toFixed(2)} × maxBytes (${stats.queuedSpans} queued)`,
+      );
+      assert.equal(never.calls, 1, 'the first export still hangs');
+      // Let the exporter go, so shutdown need not wait for the hung export.
+      never.misbehaviour = 'empty';
+      for (const [, done] of never.kept.splice(0)) done({ code: ExportResultCode.FAILED });
+      await within(recorder.shutdown(), 10_000, 'shutdown');
+      assert.equal(recorder.stats().queuedSpans, 0);
+      w.check();
+    });
+  }
 });
