@@ -564,6 +564,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         settleQuietly(() => sink.shutdown(), 'shutdown'),
         deadline - performance.now(),
       );
+      sink.release?.();
     }
   }
 

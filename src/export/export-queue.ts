@@ -68,6 +68,11 @@ export interface RecordSink {
   pending(batch: RecordBatch): Promise<void>[] | undefined;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
+  /**
+   * Called once `shutdown()` has settled or its deadline has passed: closes
+   * the connections of a transport the recorder made.
+   */
+  release?(): void;
 }
 
 /** What {@link ExportQueue} needs. */

@@ -100,6 +100,10 @@ export class OtlpProtoSink implements RecordSink {
   shutdown(): Promise<void> {
     return this._exporter.shutdown();
   }
+
+  release(): void {
+    this._exporter.release();
+  }
 }
 
 /**

@@ -516,6 +516,7 @@ export class FlightRecorderLogRecordProcessor {
         }),
         deadline - performance.now(),
       );
+      exporter.release?.();
     }
   }
 

@@ -7,7 +7,7 @@ import {
 } from '@opentelemetry/otlp-exporter-base/node-http';
 import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { asResult } from '../export/call-exporter.js';
-import type { OtlpHttpConfig } from '../export/otlp-proto-exporter.js';
+import { type OtlpHttpConfig, OwnedAgents } from '../export/otlp-proto-exporter.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { timerDelay } from '../timer.js';
 import { RequestSize } from '../flush/request-layout.js';
@@ -24,6 +24,8 @@ export interface LogRequestExporter {
   export(request: EncodedLogsRequest, done: (result: ExportResult) => void): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
+  /** Closes its connections once the processor has shut down (see {@link OwnedAgents}). */
+  release?(): void;
 }
 
 const serializer = {
@@ -44,13 +46,17 @@ const metricsHelper = {
  */
 export class OtlpProtoLogsExporter implements LogRequestExporter {
   private readonly _base: OTLPExporterBase<EncodedLogsRequest>;
+  private readonly _agents = new OwnedAgents();
 
   constructor(config: OtlpHttpConfig = {}) {
     this._base = new OTLPExporterBase(
       createOtlpHttpExportDelegate(
-        convertLegacyHttpOptions(config, 'LOGS', 'v1/logs', {
-          'Content-Type': 'application/x-protobuf',
-        }),
+        this._agents.wrap(
+          convertLegacyHttpOptions(config, 'LOGS', 'v1/logs', {
+            'Content-Type': 'application/x-protobuf',
+          }),
+          config,
+        ),
         serializer,
         'otlp_http_log_exporter',
         metricsHelper,
@@ -69,6 +75,10 @@ export class OtlpProtoLogsExporter implements LogRequestExporter {
 
   shutdown(): Promise<void> {
     return this._base.shutdown();
+  }
+
+  release(): void {
+    this._agents.destroy();
   }
 }
 

@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { FaultyCollector, startCollector } from './fixtures/collector.js';
 import {
   app,
@@ -173,7 +176,66 @@ describe('a collector that misbehaves', () => {
     // not the flushed window's ring besides: that would be 2 x maxBytes.
     const held = (await retained()) - before;
     assert.ok(held < maxBytes * 1.6, `${(held / maxBytes).toFixed(2)} x maxBytes of array buffers`);
+    assert.ok(collector.connections > 0);
     await within(a.recorder.shutdown(), 3_000, 'shutdown');
+    // The requests the transport held are closed, not left for its 30 s
+    // timeout, and its retries (after 1 s or so) do not connect again.
+    await until(() => collector.connections === 0, 2_000, 'the connections close');
+    const requests = collector.requests;
+    await sleep(1_500);
+    assert.deepEqual([collector.connections, collector.requests], [0, requests]);
+    w.check();
+  });
+
+  test('answers at once, then trickles its body a byte at a time, on the default path: shutdown closes the connections the transport still holds', async (t) => {
+    const collector = await startCollector();
+    t.after(() => collector.down());
+    collector.mode = 'trickle';
+    const w = watch();
+    // The exporter's own timeout is an idle timeout, which every byte restarts.
+    withEnv(t, {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
+      OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '1000',
+    });
+    const a = app({ exportTimeoutMs: 300, exportDelayMs: 0 });
+    a.trace();
+    await until(() => a.recorder.stats().exportFailures === 1, 3_000, 'the export gives up');
+    assert.equal(collector.requests, 1);
+    await sleep(1_500);
+    assert.equal(collector.connections, 1, 'the transport still holds the request');
+    await within(a.recorder.shutdown(), 300 + SLACK_MS, 'shutdown');
+    // Before: open for as long as the collector trickles, and the process could not exit.
+    await until(() => collector.connections === 0, 2_000, 'the connection closes');
+    w.check();
+  });
+
+  test("trickles, for the logs of a flushed trace too: the log processor's shutdown closes its connections", async (t) => {
+    const collector = await startCollector();
+    t.after(() => collector.down());
+    collector.mode = 'trickle';
+    const w = watch();
+    withEnv(t, {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
+      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url,
+      OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+    });
+    const a = app({ exportTimeoutMs: 300, exportDelayMs: 0 });
+    const logs = a.recorder.logRecordProcessor();
+    const logger = new LoggerProvider({ processors: [logs] }).getLogger('trickle');
+    const root = a.tracer.startSpan('root');
+    logger.emit({
+      severityNumber: SeverityNumber.DEBUG,
+      body: 'before the failure',
+      context: trace.setSpan(context.active(), root),
+    });
+    root.setStatus({ code: SpanStatusCode.ERROR });
+    root.end();
+    // One request for the trace's span, one for its log line.
+    await until(() => collector.requests === 2, 3_000, 'both requests');
+    await sleep(1_500);
+    assert.equal(collector.connections, 2, 'the transports still hold both requests');
+    await within(Promise.all([a.recorder.shutdown(), logs.shutdown()]), 300 + SLACK_MS, 'shutdown');
+    await until(() => collector.connections === 0, 2_000, 'the connections close');
     w.check();
   });
 
@@ -243,3 +305,15 @@ describe('a collector that misbehaves', () => {
     w.check();
   });
 });
+
+/** Sets environment variables for one test, restored after it. */
+function withEnv(t: { after(fn: () => void): void }, env: Record<string, string>): void {
+  for (const [name, value] of Object.entries(env)) {
+    const saved = process.env[name];
+    process.env[name] = value;
+    t.after(() => {
+      if (saved === undefined) delete process.env[name];
+      else process.env[name] = saved;
+    });
+  }
+}
