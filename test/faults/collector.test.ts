@@ -123,18 +123,10 @@ describe('a collector that misbehaves', () => {
     // The default path (no exporter): pre-encoded protobuf through the SDK's
     // transport, configured by env; its own timeout (30 s) outlasts the test,
     // so it holds every request it was handed (30 at most, its limit).
-    const env = {
+    withEnv(t, {
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
       OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '30000',
-    };
-    for (const [name, value] of Object.entries(env)) {
-      const saved = process.env[name];
-      process.env[name] = value;
-      t.after(() => {
-        if (saved === undefined) delete process.env[name];
-        else process.env[name] = saved;
-      });
-    }
+    });
     const gc = (globalThis as { gc?: () => void }).gc!;
     const retained = async () => {
       for (let i = 0; i < 3; i++) {
@@ -187,57 +179,43 @@ describe('a collector that misbehaves', () => {
     w.check();
   });
 
-  test('answers at once, then trickles its body a byte at a time, on the default path: shutdown closes the connections the transport still holds', async (t) => {
-    const collector = await startCollector();
-    t.after(() => collector.down());
-    collector.mode = 'trickle';
-    const w = watch();
-    // The exporter's own timeout is an idle timeout, which every byte restarts.
-    withEnv(t, {
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
-      OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '1000',
+  for (const withLogs of [false, true]) {
+    test(`answers at once, then trickles its body a byte at a time, on the default path${withLogs ? ', for the logs of a flushed trace too' : ''}: shutdown closes the connections the transports still hold`, async (t) => {
+      const collector = await startCollector();
+      t.after(() => collector.down());
+      collector.mode = 'trickle';
+      const w = watch();
+      // The exporters' own timeout is an idle timeout, which every byte restarts.
+      withEnv(t, {
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+      });
+      const a = app({ exportTimeoutMs: 300, exportDelayMs: 0 });
+      const logs = withLogs ? a.recorder.logRecordProcessor() : undefined;
+      const root = a.tracer.startSpan('root');
+      if (logs !== undefined) {
+        new LoggerProvider({ processors: [logs] }).getLogger('trickle').emit({
+          severityNumber: SeverityNumber.DEBUG,
+          body: 'before the failure',
+          context: trace.setSpan(context.active(), root),
+        });
+      }
+      root.setStatus({ code: SpanStatusCode.ERROR });
+      root.end();
+      // One request for the trace's span, and one for its log line.
+      const requests = withLogs ? 2 : 1;
+      await until(() => collector.requests === requests, 3_000, 'the requests');
+      await until(() => a.recorder.stats().exportFailures === 1, 3_000, 'the export gives up');
+      await sleep(1_500);
+      assert.equal(collector.connections, requests, 'the transports still hold the requests');
+      const shutdown = Promise.all([a.recorder.shutdown(), logs?.shutdown()]);
+      await within(shutdown, 300 + SLACK_MS, 'shutdown');
+      // Before: open for as long as the collector trickles, and the process could not exit.
+      await until(() => collector.connections === 0, 2_000, 'the connections close');
+      w.check();
     });
-    const a = app({ exportTimeoutMs: 300, exportDelayMs: 0 });
-    a.trace();
-    await until(() => a.recorder.stats().exportFailures === 1, 3_000, 'the export gives up');
-    assert.equal(collector.requests, 1);
-    await sleep(1_500);
-    assert.equal(collector.connections, 1, 'the transport still holds the request');
-    await within(a.recorder.shutdown(), 300 + SLACK_MS, 'shutdown');
-    // Before: open for as long as the collector trickles, and the process could not exit.
-    await until(() => collector.connections === 0, 2_000, 'the connection closes');
-    w.check();
-  });
-
-  test("trickles, for the logs of a flushed trace too: the log processor's shutdown closes its connections", async (t) => {
-    const collector = await startCollector();
-    t.after(() => collector.down());
-    collector.mode = 'trickle';
-    const w = watch();
-    withEnv(t, {
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
-      OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: collector.url,
-      OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
-    });
-    const a = app({ exportTimeoutMs: 300, exportDelayMs: 0 });
-    const logs = a.recorder.logRecordProcessor();
-    const logger = new LoggerProvider({ processors: [logs] }).getLogger('trickle');
-    const root = a.tracer.startSpan('root');
-    logger.emit({
-      severityNumber: SeverityNumber.DEBUG,
-      body: 'before the failure',
-      context: trace.setSpan(context.active(), root),
-    });
-    root.setStatus({ code: SpanStatusCode.ERROR });
-    root.end();
-    // One request for the trace's span, one for its log line.
-    await until(() => collector.requests === 2, 3_000, 'both requests');
-    await sleep(1_500);
-    assert.equal(collector.connections, 2, 'the transports still hold both requests');
-    await within(Promise.all([a.recorder.shutdown(), logs.shutdown()]), 300 + SLACK_MS, 'shutdown');
-    await until(() => collector.connections === 0, 2_000, 'the connections close');
-    w.check();
-  });
+  }
 
   test('503 with Retry-After: honoured within the exporter timeout, else dropped and counted', async (t) => {
     const collector = await startCollector();
