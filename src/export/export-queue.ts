@@ -165,6 +165,11 @@ export class ExportQueue {
   /** Records ever queued, and of them those that left (settled or dropped): the queue is FIFO. */
   private _queued = 0;
   private _gone = 0;
+  /**
+   * Where the batch in flight starts in that order (records before it have
+   * all left), or +Infinity: records dropped behind it leave before it does.
+   */
+  private _inFlightFrom = Number.POSITIVE_INFINITY;
   /** Waiters for the first `upTo` records ever queued to leave, in order. */
   private _deliveryWaiters: { readonly upTo: number; readonly resolve: () => void }[] = [];
   private _failing = false;
@@ -299,7 +304,7 @@ export class ExportQueue {
     // for everything queued so far.
     this._sealLate();
     const upTo = this._queued;
-    if (this._gone >= upTo) return Promise.resolve();
+    if (this._isGone(upTo)) return Promise.resolve();
     const delivered = new Promise<void>((resolve) => this._deliveryWaiters.push({ upTo, resolve }));
     if (!this._inFlight) {
       this._unschedule();
@@ -318,8 +323,13 @@ export class ExportQueue {
     this._gone += n;
     const waiters = this._deliveryWaiters;
     let k = 0;
-    while (k < waiters.length && waiters[k]!.upTo <= this._gone) waiters[k++]!.resolve();
+    while (k < waiters.length && this._isGone(waiters[k]!.upTo)) waiters[k++]!.resolve();
     if (k > 0) waiters.splice(0, k);
+  }
+
+  /** Whether the first `upTo` records ever queued have all left (none still in flight). */
+  private _isGone(upTo: number): boolean {
+    return this._gone >= upTo && this._inFlightFrom >= upTo;
   }
 
   /** Resolves once nothing is queued or in flight. */
@@ -509,6 +519,9 @@ export class ExportQueue {
     this._fullOwed = Math.max(0, this._fullOwed - batch.count);
     if (this._length === 0) this._unschedule();
     this._inFlight = true;
+    // Everything before this batch has left: records taken earlier are
+    // counted in _gone, and no other call is in flight.
+    this._inFlightFrom = this._gone;
     const call = new ExportCall(this, batch, this._o.timeoutMs);
     this._current = call;
     call.start(this._o.sink);
@@ -519,6 +532,7 @@ export class ExportQueue {
   _settled(call: ExportCall, result: ExportResult, n: number): void {
     if (this._current === call) this._current = undefined;
     this._inFlight = false;
+    this._inFlightFrom = Number.POSITIVE_INFINITY;
     this._record(result, n);
     this._left(n);
     // The next batch waits for a macrotask so the app runs between batches.

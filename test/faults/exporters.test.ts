@@ -201,6 +201,47 @@ describe('an exporter that breaks its contract', () => {
     w.check();
   });
 
+  test('snapshot() waits for its batch in flight, though later flushes drop records queued behind it', async () => {
+    const w = watch();
+    const never = new HostileExporter('never');
+    const recorder = new FlightRecorderSpanProcessor({
+      exporter: never,
+      runtimeEvents: false,
+      minFlushIntervalMs: 0,
+      exportTimeoutMs: 60_000,
+      exportDelayMs: 0,
+      maxBytes: 1 << 20,
+      maxExportBatchSize: 100,
+    });
+    const tracer = new TracerProvider({ spanProcessors: [recorder] }).getTracer('in-flight');
+    const burst = (n: number, pad: number) => {
+      for (let i = 0; i < n; i++) {
+        tracer.startSpan('s', { attributes: { pad: 'x'.repeat(pad) } }).end();
+      }
+    };
+    burst(300, 10);
+    let delivered = false;
+    const first = recorder.snapshot('first').then(() => (delivered = true));
+    await until(() => never.calls === 1, 2_000, 'the first batch in flight');
+    // Three larger windows overflow the queue: the first snapshot's queued
+    // records are dropped, and so count as gone, while its first batch waits.
+    for (let k = 0; k < 3; k++) {
+      burst(2_000, 300);
+      void recorder.snapshot(`big ${k}`);
+      await nextMacrotask();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(recorder.stats().spansDropped > 200);
+    assert.equal(never.kept.length, 1);
+    assert.equal(delivered, false, 'resolved while its first batch was still in flight');
+    // The exporter answers: the first snapshot's batch has left.
+    never.misbehaviour = 'empty';
+    for (const [, done] of never.kept.splice(0)) done({ code: ExportResultCode.FAILED });
+    await within(first, 2_000, 'the first snapshot');
+    await within(recorder.shutdown(), 10_000, 'shutdown');
+    w.check();
+  });
+
   for (const traces of [2, 40]) {
     test(`late spans of ${traces} flushed traces, interleaving behind an exporter that never answers, keep about maxBytes alive, not a run each`, async (t) => {
       const w = watch();
