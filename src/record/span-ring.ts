@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { SpanContext } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { FlushMark } from '../marks.js';
@@ -54,6 +55,20 @@ export function slotOf(seq: number, capacity: number): number {
 }
 
 const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The ring's bytes, not zeroed: zeroing 14 MiB (a 16 MiB `maxBytes`) is a
+ * memset, and on fresh pages a page fault for every 4 KiB, in the window
+ * flush's one synchronous step, where a new ring replaces the one handed to
+ * the export. Nothing reads bytes the ring has not written: every reader
+ * takes a record's offset and length from the index, which only lists what
+ * was written, as it must after the first lap anyway, when the bytes between
+ * records are an old lap's. A plain Uint8Array over the memory, so `slice`
+ * copies as it does for any typed array (Buffer's would not).
+ */
+function ringBuffer(bytes: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(bytes).buffer, 0, bytes);
+}
 /** The scratch buffer is kept between spans up to this size; a larger one goes after its span. */
 const SCRATCH_KEEP_BYTES = 64 * 1024;
 
@@ -103,7 +118,7 @@ export class SpanRing {
     private readonly _encoder: SpanEncoder,
     private readonly _counters: RingCounters,
   ) {
-    this._buf = new Uint8Array(ringBytes);
+    this._buf = ringBuffer(ringBytes);
     this._off = new Uint32Array(capacity);
     this._len = new Uint32Array(capacity);
     this._xlen = new Uint32Array(capacity);
@@ -481,7 +496,7 @@ export class SpanRing {
       this._dicts,
       { length: this._length, bytes: this._bytes },
     );
-    this._buf = new Uint8Array(this.ringBytes);
+    this._buf = ringBuffer(this.ringBytes);
     this._off = new Uint32Array(this.capacity);
     this._len = new Uint32Array(this.capacity);
     this._xlen = new Uint32Array(this.capacity);
