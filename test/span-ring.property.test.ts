@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import fc from 'fast-check';
-import { assembleRequest } from '../src/flush/request.js';
-import { INDEX_ENTRY_BYTES, LIVE, OPEN, PINNED } from '../src/record/record-run.js';
+import { runWireBytes } from '../src/export/export-queue.js';
+import { assembleRequest, encodeMarks } from '../src/flush/request.js';
+import { recordWireBytes } from '../src/flush/request-layout.js';
+import { INDEX_ENTRY_BYTES, LIVE, LONG_XLEN, OPEN, PINNED } from '../src/record/record-run.js';
 import { ResourceScopeTable } from '../src/record/resource-scope-table.js';
 import { SpanEncoder } from '../src/record/span-encoder.js';
 import { ringLayout, slotOf, SpanRing } from '../src/record/span-ring.js';
@@ -243,5 +245,90 @@ test('a window counts exactly its distinct trace ids, in any order and with remo
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+test("a detached window's request bytes, from the ring's sums, are what reading every record gives", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 2, max: 60 }),
+      fc.array(
+        fc.oneof(
+          {
+            weight: 6,
+            arbitrary: fc.record({
+              kind: fc.constant('append' as const),
+              size: fc.integer({ min: 1, max: 300 }),
+              // Expanded lengths on both sides of the sums' edges: 1-byte
+              // varints with short marks, and the long records they leave out.
+              xlen: fc.oneof(
+                fc.integer({ min: 1, max: 200 }),
+                fc.integer({ min: LONG_XLEN - 600, max: LONG_XLEN + 600 }),
+                fc.integer({ min: 1, max: 20_000 }),
+              ),
+              open: fc.boolean(),
+            }),
+          },
+          {
+            weight: 2,
+            arbitrary: fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+          },
+          {
+            weight: 1,
+            arbitrary: fc.record({ kind: fc.constant('age' as const), cutoff: fc.nat(200) }),
+          },
+          { weight: 1, arbitrary: fc.record({ kind: fc.constant('detach' as const) }) },
+        ),
+        { maxLength: 150 },
+      ),
+      // Triggers from none to past the marks the sums allow; short ones put
+      // the marks and a short record on either side of a 1-byte length.
+      fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 1100 })),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 3000 })), { maxLength: 4 }),
+      (capacity, ops, triggerLength, extras) => {
+        const ring = new SpanRing(4000, capacity, new SpanEncoder(), counters());
+        const seqs: number[] = [];
+        let time = 0;
+        for (const op of ops) {
+          if (op.kind === 'append') {
+            const seq = ring.appendBytes(
+              fieldOf(op.size, time),
+              0,
+              ++time,
+              op.open ? OPEN : 0,
+              op.xlen,
+            );
+            if (seq >= 0) seqs.push(seq);
+          } else if (op.kind === 'remove' && seqs.length > 0) {
+            ring.remove(seqs[op.pick % seqs.length]!);
+          } else if (op.kind === 'age') {
+            ring.evictOlderThan(op.cutoff);
+          } else if (op.kind === 'detach') {
+            // The sums start again with the new ring.
+            ring.detach({ snapshotId: 'a'.repeat(32), trigger: 'x' });
+          }
+        }
+        const mark = { snapshotId: 'f'.repeat(32), trigger: 't'.repeat(triggerLength) };
+        const run = ring.detach(mark);
+        const live: number[] = [];
+        for (let k = 0; k < run.entries; k++) {
+          if ((run.state[run.slot(k)]! & LIVE) !== 0) live.push(run.slot(k));
+        }
+        if (live.length > 0 && extras.length > 0) {
+          run.extra = new Map(
+            extras.map(([pick, n]) => [live[pick % live.length]!, new Uint8Array(n)] as const),
+          );
+        }
+        const marks = encodeMarks(mark).length;
+        let expected = 0;
+        for (const slot of live) {
+          expected += recordWireBytes(
+            run.xlen[slot]! + marks + (run.extra?.get(slot)?.length ?? 0),
+          );
+        }
+        assert.equal(runWireBytes(run), expected);
+      },
+    ),
+    { numRuns: 500 },
   );
 });

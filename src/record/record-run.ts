@@ -15,6 +15,27 @@ export const ROOT = 16;
 /** The two intern tables a record may refer to, by lap parity. */
 export type Dicts = readonly [InternTable, InternTable];
 
+/** Expanded lengths below this are counted one by one in {@link XlenSums}. */
+export const SHORT_XLEN = 128;
+/** Expanded lengths from this up are only counted in {@link XlenSums}: their varint may grow with the marks. */
+export const LONG_XLEN = 15_360;
+
+/**
+ * A run's live records' expanded lengths as its ring counted them when it
+ * handed the window over: what its requests' sizes follow from, with no read
+ * of each record (see `runWireBytes`). Valid while the run still has
+ * `length` live records and none taken.
+ */
+export interface XlenSums {
+  readonly length: number;
+  /** The sum of the records' expanded lengths. */
+  readonly xbytes: number;
+  /** How many records have each expanded length below SHORT_XLEN. */
+  readonly shortX: Uint32Array;
+  /** How many have an expanded length of LONG_XLEN or more. */
+  readonly longX: number;
+}
+
 /**
  * Encoded records with their index: a window handed over by the ring (its
  * own buffer and index, circular, tombstones included), or records copied out
@@ -53,6 +74,8 @@ export class RecordRun {
     readonly dicts: Dicts,
     /** The live records' count and bytes, when the maker knows them (else counted here). */
     live?: { readonly length: number; readonly bytes: number },
+    /** Their expanded lengths, when the maker counted them. */
+    readonly xlenSums?: XlenSums,
   ) {
     if (live !== undefined) {
       this.length = live.length;
