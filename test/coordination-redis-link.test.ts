@@ -3,8 +3,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createClient } from 'redis';
-import { DiagLogLevel } from '@opentelemetry/api';
-import { RedisLink } from '../src/coordination/redis-link.js';
+import { context, DiagLogLevel, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { isTracingSuppressed } from '@opentelemetry/core';
+import { type RedisClientLike, RedisLink } from '../src/coordination/redis-link.js';
 import { type RedisServer, skipWithoutRedis, startRedis } from './helpers/redis-server.js';
 import { runNode } from './helpers/process.js';
 import { captureDiag } from './helpers/tracing.js';
@@ -304,3 +306,82 @@ describe(
     });
   },
 );
+
+describe('RedisLink: its own Redis traffic is never traced', () => {
+  test('connect, subscribe, publish and PING run with tracing suppressed, outside the caller’s trace', async () => {
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      // What the client saw of the active context at each call.
+      const calls: { call: string; suppressed: boolean; traceId: string | undefined }[] = [];
+      const see = (call: string) =>
+        calls.push({
+          call,
+          suppressed: isTracingSuppressed(context.active()),
+          traceId: trace.getSpanContext(context.active())?.traceId,
+        });
+      const client = (): RedisClientLike => {
+        const c: RedisClientLike = {
+          isReady: false,
+          isOpen: false,
+          async connect() {
+            see('connect');
+            await new Promise((resolve) => setImmediate(resolve));
+            // A step after an await of the connect: still untraced.
+            see('connected');
+            Object.assign(c, { isReady: true, isOpen: true });
+          },
+          async publish() {
+            see('publish');
+          },
+          async subscribe() {
+            see('subscribe');
+          },
+          async unsubscribe() {
+            see('unsubscribe');
+          },
+          async ping() {
+            see('ping');
+          },
+          duplicate: () => client(),
+          on: () => c,
+          destroy() {},
+        };
+        return c;
+      };
+      const link = new RedisLink({
+        redis: 'redis://127.0.0.1:1',
+        channels: ['a'],
+        onMessage: () => {},
+        load: async () => ({ createClient: () => client() }),
+        keepAliveMs: 10,
+      });
+      // An app's request, active when the recorder acts (a flush runs in onEnd).
+      const request = trace.setSpanContext(context.active(), {
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        spanId: 'b7ad6b7169203331',
+        traceFlags: 1,
+      });
+      await context.with(request, async () => {
+        link.start();
+        await until(() => link.ready, 'the link to connect');
+        link.subscribe('b');
+        link.unsubscribe('b');
+        assert.equal(await link.publish('a', 'hello'), true);
+        await until(() => calls.some((c) => c.call === 'ping'), 'a PING');
+      });
+      link.close();
+      for (const call of ['connect', 'connected', 'subscribe', 'unsubscribe', 'publish', 'ping']) {
+        assert.ok(
+          calls.some((c) => c.call === call),
+          `the client saw a ${call}`,
+        );
+      }
+      for (const c of calls) {
+        assert.deepEqual(c, { call: c.call, suppressed: true, traceId: undefined });
+      }
+    } finally {
+      context.disable();
+    }
+  });
+});

@@ -1,4 +1,5 @@
-import { diag } from '@opentelemetry/api';
+import { context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import { warnAboutSetup } from '../env-warnings.js';
 import { MAX_TIMER_MS } from '../timer.js';
 import { redactText, redactUrl } from './redact.js';
@@ -143,7 +144,7 @@ export class RedisLink {
     const sub = this._sub;
     // Not connected yet: the connect subscribes to every channel in the set.
     if (sub === undefined || !sub.isReady) return;
-    sub.subscribe([channel], this._listener).catch(() => {
+    untraced(() => sub.subscribe([channel], this._listener)).catch(() => {
       // The connection dropped: the reconnect subscribes to every channel.
     });
   }
@@ -153,7 +154,7 @@ export class RedisLink {
     if (!this._channels.delete(channel)) return;
     const sub = this._sub;
     if (sub === undefined || !sub.isReady || sub.unsubscribe === undefined) return;
-    sub.unsubscribe([channel], this._listener).catch(() => {
+    untraced(() => sub.unsubscribe!([channel], this._listener)).catch(() => {
       // The connection dropped: the reconnect subscribes only to what is left.
     });
   }
@@ -181,7 +182,7 @@ export class RedisLink {
     this._inFlight++;
     let sent: Promise<unknown>;
     try {
-      sent = pub.publish(channel, message);
+      sent = untraced(() => pub.publish(channel, message));
     } catch {
       this._inFlight--;
       return Promise.resolve(false);
@@ -210,7 +211,12 @@ export class RedisLink {
     this._drop();
   }
 
-  private async _connect(): Promise<void> {
+  /** Connects outside any trace: what the recorder says to Redis is never recorded. */
+  private _connect(): Promise<void> {
+    return untraced(() => this._connectNow());
+  }
+
+  private async _connectNow(): Promise<void> {
     if (this._closed) return;
     const generation = ++this._generation;
     try {
@@ -392,7 +398,7 @@ export class RedisLink {
       this._pinging.delete(client);
     };
     try {
-      client.ping().then(done, done);
+      untraced(() => client.ping!()).then(done, done);
     } catch {
       done();
     }
@@ -464,6 +470,17 @@ export class RedisLink {
       }
     }
   }
+}
+
+/**
+ * Runs `fn` (a call into the Redis client) in a root context with tracing
+ * suppressed, whatever context the app is in (a flush runs inside the
+ * triggering span's `onEnd`): with Redis instrumented, the recorder's own
+ * connects, PUBLISHes and PINGs would otherwise become spans of the app's
+ * requests, recorded and exported with them.
+ */
+function untraced<T>(fn: () => T): T {
+  return context.with(suppressTracing(ROOT_CONTEXT), fn);
 }
 
 function describeError(error: unknown): string {
