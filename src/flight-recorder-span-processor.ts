@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
-import { resolveOptions } from './config.js';
+import { describe, resolveOptions } from './config.js';
 import type { Coordinator } from './coordination/coordinator.js';
 import { resolveCoordination, startCoordination } from './coordination/start.js';
 import { warnAboutEnv } from './env-warnings.js';
@@ -320,6 +320,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   onEnd(span: ReadableSpan): void {
     if (this._off) return;
+    /** The trace of a local root ending, to close should recording it throw. */
+    let rootTrace: string | undefined;
     try {
       this._openSpans?.delete(span as Span);
       // Bookkeeping (open roots, flushed traces) uses the span's own trace
@@ -327,6 +329,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
+      if (root) rootTrace = traceId;
       const time = this._clock(endMsOf(span));
       let reason = this._reason(span, root, time);
       if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
@@ -335,7 +338,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         if (reason !== undefined && this._decide(reason, traceId, span, time) === 'flush') {
           this._flush(reason, time, traceId);
         }
-        if (root) this._closeRoot(traceId);
+        if (root) {
+          rootTrace = undefined;
+          this._closeRoot(traceId);
+        }
         return;
       }
       this._counters.spansRecorded++;
@@ -363,7 +369,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           false,
           this._policy.evidence?.(reason!),
         );
-        if (root) this._closeRoot(traceId);
+        if (root) {
+          rootTrace = undefined;
+          this._closeRoot(traceId);
+        }
         return;
       }
       const seq = this._record(span, ctx, time, state);
@@ -371,7 +380,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // Too large for the ring (or no room for its scope): counted, nothing else evicted.
         this._counters.spansEvictedByBytes++;
         if (decision === 'defer') this._defer(traceId, -1, reason!);
-        if (root) this._closeRoot(traceId);
+        if (root) {
+          rootTrace = undefined;
+          this._closeRoot(traceId);
+        }
         return;
       }
       if (reason === undefined) {
@@ -385,7 +397,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           // one is pending; else (a window or remote flush, which went at
           // once, or a call gone already) it follows within 100 ms.
           this._exports.schedule(Math.max(LATE_EXPORT_DELAY_MS, this._pace.pending(time)));
-          if (root) this._closeRoot(traceId);
+          if (root) {
+            rootTrace = undefined;
+            this._closeRoot(traceId);
+          }
           return;
         }
       }
@@ -398,9 +413,22 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._deferred.get(traceId)?.add(seq, this._ring);
       }
       // The root closes last: until then its trace's pinned records must stay.
-      if (root) this._closeRoot(traceId);
+      if (root) {
+        rootTrace = undefined;
+        this._closeRoot(traceId);
+      }
     } catch (error) {
       this._warnOnce(error);
+      // A root that failed to record (an attribute getter that throws) still
+      // closes its trace, else its records stay pinned past minAgeMs for good.
+      // (`rootTrace` is cleared where the root closes: never closed twice.)
+      if (rootTrace !== undefined) {
+        try {
+          this._closeRoot(rootTrace);
+        } catch (closing) {
+          this._warnOnce(closing);
+        }
+      }
     }
   }
 
@@ -432,25 +460,30 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * (or its export failed), with what was queued for export before it;
    * what is queued after it does not hold it. Flushed spans leave the
    * buffer. This ignores `flushScope` and `minFlushIntervalMs`, and
-   * restarts the interval.
+   * restarts the interval. A `reason` that is not a string rejects with a
+   * `TypeError`, and the buffer is left as it was.
    */
   async snapshot(reason = 'manual'): Promise<SnapshotResult> {
+    if (typeof reason !== 'string') {
+      throw new TypeError(`Expected \`reason\` to be a string, got ${describe(reason)}`);
+    }
     if (this._off || this._exports === undefined) {
       return { snapshotId: newSnapshotId(), trigger: reason, spans: 0, traces: 0 };
     }
     this._evictByAge(this._now());
     this._keepRun = true;
     const result = this._flush(reason, this._now());
-    const run = this._lastRun;
+    // Counted off the synchronous step, a slice at a time (it reads every
+    // record), while the export goes on. Only the count is awaited: no
+    // variable here holds the detached window while a slow export is
+    // awaited, once the export queue has let go of it.
+    const counting = result.traces >= 0 ? undefined : countTraces(this._lastRun);
+    const added = this._lastAddedTraces;
     this._keepRun = false;
     this._lastRun = undefined;
+    const traces = counting === undefined ? result.traces : (await counting) + added;
     await this._exports.whenDelivered();
-    // Counted once exported, off the synchronous step, a slice at a time: it reads every record.
-    if (result.traces < 0) {
-      const traces = run === undefined ? 0 : await countTraces(run);
-      return { ...result, traces: traces + this._lastAddedTraces };
-    }
-    return result;
+    return { ...result, traces };
   }
 
   /**
@@ -1170,7 +1203,8 @@ const NO_LOGS: LogStats = {
 const COUNT_SLICE = 8192;
 
 /** The distinct traces of `run`, counted a slice at a time between turns of the event loop. */
-async function countTraces(run: RecordRun): Promise<number> {
+async function countTraces(run: RecordRun | undefined): Promise<number> {
+  if (run === undefined) return 0;
   const counter = new TraceCounter(run);
   while (!counter.step(COUNT_SLICE)) await new Promise((resolve) => setImmediate(resolve));
   return counter.count;

@@ -315,6 +315,24 @@ describe('FlightRecorderSpanProcessor', () => {
       assert.deepEqual(t.recorder.stats().triggers, { manual: 1, deploy: 1 });
       assert.equal(t.recorder.stats().bufferedSpans, 0);
     });
+
+    test('snapshot() with a reason that is not a string rejects with a TypeError, and the window stays', async () => {
+      const t = setup();
+      fastTrace(t, 'a', T0, 4);
+      for (const reason of [42, null, { trigger: 'x' }]) {
+        await assert.rejects(t.recorder.snapshot(reason as never), (error: Error) => {
+          assert.ok(error instanceof TypeError);
+          assert.match(error.message, /`reason`/);
+          assert.match(error.message, new RegExp(String(reason).replace(/[[\]]/g, '.')));
+          return true;
+        });
+      }
+      // Nothing was taken from the buffer, nor lost from the counters.
+      const stats = t.recorder.stats();
+      assert.equal(stats.bufferedSpans, 5);
+      assert.equal(stats.flushes, 0);
+      assert.equal((await t.recorder.snapshot()).spans, 5);
+    });
   });
 
   describe('flush', () => {

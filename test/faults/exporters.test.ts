@@ -201,6 +201,29 @@ describe('an exporter that breaks its contract', () => {
     w.check();
   });
 
+  test('many snapshot() calls pending behind an exporter that never answers keep about 2 × maxBytes alive, not a ring each', async () => {
+    const w = watch();
+    const maxBytes = 1 << 20;
+    const before = await arrayBuffers();
+    const never = new HostileExporter('never');
+    const a = app({ exporter: never, exportTimeoutMs: 2_000, maxBytes });
+    // Each pending snapshot() awaits its export: it must not hold the ring
+    // it detached, which the export queue compacts away. (They settle as
+    // the hung exports time out, one after another: not awaited here.)
+    for (let i = 0; i < 40; i++) {
+      a.trace(6);
+      void a.recorder.snapshot('manual');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const held = (await arrayBuffers()) - before;
+    assert.ok(
+      held < 3 * maxBytes,
+      `pending snapshots keep ${(held / maxBytes).toFixed(2)} × maxBytes`,
+    );
+    await within(a.recorder.shutdown(), 3_000, 'shutdown');
+    w.check();
+  });
+
   test('snapshot() waits for its batch in flight, though later flushes drop records queued behind it', async () => {
     const w = watch();
     const never = new HostileExporter('never');

@@ -249,6 +249,32 @@ describe('hostile spans', () => {
       w.check();
     });
   }
+
+  test('a root that triggers nothing and whose attributes throw still closes its trace: its spans age out', async () => {
+    const w = watch();
+    const a = app({ exporter: otlp(collector.url), minAgeMs: 50 });
+    inScope(() => {
+      const root = a.tracer.startSpan('quiet request');
+      const ctx = trace.setSpan(context.active(), root);
+      for (let i = 0; i < 5; i++) a.tracer.startSpan(`child ${i}`, {}, ctx).end();
+      Object.defineProperty((root as unknown as { attributes: object }).attributes, 'lazy', {
+        enumerable: true,
+        get() {
+          throw new Error('getter threw');
+        },
+      });
+      // A quick request with status OK: nothing triggers.
+      root.end();
+    });
+    // While its trace stayed open, its children were pinned past minAgeMs for good.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    a.tracer.startSpan('later').end();
+    const stats = a.recorder.stats();
+    assert.equal(stats.bufferedSpans, 1, 'only the later span is held');
+    assert.equal(stats.spansEvictedByAge, 5);
+    await within(a.recorder.shutdown(), 1_000, 'shutdown');
+    w.check();
+  });
 });
 
 describe("hostile times and the recorder's clock", () => {
