@@ -27,6 +27,23 @@ function smuggle(span: Span, key: string, value: unknown): void {
   (span as unknown as { attributes: Record<string, unknown> }).attributes[key] = value;
 }
 
+/**
+ * A root with five ended children and a lazily computed attribute whose
+ * getter throws, read only when the span is encoded; the caller ends it.
+ */
+function rootWithThrowingAttribute(tracer: Tracer, name: string): Span {
+  const root = tracer.startSpan(name);
+  const ctx = trace.setSpan(context.active(), root);
+  for (let i = 0; i < 5; i++) tracer.startSpan(`child ${i}`, {}, ctx).end();
+  Object.defineProperty((root as unknown as { attributes: object }).attributes, 'lazy', {
+    enumerable: true,
+    get() {
+      throw new Error('getter threw');
+    },
+  });
+  return root;
+}
+
 /** Ways to make one hostile span, a child of `parent`. */
 const HOSTILE: Record<string, (tracer: Tracer, parent: Span) => void> = {
   'ends at NaN': (tracer, parent) => child(tracer, parent, 'ends at NaN').end(NaN),
@@ -225,16 +242,7 @@ describe('hostile spans', () => {
       // Ten finished requests, then the failing one's five children.
       for (let i = 0; i < 10; i++) a.trace(3, true);
       inScope(() => {
-        const root = a.tracer.startSpan('failing request');
-        const ctx = trace.setSpan(context.active(), root);
-        for (let i = 0; i < 5; i++) a.tracer.startSpan(`child ${i}`, {}, ctx).end();
-        // A lazily computed attribute whose getter throws, read only when the span is encoded.
-        Object.defineProperty((root as unknown as { attributes: object }).attributes, 'lazy', {
-          enumerable: true,
-          get() {
-            throw new Error('getter threw');
-          },
-        });
+        const root = rootWithThrowingAttribute(a.tracer, 'failing request');
         root.setStatus({ code: 2 });
         root.end();
       });
@@ -254,15 +262,7 @@ describe('hostile spans', () => {
     const w = watch();
     const a = app({ exporter: otlp(collector.url), minAgeMs: 50 });
     inScope(() => {
-      const root = a.tracer.startSpan('quiet request');
-      const ctx = trace.setSpan(context.active(), root);
-      for (let i = 0; i < 5; i++) a.tracer.startSpan(`child ${i}`, {}, ctx).end();
-      Object.defineProperty((root as unknown as { attributes: object }).attributes, 'lazy', {
-        enumerable: true,
-        get() {
-          throw new Error('getter threw');
-        },
-      });
+      const root = rootWithThrowingAttribute(a.tracer, 'quiet request');
       // A quick request with status OK: nothing triggers.
       root.end();
     });
