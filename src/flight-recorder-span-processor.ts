@@ -320,8 +320,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   onEnd(span: ReadableSpan): void {
     if (this._off) return;
-    /** The trace of a local root ending, to close should recording it throw. */
-    let rootTrace: string | undefined;
     try {
       this._openSpans?.delete(span as Span);
       // Bookkeeping (open roots, flushed traces) uses the span's own trace
@@ -329,7 +327,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
-      if (root) rootTrace = traceId;
       const time = this._clock(endMsOf(span));
       let reason = this._reason(span, root, time);
       if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
@@ -338,10 +335,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         if (reason !== undefined && this._decide(reason, traceId, span, time) === 'flush') {
           this._flush(reason, time, traceId);
         }
-        if (root) {
-          rootTrace = undefined;
-          this._closeRoot(traceId);
-        }
+        if (root) this._closeRoot(traceId);
         return;
       }
       this._counters.spansRecorded++;
@@ -369,21 +363,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           false,
           this._policy.evidence?.(reason!),
         );
-        if (root) {
-          rootTrace = undefined;
-          this._closeRoot(traceId);
-        }
+        if (root) this._closeRoot(traceId);
         return;
       }
       const seq = this._record(span, ctx, time, state);
       if (seq < 0) {
         // Too large for the ring (or no room for its scope): counted, nothing else evicted.
-        this._counters.spansEvictedByBytes++;
+        if (seq !== UNREADABLE) this._counters.spansEvictedByBytes++;
         if (decision === 'defer') this._defer(traceId, -1, reason!);
-        if (root) {
-          rootTrace = undefined;
-          this._closeRoot(traceId);
-        }
+        if (root) this._closeRoot(traceId);
         return;
       }
       if (reason === undefined) {
@@ -397,10 +385,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           // one is pending; else (a window or remote flush, which went at
           // once, or a call gone already) it follows within 100 ms.
           this._exports.schedule(Math.max(LATE_EXPORT_DELAY_MS, this._pace.pending(time)));
-          if (root) {
-            rootTrace = undefined;
-            this._closeRoot(traceId);
-          }
+          if (root) this._closeRoot(traceId);
           return;
         }
       }
@@ -413,27 +398,35 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         this._deferred.get(traceId)?.add(seq, this._ring);
       }
       // The root closes last: until then its trace's pinned records must stay.
-      if (root) {
-        rootTrace = undefined;
-        this._closeRoot(traceId);
-      }
+      if (root) this._closeRoot(traceId);
     } catch (error) {
       this._warnOnce(error);
-      // A root that failed to record (an attribute getter that throws) still
-      // closes its trace, else its records stay pinned past minAgeMs for good.
-      // (`rootTrace` is cleared where the root closes: never closed twice.)
-      if (rootTrace !== undefined) {
-        try {
-          this._closeRoot(rootTrace);
-        } catch (closing) {
-          this._warnOnce(closing);
-        }
-      }
     }
   }
 
-  /** Encodes the span into the ring; a span the encoder had to sanitize is repaired and encoded again. */
+  /**
+   * Encodes the span into the ring; a span the encoder had to sanitize is
+   * repaired and encoded again. Returns its sequence number, -1 when it does
+   * not fit (the caller counts it), or {@link UNREADABLE} when reading it
+   * threw (an attribute getter that throws): that span alone is lost, warned
+   * about, and its caller goes on as for one that does not fit, so a local
+   * root still closes its trace.
+   */
   private _record(
+    span: ReadableSpan,
+    ctx: ReturnType<ReadableSpan['spanContext']>,
+    time: number,
+    state: number,
+  ): number {
+    try {
+      return this._encode(span, ctx, time, state);
+    } catch (error) {
+      this._warnOnce(error);
+      return UNREADABLE;
+    }
+  }
+
+  private _encode(
     span: ReadableSpan,
     ctx: ReturnType<ReadableSpan['spanContext']>,
     time: number,
@@ -1047,16 +1040,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     span: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
     time: number,
   ): number {
-    try {
-      const seq = this._record(span.span, span.ctx, time, span.state);
-      if (seq < 0) this._counters.spansEvictedByBytes++;
-      return seq;
-    } catch (error) {
-      // A span whose attributes throw as they are read: it alone is lost,
-      // not the window or the trace already taken out for this flush.
-      this._warnOnce(error);
-      return -1;
-    }
+    // A span whose attributes throw as they are read is lost alone, not the
+    // window or the trace already taken out for this flush.
+    const seq = this._record(span.span, span.ctx, time, span.state);
+    if (seq === -1) this._counters.spansEvictedByBytes++;
+    return seq < 0 ? -1 : seq;
   }
 
   /**
@@ -1198,6 +1186,9 @@ const NO_LOGS: LogStats = {
   logsOversize: 0,
   logsAsSpanEvents: 0,
 };
+
+/** What {@link FlightRecorderSpanProcessor._record} returns for a span that threw as it was read. */
+const UNREADABLE = -2;
 
 /** Entries of a run counted per turn of the event loop. */
 const COUNT_SLICE = 8192;
