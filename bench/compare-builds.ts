@@ -12,6 +12,8 @@
 // - `replay` (default): scenario 1's spans built once, then replayed through
 //   each build's onStart and onEnd (as bench/record-replay.ts), 60 rounds;
 //   prints each build's median and the median of the per-round ratios B / A.
+// - `replay-http`: the same with scenario 2's spans, served once by a
+//   `node:http` server under instrumentation-http (3,000 requests).
 // - `pipeline`: scenario 1 as bench/pipeline.ts runs it, (a) no processor,
 //   (c) BatchSpanProcessor + OTLPTraceExporter, and (d) no triggers and (e)
 //   1% of roots failing with each build, 8 rounds; prints what each adds over
@@ -22,7 +24,7 @@ import { context } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { BatchSpanProcessor, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { ensureExposeGc, gc, log, yieldToLoop } from './lib/cli.js';
-import { endedSpans } from './lib/ended-spans.js';
+import { endedHttpSpans, endedSpans } from './lib/ended-spans.js';
 import { startReceiver } from './lib/receiver.js';
 import { fmt, summarize } from './lib/stats.js';
 import { emitTrace, SPANS_PER_TRACE } from './lib/workload.js';
@@ -51,8 +53,8 @@ function rounds(fallback: number): number {
   return n;
 }
 
-async function replay(a: Build, b: Build, rounds: number): Promise<void> {
-  const spans = endedSpans(20_000);
+async function replay(a: Build, b: Build, rounds: number, http: boolean): Promise<void> {
+  const spans = http ? await endedHttpSpans(3_000) : endedSpans(20_000);
   // No runtime events: their sampler would run between replays.
   const recorders = [a, b].map(
     (m) => new m.FlightRecorderSpanProcessor({ triggers: [], runtimeEvents: false }),
@@ -75,7 +77,7 @@ async function replay(a: Build, b: Build, rounds: number): Promise<void> {
   }
   const ratio = median(ns[1].map((x, r) => x / ns[0][r]!));
   console.log(
-    `replay, ${spans.length} spans × ${rounds} rounds: A ${fmt(median(ns[0]))} ns/span, B ${fmt(median(ns[1]))} ns/span, B / A per round ${fmt(ratio, 3)}`,
+    `${http ? 'replay-http' : 'replay'}, ${spans.length} spans × ${rounds} rounds: A ${fmt(median(ns[0]))} ns/span, B ${fmt(median(ns[1]))} ns/span, B / A per round ${fmt(ratio, 3)}`,
   );
   await Promise.all(recorders.map((r) => r.shutdown()));
 }
@@ -145,5 +147,10 @@ if (ensureExposeGc()) {
   const b = await load(process.env.BENCH_B ?? 'dist/index.js');
   const mode = process.env.BENCH_MODE ?? 'replay';
   if (mode === 'pipeline') await pipeline(a, b, rounds(8));
-  else await replay(a, b, rounds(60));
+  else if (mode === 'replay' || mode === 'replay-http') {
+    await replay(a, b, rounds(60), mode === 'replay-http');
+  } else {
+    console.error(`BENCH_MODE must be replay, replay-http or pipeline, not ${mode}`);
+    process.exit(2);
+  }
 }

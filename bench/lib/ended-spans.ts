@@ -1,5 +1,10 @@
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { context, trace } from '@opentelemetry/api';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { emitTrace } from './workload.js';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { emitChildren, emitTrace } from './workload.js';
 
 /**
  * Scenario 1's spans, ended and kept, to replay through a processor's
@@ -17,5 +22,47 @@ export function endedSpans(traces: number): ReadableSpan[] {
   };
   const tracer = new TracerProvider({ spanProcessors: [collect] }).getTracer('bench', '1.0.0');
   for (let i = 0; i < traces; i++) emitTrace(tracer, i, false);
+  return spans;
+}
+
+/**
+ * Scenario 2's spans, ended and kept: `requests` requests served by a
+ * `node:http` server under `@opentelemetry/instrumentation-http`, each a
+ * server span (named `GET`, as the client span it shares its first key with)
+ * and the same 5 children. Registers a global tracer provider: call it once.
+ */
+export async function endedHttpSpans(requests: number): Promise<ReadableSpan[]> {
+  const spans: ReadableSpan[] = [];
+  const collect: SpanProcessor = {
+    onStart() {},
+    onEnd(span) {
+      spans.push(span);
+    },
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  const provider = new NodeTracerProvider({ spanProcessors: [collect] });
+  provider.register();
+  const instrumentation = new HttpInstrumentation();
+  // Required after the instrumentation is set up, so that it is patched.
+  const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+  const tracer = trace.getTracer('bench-service', '1.0.0');
+  let i = 0;
+  const server = http.createServer((_req, res) => {
+    emitChildren(tracer, context.active(), i++);
+    res.end('{}');
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  try {
+    // fetch is not traced by instrumentation-http: the server spans alone, as autocannon makes them.
+    for (let k = 0; k < requests; k++) {
+      const response = await fetch(`http://127.0.0.1:${port}/users/${k}`);
+      await response.text();
+    }
+  } finally {
+    await new Promise((done) => server.close(done));
+    instrumentation.disable();
+  }
   return spans;
 }
