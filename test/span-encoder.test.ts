@@ -239,6 +239,56 @@ test("a span's own mark attributes are never recorded, wherever they sit among k
   });
 });
 
+test('two key orders under one name that share a first key (a server and a client span, both `GET`) keep a shape each', () => {
+  const table = new ResourceScopeTable();
+  const ring = newRing(4 << 20, 4096);
+  const server = {
+    'http.request.method': 'GET',
+    'url.scheme': 'http',
+    'url.path': '/users/42',
+    'server.port': 8080,
+  };
+  const client = {
+    'http.request.method': 'GET',
+    'url.full': 'http://billing.internal/plan',
+    'server.port': 80,
+    'peer.service': 'billing',
+  };
+  const spans: ReadableSpan[] = [];
+  for (let i = 0; i < 20; i++) {
+    for (const attributes of [server, client]) {
+      const span = { ...good1!, name: 'GET', attributes, events: [], links: [] } as ReadableSpan;
+      spans.push(span);
+      assert.ok(append(ring, table, span) >= 0);
+    }
+  }
+  const dict = ring.dicts[0];
+  const first = dict.shape(dict.idOf('GET')).select('http.request.method');
+  // The order seen first keeps its positions, though the other came last...
+  assert.deepEqual(first.keys, Object.keys(server));
+  // ...and the other order has its own, reached where the two part.
+  const other = first.branch(1, 'url.full');
+  assert.notEqual(other, first);
+  assert.deepEqual(other.keys, Object.keys(client));
+  assert.equal(other.branch(1, 'url.scheme'), first);
+  // Both keep their repeated values as one reference each (the other's from
+  // where it parts: a span reaches it there).
+  assert.ok(
+    first.refs.every((id) => id >= 0),
+    `${first.refs}`,
+  );
+  assert.ok(
+    other.refs.slice(1).every((id) => id >= 0),
+    `${other.refs}`,
+  );
+  // And what is recorded is still exactly what the SDK writes.
+  const run = ring.detach({ snapshotId: 's', trigger: 't' });
+  assert.deepStrictEqual(
+    decodeRequest(assembleRequest(run, 0, run.entries, table, undefined)),
+    decodeRequest(ProtobufTraceSerializer.serializeRequest(spans)!),
+  );
+});
+
 test('the shapes and the values they remember stay within their bounds, whatever the names and keys', () => {
   const table = new ResourceScopeTable();
   const ring = newRing(64 << 20, 1 << 16);

@@ -86,8 +86,11 @@ const PROBE_EVERY = 16;
 
 /** Attribute positions an {@link AttributeShape} remembers. */
 export const MAX_SHAPE_KEYS = 64;
-/** Key orders remembered per name, told apart by their first key. */
-export const MAX_SHAPES_PER_NAME = 4;
+/**
+ * Key orders remembered per name, told apart by their first key or, when
+ * that is shared, by the first key where they part.
+ */
+export const MAX_SHAPES_PER_NAME = 8;
 /**
  * Positions all the shapes of one table hold at most (about 32 bytes each):
  * a service has tens to hundreds of span names with 5–30 keys each; past
@@ -113,11 +116,18 @@ export class AttributeShape {
   readonly refs: number[] = [];
   /** What expanding each position's reference adds to the record: the entry's length less the id's. */
   readonly extras: number[] = [];
-  /** Another key order of the same name, told apart by its first key. */
+  /** Another key order of the same name. */
   private _next: AttributeShape | undefined;
+  /** The name's first shape, where its chain starts. */
+  private readonly _head: AttributeShape;
 
   /** `budget` counts the positions of every shape of one table. */
-  constructor(private readonly _budget: { positions: number }) {}
+  constructor(
+    private readonly _budget: { positions: number },
+    head?: AttributeShape,
+  ) {
+    this._head = head ?? this;
+  }
 
   /**
    * The shape whose first key is `first`, among the at most
@@ -133,10 +143,35 @@ export class AttributeShape {
       const next = shape._next;
       if (next === undefined) {
         if (n >= MAX_SHAPES_PER_NAME) return shape;
-        return (shape._next = new AttributeShape(this._budget));
+        return (shape._next = new AttributeShape(this._budget, this._head));
       }
       shape = next;
     }
+  }
+
+  /**
+   * The shape of this name to go on with for a span whose key at position
+   * `k` is `key`, where this shape holds another: the first in the chain
+   * that holds `key` there; else a new one, holding this shape's first `k`
+   * keys, while the name has fewer than {@link MAX_SHAPES_PER_NAME}; else
+   * this one, whose position the caller then overwrites. Two key orders
+   * that share a first key (an HTTP server span and an HTTP client span,
+   * both named `GET`) so keep a shape each, instead of overwriting each
+   * other's positions span after span.
+   */
+  branch(k: number, key: string): AttributeShape {
+    let last = this._head;
+    let n = 1;
+    for (let s: AttributeShape | undefined = last; s !== undefined; s = s._next) {
+      if (s.keys[k] === key) return s;
+      last = s;
+      n++;
+    }
+    if (n > MAX_SHAPES_PER_NAME || this._budget.positions + k > MAX_SHAPE_POSITIONS) return this;
+    const fork = new AttributeShape(this._budget, this._head);
+    for (let i = 0; i < k; i++) fork.set(i, this.keys[i]!, this.entries[i]!);
+    last._next = fork;
+    return fork;
   }
 
   set(k: number, key: string, entry: KeyEntry): void {

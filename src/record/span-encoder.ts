@@ -249,9 +249,15 @@ export function writeAttributes(
     // its position is known not to be one without comparing it.
     if (shape !== undefined && k < MAX_SHAPE_KEYS && (k > 0 || !isMark(key))) {
       if (k === 0) shape = shape.select(key);
+      else if (k < shape.keys.length && shape.keys[k] !== key && !isMark(key)) {
+        // Another key order of this name parts from this one here.
+        shape = shape.branch(k, key);
+      }
       // Spans of one name mostly set the same keys in the same order: a
       // pointer compare (keys are internalized) instead of a Map lookup.
-      if (shape.keys[k] === key) {
+      // (Bounded first: an index past the end would read undefined, and the
+      // compare would then stop being a pointer compare.)
+      if (k < shape.keys.length && shape.keys[k] === key) {
         // The same value as last time at this position: its interned id.
         const ref = shape.refs[k]!;
         if (ref >= 0 && shape.values[k] === value) {
