@@ -346,7 +346,8 @@ export const OPTIONS = {
   onFlush: option<((flush: FlushInfo) => void) | undefined>({
     ...callback('(flush: FlushInfo) => void'),
     default: undefined,
-    meaning: 'called once per flush with its snapshot id, trigger, trace id, scope and counts',
+    meaning:
+      'called once per flush, with tracing suppressed, with its snapshot id, trigger, trace id, scope and counts',
   }),
   snapshotSignal: option<string | undefined>({
     env: 'FLIGHT_RECORDER_SNAPSHOT_SIGNAL',

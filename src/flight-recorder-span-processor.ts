@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type Context, diag, TraceFlags } from '@opentelemetry/api';
+import { type Context, context, diag, TraceFlags } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { describe, resolveOptions } from './config.js';
 import type { Coordinator } from './coordination/coordinator.js';
@@ -1109,7 +1110,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
 
   private _notify(flush: FlushInfo): void {
     try {
-      this._options.onFlush!(flush);
+      // As an export: what the callback does (an alert over HTTP) makes no
+      // spans, which would be recorded, and might trigger flushes of their own.
+      context.with(suppressTracing(context.active()), () => this._options.onFlush!(flush));
     } catch (error) {
       if (this._warnedOnFlush) return;
       this._warnedOnFlush = true;

@@ -158,7 +158,9 @@ export interface FlightRecorderOptions {
   /**
    * Called after each flush has moved its spans to the export queue, with
    * what it took. It runs inside the `onEnd` that triggered the flush, so it
-   * must be cheap; if it throws, one warning is logged. Code only.
+   * must be cheap; if it throws, one warning is logged. It runs with tracing
+   * suppressed, as exporters do: spans started in it (an alert sent over
+   * instrumented HTTP) are not recorded. Code only.
    * The default is none.
    */
   onFlush?: (flush: FlushInfo) => void;

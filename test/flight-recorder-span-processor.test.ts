@@ -374,6 +374,33 @@ describe('FlightRecorderSpanProcessor', () => {
       );
     });
 
+    test('onFlush runs with tracing suppressed: a failing span it starts is neither recorded nor a trigger', async () => {
+      const exporter = new TestExporter();
+      const flushes: FlushInfo[] = [];
+      const recording: boolean[] = [];
+      const alerts: { tracer?: ReturnType<TracerProvider['getTracer']> } = {};
+      const recorder = new FlightRecorderSpanProcessor({
+        exporter,
+        triggers: ['error'],
+        runtimeEvents: false,
+        onFlush: (f) => {
+          flushes.push(f);
+          // An alert sent over instrumented HTTP, which fails.
+          const alert = fail(alerts.tracer!.startSpan('POST /alerts'));
+          recording.push(alert.isRecording());
+          alert.end();
+        },
+      });
+      const t = makeTracing(recorder);
+      alerts.tracer = t.provider.getTracer('alerts');
+      fail(t.start('GET /users/:id', T0)).end(T0 + 5);
+      await recorder.forceFlush();
+      assert.deepEqual(recording, [false]);
+      assert.equal(flushes.length, 1, 'one flush, none for the alert');
+      assert.equal(recorder.stats().spansRecorded, 1);
+      assert.deepEqual(names(exporter.spans), ['GET /users/:id']);
+    });
+
     test('a window flush whose trace id is not a string is still told to onFlush, and its trace closes', async () => {
       const [base] = fc.sample(spanArb(false), { numRuns: 1, seed: 7 });
       const diagnostics = captureDiag();
