@@ -71,6 +71,13 @@ export const MAX_DURATION_MS = MAX_TIMER_MS;
  * one ArrayBuffer, and a ring that large is far past any sensible window.
  */
 export const MAX_BUFFER_BYTES = 2 ** 30;
+/**
+ * The least a buffer may be, 1 KiB: a few small records (a typical span's
+ * is 200 to 500 bytes). Much below it a buffer records nothing, and a value
+ * that small is a mistake of unit (`FLIGHT_RECORDER_MAX_BYTES=16`, meant as
+ * MiB): refused, not obeyed.
+ */
+export const MIN_BUFFER_BYTES = 1024;
 /** The most a count may be: it must index a typed array (int32). */
 export const MAX_COUNT = 2 ** 31 - 1;
 
@@ -109,12 +116,12 @@ export function duration(min: number) {
 }
 
 /** A whole number from 1 to `max`, of `unit`. */
-export function integer(unit: string, max: number) {
-  const range = `>= 1 and <= ${max}`;
+export function integer(unit: string, max: number, min = 1) {
+  const range = `>= ${min} and <= ${max}`;
   return {
     parse: decimalInteger,
     check: (v: unknown) =>
-      Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max
+      Number.isInteger(v) && (v as number) >= min && (v as number) <= max
         ? undefined
         : `an integer ${range}`,
     envExpected: `a decimal integer ${range}`,
@@ -294,10 +301,10 @@ export const OPTIONS = {
     meaning: 'how long a span stays after it ends (longer while its local root is open)',
   }),
   maxBytes: option<number>({
-    ...integer('bytes', MAX_BUFFER_BYTES),
+    ...integer('bytes', MAX_BUFFER_BYTES, MIN_BUFFER_BYTES),
     env: 'FLIGHT_RECORDER_MAX_BYTES',
     default: 16 * 1024 * 1024,
-    meaning: 'the most the buffer holds, oldest spans out first; at most 1 GiB',
+    meaning: 'the most the buffer holds, oldest spans out first; 1 KiB to 1 GiB',
   }),
   flushScope: option<FlushScope>({
     ...oneOf(FLUSH_SCOPES),
@@ -413,7 +420,7 @@ export const OPTIONS = {
     meaning: 'record and export nothing',
   }),
   logMaxBytes: option<number>({
-    ...integer('bytes', MAX_BUFFER_BYTES),
+    ...integer('bytes', MAX_BUFFER_BYTES, MIN_BUFFER_BYTES),
     env: 'FLIGHT_RECORDER_LOG_MAX_BYTES',
     default: 4 * 1024 * 1024,
     meaning: 'the most the log buffer holds, oldest log records out first (log processor)',

@@ -91,8 +91,9 @@ export interface FlightRecorderOptions {
    * The memory the recorder's ring takes, exactly: the encoded spans plus
    * their index, in one preallocated `ArrayBuffer`. When it is full the
    * oldest spans are overwritten, pinned or not. Spans waiting for
-   * export are bounded by the same number again. Unit: bytes, an integer of
-   * at most 1073741824 (1 GiB): the buffer is meant to be one ArrayBuffer.
+   * export are bounded by the same number again. Unit: bytes, an integer
+   * from 1024 (a few spans: less is a mistake of unit, refused) to
+   * 1073741824 (1 GiB: the buffer is meant to be one ArrayBuffer).
    * Env: `FLIGHT_RECORDER_MAX_BYTES`. The default is 16777216 (16 MiB).
    */
   maxBytes?: number;
@@ -230,7 +231,7 @@ export interface FlightRecorderOptions {
    * takes, exactly: encoded log records plus their index, preallocated when
    * the log processor is made. When it is full the oldest records go. Log
    * records waiting for export are bounded by the same number again. Unit:
-   * bytes, an integer of at most 1073741824 (1 GiB).
+   * bytes, an integer from 1024 to 1073741824 (1 GiB).
    * Env: `FLIGHT_RECORDER_LOG_MAX_BYTES`. The default is 4194304 (4 MiB).
    */
   logMaxBytes?: number;

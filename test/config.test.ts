@@ -109,7 +109,9 @@ describe('options', () => {
     ['latencyThresholdMs', 2 ** 31, /`latencyThresholdMs`.*<= 2147483647.*2147483648/],
     ['minAgeMs', Number.POSITIVE_INFINITY, /`minAgeMs`.*Infinity/],
     ['minAgeMs', 2 ** 31, /`minAgeMs`.*<= 2147483647.*2147483648/],
-    ['maxBytes', 0, /`maxBytes`.*integer >= 1.*got 0/],
+    ['maxBytes', 0, /`maxBytes`.*integer >= 1024.*got 0/],
+    ['maxBytes', 100, /`maxBytes`.*integer >= 1024 and <= 1073741824.*got 100/],
+    ['logMaxBytes', 1023, /`logMaxBytes`.*integer >= 1024.*got 1023/],
     ['maxBytes', 1.5, /`maxBytes`.*1\.5/],
     ['maxBytes', 2 ** 30 + 1, /`maxBytes`.*<= 1073741824.*1073741825/],
     ['maxBytes', 10n, /`maxBytes`.*10n/],
@@ -163,8 +165,9 @@ describe('options', () => {
         assert.match(warnings[0]!, /expected a decimal integer >= \d+ and <= \d+/);
         assert.ok(warnings[0]!.includes(`using the default ${String(fallback)}`), warnings[0]);
       }
-      // Within every numeric option's range (the stall threshold's starts at 20).
-      assert.equal(fromEnv({ [env!]: '70' }).options[name], 70);
+      // Within every numeric option's range (the stall threshold's starts at
+      // 20, a buffer's at 1024 bytes).
+      assert.equal(fromEnv({ [env!]: '1024' }).options[name], 1024);
     });
   }
 
@@ -174,6 +177,9 @@ describe('options', () => {
     ['FLIGHT_RECORDER_EXPORT_TIMEOUT_MS', '0', 'exportTimeoutMs'],
     ['FLIGHT_RECORDER_MAX_BYTES', '1073741825', 'maxBytes'],
     ['FLIGHT_RECORDER_MAX_BYTES', '0', 'maxBytes'],
+    // 16 MiB meant, 16 bytes written: a buffer that would record nothing.
+    ['FLIGHT_RECORDER_MAX_BYTES', '16', 'maxBytes'],
+    ['FLIGHT_RECORDER_LOG_MAX_BYTES', '1023', 'logMaxBytes'],
     ['FLIGHT_RECORDER_STALL_THRESHOLD_MS', '19', 'stallThresholdMs'],
     ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_SIZE', '0', 'maxExportBatchSize'],
     ['FLIGHT_RECORDER_MAX_EXPORT_BATCH_BYTES', '1 MiB', 'maxExportBatchBytes'],

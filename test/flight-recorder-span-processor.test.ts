@@ -57,6 +57,21 @@ afterEach(() => mock.timers.reset());
 
 describe('FlightRecorderSpanProcessor', () => {
   describe('recording', () => {
+    test('the smallest buffer allowed, 1 KiB, still holds a typical trace', async () => {
+      const t = setup({ maxBytes: 1024, triggers: ['error'], runtimeEvents: false });
+      const root = t.start('GET /users/:id', T0);
+      root.setAttributes({ 'http.request.method': 'GET', 'http.route': '/users/:id' });
+      t.start('SELECT users', T0, root)
+        .setAttribute('db.system.name', 'postgresql')
+        .end(T0 + 2);
+      const held = t.recorder.stats();
+      assert.equal(held.bufferedSpans, 1);
+      assert.ok(held.bufferedBytes > 0 && held.bufferedBytes <= 1024, `${held.bufferedBytes}`);
+      fail(root).end(T0 + 5);
+      await t.recorder.forceFlush();
+      assert.deepEqual(names(t.exporter.spans), ['GET /users/:id', 'SELECT users']);
+    });
+
     test('buffers every ended span, sampled or record-only, and exports nothing without a trigger', async () => {
       for (const sampler of [undefined, recordOnlySampler]) {
         const t = setup({}, sampler);

@@ -179,19 +179,21 @@ test('a callback without a result counts the batch as failed', async () => {
   assert.deepEqual(counters, { logsExported: 0, logsDropped: 2, logExportFailures: 1 });
 });
 
-test('a logMaxBytes too small for any record: each record is sent at once, counted, and onEmit returns', async () => {
+test('a record too large for the smallest log ring allowed is sent at once, counted, and onEmit returns', async () => {
   // In a child process: a loop that never ends fails by the time limit.
   const file = fileURLToPath(new URL('./helpers/tiny-log-ring.ts', import.meta.url));
   const ran = await runNode(['--import', 'tsx', file], { timeoutMs: 30_000 });
   assert.equal(ran.code, 0, ran.stderr);
-  const sizes = JSON.parse(ran.stdout) as Record<string, [number, number, number]>;
-  for (const [size, [buffered, oversize, sent]] of Object.entries(sizes)) {
-    // Either held in the ring, or sent at once as one too large for it.
-    assert.equal(buffered + sent, 1, `logMaxBytes ${size}: ${ran.stdout}`);
-    assert.equal(oversize, sent, `logMaxBytes ${size}: ${ran.stdout}`);
+  const sizes = JSON.parse(ran.stdout) as Record<string, [number, number, number, number]>;
+  for (const [size, [buffered, oversize, sent, dropped]] of Object.entries(sizes)) {
+    // Held in the ring, or sent at once as one too large for it, or, larger
+    // than what may wait for export (the ring's size again), dropped: counted.
+    assert.equal(buffered + sent + dropped, 1, `body of ${size}: ${ran.stdout}`);
+    assert.equal(oversize, sent + dropped, `body of ${size}: ${ran.stdout}`);
   }
-  assert.deepEqual(sizes['1'], [0, 1, 1]);
-  assert.deepEqual(sizes['200'], [1, 0, 0]);
+  assert.deepEqual(sizes['1'], [1, 0, 0, 0]);
+  assert.deepEqual(sizes['500'], [0, 1, 1, 0]);
+  assert.deepEqual(sizes['5000'], [0, 1, 0, 1]);
 });
 
 test('a logs request is at most batchBytes on the wire, headers and marks included; a larger record goes alone', async () => {
