@@ -223,7 +223,11 @@ function checkSnapshotSignal(name: unknown): string | undefined {
 }
 
 const SNAPSHOT_DIR = {
-  ...nonEmptyString,
+  parse: (raw: string) => raw,
+  // Blank is a slip (`FLIGHT_RECORDER_SNAPSHOT_DIR=" "`), not a directory
+  // anyone means to write to; other spaces in a path are the user's own.
+  check: (v: unknown) =>
+    typeof v === 'string' && v.trim() !== '' ? undefined : 'a path that is not blank',
   env: 'FLIGHT_RECORDER_SNAPSHOT_DIR',
   default: DEFAULT_SNAPSHOT_DIR,
   type: 'path',

@@ -132,7 +132,8 @@ describe('options', () => {
     ['exporter', {}, /`exporter`.*SpanExporter/],
     ['exporter', null, /`exporter`.*SpanExporter.*null/],
     ['disabled', 'true', /`disabled`.*boolean.*"true"/],
-    ['snapshotDir', '', /`snapshotDir`.*non-empty string/],
+    ['snapshotDir', '', /`snapshotDir`.*a path that is not blank.*got ""/],
+    ['snapshotDir', ' \t', /`snapshotDir`.*a path that is not blank.*got " \\t"/],
   ];
   for (const [option, value, message] of bad) {
     test(`a bad ${option} in code throws a TypeError naming it and the value (${String(value)})`, () => {
@@ -191,6 +192,7 @@ describe('options', () => {
     ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGUSR1', 'snapshotSignal'],
     ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'SIGKILL', 'snapshotSignal'],
     ['FLIGHT_RECORDER_SNAPSHOT_SIGNAL', 'banana', 'snapshotSignal'],
+    ['FLIGHT_RECORDER_SNAPSHOT_DIR', '  ', 'snapshotDir'],
     ['FLIGHT_RECORDER_CRASH_DUMP', 'yes please', 'crashDump'],
   ];
   for (const [variable, value, option] of badEnv) {

@@ -182,6 +182,10 @@ describe('writeSnapshotFile', () => {
     const name = snapshotFileName({ time: T0 });
     await assert.rejects(writeSnapshotFile({ directory: '' }, name, bytes('')), TypeError);
     await assert.rejects(
+      writeSnapshotFile({ directory: '  ' }, name, bytes('')),
+      /`directory` to be a path that is not blank, got "  "/,
+    );
+    await assert.rejects(
       writeSnapshotFile({ directory: dir, maxFiles: 0 }, name, bytes('')),
       /Expected `maxFiles` to be an integer >= 1, got 0/,
     );

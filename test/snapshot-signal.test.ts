@@ -261,7 +261,7 @@ describe('snapshot options', () => {
       /`snapshotSignal`.*safe to listen for \(one of SIGUSR2, .*"SIGNOPE"/,
     ],
     ['snapshotSignal', 'usr2', /`snapshotSignal`.*"usr2"/],
-    ['snapshotDir', '', /`snapshotDir` to be a non-empty string, got ""/],
+    ['snapshotDir', '', /`snapshotDir` to be a path that is not blank, got ""/],
     ['crashDump', 1, /`crashDump` to be a boolean, got 1/],
   ];
   for (const [option, value, message] of badCode) {

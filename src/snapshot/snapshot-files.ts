@@ -125,9 +125,9 @@ function resolveDirOptions(opts: SnapshotDirOptions): Resolved {
     throw new TypeError(`Expected options to be an object, got ${String(opts)}`);
   }
   const { directory, maxFiles = DEFAULT_MAX_FILES, maxTotalBytes = DEFAULT_MAX_TOTAL_BYTES } = opts;
-  if (typeof directory !== 'string' || directory === '') {
+  if (typeof directory !== 'string' || directory.trim() === '') {
     throw new TypeError(
-      `Expected \`directory\` to be a non-empty string, got ${JSON.stringify(directory)}`,
+      `Expected \`directory\` to be a path that is not blank, got ${JSON.stringify(directory)}`,
     );
   }
   if (!Number.isInteger(maxFiles) || maxFiles < 1) {
@@ -194,9 +194,9 @@ function isMissing(error: unknown): boolean {
  * @throws Error (as a rejection) naming the directory when it cannot be written.
  */
 export async function ensureSnapshotDirectory(directory: string): Promise<string> {
-  if (typeof directory !== 'string' || directory === '') {
+  if (typeof directory !== 'string' || directory.trim() === '') {
     throw new TypeError(
-      `Expected \`directory\` to be a non-empty string, got ${JSON.stringify(directory)}`,
+      `Expected \`directory\` to be a path that is not blank, got ${JSON.stringify(directory)}`,
     );
   }
   const dir = path.resolve(directory);
