@@ -6,13 +6,9 @@ import { type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentele
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { emitChildren, emitTrace } from './workload.js';
 
-/**
- * Scenario 1's spans, ended and kept, to replay through a processor's
- * onStart and onEnd: `traces` traces of the workload, none failing.
- */
-export function endedSpans(traces: number): ReadableSpan[] {
-  const spans: ReadableSpan[] = [];
-  const collect: SpanProcessor = {
+/** A processor that keeps every span that ends in `spans`. */
+function collector(spans: ReadableSpan[]): SpanProcessor {
+  return {
     onStart() {},
     onEnd(span) {
       spans.push(span);
@@ -20,6 +16,15 @@ export function endedSpans(traces: number): ReadableSpan[] {
     forceFlush: () => Promise.resolve(),
     shutdown: () => Promise.resolve(),
   };
+}
+
+/**
+ * Scenario 1's spans, ended and kept, to replay through a processor's
+ * onStart and onEnd: `traces` traces of the workload, none failing.
+ */
+export function endedSpans(traces: number): ReadableSpan[] {
+  const spans: ReadableSpan[] = [];
+  const collect = collector(spans);
   const tracer = new TracerProvider({ spanProcessors: [collect] }).getTracer('bench', '1.0.0');
   for (let i = 0; i < traces; i++) emitTrace(tracer, i, false);
   return spans;
@@ -33,14 +38,7 @@ export function endedSpans(traces: number): ReadableSpan[] {
  */
 export async function endedHttpSpans(requests: number): Promise<ReadableSpan[]> {
   const spans: ReadableSpan[] = [];
-  const collect: SpanProcessor = {
-    onStart() {},
-    onEnd(span) {
-      spans.push(span);
-    },
-    forceFlush: () => Promise.resolve(),
-    shutdown: () => Promise.resolve(),
-  };
+  const collect = collector(spans);
   const provider = new NodeTracerProvider({ spanProcessors: [collect] });
   provider.register();
   const instrumentation = new HttpInstrumentation();
