@@ -161,7 +161,8 @@ export interface FlightRecorderOptions {
    * what it took. It runs inside the `onEnd` that triggered the flush, so it
    * must be cheap; if it throws, one warning is logged. It runs with tracing
    * suppressed, as exporters do: spans started in it (an alert sent over
-   * instrumented HTTP) are not recorded. Code only.
+   * instrumented HTTP) are not recorded, nor are those of work it starts
+   * that runs later, and its requests carry no trace headers. Code only.
    * The default is none.
    */
   onFlush?: (flush: FlushInfo) => void;

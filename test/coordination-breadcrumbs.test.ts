@@ -159,12 +159,14 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
         );
       }, 'subscriptions');
       const failed = run(true, Date.now());
-      await until(() => d.recorder.stats().remoteFlushes === 1, 'D to flush');
-      const cMark = c.exporter.spans.find((s) => s.spanContext().traceId === failed)!.attributes[
-        SNAPSHOT_ID_ATTRIBUTE
-      ];
+      const exported = (s: Service) =>
+        s.exporter.spans.filter((x) => x.spanContext().traceId === failed);
+      // The exports themselves, not only D's counter: a remote flush is
+      // counted when it is taken, and exported a turn or more later.
+      await until(() => all.every((s) => exported(s).length > 0), 'every service to export');
+      const cMark = exported(c)[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE];
       for (const s of [a, b, d]) {
-        const spans = s.exporter.spans.filter((x) => x.spanContext().traceId === failed);
+        const spans = exported(s);
         assert.equal(spans.length, 1, s.name);
         assert.equal(spans[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE], cMark, s.name);
       }
@@ -214,9 +216,18 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
         one.roots[2]!.end(t0 + 10);
         one.roots[1]!.end(t0 + 10);
         one.roots[0]!.end();
+        // The exports themselves: a flush is counted when it is taken, and
+        // exported a turn or more later.
+        const has = (s: Service, name: string) =>
+          s.exporter.spans.some((x) => x.name === name && x.spanContext().traceId === one.trace);
         await until(
-          () => b.recorder.stats().remoteFlushes === 1 && c.recorder.stats().remoteFlushes === 1,
-          'B and C to flush',
+          () =>
+            b.recorder.stats().remoteFlushes === 1 &&
+            c.recorder.stats().remoteFlushes === 1 &&
+            has(a, 'a') &&
+            has(b, 'b') &&
+            has(c, 'c'),
+          'A, B and C to export',
         );
         const snapshot = a.exporter.spans.find((s) => s.name === 'a')!.attributes[
           SNAPSHOT_ID_ATTRIBUTE

@@ -183,7 +183,7 @@ describe('writeSnapshotFile', () => {
     await assert.rejects(writeSnapshotFile({ directory: '' }, name, bytes('')), TypeError);
     await assert.rejects(
       writeSnapshotFile({ directory: '  ' }, name, bytes('')),
-      /`directory` to be a path that is not blank, got "  "/,
+      /`directory` to be a path that is not blank, got " {2}"/,
     );
     await assert.rejects(
       writeSnapshotFile({ directory: dir, maxFiles: 0 }, name, bytes('')),
