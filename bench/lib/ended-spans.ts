@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { type ReadableSpan, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { emitChildren, emitTrace } from './workload.js';
 
 /** A processor that keeps every span that ends in `spans`. */
@@ -34,13 +34,16 @@ export function endedSpans(traces: number): ReadableSpan[] {
  * Scenario 2's spans, ended and kept: `requests` requests served by a
  * `node:http` server under `@opentelemetry/instrumentation-http`, each a
  * server span (named `GET`, as the client span it shares its first key with)
- * and the same 5 children. Registers a global tracer provider: call it once.
+ * and the same 5 children. Registers a global context manager and tracer
+ * provider: call it once.
  */
 export async function endedHttpSpans(requests: number): Promise<ReadableSpan[]> {
   const spans: ReadableSpan[] = [];
   const collect = collector(spans);
-  const provider = new NodeTracerProvider({ spanProcessors: [collect] });
-  provider.register();
+  // As NodeTracerProvider.register() does, with what SDK 3.x has too.
+  const provider = new TracerProvider({ spanProcessors: [collect] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(provider);
   const instrumentation = new HttpInstrumentation();
   // Required after the instrumentation is set up, so that it is patched.
   const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
