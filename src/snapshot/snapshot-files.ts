@@ -120,16 +120,21 @@ interface Resolved {
   maxTotalBytes: number;
 }
 
-function resolveDirOptions(opts: SnapshotDirOptions): Resolved {
-  if (opts === null || typeof opts !== 'object') {
-    throw new TypeError(`Expected options to be an object, got ${String(opts)}`);
-  }
-  const { directory, maxFiles = DEFAULT_MAX_FILES, maxTotalBytes = DEFAULT_MAX_TOTAL_BYTES } = opts;
+/** Throws a TypeError unless `directory` is a path that is not blank. */
+function checkDirectory(directory: unknown): asserts directory is string {
   if (typeof directory !== 'string' || directory.trim() === '') {
     throw new TypeError(
       `Expected \`directory\` to be a path that is not blank, got ${JSON.stringify(directory)}`,
     );
   }
+}
+
+function resolveDirOptions(opts: SnapshotDirOptions): Resolved {
+  if (opts === null || typeof opts !== 'object') {
+    throw new TypeError(`Expected options to be an object, got ${String(opts)}`);
+  }
+  const { directory, maxFiles = DEFAULT_MAX_FILES, maxTotalBytes = DEFAULT_MAX_TOTAL_BYTES } = opts;
+  checkDirectory(directory);
   if (!Number.isInteger(maxFiles) || maxFiles < 1) {
     throw new TypeError(`Expected \`maxFiles\` to be an integer >= 1, got ${String(maxFiles)}`);
   }
@@ -194,11 +199,7 @@ function isMissing(error: unknown): boolean {
  * @throws Error (as a rejection) naming the directory when it cannot be written.
  */
 export async function ensureSnapshotDirectory(directory: string): Promise<string> {
-  if (typeof directory !== 'string' || directory.trim() === '') {
-    throw new TypeError(
-      `Expected \`directory\` to be a path that is not blank, got ${JSON.stringify(directory)}`,
-    );
-  }
+  checkDirectory(directory);
   const dir = path.resolve(directory);
   try {
     await fsp.mkdir(dir, { recursive: true });
