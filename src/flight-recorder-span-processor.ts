@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { type Context, context, diag, TraceFlags } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
+import { type Context, diag, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
 import { describe, resolveOptions } from './config.js';
 import type { Coordinator } from './coordination/coordinator.js';
@@ -10,54 +8,46 @@ import { defaultSink } from './export/default-sink.js';
 import { ExportPace } from './export/export-pace.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
-import { decodeRecord, readLeavingSpan } from './export/span-decoder.js';
-import {
-  collectContributions,
-  type FlushContributor,
-  type LeavingSpan,
-} from './flush/contributors.js';
+import { decodeRecord } from './export/span-decoder.js';
+import type { FlushContributor } from './flush/contributors.js';
 import { FlushedTraces } from './flush/flushed-traces.js';
+import { Flusher } from './flush/flusher.js';
 import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
 import type { LogRequestExporter } from './logs/log-export.js';
 import { severityNumberOf } from './logs/log-record.js';
-import type { FlushMark, TriggerEvidence } from './marks.js';
+import { newSnapshotId } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
-  FlushInfo,
   FlushScope,
   LogRecordProcessorOptions,
   LogStats,
   ResolvedOptions,
   SnapshotResult,
 } from './options.js';
-import { LIVE, OPEN, type RecordRun, ROOT, RunBuilder, TraceCounter } from './record/record-run.js';
-import { OpenTraces, type OpenTrace } from './record/open-traces.js';
+import { countTraces, OPEN, ROOT } from './record/record-run.js';
+import { OpenTraces } from './record/open-traces.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
 import { RuntimeEvents } from './runtime/runtime-events.js';
-import { traceRecords, WantedSpans } from './record/trace-records.js';
+import { traceRecords } from './record/trace-records.js';
 import { repair } from './sanitize.js';
 import { installCrashDump, MAX_OPEN_SPANS } from './snapshot/crash-dump.js';
 import { installSnapshotSignal } from './snapshot/snapshot-signal.js';
 import {
   type SnapshotWriteResult,
+  runView,
   type WindowView,
   type WriteSnapshotOptions,
   writeWindowSnapshot,
 } from './snapshot/snapshot-writer.js';
 import { boundedWait } from './timer.js';
 import type { FlushBudget } from './trigger/flush-budget.js';
-import { countTrigger, FlushPolicy, triggerCounts } from './trigger/flush-policy.js';
+import { FlushPolicy, triggerCounts } from './trigger/flush-policy.js';
 import type { TriggerDecision, TriggerHost, TriggerPolicy } from './trigger/trigger-policy.js';
+import { WaitingTriggers } from './trigger/waiting-triggers.js';
 
-/** How many root triggers (`_triggerAtRootEnd`) are remembered; the oldest goes first. */
-const MAX_ROOT_TRIGGERS = 65_536;
-/** How many deferred triggers keep their trace's records in reach. */
-const MAX_DEFERRED = 256;
-/** Deferred window triggers remembered at most (a stall of `stallTriggerMs` is rare). */
-const MAX_DEFERRED_WINDOWS = 16;
 /** How far ahead of the wall clock a span's end time may move the recorder's clock. */
 const CLOCK_SKEW_MS = 1_000;
 /** Late spans are gathered this long before they are exported together, or until the paced call pending. */
@@ -82,9 +72,12 @@ function isLocalRoot(span: ReadableSpan): boolean {
  * twice.
  *
  * The parts, as the data flows: `record/` (encoder, ring and index, open
- * traces), `trigger/` (the policy asked on each ended span), `flush/`
- * (marks, request assembly, flushed-trace memory, contributors), `export/`
- * (the export queue and its sinks), `snapshot/` (files, signal, crash dump).
+ * traces), `trigger/` (the policy asked on each ended span, and the
+ * triggers waiting for a root or for the policy), `flush/` (the flusher that
+ * takes records out under a mark, request assembly, flushed-trace memory,
+ * contributors), `export/` (the export queue and its sinks), `snapshot/`
+ * (files, signal, crash dump). This class wires them together and keeps
+ * the recorder's clock.
  *
  * @example
  * ```ts
@@ -99,14 +92,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _ring: SpanRing;
   private readonly _open: OpenTraces;
   private readonly _flushed = new FlushedTraces();
-  /** Triggers waiting for their trace's local root to end (an error log inside it), by trace id. */
-  private readonly _rootTriggers = new Map<string, string>();
-  /** The marks of window flushes (a trace a window flush took part of may still trigger). */
-  private readonly _windowMarks = new WeakSet<FlushMark>();
-  /** Traces whose trigger the policy deferred, by trace id: what a later flush of each takes. */
-  private readonly _deferred = new Map<string, DeferredTrace>();
-  /** Deferred window triggers (stalls): their reason, by the trigger span's trace id. */
-  private readonly _deferredWindows = new Map<string, string>();
+  /** Triggers not flushed yet: waiting for a local root to end, or deferred by the policy. */
+  private readonly _waiting: WaitingTriggers;
+  private readonly _flusher: Flusher;
   private readonly _sweep: ReturnType<typeof setInterval> | undefined;
   /** Shares triggers with other services over Redis, when configured (`src/coordination/`). */
   private readonly _coordination: Coordinator | undefined;
@@ -155,17 +143,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _lastTime = Number.NEGATIVE_INFINITY;
   /** The wall clock when last read by {@link _clock}. */
   private _wall = Number.NEGATIVE_INFINITY;
-  private _lastWindowFlush = Number.NEGATIVE_INFINITY;
-  /** The last window flush: records before `_windowSeq` left with `_windowMark`. */
-  private _windowMark: FlushMark | undefined;
-  private _windowSeq = -1;
-  /** The run the last flush made, so snapshot() can count its traces once exported. */
-  private _lastRun: RecordRun | undefined;
-  private _keepRun = false;
-  /** Traces of their own that contributors added to the last flush (the runtime track). */
-  private _lastAddedTraces = 0;
   private _warnedOnEnd = false;
-  private _warnedOnFlush = false;
   private _shutdown: Promise<void> | undefined;
   /** Spans started and not yet ended; tracked only when a crash dump needs them. */
   private _openSpans: Set<Span> | undefined;
@@ -203,6 +181,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const { ringBytes, capacity } = ringLayout(o.disabled ? 1 : o.maxBytes);
     this._ring = new SpanRing(ringBytes, capacity, new SpanEncoder(), this._counters);
     this._open = new OpenTraces(this._ring, this._counters);
+    this._waiting = new WaitingTriggers(this._open, this._ring);
     if (!o.disabled) {
       this._sink =
         o.exporter !== undefined
@@ -216,6 +195,26 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         table: this._table,
         timeoutMs: o.exportTimeoutMs,
       });
+    }
+    this._flusher = new Flusher({
+      ring: this._ring,
+      table: this._table,
+      open: this._open,
+      flushed: this._flushed,
+      waiting: this._waiting,
+      exports: this._exports,
+      pace: this._pace,
+      contributors: this._contributors,
+      counters: this._counters,
+      triggers: this._triggers,
+      options: o,
+      record: (span, ctx, time, state) => this._record(span, ctx, time, state),
+      lastTime: () => this._lastTime,
+      coordination: () => this._coordination,
+      logs: () => this._logs,
+      warn: (error) => this._warnOnce(error),
+    });
+    if (!o.disabled) {
       // Ages spans out while no span ends, so an idle process lets go of them.
       const every = Math.min(Math.max(o.minAgeMs / 2, 1_000), 60_000);
       this._sweep = setInterval(() => this._evictByAge(this._now()), every);
@@ -247,7 +246,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // follow the mark, and its log records go now and later with it.
         flushRemote: (traceId, mark, records) => {
           if (this._off) return;
-          this._flush(mark, this._now(), traceId, undefined, records, true);
+          this._flusher.flush(mark, this._now(), traceId, undefined, records, true);
         },
         now: () => this._now(),
       });
@@ -330,11 +329,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const root = isLocalRoot(span);
       const time = this._clock(endMsOf(span));
       let reason = this._reason(span, root, time);
-      if (root && this._rootTriggers.size > 0) reason = this._rootTrigger(traceId, reason);
+      if (root) reason = this._waiting.rootTrigger(traceId, reason);
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
         // Another processor exports sampled spans; this one still triggers.
         if (reason !== undefined && this._decide(reason, traceId, span, time) === 'flush') {
-          this._flush(reason, time, traceId);
+          this._flusher.flush(reason, time, traceId);
         }
         if (root) this._closeRoot(traceId);
         return;
@@ -347,7 +346,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const open = this._open.get(traceId);
       // A span of a trace that a trace flush took already follows that flush,
       // whatever its own trigger: one snapshot per trace, and no token spent.
-      if (reason !== undefined && this._traceMark(traceId, open) !== undefined) {
+      if (reason !== undefined && this._flushed.traceMark(traceId, open) !== undefined) {
         reason = undefined;
       }
       const state = (open === undefined ? 0 : OPEN) | (root ? ROOT : 0);
@@ -355,7 +354,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (decision === 'flush') {
         // The flush takes the trace's records out first and encodes the
         // triggering span after them, so its own bytes evict none of them.
-        this._flush(
+        this._flusher.flush(
           reason!,
           time,
           traceId,
@@ -371,12 +370,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (seq < 0) {
         // Too large for the ring (or no room for its scope): counted, nothing else evicted.
         if (seq !== UNREADABLE) this._counters.spansEvictedByBytes++;
-        if (decision === 'defer') this._defer(traceId, -1, reason!);
+        if (decision === 'defer') this._waiting.defer(traceId, -1, reason!);
         if (root) this._closeRoot(traceId);
         return;
       }
       if (reason === undefined) {
-        const mark = this._lateMark(traceId, open);
+        const mark = this._flushed.lateMark(traceId, open);
         if (mark !== undefined && this._exports !== undefined) {
           // A late span of a trace already flushed goes straight out with its marks.
           this._counters.spansLate++;
@@ -393,10 +392,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (open !== undefined) this._open.add(open, seq);
       // Deferred by the policy: its records stay in reach. (Suppressed: they
       // stay in the ring and age out as any others.)
-      if (decision === 'defer') this._defer(traceId, seq, reason!);
-      else if (open === undefined && this._deferred.size > 0) {
+      if (decision === 'defer') this._waiting.defer(traceId, seq, reason!);
+      else if (open === undefined && this._waiting.anyDeferred) {
         // A span of a deferred trace whose local root has ended joins it.
-        this._deferred.get(traceId)?.add(seq, this._ring);
+        this._waiting.deferred(traceId)?.add(seq, this._ring);
       }
       // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
@@ -465,16 +464,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       return { snapshotId: newSnapshotId(), trigger: reason, spans: 0, traces: 0 };
     }
     this._evictByAge(this._now());
-    this._keepRun = true;
-    const result = this._flush(reason, this._now());
+    const flushed = this._flusher.snapshot(reason, this._now());
+    const result = flushed.result;
     // Counted off the synchronous step, a slice at a time (it reads every
     // record), while the export goes on. Only the count is awaited: no
     // variable here holds the detached window while a slow export is
     // awaited, once the export queue has let go of it.
-    const counting = result.traces >= 0 ? undefined : countTraces(this._lastRun);
-    const added = this._lastAddedTraces;
-    this._keepRun = false;
-    this._lastRun = undefined;
+    const counting = result.traces >= 0 ? undefined : countTraces(flushed.run);
+    const added = flushed.addedTraces;
+    flushed.run = undefined;
     const traces = counting === undefined ? result.traces : (await counting) + added;
     await this._exports.whenDelivered();
     return { ...result, traces };
@@ -577,9 +575,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._ring.clear();
     this._open.clear();
     this._flushed.clear();
-    this._deferred.clear();
-    this._deferredWindows.clear();
-    this._rootTriggers.clear();
+    this._waiting.clear();
     const exports = this._exports;
     if (exports !== undefined) {
       await boundedWait(exports.whenIdle(), deadline - performance.now());
@@ -704,9 +700,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   _triggerAtRootEnd(traceId: string, reason: string): boolean {
     if (this._off || this._open.get(traceId) === undefined) return false;
-    const triggers = this._rootTriggers;
-    if (!triggers.has(traceId)) triggers.set(traceId, reason);
-    if (triggers.size > MAX_ROOT_TRIGGERS) triggers.delete(triggers.keys().next().value as string);
+    this._waiting.atRootEnd(traceId, reason);
     return true;
   }
 
@@ -724,30 +718,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const live = (s: number): boolean => ring.isLive(s);
     const reachable =
       this._open.get(traceId)?.seqs.some(live) === true ||
-      this._deferred.get(traceId)?.records().some(live) === true;
+      this._waiting.deferred(traceId)?.records().some(live) === true;
     if (!reachable) return;
     const decision = this._decide(reason, traceId, span, this._now());
     if (decision === 'flush') this._host.flushTrace(traceId, reason);
-    else if (decision === 'defer') this._defer(traceId, -1, reason);
-  }
-
-  /** The reason a local root of `traceId` triggers: its own, else one waiting for it. */
-  private _rootTrigger(traceId: string, own: string | undefined): string | undefined {
-    const waiting = this._rootTriggers.get(traceId);
-    if (waiting === undefined) return own;
-    this._rootTriggers.delete(traceId);
-    return own ?? waiting;
-  }
-
-  /** The flush an ended span of `traceId` must follow, if its trace was flushed. */
-  private _lateMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
-    if (open !== undefined) {
-      if (open.mark !== undefined) return open.mark;
-      // A window flush took the records it had then.
-      if (open.firstSeq >= 0 && open.firstSeq < this._windowSeq) return this._windowMark;
-      return undefined;
-    }
-    return this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
+    else if (decision === 'defer') this._waiting.defer(traceId, -1, reason);
   }
 
   /** The policy's trigger for `span`, or undefined; a policy that throws triggers nothing. */
@@ -775,15 +750,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     }
   }
 
-  /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */
-  private _traceMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
-    const mark = this._lateMark(traceId, open);
-    return mark === undefined || this._windowMarks.has(mark) ? undefined : mark;
-  }
-
   private _closeRoot(traceId: string): void {
     // A deferred trace keeps its records pinned until the policy decides.
-    const deferred = this._deferred.size > 0 ? this._deferred.get(traceId) : undefined;
+    const deferred = this._waiting.deferred(traceId);
     const open = this._open.close(traceId, deferred === undefined);
     if (open === undefined) return;
     deferred?.closedRoot(open);
@@ -791,36 +760,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._coordination.traceClosed(traceId, open.firstSeq);
     }
     // Its spans that end from now on still follow the flush that took it.
-    const mark = this._lateMark(traceId, open);
+    const mark = this._flushed.lateMark(traceId, open);
     if (mark !== undefined) this._flushed.set(traceId, mark);
-  }
-
-  /**
-   * Keeps a trace whose trigger was deferred in reach of the policy's host:
-   * its records stay pinned, and the spans that end until the policy
-   * decides join it, even after its local root ended. O(1): the trace's
-   * records are read when it is flushed.
-   */
-  private _defer(traceId: string, seq: number, reason: string): void {
-    const had = this._deferred.get(traceId);
-    if (had !== undefined) {
-      // Another trigger of the same trace: one more candidate.
-      had.candidates++;
-      had.trigger(reason, seq);
-      if (this._open.get(traceId) === undefined) had.add(seq, this._ring);
-      return;
-    }
-    this._deferred.set(traceId, new DeferredTrace(reason, seq));
-    if (this._deferred.size > MAX_DEFERRED) {
-      const [oldest, trace] = this._deferred.entries().next().value as [string, DeferredTrace];
-      this._forgetDeferred(oldest, trace);
-    }
-  }
-
-  /** Lets go of a deferred trace: its records no longer pinned (those past `minAgeMs` go). */
-  private _forgetDeferred(traceId: string, trace: DeferredTrace): void {
-    this._deferred.delete(traceId);
-    if (trace.closed !== undefined) this._open.release(trace.closed);
   }
 
   /**
@@ -831,22 +772,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _triggerWindow(reason: string, span: ReadableSpan): void {
     if (this._off) return;
     const now = this._now();
-    if (!this._windowDue(now)) return;
+    if (!this._flusher.windowDue(now)) return;
     const traceId = span.spanContext().traceId;
     const decision = this._policy.decide(reason, traceId, span, now);
-    if (decision === 'flush') this._flush(reason, now);
-    else if (decision === 'defer') {
-      // The policy may pick it later (host.flushTrace): a window flush then.
-      this._deferredWindows.set(traceId, reason);
-      if (this._deferredWindows.size > MAX_DEFERRED_WINDOWS) {
-        this._deferredWindows.delete(this._deferredWindows.keys().next().value as string);
-      }
-    }
-  }
-
-  /** Whether a window flush may happen at `now`: at most one per `minFlushIntervalMs`. */
-  private _windowDue(now: number): boolean {
-    return now - this._lastWindowFlush >= this._options.minFlushIntervalMs;
+    if (decision === 'flush') this._flusher.flush(reason, now);
+    // The policy may pick it later (host.flushTrace): a window flush then.
+    else if (decision === 'defer') this._waiting.deferWindow(traceId, reason);
   }
 
   /**
@@ -857,30 +788,23 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   readonly _host: TriggerHost = {
     flushTrace: (traceId, reason, evidence) => {
       if (this._off) return false;
-      const windowReason = this._deferredWindows.get(traceId);
+      const windowReason = this._waiting.takeWindow(traceId);
       if (windowReason !== undefined) {
-        this._deferredWindows.delete(traceId);
         const now = this._now();
-        if (!this._windowDue(now)) return false;
-        this._flush(windowReason, now);
+        if (!this._flusher.windowDue(now)) return false;
+        this._flusher.flush(windowReason, now);
         return true;
       }
-      const deferred = this._deferred.get(traceId);
-      const seqs = deferred?.records(reason);
+      const seqs = this._waiting.deferred(traceId)?.records(reason);
       const open = this._open.get(traceId);
       const ring = this._ring;
       const any =
         (seqs ?? []).some((s) => ring.isLive(s)) || (open?.seqs ?? []).some((s) => ring.isLive(s));
-      if (any) this._flush(reason, this._now(), traceId, undefined, seqs, true, evidence);
-      if (deferred !== undefined) this._forgetDeferred(traceId, deferred);
+      if (any) this._flusher.flush(reason, this._now(), traceId, undefined, seqs, true, evidence);
+      this._waiting.forget(traceId);
       return any;
     },
-    forget: (traceId) => {
-      const deferred = this._deferred.get(traceId);
-      if (deferred !== undefined && --deferred.candidates <= 0) {
-        this._forgetDeferred(traceId, deferred);
-      }
-    },
+    forget: (traceId) => this._waiting.dropCandidate(traceId),
     now: () => this._now(),
   };
 
@@ -898,132 +822,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return records.length > 0 || open !== undefined ? records : undefined;
   }
 
-  /**
-   * Moves records to the export queue under one new mark (or `trigger`'s,
-   * when it is a mark: another service's, for coordination): the trace's own,
-   * or the whole window when `traceId` is not given or a window flush is due,
-   * then `span` (the triggering one) encoded after them. Remembers the
-   * flushed trace so its late spans follow. With `evidence`, the triggering
-   * span (`span`, or the last of `extra`) goes in a run of its own whose
-   * mark carries it.
-   */
-  private _flush(
-    trigger: string | FlushMark,
-    now: number,
-    traceId?: string,
-    span?: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
-    extra?: readonly number[],
-    traceOnly = false,
-    evidence?: TriggerEvidence,
-  ): SnapshotResult {
-    const mark: FlushMark =
-      typeof trigger === 'string' ? { snapshotId: newSnapshotId(), trigger } : trigger;
-    const rootMark: FlushMark = evidence === undefined ? mark : { ...mark, evidence };
-    // A remote flush is counted by coordination, not as a trigger of this service.
-    if (mark.remote !== true) {
-      countTrigger(this._triggers, mark.trigger);
-      this._counters.flushes++;
-    }
-    const exports = this._exports;
-    if (exports === undefined) return { ...mark, spans: 0, traces: 0 };
-    const ring = this._ring;
-    const whole =
-      traceId === undefined ||
-      (!traceOnly && this._options.flushScope === 'window' && this._windowDue(now));
-    let run: RecordRun;
-    /** The triggering span, after the window (or the trace) when it has a run of its own. */
-    let trigger1: RecordRun | undefined;
-    const open = traceId === undefined ? undefined : this._open.get(traceId);
-    if (whole) {
-      this._lastWindowFlush = now;
-      // The ring itself goes to the export queue, in O(1); the recorder
-      // starts a new one. Open traces' later spans follow this flush.
-      run = ring.detach(mark);
-      this._windowMark = mark;
-      this._windowMarks.add(mark);
-      this._windowSeq = ring.tailSeq;
-      // The deferred traces' records went with the window.
-      this._deferred.clear();
-      const seq = span === undefined ? -1 : this._recordTrigger(span, now);
-      if (seq >= 0) {
-        const own = new RunBuilder(1024, 1);
-        ring.copyInto(own, seq);
-        ring.remove(seq);
-        trigger1 = own.build(rootMark, ring.dicts);
-      }
-    } else {
-      // The intern tables the trace's records were written against: recording
-      // the triggering span may start a lap, which renews one of them.
-      const dicts = ring.dicts;
-      // Proportional to the trace's own spans: its records are listed.
-      const builder = new RunBuilder(4096, 16);
-      const take = (s: number): void => {
-        if (!ring.isLive(s)) return;
-        ring.copyInto(builder, s);
-        ring.remove(s);
-      };
-      // A deferred trigger's own record is the last of `extra` (see _defer).
-      const own = evidence !== undefined && extra !== undefined ? extra[extra.length - 1] : -1;
-      let ownRun: RunBuilder | undefined;
-      if (own !== undefined && own >= 0 && ring.isLive(own)) {
-        ownRun = new RunBuilder(1024, 1);
-        ring.copyInto(ownRun, own);
-        ring.remove(own);
-      }
-      if (open !== undefined) for (const s of open.seqs) take(s);
-      if (extra !== undefined) for (const s of extra) take(s);
-      const seq = span === undefined ? -1 : this._recordTrigger(span, now);
-      if (seq >= 0) {
-        // With evidence, or written against tables the records above were
-        // not, it goes in a run of its own (a trigger with evidence has no
-        // `extra`, so no `own` record shares that run).
-        const target =
-          evidence === undefined && ring.dicts === dicts
-            ? builder
-            : (ownRun = new RunBuilder(1024, 1));
-        ring.copyInto(target, seq);
-        ring.remove(seq);
-      }
-      run = builder.build(mark, dicts);
-      if (ownRun !== undefined) trigger1 = ownRun.build(rootMark, ring.dicts);
-    }
-    if (traceId !== undefined) {
-      if (open !== undefined) open.mark = mark;
-      this._flushed.set(traceId, mark);
-    }
-    const contributed =
-      this._contributors.length > 0
-        ? this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId)
-        : undefined;
-    // One unit at the queue's byte bound: the flush's own parts never push each other out.
-    exports.enqueue(contributed?.run, run, trigger1);
-    // Local trace flushes close together share export calls, as
-    // BatchSpanProcessor's spans do; a window or a remote flush goes at once.
-    exports.schedule(!whole && mark.remote !== true ? this._pace.delay(now) : 0);
-    const added = contributed ?? NOTHING_ADDED;
-    const spans = run.length + (trigger1?.length ?? 0) + added.spans;
-    if (this._keepRun) {
-      this._lastRun = run;
-      this._lastAddedTraces = added.traces;
-    }
-    // Every local trigger the policy let through is told to the other services.
-    if (traceId !== undefined && mark.remote !== true) {
-      this._coordination?.published(traceId, mark, span?.span);
-    }
-    // Counting traces reads every record: only when someone is told now.
-    if (this._options.onFlush === undefined) return { ...mark, spans, traces: -1 };
-    const traces =
-      (whole
-        ? run.distinctTraces() + (trigger1 !== undefined && !hasTrace(run, traceId) ? 1 : 0)
-        : 1) + added.traces;
-    const result = { ...mark, spans, traces };
-    if (this._options.onFlush !== undefined) {
-      const logs = this._logs?._takenBy(mark.snapshotId) ?? 0;
-      this._notify({ ...result, traceId, scope: whole ? 'window' : 'trace', logs });
-    }
-    return result;
-  }
-
   /** Frees the resource and scope pairs no record holds (the table is full); whether it freed any. */
   private _renewPairs(): boolean {
     return this._table.renewFull((use) => {
@@ -1031,93 +829,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       ring.forEachLive((seq) => use(ring.pairOf(seq)));
       this._exports?.forEachPending((run, slot) => use(run.pair[slot]!));
     });
-  }
-
-  /**
-   * Encodes the triggering span of a flush into the ring; returns its
-   * sequence number, or -1 when it could not be recorded (counted).
-   */
-  private _recordTrigger(
-    span: { span: ReadableSpan; ctx: ReturnType<ReadableSpan['spanContext']>; state: number },
-    time: number,
-  ): number {
-    // A span whose attributes throw as they are read is lost alone, not the
-    // window or the trace already taken out for this flush.
-    const seq = this._record(span.span, span.ctx, time, span.state);
-    if (seq === -1) this._counters.spansEvictedByBytes++;
-    return seq < 0 ? -1 : seq;
-  }
-
-  /**
-   * Asks the contributors for spans to add to the flush that made `run`
-   * (then the triggering span's own run of a window flush, `trigger1`);
-   * returns the records of the spans they add, to enqueue with the flush.
-   */
-  private _contribute(
-    run: RecordRun,
-    trigger1: RecordRun | undefined,
-    mark: FlushMark,
-    scope: 'trace' | 'window',
-    traceId: string | undefined,
-  ): { run: RecordRun; spans: number; traces: number } | undefined {
-    // The window, then the triggering span of a window flush (its own run).
-    const runs = trigger1 === undefined ? [run] : [run, trigger1];
-    const table = this._table;
-    /** Every span leaving, read when first asked. */
-    let all: LeavingSpan[] | undefined;
-    const spans = collectContributions(this._contributors, {
-      scope,
-      trigger: mark.trigger,
-      traceId,
-      snapshotId: mark.snapshotId,
-      remote: mark.remote,
-      get spans() {
-        return (all ??= leavingSpans(runs, table, undefined));
-      },
-      spansOfTrace: (id) => leavingSpans(runs, table, id),
-      ...firstLeaving(runs, table),
-      appendToSpans: (fields) => {
-        const found = new Set<string>();
-        const wanted = new WantedSpans(fields);
-        for (const run of runs) {
-          wanted.forEachIn(run, (slot, bytes, key) => {
-            found.add(key);
-            appendFields(run, slot, bytes);
-          });
-        }
-        return found;
-      },
-    });
-    if (spans.length === 0) return undefined;
-    const ring = this._ring;
-    const builder = new RunBuilder(4096, spans.length);
-    // A contributed span with no parent starts a trace of its own (the runtime track).
-    let ownTraces = 0;
-    for (const span of spans) {
-      try {
-        const seq = this._record(span, span.spanContext(), this._lastTime, 0);
-        if (seq < 0) continue;
-        if (span.parentSpanContext === undefined) ownTraces++;
-        ring.copyInto(builder, seq);
-        ring.remove(seq);
-      } catch (error) {
-        this._warnOnce(error);
-      }
-    }
-    const run1 = builder.build(mark, ring.dicts);
-    return { run: run1, spans: run1.length, traces: ownTraces };
-  }
-
-  private _notify(flush: FlushInfo): void {
-    try {
-      // As an export: what the callback does (an alert over HTTP) makes no
-      // spans, which would be recorded, and might trigger flushes of their own.
-      context.with(suppressTracing(context.active()), () => this._options.onFlush!(flush));
-    } catch (error) {
-      if (this._warnedOnFlush) return;
-      this._warnedOnFlush = true;
-      diag.warn(`otel-flight-recorder: onFlush threw (further errors are silent): ${error}`);
-    }
   }
 
   /** Records that ended more than `minAgeMs` before `now` go, unless their trace is open. */
@@ -1134,50 +845,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   }
 }
 
-/**
- * The live records of `runs` as contributors see them; with `traceId`, only
- * that trace's, matched on the record's id bytes before anything is decoded.
- */
-function leavingSpans(
-  runs: readonly RecordRun[],
-  table: ResourceScopeTable,
-  traceId: string | undefined,
-): LeavingSpan[] {
-  const id = traceId === undefined ? undefined : Buffer.from(traceId, 'hex');
-  const spans: LeavingSpan[] = [];
-  for (const run of runs) {
-    for (let k = 0; k < run.entries; k++) {
-      const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) === 0) continue;
-      if (id !== undefined && !ofTrace(run, slot, id)) continue;
-      spans.push(readLeavingSpan(run, slot, table.resource(run.pair[slot]!)));
-    }
-  }
-  return spans;
-}
-
-/**
- * The resource and start of the first live record of `runs`: of a window,
- * the span that ended first (records are held in the order spans ended).
- */
-function firstLeaving(
-  runs: readonly RecordRun[],
-  table: ResourceScopeTable,
-): { resource: ReadableSpan['resource']; oldestStartMs: number } | undefined {
-  for (const run of runs) {
-    for (let k = 0; k < run.entries; k++) {
-      const slot = run.slot(k);
-      if ((run.state[slot]! & LIVE) === 0) continue;
-      const resource = table.resource(run.pair[slot]!);
-      return { resource, oldestStartMs: readLeavingSpan(run, slot, resource).startMs };
-    }
-  }
-  return undefined;
-}
-
-/** What a flush with no contributions adds. */
-const NOTHING_ADDED = { spans: 0, traces: 0 };
-
 const NO_LOGS: LogStats = {
   bufferedLogs: 0,
   bufferedLogBytes: 0,
@@ -1193,73 +860,6 @@ const NO_LOGS: LogStats = {
 /** What {@link FlightRecorderSpanProcessor._record} returns for a span that threw as it was read. */
 const UNREADABLE = -2;
 
-/** Entries of a run counted per turn of the event loop. */
-const COUNT_SLICE = 8192;
-
-/** The distinct traces of `run`, counted a slice at a time between turns of the event loop. */
-async function countTraces(run: RecordRun | undefined): Promise<number> {
-  if (run === undefined) return 0;
-  const counter = new TraceCounter(run);
-  while (!counter.step(COUNT_SLICE)) await new Promise((resolve) => setImmediate(resolve));
-  return counter.count;
-}
-
-/**
- * Whether a record of `run` belongs to the trace `traceId` (hex), matched on
- * the id bytes of its first field. From the newest: a window flush's
- * triggering trace mostly ended last.
- */
-function hasTrace(run: RecordRun, traceId: unknown): boolean {
-  // A span's context can hold anything: the encoder takes a non-string id as ''.
-  if (typeof traceId !== 'string') return false;
-  const id = Buffer.from(traceId, 'hex');
-  if (id.length !== 16) return false;
-  for (let k = run.entries - 1; k >= 0; k--) {
-    const slot = run.slot(k);
-    if ((run.state[slot]! & LIVE) !== 0 && ofTrace(run, slot, id)) return true;
-  }
-  return false;
-}
-
-/** Appends encoded Span fields after the record in `slot` of `run` (after any it has). */
-function appendFields(run: RecordRun, slot: number, fields: Uint8Array): void {
-  const extra = (run.extra ??= new Map());
-  const had = extra.get(slot);
-  if (had === undefined) {
-    extra.set(slot, fields);
-    return;
-  }
-  const both = new Uint8Array(had.length + fields.length);
-  both.set(had);
-  both.set(fields, had.length);
-  extra.set(slot, both);
-}
-
-/** Whether the record in `slot` belongs to the trace whose id bytes are `id` (16 of them, or none match). */
-function ofTrace(run: RecordRun, slot: number, id: Uint8Array): boolean {
-  if (id.length !== 16) return false;
-  // A record starts with its trace id: tag, length 16, the 16 bytes.
-  const buf = run.buf;
-  const at = run.off[slot]! + 2;
-  for (let b = 0; b < 16; b++) if (buf[at + b] !== id[b]) return false;
-  return true;
-}
-
-/** A run's records as spans, decoded a slice at a time, for snapshot writers. */
-function runView(run: RecordRun, table: ResourceScopeTable, omitted = 0): WindowView {
-  return {
-    length: run.length,
-    omitted,
-    spans(from: number, to: number): ReadableSpan[] {
-      const spans: ReadableSpan[] = [];
-      for (let k = from; k < to && k < run.entries; k++) {
-        spans.push(decodeRecord(run, run.slot(k), table, false));
-      }
-      return spans;
-    },
-  };
-}
-
 /**
  * Calls one of the exporter's methods and resolves once its promise settles,
  * never rejecting: a throw or rejection is logged.
@@ -1272,74 +872,8 @@ async function settleQuietly(call: () => unknown, what: string): Promise<void> {
   }
 }
 
-function newSnapshotId(): string {
-  return randomBytes(8).toString('hex');
-}
-
 /** A span's end time in ms; NaN when the span has none (the recorder's clock then reads the wall clock). */
 function endMsOf(span: ReadableSpan): number {
   const t = span.endTime;
   return Array.isArray(t) ? hrTimeToMs(t) : Number.NaN;
-}
-
-/** A deferred trace's records are pruned of dead ones when their list grows past this. */
-const DEFERRED_PRUNE_AT = 1024;
-
-/**
- * A trace whose trigger the policy deferred: what a later flush of it takes,
- * besides the records its open local roots list.
- */
-class DeferredTrace {
-  /** The trace as it was open, its records still pinned, once its last local root ended (each time it did). */
-  closed: OpenTrace | undefined = undefined;
-  /** Its records that ended after its last local root did. */
-  private _seqs: number[] = [];
-  /** The policy's candidates for it: it is let go of when none is left. */
-  candidates = 1;
-  /** Each trigger's own record, by reason (the first of each; -1 when it was not recorded). */
-  private readonly _triggers = new Map<string, number>();
-
-  constructor(reason: string, seq: number) {
-    this._triggers.set(reason, seq);
-  }
-
-  /** Another trigger of the trace, for `reason`; its record `seq`. */
-  trigger(reason: string, seq: number): void {
-    if (!this._triggers.has(reason)) this._triggers.set(reason, seq);
-  }
-
-  /**
-   * A local root of the trace ended and closed it, its records pinned: they
-   * wait for the policy with the others. A trace served twice here in turn
-   * (two requests of one trace) closes twice.
-   */
-  closedRoot(open: OpenTrace): void {
-    if (this.closed === undefined) {
-      this.closed = open;
-      return;
-    }
-    const seqs = this.closed.seqs;
-    for (const s of open.seqs) seqs.push(s);
-  }
-
-  add(seq: number, ring: SpanRing): void {
-    if (seq < 0) return;
-    const seqs = this._seqs;
-    seqs.push(seq);
-    if (seqs.length % DEFERRED_PRUNE_AT === 0) this._seqs = seqs.filter((s) => ring.isLive(s));
-  }
-
-  /**
-   * Its records (some may be gone, some listed twice), last the record of
-   * the trigger for `reason` (the one the policy flushes it for, which gets
-   * the evidence), as {@link FlightRecorderSpanProcessor._flush} takes `extra`.
-   */
-  records(reason?: string): number[] {
-    const out = this.closed === undefined ? [] : this.closed.seqs.slice();
-    for (const s of this._seqs) out.push(s);
-    for (const s of this._triggers.values()) out.push(s);
-    const own = reason === undefined ? undefined : this._triggers.get(reason);
-    out.push(own ?? this._triggers.values().next().value!);
-    return out;
-  }
 }

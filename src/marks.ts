@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { SpanView } from './span-view.js';
@@ -19,6 +20,11 @@ export interface TriggerEvidence {
 }
 /** The attribute, `true`, on spans a service flushed because another service's trigger asked. */
 export const REMOTE_TRIGGER_ATTRIBUTE = 'flight_recorder.remote_trigger';
+
+/** A new id for `flight_recorder.snapshot.id`: 16 hex digits. */
+export function newSnapshotId(): string {
+  return randomBytes(8).toString('hex');
+}
 
 /** What one flush stamps on every span it exports. */
 export interface FlushMark {

@@ -1,4 +1,5 @@
 import type { FlushMark } from '../marks.js';
+import type { OpenTrace } from '../record/open-traces.js';
 
 /** How many flushed trace ids are remembered so their late spans follow them. */
 export const MAX_FLUSHED_TRACES = 16_384;
@@ -8,10 +9,16 @@ export const MAX_FLUSHED_TRACES = 16_384;
  * theirs that ends later (a late span) goes straight out under the same
  * marks. Bounded: the oldest remembered goes first. A flush adds one entry
  * (the triggering trace) and a closing root one more (a trace a window flush
- * took while open): never a walk over the window.
+ * took while open): never a walk over the window. Of window flushes only the
+ * last is remembered, with the sequence number the ring had then.
  */
 export class FlushedTraces {
   private readonly _marks = new Map<string, FlushMark>();
+  /** The marks of window flushes (a trace a window flush took part of may still trigger). */
+  private readonly _windowMarks = new WeakSet<FlushMark>();
+  /** The last window flush: records before `_windowSeq` left with `_windowMark`. */
+  private _windowMark: FlushMark | undefined;
+  private _windowSeq = -1;
 
   get size(): number {
     return this._marks.size;
@@ -27,6 +34,33 @@ export class FlushedTraces {
     if (this._marks.size > MAX_FLUSHED_TRACES) {
       this._marks.delete(this._marks.keys().next().value as string);
     }
+  }
+
+  /** A window flush with `mark` took every record before `seq`. */
+  windowTook(mark: FlushMark, seq: number): void {
+    this._windowMark = mark;
+    this._windowMarks.add(mark);
+    this._windowSeq = seq;
+  }
+
+  /**
+   * The flush an ended span of `traceId` must follow, if its trace was
+   * flushed; `open` is the trace while a local root of it is open here.
+   */
+  lateMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
+    if (open !== undefined) {
+      if (open.mark !== undefined) return open.mark;
+      // A window flush took the records it had then.
+      if (open.firstSeq >= 0 && open.firstSeq < this._windowSeq) return this._windowMark;
+      return undefined;
+    }
+    return this._marks.size === 0 ? undefined : this._marks.get(traceId);
+  }
+
+  /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */
+  traceMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
+    const mark = this.lateMark(traceId, open);
+    return mark === undefined || this._windowMarks.has(mark) ? undefined : mark;
   }
 
   clear(): void {

@@ -119,6 +119,17 @@ export class RecordRun {
   }
 }
 
+/** Entries of a run counted per turn of the event loop by {@link countTraces}. */
+const COUNT_SLICE = 8192;
+
+/** The distinct traces of `run`, counted a slice at a time between turns of the event loop. */
+export async function countTraces(run: RecordRun | undefined): Promise<number> {
+  if (run === undefined) return 0;
+  const counter = new TraceCounter(run);
+  while (!counter.step(COUNT_SLICE)) await new Promise((resolve) => setImmediate(resolve));
+  return counter.count;
+}
+
 /**
  * Counts the distinct trace ids of a run's live records a slice at a time,
  * so a caller can yield between slices: an open-addressing table of slots,

@@ -13,7 +13,7 @@ import {
   TraceFlags,
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
-import { markSpan } from '../marks.js';
+import { markSpan, newSnapshotId } from '../marks.js';
 import { serializeRequest } from '../export/otlp-json.js';
 import { repair } from '../sanitize.js';
 import {
@@ -21,7 +21,7 @@ import {
   snapshotFileName,
   writeSnapshotFileSync,
 } from './snapshot-files.js';
-import { newSnapshotId, type SnapshotSource } from './snapshot-writer.js';
+import type { SnapshotSource } from './snapshot-writer.js';
 
 /** The trigger that crash dumps carry. */
 export const CRASH_TRIGGER = 'crash';

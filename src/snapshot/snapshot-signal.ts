@@ -8,20 +8,14 @@ import {
   REQUEST_SUFFIX,
   serializeResourceSpansItems,
 } from '../export/otlp-json.js';
-import { markSpan } from '../marks.js';
+import { markSpan, newSnapshotId } from '../marks.js';
 import {
   DEFAULT_MAX_TOTAL_BYTES,
   type SnapshotDirOptions,
   snapshotFileName,
   writeSnapshotFileFrom,
 } from './snapshot-files.js';
-import {
-  exclusiveSnapshot,
-  newSnapshotId,
-  SLICE_SPANS,
-  type SnapshotSource,
-  viewOf,
-} from './snapshot-writer.js';
+import { exclusiveSnapshot, SLICE_SPANS, type SnapshotSource, viewOf } from './snapshot-writer.js';
 
 /** The trigger that signal snapshots carry. */
 export const SIGNAL_TRIGGER = 'signal';

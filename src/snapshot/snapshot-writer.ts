@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { type FlushMark, markSpan } from '../marks.js';
+import { decodeRecord } from '../export/span-decoder.js';
+import { type FlushMark, markSpan, newSnapshotId } from '../marks.js';
 import type { SnapshotResult } from '../options.js';
+import type { RecordRun } from '../record/record-run.js';
+import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import {
   ITEM_SEPARATOR,
   REQUEST_PREFIX,
@@ -67,6 +69,21 @@ export interface SnapshotSource {
   _windowView?(maxBytes?: number): WindowView;
 }
 
+/** A run's records as spans, decoded a slice at a time; `omitted` counts those left out. */
+export function runView(run: RecordRun, table: ResourceScopeTable, omitted = 0): WindowView {
+  return {
+    length: run.length,
+    omitted,
+    spans(from: number, to: number): ReadableSpan[] {
+      const spans: ReadableSpan[] = [];
+      for (let k = from; k < to && k < run.entries; k++) {
+        spans.push(decodeRecord(run, run.slot(k), table, false));
+      }
+      return spans;
+    },
+  };
+}
+
 /** The window of `source`; with `maxBytes`, its newest spans within that many bytes of OTLP protobuf. */
 export function viewOf(source: SnapshotSource, maxBytes?: number): WindowView {
   if (source._windowView !== undefined) return source._windowView(maxBytes);
@@ -82,11 +99,6 @@ interface StreamState {
 
 // Recorders with a snapshot write under way: one at a time each, as with Go's WriteTo.
 const writing = new WeakSet<SnapshotSource>();
-
-/** A new id for `flight_recorder.snapshot.id`: 16 hex digits. */
-export function newSnapshotId(): string {
-  return randomBytes(8).toString('hex');
-}
 
 /**
  * The error a snapshot write rejects with when another one is under way on
