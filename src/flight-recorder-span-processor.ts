@@ -204,7 +204,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       waiting: this._waiting,
       exports: this._exports,
       pace: this._pace,
-      contributors: this._contributors,
+      contributors: () => this._contributors,
       counters: this._counters,
       triggers: this._triggers,
       options: o,
@@ -393,10 +393,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       // Deferred by the policy: its records stay in reach. (Suppressed: they
       // stay in the ring and age out as any others.)
       if (decision === 'defer') this._waiting.defer(traceId, seq, reason!);
-      else if (open === undefined && this._waiting.anyDeferred) {
-        // A span of a deferred trace whose local root has ended joins it.
-        this._waiting.deferred(traceId)?.add(seq, this._ring);
-      }
+      // A span of a deferred trace whose local root has ended joins it.
+      else if (open === undefined) this._waiting.deferred(traceId)?.add(seq, this._ring);
       // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
     } catch (error) {

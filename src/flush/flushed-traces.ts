@@ -9,8 +9,9 @@ export const MAX_FLUSHED_TRACES = 16_384;
  * theirs that ends later (a late span) goes straight out under the same
  * marks. Bounded: the oldest remembered goes first. A flush adds one entry
  * (the triggering trace) and a closing root one more (a trace a window flush
- * took while open): never a walk over the window. Of window flushes only the
- * last is remembered, with the sequence number the ring had then.
+ * took while open): never a walk over the window. Of window flushes, the last
+ * one's mark is remembered with the sequence number the ring had then, and
+ * every one's mark is recognized as a window flush's (held weakly).
  */
 export class FlushedTraces {
   private readonly _marks = new Map<string, FlushMark>();

@@ -35,7 +35,8 @@ export interface FlusherParts {
   /** Undefined when the recorder is disabled: a flush then only counts its trigger. */
   exports: ExportQueue | undefined;
   pace: ExportPace;
-  contributors: readonly FlushContributor[];
+  /** Read at each flush: tests replace the processor's array. */
+  contributors(): readonly FlushContributor[];
   counters: { flushes: number; spansEvictedByBytes: number };
   /** Flushes by trigger, as `stats().triggers` reports them. */
   triggers: Record<string, number>;
@@ -155,7 +156,7 @@ export class Flusher {
         ring.copyInto(builder, s);
         ring.remove(s);
       };
-      // A deferred trigger's own record is the last of `extra` (see _defer).
+      // A deferred trigger's own record is the last of `extra` (see DeferredTrace.records).
       const own = evidence !== undefined && extra !== undefined ? extra[extra.length - 1] : -1;
       let ownRun: RunBuilder | undefined;
       if (own !== undefined && own >= 0 && ring.isLive(own)) {
@@ -185,7 +186,7 @@ export class Flusher {
       this._p.flushed.set(traceId, mark);
     }
     const contributed =
-      this._p.contributors.length > 0
+      this._p.contributors().length > 0
         ? this._contribute(run, trigger1, mark, whole ? 'window' : 'trace', traceId)
         : undefined;
     // One unit at the queue's byte bound: the flush's own parts never push each other out.
@@ -244,7 +245,7 @@ export class Flusher {
     const table = this._p.table;
     /** Every span leaving, read when first asked. */
     let all: LeavingSpan[] | undefined;
-    const spans = collectContributions(this._p.contributors, {
+    const spans = collectContributions(this._p.contributors(), {
       scope,
       trigger: mark.trigger,
       traceId,

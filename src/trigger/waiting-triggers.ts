@@ -45,12 +45,7 @@ export class WaitingTriggers {
     return own ?? waiting;
   }
 
-  /** Whether any trace's trigger is deferred (checked before a lookup on the hot path). */
-  get anyDeferred(): boolean {
-    return this._deferred.size > 0;
-  }
-
-  /** The deferred trace `traceId`, if its trigger is deferred. */
+  /** The deferred trace `traceId`, if its trigger is deferred (no lookup while none is: the hot path asks). */
   deferred(traceId: string): DeferredTrace | undefined {
     return this._deferred.size > 0 ? this._deferred.get(traceId) : undefined;
   }
