@@ -21,10 +21,6 @@ export class FlushedTraces {
   private _windowMark: FlushMark | undefined;
   private _windowSeq = -1;
 
-  get size(): number {
-    return this._marks.size;
-  }
-
   get(traceId: string): FlushMark | undefined {
     return this._marks.get(traceId);
   }
