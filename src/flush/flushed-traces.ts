@@ -60,7 +60,10 @@ export class FlushedTraces {
     return mark === undefined || this._windowMarks.has(mark) ? undefined : mark;
   }
 
+  /** Forgets every flushed trace and the last window flush. */
   clear(): void {
     this._marks.clear();
+    this._windowMark = undefined;
+    this._windowSeq = -1;
   }
 }
