@@ -27,6 +27,7 @@ import type {
 } from './options.js';
 import { countTraces, OPEN, ROOT } from './record/record-run.js';
 import { OpenTraces } from './record/open-traces.js';
+import { RecorderClock } from './record/recorder-clock.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
 import { SpanEncoder } from './record/span-encoder.js';
 import { ringLayout, SpanRing } from './record/span-ring.js';
@@ -140,9 +141,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * @internal For tests; set before {@link logRecordProcessor}.
    */
   _logExporter: LogRequestExporter | undefined;
-  private _lastTime = Number.NEGATIVE_INFINITY;
-  /** The wall clock when last read by {@link _clock}. */
-  private _wall = Number.NEGATIVE_INFINITY;
+  /** What records are stamped with, and what age, the interval and the budget measure. */
+  private readonly _clock = new RecorderClock(CLOCK_SKEW_MS);
   private _warnedOnEnd = false;
   private _shutdown: Promise<void> | undefined;
   /** Spans started and not yet ended; tracked only when a crash dump needs them. */
@@ -209,7 +209,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       triggers: this._triggers,
       options: o,
       record: (span, ctx, time, state) => this._record(span, ctx, time, state),
-      lastTime: () => this._lastTime,
+      lastTime: () => this._clock.last,
       coordination: () => this._coordination,
       logs: () => this._logs,
       warn: (error) => this._warnOnce(error),
@@ -233,7 +233,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           },
           {
             triggerWindow: (reason, span) => this._triggerWindow(reason, span),
-            now: () => this._now(),
+            // Its events and spans are exported: the wall clock, as the spans' own times.
+            now: () => this._clock.wallNow(),
           },
         );
         this._contributors.push(this._runtime);
@@ -327,7 +328,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       const ctx = span.spanContext();
       const traceId = ctx.traceId;
       const root = isLocalRoot(span);
-      const time = this._clock(endMsOf(span));
+      const time = this._clock.stamp(endMsOf(span));
       let reason = this._reason(span, root, time);
       if (root) reason = this._waiting.rootTrigger(traceId, reason);
       if (this._options.skipSampled && (ctx.traceFlags & TraceFlags.SAMPLED) !== 0) {
@@ -664,29 +665,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return this._openSpans;
   }
 
-  /**
-   * The time a span ending at `endMs` is recorded at, moving the recorder's
-   * clock. Invariant: the clock (`_lastTime`) is finite and never more than
-   * CLOCK_SKEW_MS ahead of the wall clock, so one span ending at NaN or in the
-   * future cannot stop age eviction or turn window flushes off. Buffer
-   * order is end order, so recorded times never decrease.
-   */
-  private _clock(endMs: number): number {
-    let time = endMs;
-    // Reads the wall clock only when the span ends past the last reading
-    // (plus the skew allowed): about once per CLOCK_SKEW_MS under load.
-    if (!(time <= this._wall + CLOCK_SKEW_MS)) {
-      this._wall = Date.now();
-      if (!(time <= this._wall + CLOCK_SKEW_MS)) time = this._wall;
-    }
-    if (time < this._lastTime) return this._lastTime;
-    this._lastTime = time;
-    return time;
-  }
-
+  /** Now on the recorder's clock (see {@link RecorderClock}). */
   private _now(): number {
-    const now = Date.now();
-    return Math.max(now, this._lastTime);
+    return this._clock.now();
   }
 
   /**

@@ -163,6 +163,47 @@ describe('FlightRecorderSpanProcessor', () => {
       assert.deepEqual(names(t.recorder._windowSpans()), []);
     });
 
+    test('after the wall clock steps back, spans still age out and window flushes come back', async () => {
+      const HOUR = 3_600_000;
+      const t = setup({ minAgeMs: 1_000, latencyThresholdMs: 100, minFlushIntervalMs: 2_000 });
+      // The clock ran an hour ahead: spans end then, and one triggers.
+      mock.timers.setTime(T0 + HOUR);
+      fastTrace(t, 'ahead', T0 + HOUR);
+      t.start('slow-ahead', T0 + HOUR).end(T0 + HOUR + 200);
+      // NTP steps it back to the right time.
+      mock.timers.setTime(T0 + 300);
+      fastTrace(t, 'after', T0 + 300);
+      assert.deepEqual(names(t.recorder._windowSpans()), ['after', 'after.child0']);
+      // The recorder's clock goes on at the wall clock's pace: 1 s later the
+      // spans ended after the step are past minAgeMs.
+      mock.timers.setTime(T0 + 1_400);
+      assert.deepEqual(names(t.recorder._windowSpans()), []);
+      assert.equal(t.recorder.stats().spansEvictedByAge, 2);
+      // 2 s after the first window flush, a trigger flushes the window again.
+      mock.timers.setTime(T0 + 2_600);
+      fastTrace(t, 'later', T0 + 2_300);
+      t.start('slow-later', T0 + 2_400).end(T0 + 2_600);
+      await t.recorder.forceFlush();
+      assert.deepEqual(
+        t.flushes.map((f) => [f.scope, f.spans]),
+        [
+          ['window', 3],
+          ['window', 3],
+        ],
+      );
+    });
+
+    test('a span ending long before the others does not move the clock back or on', () => {
+      const t = setup({ minAgeMs: 1_000, triggers: [] });
+      mock.timers.setTime(T0 + 10_000);
+      fastTrace(t, 'now', T0 + 9_990);
+      t.start('from-the-past', T0).end(T0 + 10);
+      mock.timers.setTime(T0 + 10_500);
+      assert.deepEqual(names(t.recorder._windowSpans()), ['from-the-past', 'now', 'now.child0']);
+      mock.timers.setTime(T0 + 11_001);
+      assert.deepEqual(names(t.recorder._windowSpans()), []);
+    });
+
     test('a slow root exports spans that outlived minAgeMs while it ran', async () => {
       const t = setup({ minAgeMs: 1_000, latencyThresholdMs: 3_000, flushScope: 'trace' });
       const root = t.start('slow', T0);

@@ -184,6 +184,22 @@ test('the log ring is bounded by logMaxBytes and logMinAgeMs, and counts what it
   await t.recorder.shutdown();
 });
 
+test('after the wall clock steps back, log records still age out', async () => {
+  const t = setup({ logMinAgeMs: 1_000 });
+  // The clock ran an hour ahead, then NTP set it right.
+  mock.timers.setTime(T0 + 3_600_000);
+  t.log('ahead');
+  mock.timers.setTime(T0);
+  t.log('after');
+  mock.timers.tick(500);
+  assert.equal(t.recorder.stats().bufferedLogs, 2);
+  // The clock goes on at the wall clock's pace: both are past logMinAgeMs.
+  mock.timers.tick(600);
+  assert.equal(t.recorder.stats().bufferedLogs, 0);
+  assert.equal(t.recorder.stats().logsEvictedByAge, 2);
+  await t.recorder.shutdown();
+});
+
 test('a record larger than logMaxRecordBytes bypasses the ring: sent at once, unmarked, counted', async () => {
   const t = setup({ logMaxRecordBytes: 256 });
   const a = t.start('GET /a', T0);

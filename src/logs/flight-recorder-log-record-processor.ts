@@ -7,6 +7,7 @@ import type { ContributorFlush, FlushContributor } from '../flush/contributors.j
 import type { FlightRecorderSpanProcessor } from '../flight-recorder-span-processor.js';
 import type { LogStats } from '../options.js';
 import { ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
+import { RecorderClock } from '../record/recorder-clock.js';
 import { ResourceScopeTable } from '../record/resource-scope-table.js';
 import { boundedWait } from '../timer.js';
 import { LogEncoder, parseHex } from './log-encoder.js';
@@ -102,9 +103,8 @@ export class FlightRecorderLogRecordProcessor {
   /** Flushed traces (hex id) and their marks: their later records go straight out with them. */
   private readonly _flushed = new Map<string, Uint8Array>();
   private readonly _traceId = new Uint8Array(16);
-  private _lastTime = Number.NEGATIVE_INFINITY;
-  /** The wall clock when last read by {@link _clock}. */
-  private _wall = Number.NEGATIVE_INFINITY;
+  /** What records are stamped with, and what their age is measured by. */
+  private readonly _clock = new RecorderClock(CLOCK_SKEW_MS);
   private _off: boolean;
   private _warned = false;
   private _shutdown: Promise<void> | undefined;
@@ -150,7 +150,7 @@ export class FlightRecorderLogRecordProcessor {
   onEmit(logRecord: RecordedLogRecord, context?: Context): void {
     if (this._off) return;
     try {
-      const now = this._clock(logRecord.hrTimeObserved);
+      const now = this._stamp(logRecord.hrTimeObserved);
       const ring = this._ring;
       const cutoff = now - this._o.logMinAgeMs;
       if (ring.ageTime() < cutoff) ring.evictOlderThan(cutoff);
@@ -211,21 +211,13 @@ export class FlightRecorderLogRecordProcessor {
 
   /**
    * The time a record observed at `observed` is stamped with, in ms: its own
-   * observed time (no clock read per record), never going back, and never
-   * more than CLOCK_SKEW_MS ahead of the wall clock, so a record stamped in
-   * the future cannot stop age eviction.
+   * observed time (no clock read per record), on the recorder's clock (see
+   * {@link RecorderClock}).
    */
-  private _clock(observed?: readonly [number, number]): number {
-    let time = observed === undefined ? Number.NaN : observed[0] * 1e3 + observed[1] / 1e6;
-    // Reads the wall clock only when the record is past the last reading
-    // (plus the skew allowed): about once per CLOCK_SKEW_MS under load.
-    if (!(time <= this._wall + CLOCK_SKEW_MS)) {
-      this._wall = Date.now();
-      if (!(time <= this._wall + CLOCK_SKEW_MS)) time = this._wall;
-    }
-    if (time < this._lastTime) return this._lastTime;
-    this._lastTime = time;
-    return time;
+  private _stamp(observed?: readonly [number, number]): number {
+    return this._clock.stamp(
+      observed === undefined ? Number.NaN : observed[0] * 1e3 + observed[1] / 1e6,
+    );
   }
 
   /** Frees the resource and scope pairs no log record holds (the table is full); whether it freed any. */
@@ -337,7 +329,7 @@ export class FlightRecorderLogRecordProcessor {
   private _onFlush(flush: ContributorFlush): undefined {
     if (this._off) return undefined;
     const ring = this._ring;
-    ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
+    ring.evictOlderThan(this._clock.now() - this._o.logMinAgeMs);
     const marks = encodeLogMarks({
       snapshotId: flush.snapshotId,
       trigger: flush.trigger,
@@ -436,7 +428,7 @@ export class FlightRecorderLogRecordProcessor {
   /** The live records' byte ranges, oldest first, by trace id and span id (hex, concatenated). */
   private _recordsBySpan(): Map<string, [number, number][]> {
     const ring = this._ring;
-    ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
+    ring.evictOlderThan(this._clock.now() - this._o.logMinAgeMs);
     const bySpan = new Map<string, [number, number][]>();
     ring.forEachLive((slot) => {
       const tid = ring.tid[slot]!;
@@ -462,7 +454,7 @@ export class FlightRecorderLogRecordProcessor {
 
   /** The log counters and current sizes. */
   stats(): LogStats {
-    if (!this._off) this._ring.evictOlderThan(this._clock() - this._o.logMinAgeMs);
+    if (!this._off) this._ring.evictOlderThan(this._clock.now() - this._o.logMinAgeMs);
     const c = this._counters;
     const e = this._exportCounters;
     return {
