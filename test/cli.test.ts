@@ -336,6 +336,46 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     });
   });
 
+  test('text from a snapshot reaches the terminal without its escapes, in view and ls', async () => {
+    // App data, partly from users: span names, service names, status and
+    // exception messages and trigger names.
+    const request = JSON.parse(await readFile(LATENCY, 'utf8'));
+    const resource = request.resourceSpans[0].resource;
+    resource.attributes[0].value.stringValue = 'svc\u001b]0;pwned-title\u0007';
+    const spans = request.resourceSpans.flatMap((rs: any) =>
+      rs.scopeSpans.flatMap((ss: any) => ss.spans),
+    );
+    for (const span of spans) {
+      span.name = `GET /x\u001b[2J\u001b[31mFAKE\u001b[0m\u202eevil`;
+      for (const a of span.attributes) {
+        if (a.key === 'flight_recorder.trigger') {
+          a.value.stringValue = 'latency\u001b]8;;http://evil/\u0007click\u001b]8;;\u0007';
+        }
+      }
+      span.status = { code: 2, message: 'bad\u001b[1Ahidden\u009b2J' };
+    }
+    const dir = tempDir();
+    const file = join(
+      dir,
+      'flight-recorder-2026-11-22T04-15-00.812Z-latency-9f2c4e1a7b3d5f60.json',
+    );
+    await writeFile(file, JSON.stringify(request));
+    const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+    for (const args of [
+      ['view', file],
+      ['ls', dir],
+    ]) {
+      const run = await cli(args);
+      assert.equal(run.code, 0, run.stderr);
+      assert.doesNotMatch(run.stdout, CONTROL, args[0]);
+      assert.match(run.stdout, /\ufffd/, args[0]);
+    }
+    // With colour, the only escapes are the CLI's own colours.
+    const colored = await cli(['view', file], {}, { color: true });
+    assert.doesNotMatch(colored.stdout.replace(/\u001b\[[0-9;]*m/g, ''), CONTROL);
+    assert.match(colored.stdout, /GET \/x\ufffd\[2J\ufffd\[31mFAKE/);
+  });
+
   describe('ls', () => {
     test('lists time, trigger, traces, spans and size; a bad file is reported and fails the run', async () => {
       const dir = tempDir();
@@ -511,8 +551,8 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       }
     });
 
-    test('the timeout is a decimal integer of ms; a bad one is named on stderr and skipped, as the SDK skips it', async () => {
-      const expected = 'expected a decimal integer >= 1 and <= 2147483647 (ms)';
+    test('the timeout is a number of ms as the SDK reads it; a bad one is named on stderr and skipped, as the SDK skips it', async () => {
+      const expected = 'expected a number of ms above 0 and at most 2147483647';
       const resolve = (env: Record<string, string>) => {
         const warnings: string[] = [];
         return { ms: resolveTimeout(env, (m) => warnings.push(m)), warnings };
@@ -521,20 +561,24 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       const GENERAL = 'OTEL_EXPORTER_OTLP_TIMEOUT';
       assert.deepEqual(resolve({}), { ms: 10_000, warnings: [] });
       assert.deepEqual(resolve({ [GENERAL]: '' }), { ms: 10_000, warnings: [] }, 'empty is unset');
+      assert.deepEqual(
+        resolve({ [GENERAL]: '  ' }),
+        { ms: 10_000, warnings: [] },
+        'blank is unset',
+      );
       assert.deepEqual(resolve({ [GENERAL]: '2500' }), { ms: 2500, warnings: [] });
       assert.deepEqual(resolve({ [TRACES]: '300', [GENERAL]: '2500' }), { ms: 300, warnings: [] });
       assert.deepEqual(resolve({ [TRACES]: '2147483647' }), { ms: 2147483647, warnings: [] });
-      for (const bad of [
-        '2147483648',
-        '4294967296',
-        '1.5',
-        'abc',
-        '0x10',
-        '1e3',
-        '-5',
-        '0',
-        ' 5',
-      ]) {
+      // What the app's OTLP exporter reads from the same variable (Number() of it).
+      for (const [raw, ms] of [
+        ['1.5', 1.5],
+        ['0x10', 16],
+        ['1e3', 1000],
+        [' 5', 5],
+      ] as const) {
+        assert.deepEqual(resolve({ [GENERAL]: raw }), { ms, warnings: [] }, raw);
+      }
+      for (const bad of ['2147483648', '4294967296', 'abc', '-5', '0', 'Infinity', '5ms']) {
         assert.deepEqual(resolve({ [GENERAL]: bad }), {
           ms: 10_000,
           warnings: [`ignoring ${GENERAL}=${JSON.stringify(bad)}: ${expected}; using 10000`],
@@ -545,10 +589,10 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
         ms: 2500,
         warnings: [`ignoring ${TRACES}="abc": ${expected}; using 2500 from ${GENERAL}`],
       });
-      assert.deepEqual(resolve({ [TRACES]: '1e3', [GENERAL]: '-1' }), {
+      assert.deepEqual(resolve({ [TRACES]: '1e10', [GENERAL]: '-1' }), {
         ms: 10_000,
         warnings: [
-          `ignoring ${TRACES}="1e3": ${expected}; using 10000`,
+          `ignoring ${TRACES}="1e10": ${expected}; using 10000`,
           `ignoring ${GENERAL}="-1": ${expected}; using 10000`,
         ],
       });
@@ -562,7 +606,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
         const run = await cli(
           ['upload', LATENCY, '--endpoint', `http://127.0.0.1:${port}/v1/traces`],
           {
-            [TRACES]: '1e3',
+            [TRACES]: '1e10',
             [GENERAL]: '200',
           },
         );
@@ -571,7 +615,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
         const lines = run.stderr.trimEnd().split('\n');
         assert.equal(
           lines[0],
-          `flight-recorder: ignoring ${TRACES}="1e3": ${expected}; using 200 from ${GENERAL}`,
+          `flight-recorder: ignoring ${TRACES}="1e10": ${expected}; using 200 from ${GENERAL}`,
         );
         assert.match(lines[1]!, /failed .*: timed out; the file was kept$/);
         assert.equal(lines.length, 3, run.stderr);

@@ -3,7 +3,7 @@ import { listSnapshotFiles, parseSnapshotFileName } from '../snapshot/snapshot-f
 import { CliError, describeFsError, EXIT_FAILURE, EXIT_OK } from './errors.js';
 import type { Io } from './io.js';
 import { readSnapshot } from './read-snapshot.js';
-import { makeStyle, padEnd } from './style.js';
+import { makeStyle, padEnd, printable } from './style.js';
 
 /** A size in bytes, in the shortest readable unit: `812 B`, `14.2 KiB`, `3.1 MiB`. */
 export function formatBytes(n: number): string {
@@ -56,10 +56,13 @@ export async function runLs(directory: string, io: Io): Promise<number> {
       ]);
     } catch (error) {
       failed++;
-      io.err(`flight-recorder: ${error instanceof Error ? error.message : String(error)}\n`);
+      const message = error instanceof Error ? error.message : String(error);
+      io.err(`flight-recorder: ${printable(message)}\n`);
       rows.push([time, named?.trigger ?? '?', '?', '?', formatBytes(entry.size), entry.name]);
     }
   }
+  // File and trigger names are anyone's: nothing in them reaches the terminal as an escape.
+  for (const row of rows) row.forEach((cell, c) => (row[c] = printable(cell)));
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...r[c]!].length)));
   const numeric = new Set([2, 3, 4]);
   rows.forEach((row, i) => {

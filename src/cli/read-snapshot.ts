@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { CliError, describeFsError } from './errors.js';
+import { printable } from './style.js';
 
 /** Files larger than this are refused rather than read into memory. */
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
@@ -103,11 +104,11 @@ function nanos(v: unknown, where: string): bigint {
 
 function value(v: unknown): Value {
   if (!isObject(v)) return null;
-  if ('stringValue' in v) return String(v.stringValue);
+  if ('stringValue' in v) return printable(String(v.stringValue));
   if ('boolValue' in v) return v.boolValue === true;
   if ('intValue' in v) return Number(v.intValue);
   if ('doubleValue' in v) return Number(v.doubleValue);
-  if ('bytesValue' in v) return String(v.bytesValue);
+  if ('bytesValue' in v) return printable(String(v.bytesValue));
   if ('arrayValue' in v && isObject(v.arrayValue)) {
     const values = v.arrayValue.values;
     return Array.isArray(values) ? values.map(value) : [];
@@ -120,7 +121,7 @@ function attributes(list: unknown): Record<string, Value> {
   const out: Record<string, Value> = {};
   if (!Array.isArray(list)) return out;
   for (const kv of list) {
-    if (isObject(kv) && typeof kv.key === 'string') out[kv.key] = value(kv.value);
+    if (isObject(kv) && typeof kv.key === 'string') out[printable(kv.key)] = value(kv.value);
   }
   return out;
 }
@@ -189,17 +190,17 @@ function decode(body: unknown, path: string, bytes: number): Snapshot {
             parent === undefined || parent === null || parent === ''
               ? undefined
               : id(parent, 8, `${w}.parentSpanId`),
-          name: typeof s.name === 'string' ? s.name : '(unnamed)',
+          name: typeof s.name === 'string' ? printable(s.name) : '(unnamed)',
           start,
           end,
           statusCode: typeof status.code === 'number' ? status.code : 0,
-          statusMessage: typeof status.message === 'string' ? status.message : '',
+          statusMessage: typeof status.message === 'string' ? printable(status.message) : '',
           attributes: attrs,
           events: arrayAt(s, 'events', w).map((e, n) => {
             const ew = `${w}.events[${n}]`;
             if (!isObject(e)) fail(ew, 'is not an object');
             return {
-              name: typeof e.name === 'string' ? e.name : '',
+              name: typeof e.name === 'string' ? printable(e.name) : '',
               time: nanos(e.timeUnixNano ?? '0', `${ew}.timeUnixNano`),
               attributes: attributes(e.attributes),
             };

@@ -38,6 +38,21 @@ export function wantsColor(
   return stream.isTTY === true;
 }
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from a snapshot (span names, attribute values, trigger names, file
+ * names: app data, partly from users), made safe to print: line breaks and
+ * tabs become spaces, and the other control characters (C0, DEL, C1, so
+ * every terminal escape) and the bidirectional overrides become U+FFFD.
+ * Printed as they are, they could clear the screen, move the cursor over
+ * other lines, set the window title, plant a hyperlink or reorder a line.
+ */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => (c === '\t' || c === '\n' || c === '\r' ? ' ' : '\ufffd'));
+}
+
 /** The width of the text as a terminal shows it, escapes left out (one column a code point). */
 export function visibleWidth(s: string): number {
   // eslint-disable-next-line no-control-regex -- matching ANSI escapes is the point

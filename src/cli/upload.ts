@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { decimalInteger, duration, MAX_DURATION_MS } from '../config.js';
+import { MAX_DURATION_MS } from '../config.js';
 import { CliError, describeFsError, EXIT_USAGE } from './errors.js';
 import { parseSnapshot } from './read-snapshot.js';
 
@@ -81,31 +81,33 @@ export function resolveHeaders(env: Env): Record<string, string> {
 }
 
 const TIMEOUT_VARIABLES = ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'];
+const TIMEOUT_EXPECTED = `a number of ms above 0 and at most ${MAX_DURATION_MS}`;
 
 /**
  * The request timeout in ms, as the OTLP exporters decide it:
  * `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`, else
- * 10000. A value is a decimal integer from 1 to {@link MAX_DURATION_MS} (what
- * a timer holds); an empty one is unset, and any other is named to `warn`, one
- * line each, and skipped, as the SDK skips it: a bad traces timeout falls back
- * to the general one.
+ * 10000. A value is read as the SDK reads it, with `Number()` once trimmed
+ * (so `1.5`, `0x10` and `1e3` are numbers, as they are to the app's
+ * exporter), and must be above 0 and at most {@link MAX_DURATION_MS} (what a
+ * Node timer holds; the SDK would time out at once past it). An empty one is
+ * unset; any other is named to `warn`, one line each, and skipped, as the SDK
+ * skips it: a bad traces timeout falls back to the general one.
  */
 export function resolveTimeout(env: Env, warn: (message: string) => void): number {
   const ignored: string[] = [];
   let found: { name: string; ms: number } | undefined;
   for (const name of TIMEOUT_VARIABLES) {
     const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    const ms = decimalInteger(raw);
-    if (ms !== undefined && ms >= 1 && ms <= MAX_DURATION_MS) {
+    if (raw === undefined || raw.trim() === '') continue;
+    const ms = Number(raw.trim());
+    if (Number.isFinite(ms) && ms > 0 && ms <= MAX_DURATION_MS) {
       found = { name, ms };
       break;
     }
     ignored.push(`ignoring ${name}=${JSON.stringify(raw)}`);
   }
   const using = found === undefined ? String(DEFAULT_TIMEOUT_MS) : `${found.ms} from ${found.name}`;
-  for (const what of ignored)
-    warn(`${what}: expected ${duration(1).envExpected} (ms); using ${using}`);
+  for (const what of ignored) warn(`${what}: expected ${TIMEOUT_EXPECTED}; using ${using}`);
   return found?.ms ?? DEFAULT_TIMEOUT_MS;
 }
 
