@@ -1,7 +1,7 @@
 // tracing.ts, with logs: every log record is kept, at DEBUG, and a trace's
 // records go out (to OTLP /v1/logs) only with that trace's flush.
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
+import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
 import { FlightRecorderSpanProcessor } from 'otel-flight-recorder';
 
 const recorder = new FlightRecorderSpanProcessor();
@@ -9,6 +9,6 @@ const sdk = new NodeSDK({
   serviceName: 'checkout',
   spanProcessors: [recorder],
   logRecordProcessors: [recorder.logRecordProcessor()],
-  instrumentations: [new PinoInstrumentation()],
+  instrumentations: getNodeAutoInstrumentations(),
 });
 sdk.start();

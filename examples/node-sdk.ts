@@ -13,7 +13,7 @@ const sdk = new NodeSDK({
 });
 sdk.start();
 // A SIGTERM listener replaces Node's default exit, so exit once spans are out.
-// With the collector down this takes up to exportTimeoutMs (30 s by default).
+// With the collector down this takes the OTLP timeout (10 s), at most exportTimeoutMs (30 s).
 process.once('SIGTERM', () => {
   sdk.shutdown().finally(() => process.exit(0));
 });
