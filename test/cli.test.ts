@@ -339,12 +339,26 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
   test('text from a snapshot reaches the terminal without its escapes, in view and ls', async () => {
     // App data, partly from users: span names, service names, status and
     // exception messages and trigger names.
-    const request = JSON.parse(await readFile(LATENCY, 'utf8'));
-    const resource = request.resourceSpans[0].resource;
-    resource.attributes[0].value.stringValue = 'svc\u001b]0;pwned-title\u0007';
-    const spans = request.resourceSpans.flatMap((rs: any) =>
-      rs.scopeSpans.flatMap((ss: any) => ss.spans),
-    );
+    interface KeyValue {
+      key: string;
+      value: { stringValue?: string };
+    }
+    interface Request {
+      resourceSpans: {
+        resource: { attributes: KeyValue[] };
+        scopeSpans: {
+          spans: {
+            name: string;
+            attributes: KeyValue[];
+            status: { code: number; message?: string };
+          }[];
+        }[];
+      }[];
+    }
+    const request = JSON.parse(await readFile(LATENCY, 'utf8')) as Request;
+    request.resourceSpans[0]!.resource.attributes[0]!.value.stringValue =
+      'svc\u001b]0;pwned-title\u0007';
+    const spans = request.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
     for (const span of spans) {
       span.name = `GET /x\u001b[2J\u001b[31mFAKE\u001b[0m\u202eevil`;
       for (const a of span.attributes) {
@@ -360,6 +374,8 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       'flight-recorder-2026-11-22T04-15-00.812Z-latency-9f2c4e1a7b3d5f60.json',
     );
     await writeFile(file, JSON.stringify(request));
+    // Any control character but a line break, or a bidirectional override.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
     const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
     for (const args of [
       ['view', file],
@@ -372,6 +388,7 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     }
     // With colour, the only escapes are the CLI's own colours.
     const colored = await cli(['view', file], {}, { color: true });
+    // eslint-disable-next-line no-control-regex -- matching the CLI's colour escapes
     assert.doesNotMatch(colored.stdout.replace(/\u001b\[[0-9;]*m/g, ''), CONTROL);
     assert.match(colored.stdout, /GET \/x\ufffd\[2J\ufffd\[31mFAKE/);
   });
