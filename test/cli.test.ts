@@ -393,6 +393,33 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     assert.match(colored.stdout, /GET \/x\ufffd\[2J\ufffd\[31mFAKE/);
   });
 
+  test('error lines quote files and collectors without their escapes, in view and upload', async () => {
+    const dir = tempDir();
+    // JSON.parse quotes the text around where it fails; an id is quoted as given.
+    const broken = join(dir, 'broken.json');
+    await writeFile(broken, `{"resourceSpans":[${' '.repeat(200)}\u001b[2J\u001b]0;PWNED\u0007]}`);
+    const badId = join(dir, 'bad-id.json');
+    const request = JSON.parse(await readFile(LATENCY, 'utf8')) as {
+      resourceSpans: { scopeSpans: { spans: { traceId: string }[] }[] }[];
+    };
+    request.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.traceId = '\u009b2J\u202eabc';
+    await writeFile(badId, JSON.stringify(request));
+    // Any control character but a line break, or a bidirectional override.
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+    for (const file of [broken, badId]) {
+      for (const args of [
+        ['view', file],
+        ['upload', file, '--endpoint', 'http://127.0.0.1:1/v1/traces'],
+      ]) {
+        const run = await cli(args);
+        assert.notEqual(run.code, 0);
+        assert.match(run.stderr, /^flight-recorder: /);
+        assert.doesNotMatch(run.stderr, CONTROL, `${args[0]} ${file}`);
+      }
+    }
+  });
+
   describe('ls', () => {
     test('lists time, trigger, traces, spans and size; a bad file is reported and fails the run', async () => {
       const dir = tempDir();
@@ -488,6 +515,20 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
           sink.requests.map((r) => r.url),
           ['/custom/path', '/flag'],
         );
+      } finally {
+        await sink.close();
+      }
+    });
+
+    test('a timeout with a fraction of a ms, as the SDK takes it, uploads', async () => {
+      const sink = await startOtlpReceiver();
+      try {
+        const run = await cli(['upload', LATENCY, '--endpoint', `${sink.base}/v1/traces`], {
+          OTEL_EXPORTER_OTLP_TIMEOUT: '2000.5',
+        });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.stderr, '');
+        assert.equal(sink.requests.length, 1);
       } finally {
         await sink.close();
       }

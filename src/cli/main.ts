@@ -4,6 +4,7 @@ import { DEFAULT_SNAPSHOT_DIR } from '../snapshot/snapshot-files.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 import type { Io } from './io.js';
 import { runLs } from './ls.js';
+import { printable } from './style.js';
 import { resolveEndpoint, resolveHeaders, resolveTimeout, uploadFile } from './upload.js';
 import { runView } from './view.js';
 
@@ -140,10 +141,10 @@ async function upload(args: string[], io: Io): Promise<number> {
     const outcome = await uploadFile(path, endpoint, headers, timeout);
     if (outcome.ok) {
       done.push(path);
-      io.out(`uploaded ${path} (${outcome.detail})\n`);
+      io.out(`uploaded ${path} (${printable(outcome.detail)})\n`);
     } else {
       failed.push(path);
-      io.err(`flight-recorder: failed ${path}: ${outcome.detail}; the file was kept\n`);
+      io.err(`flight-recorder: failed ${path}: ${printable(outcome.detail)}; the file was kept\n`);
     }
   }
   const total = positionals.length;
@@ -200,12 +201,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     if (run === undefined) usage(`unknown command ${JSON.stringify(command)}`);
     return await run(rest, io);
   } catch (error) {
+    // Messages quote files and collectors: nothing in them reaches the terminal as an escape.
     if (error instanceof CliError) {
-      io.err(`flight-recorder: ${error.message}\n`);
+      io.err(`flight-recorder: ${printable(error.message)}\n`);
       return error.exitCode;
     }
     const message = error instanceof Error ? error.message : String(error);
-    io.err(`flight-recorder: unexpected error: ${message.split('\n')[0]}\n`);
+    io.err(`flight-recorder: unexpected error: ${printable(message.split('\n')[0]!)}\n`);
     return EXIT_FAILURE;
   }
 }

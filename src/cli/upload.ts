@@ -161,7 +161,8 @@ export async function uploadFile(
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      // A fraction of a ms, as the SDK takes it, waits to the next whole one.
+      signal: AbortSignal.timeout(Math.ceil(timeoutMs)),
     });
   } catch (error) {
     return { path, ok: false, detail: `${endpoint.href}: ${describeFetchError(error)}` };

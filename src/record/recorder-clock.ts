@@ -6,8 +6,9 @@
  *
  * Invariants:
  * - the clock is never more than `skewMs` ahead of the wall clock's last
- *   reading, so one record stamped in the future (or at NaN) cannot stop age
- *   eviction or turn window flushes off;
+ *   reading on this clock (the wall clock plus the steps back taken up), so
+ *   one record stamped in the future (or at NaN) cannot stop age eviction or
+ *   turn window flushes off;
  * - when the wall clock steps back by more than `skewMs` (NTP correcting a
  *   clock that ran ahead), the clock goes on from where it was at the wall
  *   clock's pace: the step back is added to every later reading. Without

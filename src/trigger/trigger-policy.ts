@@ -42,8 +42,10 @@ export interface TriggerHost {
 export interface TriggerPolicy {
   /**
    * Why `span` triggers a flush (`latency`, `error`, a custom name), or
-   * undefined; `now` is the recorder's clock at its end (ms, never behind the
-   * span times seen, never far ahead of the wall clock). Runs on every span:
+   * undefined; `now` is the recorder's clock at its end (ms; see
+   * RecorderClock: it never goes back, and after the wall clock steps back it
+   * runs ahead of it by the step, so compare it only with the recorder's
+   * other times). Runs on every span:
    * no allocation, no I/O, must not throw.
    */
   reason(span: ReadableSpan, localRoot: boolean, now: number): string | undefined;
