@@ -202,7 +202,10 @@ describe('FileSpanExporter', () => {
       }
       const stats = recorder.stats();
       assert.equal(stats.flushes, 3);
-      assert.equal(stats.exportFailures, 3);
+      // One failed call a flush, or more: on a loaded machine the export
+      // queue times its batches and may send a flush's 2 spans in 2 calls.
+      assert.ok(stats.exportFailures >= 3 && stats.exportFailures <= 6, `${stats.exportFailures}`);
+      assert.equal(stats.spansDropped, 6);
       assert.equal(stats.spansExported, 0);
       const fromExporter = diagCapture.messages.filter((m) =>
         m.message.includes('cannot write snapshot files to directory'),
