@@ -61,8 +61,6 @@ export async function runLs(directory: string, io: Io): Promise<number> {
       rows.push([time, named?.trigger ?? '?', '?', '?', formatBytes(entry.size), entry.name]);
     }
   }
-  // File and trigger names are anyone's: nothing in them reaches the terminal as an escape.
-  for (const row of rows) row.forEach((cell, c) => (row[c] = printable(cell)));
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => [...r[c]!].length)));
   const numeric = new Set([2, 3, 4]);
   rows.forEach((row, i) => {

@@ -50,7 +50,7 @@ export class RecorderClock {
   /** Now on this clock: never behind the last time given out, and later stamps never behind it. */
   now(): number {
     const wall = Date.now() + this._offset;
-    if (wall < this.last - this._skewMs) this._steppedBack(wall);
+    this._steppedBack(wall);
     if (wall > this.last) this.last = wall;
     return this.last;
   }
