@@ -3,7 +3,8 @@
 #  1. type check and test suite, from source, against SDK 3.x packages (files
 #     that need SDK 2.x's sdk-trace-node are left out, by name);
 #  2. the packed tarball installed into a fresh SDK 3.x app, without
-#     sdk-trace-base: ESM import, CJS require and a strict type check.
+#     sdk-trace-base: ESM import, CJS require and a strict type check; then
+#     the README's quick start on the 3.x line (scripts/check-quickstart.sh).
 # Node 24 comes from the npm registry's `node` package, cached between runs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,17 +24,17 @@ SDK3=(
   @opentelemetry/resources@3.1.1
   @opentelemetry/sdk-trace@3.1.1
   @opentelemetry/context-async-hooks@3.1.1
-  @opentelemetry/exporter-trace-otlp-http@0.301.0
-  @opentelemetry/otlp-exporter-base@0.301.0
-  @opentelemetry/otlp-transformer@0.301.0
+  @opentelemetry/exporter-trace-otlp-http@0.301.2
+  @opentelemetry/otlp-exporter-base@0.301.2
+  @opentelemetry/otlp-transformer@0.301.2
 )
 SDK3_EXTRA=(
-  @opentelemetry/sdk-node@0.301.0
-  @opentelemetry/instrumentation-http@0.301.0
-  @opentelemetry/instrumentation@0.301.0
+  @opentelemetry/sdk-node@0.301.2
+  @opentelemetry/instrumentation-http@0.301.2
+  @opentelemetry/instrumentation@0.301.2
   @opentelemetry/sdk-logs@3.1.1
-  @opentelemetry/exporter-logs-otlp-http@0.301.0
-  @opentelemetry/exporter-trace-otlp-grpc@0.301.0
+  @opentelemetry/exporter-logs-otlp-http@0.301.2
+  @opentelemetry/exporter-trace-otlp-grpc@0.301.2
   @opentelemetry/instrumentation-pino@0.70.0
   @opentelemetry/instrumentation-winston@0.69.0
 )
@@ -82,4 +83,5 @@ fi
 node app.mjs
 node app.cjs
 npx tsc --noEmit -p tsconfig.json
+bash "$root/scripts/check-quickstart.sh" "$tarball" 3
 echo "compat: 2 passed, 0 failed"
