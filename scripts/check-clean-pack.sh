@@ -57,4 +57,4 @@ node app.cjs | grep -q 'ok' || fail "the CommonJS require"
 
 echo "== check:pack 4/4: the README's quick start on SDK 2.x"
 bash "$work/clone/scripts/check-quickstart.sh" "$tarball" 2
-echo "check:pack: otel-flight-recorder $version packs from a clean clone; CLI, ESM and CJS work"
+echo "check:pack: otel-flight-recorder $version packs from a clean clone; CLI, ESM, CJS and the quick start work"
