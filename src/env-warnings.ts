@@ -24,13 +24,11 @@ export function diagLoggerInstalled(): boolean {
   return apiGlobal()?.diag !== undefined;
 }
 
-function toDiag(message: string): void {
+function toDiag(message: string, level: 'info' | 'warn' | 'error' = 'warn'): void {
   try {
     // The logger installed, by whichever copy of @opentelemetry/api: this
     // package's own `diag` reaches no logger installed by an older minor.
-    const installed = apiGlobal()?.diag;
-    if (installed !== undefined) installed.warn(message);
-    else diag.warn(message);
+    (apiGlobal()?.diag ?? diag)[level](message);
   } catch {
     // A logger that throws must not take the host down.
   }
@@ -70,6 +68,25 @@ export function warnAboutEnv(message: string): void {
 export function warnAboutSetup(message: string): void {
   if (diagLoggerInstalled()) toDiag(message);
   else warnAboutEnv(message);
+}
+
+/**
+ * Tells the user how something they asked for went (a signal snapshot, a
+ * crash dump): through the diag logger at `level` when one is installed,
+ * else on stderr (synchronous for files, pipes and terminals on Linux), so
+ * a plain setup with no logger hears it too, on a crashing process's way
+ * out as well. Never throws.
+ */
+export function report(level: 'info' | 'warn' | 'error', message: string): void {
+  if (diagLoggerInstalled()) {
+    toDiag(message, level);
+    return;
+  }
+  try {
+    process.stderr.write(`${message}\n`);
+  } catch {
+    // A closed stderr must not take the host down.
+  }
 }
 
 /**

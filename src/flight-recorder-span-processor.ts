@@ -149,6 +149,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _openSpans: Set<Span> | undefined;
   /** Removes the process listeners of the snapshot signal and the crash dump. */
   private readonly _detach: (() => void)[] = [];
+  /**
+   * The signal and crash listeners: removed only once shutdown has settled,
+   * so that a snapshot signal during shutdown does not get Node's default
+   * action (ending the process, and the export in flight with it) and a
+   * crash during it still leaves a dump of what was being exported.
+   */
+  private readonly _detachLast: (() => void)[] = [];
 
   /**
    * @throws TypeError when an option is invalid, naming the option and value.
@@ -221,9 +228,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._sweep.unref();
       const dir = { directory: o.snapshotDir };
       if (o.snapshotSignal !== undefined) {
-        this._detach.push(installSnapshotSignal(this, o.snapshotSignal, dir));
+        this._detachLast.push(installSnapshotSignal(this, o.snapshotSignal, dir));
       }
-      if (o.crashDump) this._detach.push(installCrashDump(this, dir));
+      if (o.crashDump) this._detachLast.push(installCrashDump(this, dir));
       if (o.runtimeEvents) {
         this._runtime = new RuntimeEvents(
           {
@@ -575,6 +582,15 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._open.clear();
     this._flushed.clear();
     this._waiting.clear();
+    try {
+      await this._settleExports(deadline);
+    } finally {
+      for (const detach of this._detachLast.splice(0)) detach();
+    }
+  }
+
+  /** Shutdown's last part: what is being exported goes, then the exporter shuts down, by `deadline`. */
+  private async _settleExports(deadline: number): Promise<void> {
     const exports = this._exports;
     if (exports !== undefined) {
       await boundedWait(exports.whenIdle(), deadline - performance.now());
@@ -588,6 +604,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       );
       sink.release?.();
     }
+  }
+
+  /** @internal For the snapshot signal: whether shutdown has begun. */
+  _shuttingDown(): boolean {
+    return this._shutdown !== undefined;
   }
 
   /**

@@ -19,7 +19,8 @@ import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { TestExporter } from './helpers/test-exporter.js';
-import { captureDiag, makeTracing } from './helpers/tracing.js';
+import { captureStderr } from './helpers/stderr.js';
+import { captureDiag, makeTracing, until } from './helpers/tracing.js';
 
 async function readDump(dir: string): Promise<{ name: string; spans: OtlpSpan[] }> {
   const [name] = await waitForFiles(dir, 1, 1_000);
@@ -207,6 +208,81 @@ describe('crash dump', { concurrency: true }, () => {
       () => new FlightRecorderSpanProcessor({ crashDump: 'yes' as never }),
       /Expected `crashDump` to be a boolean, got "yes"/,
     );
+  });
+});
+
+// One at a time: these find the recorder's listener among the process's, and capture diag or stderr.
+describe('crash dump, one at a time', () => {
+  test('a crash while shutdown waits for an export still dumps what is being exported', async () => {
+    const before = process.listenerCount('uncaughtExceptionMonitor');
+    const dir = tempDir();
+    const { recorder, exporter, tracer } = makeRecorder({
+      crashDump: true,
+      snapshotDir: dir,
+      exportTimeoutMs: 5_000,
+    });
+    recordTraces(tracer, 2);
+    // An export that takes a while: shutdown waits for it.
+    exporter.delayMs = 300;
+    void recorder.snapshot('manual');
+    await until(() => exporter.batches.length === 1);
+    const shutdown = recorder.shutdown();
+    assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before + 1);
+    const ours = process.listeners('uncaughtExceptionMonitor').at(-1)!;
+    const diagnostics = captureDiag();
+    try {
+      ours(new Error('crashed during shutdown'), 'uncaughtException');
+    } finally {
+      diagnostics.restore();
+    }
+    const { spans } = await readDump(dir);
+    assert.deepEqual(
+      spans.map((s) => s.name).sort(),
+      ['GET /item/0', 'GET /item/1', 'task 1', 'task 1', 'task 2', 'task 2', 'uncaught exception'],
+      'the spans in flight, and the crash',
+    );
+    await shutdown;
+    assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before);
+  });
+
+  test('with no diag logger, the dump is named on stderr', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder({ crashDump: true, snapshotDir: dir });
+    recordTraces(tracer, 1);
+    const ours = process.listeners('uncaughtExceptionMonitor').at(-1)!;
+    const stderr = captureStderr();
+    try {
+      ours(new Error('pretend'), 'uncaughtException');
+    } finally {
+      stderr.restore();
+    }
+    const { name } = await readDump(dir);
+    assert.equal(stderr.text(), `otel-flight-recorder: crash dump written to ${join(dir, name)}\n`);
+    await recorder.shutdown();
+  });
+
+  test('an exception that cannot be read still leaves a dump, which says so', async () => {
+    const unreadable = Object.defineProperty(new Error('hidden'), 'message', {
+      get() {
+        throw new Error('no message for you');
+      },
+    });
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    for (const error of [unreadable, proxy]) {
+      const dir = tempDir();
+      const { recorder, tracer } = makeRecorder();
+      recordTraces(tracer, 1);
+      const { path } = writeCrashDump(recorder, room(dir), { error, time: Date.now() });
+      const spans = spansOf(JSON.parse(await readFile(path, 'utf8')));
+      assert.equal(spans.length, 4, 'the window and the crash');
+      const crash = byName(spans, 'uncaught exception');
+      assert.deepEqual(attributesOf(crash.events[0]!), {
+        'exception.type': 'unknown',
+        'exception.message': 'the exception could not be read',
+      });
+      await recorder.shutdown();
+    }
   });
 });
 

@@ -265,19 +265,25 @@ describe('listSnapshotFiles', () => {
     assert.deepEqual(await listSnapshotFiles(path.join(tempDir(), 'nope')), []);
   });
 
-  test('removes temp files left by a writer that died long ago', async () => {
-    const dir = tempDir();
-    const stale = path.join(dir, '.flight-recorder-2026-11-22T04-15-00.123Z-x-y.json.1.ab.tmp');
-    fs.writeFileSync(stale, '{');
-    const old = new Date(Date.now() - 3_600_000);
-    fs.utimesSync(stale, old, old);
-    const fresh = path.join(dir, '.flight-recorder-2026-11-22T04-15-00.123Z-x-z.json.1.cd.tmp');
-    fs.writeFileSync(fresh, '{');
-    await writeSnapshotFile({ directory: dir }, snapshotFileName({ time: T0 }), bytes('{}'));
-    assert.equal(fs.existsSync(stale), false);
-    assert.equal(fs.existsSync(fresh), true, 'a temp file being written now is left alone');
-    await fsp.rm(fresh);
-  });
+  for (const writer of ['writeSnapshotFile', 'writeSnapshotFileSync'] as const) {
+    test(`${writer} removes temp files left by a writer that died long ago`, async () => {
+      const dir = tempDir();
+      const stale = path.join(dir, '.flight-recorder-2026-11-22T04-15-00.123Z-x-y.json.1.ab.tmp');
+      fs.writeFileSync(stale, '{');
+      const old = new Date(Date.now() - 3_600_000);
+      fs.utimesSync(stale, old, old);
+      const fresh = path.join(dir, '.flight-recorder-2026-11-22T04-15-00.123Z-x-z.json.1.cd.tmp');
+      fs.writeFileSync(fresh, '{');
+      const name = snapshotFileName({ time: T0 });
+      if (writer === 'writeSnapshotFile')
+        await writeSnapshotFile({ directory: dir }, name, bytes('{}'));
+      // A crash dump: a signal snapshot cut short by an earlier crash left its temp file.
+      else writeSnapshotFileSync({ directory: dir }, name, bytes('{}'));
+      assert.equal(fs.existsSync(stale), false);
+      assert.equal(fs.existsSync(fresh), true, 'a temp file being written now is left alone');
+      await fsp.rm(fresh);
+    });
+  }
 
   test('a streamed write: the pieces land in order; a producer that throws or goes past maxTotalBytes leaves no file, and says so as it is', async () => {
     const dir = tempDir();

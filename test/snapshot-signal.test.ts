@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -15,7 +18,8 @@ import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
 import { tempDir } from './helpers/temp-dir.js';
-import { captureDiag, until } from './helpers/tracing.js';
+import { captureStderr } from './helpers/stderr.js';
+import { captureDiag, names, until } from './helpers/tracing.js';
 import { TestExporter } from './helpers/test-exporter.js';
 
 describe('snapshot signal', () => {
@@ -196,6 +200,61 @@ describe('snapshot signal', () => {
     }
   });
 
+  test('a signal while shutdown waits for an export is ignored, not fatal; the listener goes once shutdown has settled', async () => {
+    const diagnostics = captureDiag();
+    try {
+      const before = process.listenerCount('SIGUSR2');
+      const dir = tempDir();
+      const { recorder, exporter, tracer } = makeRecorder({
+        snapshotSignal: 'SIGUSR2',
+        snapshotDir: dir,
+        exportTimeoutMs: 5_000,
+      });
+      recordTraces(tracer, 2);
+      // An export that takes a while: shutdown waits for it.
+      exporter.delayMs = 300;
+      void recorder.snapshot('manual');
+      await until(() => exporter.batches.length === 1);
+      const shutdown = recorder.shutdown();
+      // Still listening: Node's default action would end the process, and
+      // the export in flight with it.
+      assert.equal(process.listenerCount('SIGUSR2'), before + 1);
+      process.kill(process.pid, 'SIGUSR2');
+      await until(() => diagnostics.messages.length > 0);
+      assert.deepEqual(diagnostics.messages, [
+        {
+          level: 'warn',
+          message: 'otel-flight-recorder: SIGUSR2 ignored: the recorder is shutting down',
+        },
+      ]);
+      await shutdown;
+      assert.equal(exporter.inFlight, 0, 'the export in flight was waited for');
+      assert.equal(process.listenerCount('SIGUSR2'), before);
+      assert.deepEqual(await readdir(dir), [], 'no empty snapshot written');
+    } finally {
+      diagnostics.restore();
+    }
+  });
+
+  test('with no diag logger, how a signal snapshot went is told on stderr', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder({ snapshotSignal: 'SIGUSR2', snapshotDir: dir });
+    recordTraces(tracer, 1);
+    const stderr = captureStderr();
+    try {
+      process.kill(process.pid, 'SIGUSR2');
+      await until(() => stderr.text().includes('\n'));
+    } finally {
+      stderr.restore();
+    }
+    const [name] = await readdir(dir);
+    assert.equal(
+      stderr.text(),
+      `otel-flight-recorder: SIGUSR2: snapshot written to ${join(dir, name!)}\n`,
+    );
+    await recorder.shutdown();
+  });
+
   test('the listener is added only when asked and removed on shutdown', async () => {
     const before = process.listenerCount('SIGUSR2');
     const recorder = new FlightRecorderSpanProcessor({
@@ -272,4 +331,64 @@ describe('snapshot options', () => {
       );
     });
   }
+});
+
+describe("the recorder's own snapshot files", () => {
+  test('are not traced when the app instruments fs: signal snapshots and crash dumps add no spans', async () => {
+    const dir = tempDir();
+    const { recorder, tracer } = makeRecorder({
+      snapshotSignal: 'SIGUSR2',
+      crashDump: true,
+      snapshotDir: dir,
+    });
+    recordTraces(tracer, 1);
+    // A stand-in for @opentelemetry/instrumentation-fs: a span around each
+    // open, unless tracing is suppressed (the SDK's tracer then records none).
+    const real = { open: fs.promises.open, openSync: fs.openSync };
+    fs.promises.open = async function (this: unknown, ...args: Parameters<typeof real.open>) {
+      const span = tracer.startSpan('fs open');
+      try {
+        return await real.open.apply(this, args);
+      } finally {
+        span.end();
+      }
+    };
+    fs.openSync = function (this: unknown, ...args: Parameters<typeof real.openSync>) {
+      const span = tracer.startSpan('fs openSync');
+      try {
+        return real.openSync.apply(this, args);
+      } finally {
+        span.end();
+      }
+    } as typeof fs.openSync;
+    syncBuiltinESMExports();
+    try {
+      // The stand-in does record spans where the app does I/O itself.
+      await (await fsp.open(join(dir, 'app-file'), 'w')).close();
+      assert.deepEqual(
+        names(recorder._windowSpans()).filter((n) => n.startsWith('fs ')),
+        ['fs open'],
+      );
+      process.kill(process.pid, 'SIGUSR2');
+      await waitForFiles(dir, 1);
+      const monitor = process.listeners('uncaughtExceptionMonitor').at(-1)!;
+      const stderr = captureStderr();
+      try {
+        monitor(new Error('pretend'), 'uncaughtException');
+      } finally {
+        stderr.restore();
+      }
+      await waitForFiles(dir, 2);
+    } finally {
+      Object.assign(fs.promises, { open: real.open });
+      Object.assign(fs, { openSync: real.openSync });
+      syncBuiltinESMExports();
+    }
+    assert.deepEqual(
+      names(recorder._windowSpans()).filter((n) => n.startsWith('fs ')),
+      ['fs open'],
+      "only the app's own open",
+    );
+    await recorder.shutdown();
+  });
 });

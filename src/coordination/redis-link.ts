@@ -1,7 +1,7 @@
-import { context, diag, ROOT_CONTEXT } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
+import { diag } from '@opentelemetry/api';
 import { warnAboutSetup } from '../env-warnings.js';
 import { MAX_TIMER_MS } from '../timer.js';
+import { untraced } from '../untraced.js';
 import { redactText, redactUrl } from './redact.js';
 
 /**
@@ -470,17 +470,6 @@ export class RedisLink {
       }
     }
   }
-}
-
-/**
- * Runs `fn` (a call into the Redis client) in a root context with tracing
- * suppressed, whatever context the app is in (a flush runs inside the
- * triggering span's `onEnd`): with Redis instrumented, the recorder's own
- * connects, PUBLISHes and PINGs would otherwise become spans of the app's
- * requests, recorded and exported with them.
- */
-function untraced<T>(fn: () => T): T {
-  return context.with(suppressTracing(ROOT_CONTEXT), fn);
 }
 
 function describeError(error: unknown): string {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import {
   type Attributes,
   context,
-  diag,
   type HrTime,
   isSpanContextValid,
   type SpanContext,
@@ -13,6 +12,7 @@ import {
   TraceFlags,
 } from '@opentelemetry/api';
 import type { ReadableSpan, Span, TimedEvent } from '@opentelemetry/sdk-trace';
+import { report } from '../env-warnings.js';
 import { markSpan, newSnapshotId } from '../marks.js';
 import { serializeRequest } from '../export/otlp-json.js';
 import { repair } from '../sanitize.js';
@@ -101,18 +101,32 @@ function hrTimeBefore(a: HrTime, b: HrTime): boolean {
 function safeString(value: unknown): string {
   try {
     return String(value);
-  } catch {
+  } catch {}
+  try {
     return Object.prototype.toString.call(value);
+  } catch {
+    // A revoked Proxy throws even here.
+    return '[unreadable value]';
   }
 }
 
 /** The semantic-convention attributes of an `exception` event. */
 export function exceptionAttributes(error: unknown): Attributes {
+  try {
+    return readException(error);
+  } catch {
+    // A getter or a Proxy that throws: the dump still tells what happened.
+    return { 'exception.type': 'unknown', 'exception.message': 'the exception could not be read' };
+  }
+}
+
+function readException(error: unknown): Attributes {
   const attributes: Attributes = {};
   if (error instanceof Error) {
-    attributes['exception.type'] = error.name || error.constructor?.name || 'Error';
-    attributes['exception.message'] = error.message;
-    if (typeof error.stack === 'string') attributes['exception.stacktrace'] = error.stack;
+    attributes['exception.type'] = safeString(error.name || error.constructor?.name || 'Error');
+    attributes['exception.message'] = safeString(error.message);
+    const stack: unknown = error.stack;
+    if (typeof stack === 'string') attributes['exception.stacktrace'] = stack;
   } else {
     attributes['exception.type'] = error === null ? 'null' : typeof error;
     attributes['exception.message'] = safeString(error);
@@ -507,14 +521,13 @@ export function installCrashDump(recorder: CrashSource, dir: SnapshotDirOptions)
       // stack has unwound: see innermostOpenSpan for where the exception goes.
       const active = trace.getSpan(context.active()) as unknown as ReadableSpan | undefined;
       const { path, left, skipped } = writeCrashDump(recorder, dir, { error, time, active });
-      diag.warn(
+      report(
+        'warn',
         `otel-flight-recorder: crash dump written to ${path}${left > 0 ? ` (the oldest ${left} spans left out: a dump holds ${MAX_DUMP_BYTES >> 20} MiB of spans at most)` : ''}${skipped > 0 ? ` (${skipped} spans left out: they could not be written)` : ''}`,
       );
     } catch (failure) {
       // Never throw from here: it would replace the app's exception.
-      try {
-        diag.error(`otel-flight-recorder: crash dump not written: ${safeString(failure)}`);
-      } catch {}
+      report('error', `otel-flight-recorder: crash dump not written: ${safeString(failure)}`);
     }
   };
   process.on('uncaughtExceptionMonitor', listener);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { untraced } from '../untraced.js';
 
 /** Where snapshot files go when no directory is given, relative to `process.cwd()`. */
 export const DEFAULT_SNAPSHOT_DIR = 'flight-recorder-snapshots';
@@ -198,7 +199,11 @@ function isMissing(error: unknown): boolean {
  * @returns The absolute path of the directory.
  * @throws Error (as a rejection) naming the directory when it cannot be written.
  */
-export async function ensureSnapshotDirectory(directory: string): Promise<string> {
+export function ensureSnapshotDirectory(directory: string): Promise<string> {
+  return untraced(() => ensureDirectory(directory));
+}
+
+async function ensureDirectory(directory: string): Promise<string> {
   checkDirectory(directory);
   const dir = path.resolve(directory);
   try {
@@ -259,7 +264,16 @@ export async function writeSnapshotFile(
  *
  * @returns The absolute path of the file written.
  */
-export async function writeSnapshotFileFrom(
+export function writeSnapshotFileFrom(
+  opts: SnapshotDirOptions,
+  name: string,
+  produce: (append: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
+): Promise<string> {
+  // Invariant: the recorder's own file I/O is never traced (see untraced).
+  return untraced(() => writeFrom(opts, name, produce));
+}
+
+async function writeFrom(
   opts: SnapshotDirOptions,
   name: string,
   produce: (append: (chunk: Uint8Array) => Promise<void>) => Promise<void>,
@@ -316,6 +330,14 @@ export async function writeSnapshotFileFrom(
  * @throws Error naming the directory when it cannot be written.
  */
 export function writeSnapshotFileSync(
+  opts: SnapshotDirOptions,
+  name: string,
+  body: Uint8Array | readonly Uint8Array[],
+): string {
+  return untraced(() => writeSync(opts, name, body));
+}
+
+function writeSync(
   opts: SnapshotDirOptions,
   name: string,
   body: Uint8Array | readonly Uint8Array[],
@@ -434,5 +456,13 @@ async function prune(o: Resolved, keep: string): Promise<void> {
 function pruneSync(o: Resolved, keep: string): void {
   try {
     for (const e of overBounds(o, listSync(o.directory), keep)) fs.rmSync(e.path, { force: true });
+    const now = Date.now();
+    for (const name of fs.readdirSync(o.directory)) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      try {
+        const temp = path.join(o.directory, name);
+        if (isStaleTemp(name, now, fs.statSync(temp).mtimeMs)) fs.rmSync(temp, { force: true });
+      } catch {}
+    }
   } catch {}
 }

@@ -1,7 +1,6 @@
 import { constants } from 'node:os';
-import { diag } from '@opentelemetry/api';
 import { fromEnv, OPTIONS } from '../config.js';
-import { warnAboutSetup } from '../env-warnings.js';
+import { report, warnAboutSetup } from '../env-warnings.js';
 import {
   ITEM_SEPARATOR,
   REQUEST_PREFIX,
@@ -102,7 +101,8 @@ function signalSource(signal: string): string {
 /**
  * Makes each `signal` write a snapshot file of the recorder's window to
  * `dir`. A signal that arrives while the previous snapshot is still being
- * written is ignored. Failures are logged through `diag`; the process is
+ * written is ignored, and so is one while the recorder shuts down. How each
+ * went is reported through `diag`, or on stderr without a logger; the process is
  * never harmed. Returns the function that removes the listener.
  */
 export function installSnapshotSignal(
@@ -112,8 +112,15 @@ export function installSnapshotSignal(
 ): () => void {
   let busy = false;
   const listener = (): void => {
+    if (recorder._shuttingDown?.() === true) {
+      // Still listening, so the signal does not end the process while the
+      // recorder's last exports are on their way.
+      report('warn', `otel-flight-recorder: ${signal} ignored: the recorder is shutting down`);
+      return;
+    }
     if (busy) {
-      diag.warn(
+      report(
+        'warn',
         `otel-flight-recorder: ${signal} ignored: the previous snapshot is still being written`,
       );
       return;
@@ -123,17 +130,18 @@ export function installSnapshotSignal(
       ({ path, left }) => {
         busy = false;
         if (left === 0) {
-          diag.info(`otel-flight-recorder: ${signal}: snapshot written to ${path}`);
+          report('info', `otel-flight-recorder: ${signal}: snapshot written to ${path}`);
           return;
         }
         const max = dir.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
-        diag.warn(
+        report(
+          'warn',
           `otel-flight-recorder: ${signal}: snapshot written to ${path} (the oldest ${left} spans left out: a snapshot file holds at most maxTotalBytes (${max}) of JSON)`,
         );
       },
       (error: unknown) => {
         busy = false;
-        diag.error(`otel-flight-recorder: ${signal}: snapshot not written: ${String(error)}`);
+        report('error', `otel-flight-recorder: ${signal}: snapshot not written: ${String(error)}`);
       },
     );
   };

@@ -67,6 +67,8 @@ export interface SnapshotSource {
    * protobuf.
    */
   _windowView?(maxBytes?: number): WindowView;
+  /** Whether the source has begun to shut down (its window is gone). */
+  _shuttingDown?(): boolean;
 }
 
 /** A run's records as spans, decoded a slice at a time; `omitted` counts those left out. */
