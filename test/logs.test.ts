@@ -123,6 +123,58 @@ test('a window flush also sends the uncorrelated log records; a snapshot() does 
   await t.provider.shutdown();
 });
 
+test("a window flush sends the records of traces still open too, under its marks, once: the trace's later flush sends only what came after", async () => {
+  const t = setup({ flushScope: 'window' });
+  const failed = t.start('GET /failed', T0);
+  const open = t.start('GET /open', T0);
+  const child = t.start('db', T0, open);
+  t.log('in the open root', open);
+  t.log('in its child', child);
+  child.end(T0 + 1);
+  fail(failed).end(T0 + 2);
+  await settle(t);
+  const window = t.exporter.spans.find((s) => s.name === 'GET /failed')!;
+  const windowId = window.attributes[SNAPSHOT_ID_ATTRIBUTE];
+  // The open trace's records went with the window flush, marked as it is, and left the ring.
+  assert.deepEqual(
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, SNAPSHOT_ID_ATTRIBUTE)]),
+    [
+      ['in the open root', windowId],
+      ['in its child', windowId],
+    ],
+  );
+  assert.equal(t.recorder.stats().bufferedLogs, 0);
+  // Its ended child left in the flush and carries its line; its root is still open.
+  assert.deepEqual(
+    t.exporter.spans.find((s) => s.name === 'db')!.events.map((e) => e.name),
+    ['in its child'],
+  );
+  t.log('after the window flush', open);
+  fail(open).end(T0 + 3);
+  await settle(t);
+  const root = t.exporter.spans.find((s) => s.name === 'GET /open')!;
+  const ownId = root.attributes[SNAPSHOT_ID_ATTRIBUTE];
+  assert.notEqual(ownId, windowId);
+  // Its own flush sends only the later record: nothing twice.
+  assert.deepEqual(
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, SNAPSHOT_ID_ATTRIBUTE)]),
+    [
+      ['in the open root', windowId],
+      ['in its child', windowId],
+      ['after the window flush', ownId],
+    ],
+  );
+  assert.equal(t.recorder.stats().logsExported, 3);
+  // The root's line taken by the window flush is an event on no span.
+  assert.deepEqual(
+    root.events.map((e) => e.name),
+    ['after the window flush'],
+  );
+  assert.equal(t.recorder.stats().logsAsSpanEvents, 2);
+  await t.recorder.shutdown();
+  await t.provider.shutdown();
+});
+
 test('records at or above the pass-through severity go out at once, unmarked, and a flush does not send them again', async () => {
   const t = setup();
   const a = t.start('GET /a', T0);
