@@ -313,7 +313,12 @@ export interface LogStats {
   logsEvictedByBytes: number;
   /** Log records the logs exporter accepted. */
   logsExported: number;
-  /** Log records meant for export that never got there: queue overflow, failed or timed-out exports, shutdown. */
+  /**
+   * Log records lost: meant for export but never got there (queue overflow,
+   * failed or timed-out exports, shutdown), or never recorded (their encoding
+   * threw, a getter in the body say; larger than `logMaxBytes`; no room in
+   * the resource and scope table).
+   */
   logsDropped: number;
   /** Log records larger than `logMaxRecordBytes`, sent at once instead of buffered. */
   logsOversize: number;

@@ -426,6 +426,55 @@ test('failed log exports are counted as dropped, reported once; hooks never thro
   }
 });
 
+test('a record whose encoding throws (a body getter) is dropped and counted, reported once; onEmit does not throw, other records are unaffected', async () => {
+  const diagnostics = captureDiag();
+  try {
+    const t = setup();
+    const root = t.start('GET /a', T0);
+    const throwing = (extra: Record<string, unknown> = {}) =>
+      Object.defineProperty({ ...extra }, 'boom', {
+        enumerable: true,
+        get() {
+          throw new Error('a body getter threw');
+        },
+      });
+    const emit = (body: unknown): void =>
+      t.logger.emit({
+        severityNumber: SeverityNumber.DEBUG,
+        body: body as never,
+        context: trace.setSpan(context.active(), root),
+      });
+    emit('before');
+    emit(throwing());
+    // Past logMaxRecordBytes: the getter throws when the record is encoded again to go out at once.
+    emit(throwing({ big: 'x'.repeat(64 * 1024) }));
+    emit(throwing());
+    emit('after');
+    let stats = t.recorder.stats();
+    assert.equal(stats.logsDropped, 3);
+    assert.equal(stats.logsRecorded, 2);
+    assert.equal(stats.bufferedLogs, 2);
+    assert.equal(stats.logsOversize, 1);
+    assert.equal(
+      diagnostics.messages.filter((m) => m.message.includes('a body getter threw')).length,
+      1,
+    );
+    fail(root).end(T0 + 1);
+    await settle(t);
+    assert.deepEqual(
+      t.logs.records.map((r) => r.body?.stringValue),
+      ['before', 'after'],
+    );
+    stats = t.recorder.stats();
+    assert.equal(stats.logsExported, 2);
+    assert.equal(stats.logsDropped, 3);
+    await t.recorder.shutdown();
+    await t.provider.shutdown();
+  } finally {
+    diagnostics.restore();
+  }
+});
+
 test('logsAsSpanEvents on a window flush: the records go on their spans, found by id, and no leaving span is decoded for it', async () => {
   // Decoding every span of a full window (tens of thousands) blocked the
   // event loop for 0.3-0.9 s whenever the log processor was attached.

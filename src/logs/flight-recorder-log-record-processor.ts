@@ -175,7 +175,10 @@ export class FlightRecorderLogRecordProcessor {
       try {
         encoder.encode(w, logRecord);
       } catch (error) {
-        if (error !== WriterFull) throw error;
+        if (error !== WriterFull) {
+          this._unreadable(error);
+          return;
+        }
         this._oversize(logRecord, pair, context);
         return;
       }
@@ -234,7 +237,8 @@ export class FlightRecorderLogRecordProcessor {
    * being buffered; with its trace's marks when that trace was flushed
    * already. An ERROR one triggers `error-log` as a buffered one does. One
    * whose encoding is larger than `logMaxBytes` (or 4 MiB) is dropped,
-   * counted: what waits for export stays bounded.
+   * counted: what waits for export stays bounded; so is one whose encoding
+   * throws.
    */
   private _oversize(logRecord: RecordedLogRecord, pair: number, context?: Context): void {
     this._counters.logsOversize++;
@@ -247,7 +251,10 @@ export class FlightRecorderLogRecordProcessor {
       try {
         this._encoder.encode(w, logRecord);
       } catch (error) {
-        if (error !== WriterFull) throw error;
+        if (error !== WriterFull) {
+          this._unreadable(error);
+          return;
+        }
         if (size >= limit) break;
         size = Math.min(limit, size * 4);
         continue;
@@ -510,6 +517,15 @@ export class FlightRecorderLogRecordProcessor {
       );
       exporter.release?.();
     }
+  }
+
+  /**
+   * A record whose encoding threw (a getter in its body or attributes):
+   * nothing of it is kept or sent. Counted in `logsDropped`, reported once.
+   */
+  private _unreadable(error: unknown): void {
+    this._exportCounters.logsDropped++;
+    this._warnOnce(error);
   }
 
   private _warnOnce(error: unknown): void {
