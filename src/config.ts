@@ -9,6 +9,7 @@ import type {
   FlushInfo,
   FlushScope,
   LatencyPercentile,
+  LogRecordProcessorOptions,
   LogSeverityName,
 } from './options.js';
 import {
@@ -585,6 +586,21 @@ export function resolveOptions(
 ): ResolvedOptions {
   return resolveTable(OPTIONS, options, env, warn);
 }
+
+/** The options of `recorder.logRecordProcessor(options)`; see `LogRecordProcessorOptions`. */
+export const LOG_PROCESSOR_OPTIONS = {
+  exportLogs: option<boolean>({
+    check: boolean.check,
+    type: boolean.type,
+    default: true,
+    meaning: 'false: log records only go into span events and snapshots, never over OTLP logs',
+  }),
+} satisfies {
+  readonly [K in keyof Required<LogRecordProcessorOptions>]: Option<LogRecordProcessorOptions[K]>;
+};
+
+/** The log processor's options once resolved. */
+export type ResolvedLogProcessorOptions = Resolved<typeof LOG_PROCESSOR_OPTIONS>;
 
 /** What a file exporter holds in memory for one file unless `maxFileBytes` says otherwise: 16 MiB. */
 export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;

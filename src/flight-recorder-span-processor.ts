@@ -1,9 +1,15 @@
 import { type Context, diag, TraceFlags } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace';
-import { describe, resolveOptions } from './config.js';
+import {
+  describe,
+  LOG_PROCESSOR_OPTIONS,
+  type ResolvedLogProcessorOptions,
+  resolveOptions,
+  resolveTable,
+} from './config.js';
 import type { Coordinator } from './coordination/coordinator.js';
 import { resolveCoordination, startCoordination } from './coordination/start.js';
-import { warnAboutEnv } from './env-warnings.js';
+import { warnAboutEnv, warnAboutSetup } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
 import { ExportPace } from './export/export-pace.js';
 import { ExportQueue, type RecordSink } from './export/export-queue.js';
@@ -136,6 +142,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   readonly _runtime: RuntimeEvents | undefined;
   private _off: boolean;
   private _logs: FlightRecorderLogRecordProcessor | undefined;
+  /** The options `_logs` was made with (the first `logRecordProcessor()` call's). */
+  private _logOptions: ResolvedLogProcessorOptions | undefined;
+  private _warnedLogOptions = false;
   /**
    * Where the log processor sends its requests instead of OTLP/HTTP.
    * @internal For tests; set before {@link logRecordProcessor}.
@@ -268,18 +277,20 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    * Register it with `NodeSDK({ logRecordProcessors: [...] })` or
    * `new LoggerProvider({ processors: [...] })`. Its options are this
    * recorder's `log*` options, `flushOnErrorLog` and `logsAsSpanEvents`, and
-   * `options` (read on the first call).
+   * `options`, checked as the constructor checks its own (an unknown key is
+   * warned about) and read on the first call: a later call with other
+   * options warns once and changes nothing.
+   * @throws TypeError when an option is invalid, naming the option and value.
    */
   logRecordProcessor(options?: LogRecordProcessorOptions): FlightRecorderLogRecordProcessor {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new TypeError(`Expected \`options\` to be an object, got ${String(options)}`);
+    const given = resolveTable(LOG_PROCESSOR_OPTIONS, options, process.env, warnAboutSetup);
+    if (this._logs !== undefined) {
+      if (options !== undefined) this._sameLogOptions(given);
+      return this._logs;
     }
-    const exportLogs = options?.exportLogs ?? true;
-    if (typeof exportLogs !== 'boolean') {
-      throw new TypeError(`Expected \`exportLogs\` to be a boolean, got ${String(exportLogs)}`);
-    }
+    this._logOptions = given;
     const o = this._options;
-    this._logs ??= new FlightRecorderLogRecordProcessor(
+    this._logs = new FlightRecorderLogRecordProcessor(
       this,
       {
         disabled: o.disabled,
@@ -289,7 +300,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         logPassThroughSeverity: severityNumberOf(o.logPassThroughSeverity),
         flushOnErrorLog: o.flushOnErrorLog,
         logsAsSpanEvents: o.logsAsSpanEvents,
-        exportLogs,
+        exportLogs: given.exportLogs,
         maxExportBatchSize: o.maxExportBatchSize,
         maxExportBatchBytes: o.maxExportBatchBytes,
         exportTimeoutMs: o.exportTimeoutMs,
@@ -297,6 +308,23 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._logExporter,
     );
     return this._logs;
+  }
+
+  /**
+   * Warns, once per recorder, when a later `logRecordProcessor(options)`
+   * asks for other options than the first call's, which stay in force.
+   */
+  private _sameLogOptions(given: ResolvedLogProcessorOptions): void {
+    const first = this._logOptions!;
+    if (this._warnedLogOptions) return;
+    for (const name of Object.keys(LOG_PROCESSOR_OPTIONS) as (keyof typeof first)[]) {
+      if (given[name] === first[name]) continue;
+      this._warnedLogOptions = true;
+      warnAboutSetup(
+        `otel-flight-recorder: logRecordProcessor() was called before with ${name}: ${describe(first[name])}; ignoring ${name}: ${describe(given[name])} (its options are read on the first call only)`,
+      );
+      return;
+    }
   }
 
   /** The flush scope in force, after options and environment. */

@@ -285,13 +285,17 @@ export interface FlightRecorderOptions {
   coordination?: CoordinationOptions;
 }
 
-/** Options of {@link FlightRecorderSpanProcessor.logRecordProcessor}, read on its first call. Code only. */
+/**
+ * Options of {@link FlightRecorderSpanProcessor.logRecordProcessor}, read on
+ * its first call (a later call with other options warns once). Checked as
+ * the recorder's own: a bad value throws a TypeError, an unknown key warns.
+ */
 export interface LogRecordProcessorOptions {
   /**
    * When false, log records are never sent over OTLP logs (no flush, no
    * pass-through): they only appear as span events of flushed spans
    * (`logsAsSpanEvents`) and in snapshots, for an app without a logs
-   * pipeline (spans written to files, say). The default is `true`.
+   * pipeline (spans written to files, say). Code only. The default is `true`.
    */
   exportLogs?: boolean;
 }

@@ -7,6 +7,7 @@ import { generatedPages, shownDefault, UNIT_WORDS } from '../scripts/options-doc
 import {
   COORDINATION_OPTIONS,
   FILE_EXPORTER_OPTIONS,
+  LOG_PROCESSOR_OPTIONS,
   type OptionTable,
   OPTIONS,
 } from '../src/config.js';
@@ -116,6 +117,7 @@ describe('documentation', () => {
     ['src/options.ts', 'FlightRecorderOptions', OPTIONS],
     ['src/export/file-span-exporter.ts', 'FileSpanExporterOptions', FILE_EXPORTER_OPTIONS],
     ['src/coordination/options.ts', 'CoordinationOptions', COORDINATION_OPTIONS],
+    ['src/options.ts', 'LogRecordProcessorOptions', LOG_PROCESSOR_OPTIONS],
   ];
   for (const [file, name, table] of interfaces) {
     test(`the TSDoc of ${name} says each option's variable, unit and default as the table does`, () => {

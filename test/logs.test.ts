@@ -531,6 +531,44 @@ test('logRecordProcessor() is one per recorder; a disabled recorder records no l
   await off.shutdown();
 });
 
+test("logRecordProcessor(options) checks its options as the recorder's constructor does; a later call with other options warns once", async () => {
+  const diagnostics = captureDiag();
+  try {
+    const recorder = new FlightRecorderSpanProcessor({ exporter: new TestExporter() });
+    recorder._logExporter = new TestLogExporter();
+    const warnings = () => diagnostics.messages.map((m) => m.message);
+    // A typo is named, with the option it was likely meant as; the default stays.
+    const processor = recorder.logRecordProcessor({ exportLog: false } as never);
+    assert.deepEqual(warnings(), [
+      'otel-flight-recorder: ignoring the unknown option "exportLog" (did you mean `exportLogs`?)',
+    ]);
+    // A bad value throws, naming the option and the value as the other options' errors do.
+    assert.throws(
+      () => recorder.logRecordProcessor({ exportLogs: 'no' as never }),
+      (e: unknown) =>
+        e instanceof TypeError && e.message === 'Expected `exportLogs` to be a boolean, got "no"',
+    );
+    assert.throws(
+      () => recorder.logRecordProcessor(5 as never),
+      (e: unknown) =>
+        e instanceof TypeError && e.message === 'Expected options to be an object, got 5',
+    );
+    // Options are read on the first call: other ones later are said, once, and change nothing.
+    diagnostics.messages.length = 0;
+    assert.equal(recorder.logRecordProcessor(), processor);
+    assert.equal(recorder.logRecordProcessor({ exportLogs: true }), processor);
+    assert.deepEqual(warnings(), []);
+    assert.equal(recorder.logRecordProcessor({ exportLogs: false }), processor);
+    assert.equal(recorder.logRecordProcessor({ exportLogs: false }), processor);
+    assert.deepEqual(warnings(), [
+      'otel-flight-recorder: logRecordProcessor() was called before with exportLogs: true; ignoring exportLogs: false (its options are read on the first call only)',
+    ]);
+    await recorder.shutdown();
+  } finally {
+    diagnostics.restore();
+  }
+});
+
 test('logsAsSpanEvents: a flush writes each record as an event on the span it was emitted in, in time order, with severity and attributes', async () => {
   const t = setup();
   const root = t.start('GET /a', T0);
@@ -691,7 +729,7 @@ test('exportLogs: false keeps records for span events and snapshots only; FlushI
   const processor = recorder.logRecordProcessor({ exportLogs: false });
   assert.throws(
     () => new FlightRecorderSpanProcessor().logRecordProcessor({ exportLogs: 'no' as never }),
-    /Expected `exportLogs` to be a boolean, got no/,
+    /Expected `exportLogs` to be a boolean, got "no"/,
   );
   const { LoggerProvider } = await import('@opentelemetry/sdk-logs');
   const logger = new LoggerProvider({ processors: [processor] }).getLogger('t');
