@@ -7,7 +7,9 @@
 # `node --import ./tracing.mjs`; one request answered 500; then SIGTERM.
 # Passes when the app exits 0 through the snippet's SIGTERM handler, a
 # loopback OTLP receiver got that request's trace on /v1/traces as protobuf,
-# marked with its trigger, and npm installed one copy of sdk-trace.
+# marked with its trigger, and npm installed one copy of sdk-trace. Then the
+# "With logs" snippet, the same way, with pino (which the README points to):
+# passes when the failed request's pino line reached /v1/logs, marked.
 # Needs the registry (real auto-instrumentations-node). Run by check:pack
 # (SDK 2.x, the Node in PATH) and test:compat (SDK 3.x, Node 24).
 set -euo pipefail
@@ -42,11 +44,15 @@ const usage = text.indexOf('\n## Usage');
 const ts = /```ts\n([\s\S]*?)```/.exec(text.slice(usage));
 if (usage < 0 || !ts) throw new Error('README: no snippet under ## Usage');
 fs.writeFileSync('tracing.mjs', ts[1]);
+const withLogs = text.indexOf('\n### With logs');
+const logsTs = /```ts\n([\s\S]*?)```/.exec(text.slice(withLogs));
+if (withLogs < 0 || !logsTs) throw new Error('README: no snippet under ### With logs');
+fs.writeFileSync('logging.mjs', logsTs[1]);
 EOF
 mapfile -t peers <peers.txt
 echo "== quickstart (SDK $line.x, Node $(node --version)): npm install ${peers[*]} <tarball>"
 npm init -y >/dev/null
-npm install --no-audit --no-fund --loglevel=error "${peers[@]}" "$tarball" >/dev/null
+npm install --no-audit --no-fund --loglevel=error "${peers[@]}" "$tarball" pino >/dev/null
 copies=$(find node_modules -path '*/@opentelemetry/sdk-trace/package.json' | wc -l)
 test "$copies" -eq 1 || fail "npm installed $copies copies of @opentelemetry/sdk-trace, the README says one"
 
@@ -65,6 +71,7 @@ const server = http.createServer((req, res) => {
       trigger: body.includes('flight_recorder.trigger'),
       service: body.includes('checkout'),
       route: body.includes('/pay'),
+      log: body.includes('charging card'),
     };
     fs.appendFileSync('requests.log', JSON.stringify(line) + '\n');
     res.writeHead(200, { 'content-type': req.headers['content-type'] || 'application/json' });
@@ -109,4 +116,47 @@ const lines = require('node:fs').readFileSync('requests.log', 'utf8').trim().spl
 const ok = lines.some((l) => l.path === '/v1/traces' && l.type === 'application/x-protobuf' && l.trigger && l.service && l.route);
 process.exit(ok ? 0 : 1);
 EOF
-echo "quickstart: SDK $line.x: the README's install line and snippet export the failed request's trace"
+
+# "With logs": the snippet has no SIGTERM handler, so the app (a service that
+# would keep running) waits, at most 20 s, for the receiver to have its trace
+# and its log line, then exits.
+rm -f requests.log
+cat >app-logs.cjs <<'EOF'
+const fs = require('node:fs');
+const http = require('node:http');
+const logger = require('pino')();
+const server = http.createServer((req, res) => {
+  logger.info('charging card');
+  res.statusCode = 500;
+  res.end('payment failed');
+});
+server.listen(0, '127.0.0.1', () => {
+  http.get({ host: '127.0.0.1', port: server.address().port, path: '/pay' }, (res) => {
+    res.resume();
+    res.on('end', () => {
+      server.close();
+      const deadline = Date.now() + 20_000;
+      const poll = setInterval(() => {
+        const got = fs.existsSync('requests.log') ? fs.readFileSync('requests.log', 'utf8') : '';
+        const both = got.includes('"/v1/logs"') && got.includes('"/v1/traces"');
+        if (both || Date.now() > deadline) {
+          clearInterval(poll);
+          process.exit(0);
+        }
+      }, 100);
+    });
+  });
+});
+EOF
+status=0
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(cat port)" timeout 60 \
+  node --import ./logging.mjs app-logs.cjs >app-logs.out || status=$?
+test "$status" -eq 0 || fail "the app with logs exited $status"
+test -f requests.log || fail "with logs: the receiver got nothing"
+node - <<'EOF' || fail "with logs: no marked log line on /v1/logs: $(cat requests.log)"
+const lines = require('node:fs').readFileSync('requests.log', 'utf8').trim().split('\n').map(JSON.parse);
+const ok = lines.some((l) => l.path === '/v1/logs' && l.type === 'application/x-protobuf' && l.trigger && l.service && l.log);
+process.exit(ok ? 0 : 1);
+EOF
+grep -q 'charging card' app-logs.out || fail "with logs: pino did not write its own line to stdout"
+echo "quickstart: SDK $line.x: the README's install line and snippets export the failed request's trace, and its pino line"
