@@ -81,19 +81,38 @@ const server = http.createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => fs.writeFileSync('port', String(server.address().port)));
 setTimeout(() => process.exit(2), 120_000).unref();
 EOF
-# The app: one request to itself, answered 500, then SIGTERM as a deploy sends it.
+# The app: one request to itself, answered 500, then SIGTERM as a deploy
+# sends it. With `logs`, the request writes a pino line, and as the "With logs"
+# snippet has no SIGTERM handler, the app (a service that would keep running)
+# waits, at most 20 s, for the receiver to have its trace and its log line,
+# then exits.
 cat >app.cjs <<'EOF'
+const fs = require('node:fs');
 const http = require('node:http');
+const logs = process.argv[2] === 'logs';
+const logger = logs ? require('pino')() : undefined;
 const server = http.createServer((req, res) => {
+  logger?.info('charging card');
   res.statusCode = 500;
   res.end('payment failed');
 });
+function waitForReceiver() {
+  const deadline = Date.now() + 20_000;
+  const poll = setInterval(() => {
+    const got = fs.existsSync('requests.log') ? fs.readFileSync('requests.log', 'utf8') : '';
+    if ((got.includes('"/v1/logs"') && got.includes('"/v1/traces"')) || Date.now() > deadline) {
+      clearInterval(poll);
+      process.exit(0);
+    }
+  }, 100);
+}
 server.listen(0, '127.0.0.1', () => {
   http.get({ host: '127.0.0.1', port: server.address().port, path: '/pay' }, (res) => {
     res.resume();
     res.on('end', () => {
       server.close();
-      setTimeout(() => process.kill(process.pid, 'SIGTERM'), 200);
+      if (logs) waitForReceiver();
+      else setTimeout(() => process.kill(process.pid, 'SIGTERM'), 200);
     });
   });
 });
@@ -106,57 +125,27 @@ node receiver.cjs &
 receiver_pid=$!
 for _ in $(seq 100); do test -s port && break; sleep 0.1; done
 test -s port || fail "the receiver did not start"
-status=0
-OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(cat port)" timeout 60 \
-  node --import ./tracing.mjs app.cjs || status=$?
-test "$status" -eq 0 || fail "the app exited $status, not 0 through the snippet's SIGTERM handler"
-test -f requests.log || fail "the receiver got nothing"
-node - <<'EOF' || fail "no marked trace on /v1/traces: $(cat requests.log)"
-const lines = require('node:fs').readFileSync('requests.log', 'utf8').trim().split('\n').map(JSON.parse);
-const ok = lines.some((l) => l.path === '/v1/traces' && l.type === 'application/x-protobuf' && l.trigger && l.service && l.route);
-process.exit(ok ? 0 : 1);
-EOF
-
-# "With logs": the snippet has no SIGTERM handler, so the app (a service that
-# would keep running) waits, at most 20 s, for the receiver to have its trace
-# and its log line, then exits.
-rm -f requests.log
-cat >app-logs.cjs <<'EOF'
-const fs = require('node:fs');
-const http = require('node:http');
-const logger = require('pino')();
-const server = http.createServer((req, res) => {
-  logger.info('charging card');
-  res.statusCode = 500;
-  res.end('payment failed');
-});
-server.listen(0, '127.0.0.1', () => {
-  http.get({ host: '127.0.0.1', port: server.address().port, path: '/pay' }, (res) => {
-    res.resume();
-    res.on('end', () => {
-      server.close();
-      const deadline = Date.now() + 20_000;
-      const poll = setInterval(() => {
-        const got = fs.existsSync('requests.log') ? fs.readFileSync('requests.log', 'utf8') : '';
-        const both = got.includes('"/v1/logs"') && got.includes('"/v1/traces"');
-        if (both || Date.now() > deadline) {
-          clearInterval(poll);
-          process.exit(0);
-        }
-      }, 100);
-    });
-  });
-});
-EOF
-status=0
-OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(cat port)" timeout 60 \
-  node --import ./logging.mjs app-logs.cjs >app-logs.out || status=$?
-test "$status" -eq 0 || fail "the app with logs exited $status"
-test -f requests.log || fail "with logs: the receiver got nothing"
-node - <<'EOF' || fail "with logs: no marked log line on /v1/logs: $(cat requests.log)"
-const lines = require('node:fs').readFileSync('requests.log', 'utf8').trim().split('\n').map(JSON.parse);
-const ok = lines.some((l) => l.path === '/v1/logs' && l.type === 'application/x-protobuf' && l.trigger && l.service && l.log);
-process.exit(ok ? 0 : 1);
-EOF
-grep -q 'charging card' app-logs.out || fail "with logs: pino did not write its own line to stdout"
+# Runs the app with `snippet` loaded (and its own arguments after), then
+# requires the receiver to have got a request, as protobuf, marked and from
+# service `checkout`, that `check` (JS, over its line `l`) accepts.
+run_app() {
+  local snippet=$1 what=$2 check=$3
+  shift 3
+  rm -f requests.log
+  local status=0
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(cat port)" timeout 60 \
+    node --import "./$snippet" app.cjs "$@" >app.out || status=$?
+  test "$status" -eq 0 || fail "$what: the app exited $status, not 0"
+  test -f requests.log || fail "$what: the receiver got nothing"
+  CHECK=$check node -e "
+    const lines = require('node:fs').readFileSync('requests.log', 'utf8').trim().split('\\n').map(JSON.parse);
+    const check = new Function('l', 'return ' + process.env.CHECK);
+    const ok = lines.some((l) => l.type === 'application/x-protobuf' && l.trigger && l.service && check(l));
+    process.exit(ok ? 0 : 1);
+  " || fail "$what: no marked request with $check: $(cat requests.log)"
+}
+# Exits 0 through the snippet's SIGTERM handler.
+run_app tracing.mjs "Usage" "l.path === '/v1/traces' && l.route"
+run_app logging.mjs "With logs" "l.path === '/v1/logs' && l.log" logs
+grep -q 'charging card' app.out || fail "with logs: pino did not write its own line to stdout"
 echo "quickstart: SDK $line.x: the README's install line and snippets export the failed request's trace, and its pino line"

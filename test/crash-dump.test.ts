@@ -16,11 +16,11 @@ import { main } from '../src/cli/main.js';
 import { parseSnapshot } from '../src/cli/read-snapshot.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, type OtlpSpan, spansOf } from './fixtures/otlp.js';
-import { makeRecorder, recordTraces } from './fixtures/recorder.js';
+import { makeRecorder, recordTraces, shuttingDownWhileExporting } from './fixtures/recorder.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { TestExporter } from './helpers/test-exporter.js';
 import { captureStderr } from './helpers/stderr.js';
-import { captureDiag, makeTracing, until } from './helpers/tracing.js';
+import { captureDiag, makeTracing } from './helpers/tracing.js';
 
 async function readDump(dir: string): Promise<{ name: string; spans: OtlpSpan[] }> {
   const [name] = await waitForFiles(dir, 1, 1_000);
@@ -216,17 +216,7 @@ describe('crash dump, one at a time', () => {
   test('a crash while shutdown waits for an export still dumps what is being exported', async () => {
     const before = process.listenerCount('uncaughtExceptionMonitor');
     const dir = tempDir();
-    const { recorder, exporter, tracer } = makeRecorder({
-      crashDump: true,
-      snapshotDir: dir,
-      exportTimeoutMs: 5_000,
-    });
-    recordTraces(tracer, 2);
-    // An export that takes a while: shutdown waits for it.
-    exporter.delayMs = 300;
-    void recorder.snapshot('manual');
-    await until(() => exporter.batches.length === 1);
-    const shutdown = recorder.shutdown();
+    const { shutdown } = await shuttingDownWhileExporting({ crashDump: true, snapshotDir: dir });
     assert.equal(process.listenerCount('uncaughtExceptionMonitor'), before + 1);
     const ours = process.listeners('uncaughtExceptionMonitor').at(-1)!;
     const diagnostics = captureDiag();

@@ -16,7 +16,7 @@ import {
 import type { SnapshotSource } from '../src/snapshot/snapshot-writer.js';
 import { startChild, waitForFiles, within } from './fixtures/child.js';
 import { attributesOf, spansOf } from './fixtures/otlp.js';
-import { makeRecorder, recordTraces } from './fixtures/recorder.js';
+import { makeRecorder, recordTraces, shuttingDownWhileExporting } from './fixtures/recorder.js';
 import { tempDir } from './helpers/temp-dir.js';
 import { captureStderr } from './helpers/stderr.js';
 import { captureDiag, names, until } from './helpers/tracing.js';
@@ -205,17 +205,10 @@ describe('snapshot signal', () => {
     try {
       const before = process.listenerCount('SIGUSR2');
       const dir = tempDir();
-      const { recorder, exporter, tracer } = makeRecorder({
+      const { exporter, shutdown } = await shuttingDownWhileExporting({
         snapshotSignal: 'SIGUSR2',
         snapshotDir: dir,
-        exportTimeoutMs: 5_000,
       });
-      recordTraces(tracer, 2);
-      // An export that takes a while: shutdown waits for it.
-      exporter.delayMs = 300;
-      void recorder.snapshot('manual');
-      await until(() => exporter.batches.length === 1);
-      const shutdown = recorder.shutdown();
       // Still listening: Node's default action would end the process, and
       // the export in flight with it.
       assert.equal(process.listenerCount('SIGUSR2'), before + 1);
