@@ -245,7 +245,7 @@ describe('coordination over a real Redis', { skip: skipWithoutRedis() }, () => {
     }
   });
 
-  test('Redis killed mid-run: local flushing goes on, one warning, and the link comes back when Redis does', async () => {
+  test('Redis killed mid-run: local flushing goes on, one warning an outage, and the link comes back when Redis does', async () => {
     const port = await freePort();
     let own = await startRedis({ port });
     const diagCapture = captureDiag();
@@ -267,6 +267,19 @@ describe('coordination over a real Redis', { skip: skipWithoutRedis() }, () => {
         'a publish after reconnect',
       );
       assert.equal(diagCapture.messages.filter((m) => m.level === 'warn').length, 1);
+      // A later outage is told too: one warning for each, not one for the process.
+      await own.kill();
+      await until(
+        () => diagCapture.messages.filter((m) => m.level === 'warn').length === 2,
+        'a warning for the second outage',
+      );
+      own = await startRedis({ port });
+      await until(
+        () => a.recorder['_coordination']?.ready === true,
+        'the second reconnect',
+        40_000,
+      );
+      assert.equal(diagCapture.messages.filter((m) => m.level === 'warn').length, 2);
     } finally {
       diagCapture.restore();
       await a.recorder.shutdown();

@@ -269,6 +269,8 @@ export class RedisLink {
       if (this._url !== undefined) this._startKeepAlive();
       if (this._down) {
         this._down = false;
+        // The next outage is warned about again (its retries at debug level).
+        this._warned = false;
         diag.info(`otel-flight-recorder: coordination reconnected to ${this._where()}`);
       }
     } catch (error) {
