@@ -177,7 +177,8 @@ function oneOf<T extends string>(names: readonly T[]) {
 }
 
 const nonEmptyString = {
-  parse: (raw: string) => raw,
+  // As every other variable: surrounding spaces are a slip (a blank value is then refused).
+  parse: (raw: string) => raw.trim(),
   check: (v: unknown) => (typeof v === 'string' && v !== '' ? undefined : 'a non-empty string'),
   type: 'string',
 };

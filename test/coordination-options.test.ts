@@ -73,6 +73,16 @@ describe('coordination: options, messages, the receiving side', () => {
     assert.equal(warnings.length, 2);
     assert.ok(!warnings.join().includes('hunter22'), warnings.join());
     assert.match(warnings[0]!, /FLIGHT_RECORDER_REDIS_URL="http:\/\/\*\*\*@r\/?"/);
+    // A channel is trimmed as the other variables are (a stray space would put
+    // one service on a channel of its own), and a blank one is refused.
+    const channel = (raw: string) =>
+      resolveTable(COORDINATION_OPTIONS, undefined, { FLIGHT_RECORDER_REDIS_CHANNEL: raw }, warn)
+        .channel;
+    assert.equal(channel(' c1 '), 'c1');
+    assert.equal(warnings.length, 2);
+    assert.equal(channel('   '), 'otel-flight-recorder');
+    assert.equal(warnings.length, 3);
+    assert.match(warnings[2]!, /FLIGHT_RECORDER_REDIS_CHANNEL=" {3}"/);
     assert.throws(
       () =>
         new FlightRecorderSpanProcessor({
