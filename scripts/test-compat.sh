@@ -24,17 +24,17 @@ SDK3=(
   @opentelemetry/resources@3.1.1
   @opentelemetry/sdk-trace@3.1.1
   @opentelemetry/context-async-hooks@3.1.1
-  @opentelemetry/exporter-trace-otlp-http@0.301.0
-  @opentelemetry/otlp-exporter-base@0.301.0
-  @opentelemetry/otlp-transformer@0.301.0
+  @opentelemetry/exporter-trace-otlp-http@0.301.2
+  @opentelemetry/otlp-exporter-base@0.301.2
+  @opentelemetry/otlp-transformer@0.301.2
 )
 SDK3_EXTRA=(
-  @opentelemetry/sdk-node@0.301.0
-  @opentelemetry/instrumentation-http@0.301.0
-  @opentelemetry/instrumentation@0.301.0
+  @opentelemetry/sdk-node@0.301.2
+  @opentelemetry/instrumentation-http@0.301.2
+  @opentelemetry/instrumentation@0.301.2
   @opentelemetry/sdk-logs@3.1.1
-  @opentelemetry/exporter-logs-otlp-http@0.301.0
-  @opentelemetry/exporter-trace-otlp-grpc@0.301.0
+  @opentelemetry/exporter-logs-otlp-http@0.301.2
+  @opentelemetry/exporter-trace-otlp-grpc@0.301.2
   @opentelemetry/instrumentation-pino@0.70.0
   @opentelemetry/instrumentation-winston@0.69.0
 )
