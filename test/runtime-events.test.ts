@@ -11,6 +11,7 @@ import {
   TRIGGER_ATTRIBUTE,
 } from '../src/index.js';
 import { MAX_ATTACHED_PER_FLUSH, RUNTIME_RING_EVENTS } from '../src/runtime/runtime-events.js';
+import { processSources } from '../src/runtime/sources.js';
 import { EVENT_BYTES, GC, RuntimeRing, STALL } from '../src/runtime/runtime-ring.js';
 import type { TriggerPolicy } from '../src/trigger/trigger-policy.js';
 import { FakeRuntimeSources } from './helpers/runtime-sources.js';
@@ -430,5 +431,19 @@ describe('runtime events', () => {
     await t.recorder.forceFlush();
     assert.equal(t.sources.checks, 2);
     await t.recorder.shutdown();
+  });
+});
+
+describe("this process's runtime sources", () => {
+  test('the first utilization sample runs from when the sources were made: an idle loop reads low, not 1', async () => {
+    const sources = processSources();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const first = sources.sample().utilization;
+    assert.ok(first >= 0 && first < 0.5, `an idle 200 ms read ${first}`);
+    // Busy from here: the next sample covers only the time since the first.
+    const end = performance.now() + 100;
+    while (performance.now() < end);
+    const second = sources.sample().utilization;
+    assert.ok(second > 0.5, `a busy 100 ms read ${second}`);
   });
 });

@@ -125,12 +125,15 @@ function detectStalls(thresholdMs: number, emit: StallEmit): SourceHandle {
 
 /**
  * This process's own runtime. Each call makes a new set, whose samples of
- * utilization run from its own previous sample. The heap is read from V8
+ * utilization run from its own previous sample (the first from the call). The heap is read from V8
  * (`getHeapStatistics`), not `process.memoryUsage()`, which reads
  * `/proc` synchronously for the RSS.
  */
 export function processSources(): RuntimeSources {
-  let last: ReturnType<typeof performance.eventLoopUtilization> | undefined;
+  // The first sample runs from here (the recorder starting): without a
+  // previous reading, Node measures from `current` to now, about 0 ms,
+  // and reads 1 however idle the process was.
+  let last = performance.eventLoopUtilization();
   return {
     gc: observeGc,
     stalls: detectStalls,
