@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { CoordinationOptions } from './coordination/options.js';
 import type { RedisClientLike } from './coordination/redis-link.js';
@@ -214,7 +215,9 @@ const LOG_SEVERITIES: readonly LogSeverityName[] = [
 const SNAPSHOT_SIGNALS: readonly string[] = ['SIGUSR2', 'SIGHUP', 'SIGQUIT', 'SIGINFO', 'SIGPWR'];
 
 function checkSnapshotSignal(name: unknown): string | undefined {
-  const allowed = `one of ${SNAPSHOT_SIGNALS.join(', ')}`;
+  // What to pick from: the ones this platform has (SIGINFO is not on Linux).
+  const here = SNAPSHOT_SIGNALS.filter((signal) => signal in constants.signals);
+  const allowed = `one of ${here.join(', ')}`;
   if (name === 'SIGUSR1') {
     return `a signal other than SIGUSR1, which Node's debugger uses (${allowed})`;
   }
@@ -260,13 +263,14 @@ export const OPTIONS = {
     env: 'FLIGHT_RECORDER_LATENCY_THRESHOLD_MS',
     default: 500,
     meaning:
-      "a local root lasting longer triggers `latency`; `'p99'`: longer than its route's recent p99",
+      "a local root lasting longer triggers `latency`; `'p99'`: longer than the recent p99 of the roots with its name (its route, when a framework's instrumentation names it)",
   }),
   latencyFloorMs: option<number>({
     ...duration(0),
     env: 'FLIGHT_RECORDER_LATENCY_FLOOR_MS',
     default: 500,
-    meaning: 'with a percentile threshold, the threshold of a route until it has enough samples',
+    meaning:
+      'with a percentile threshold, the threshold of a root name until it has enough samples',
   }),
   maxTracesPerSecond: option<number>({
     ...integer('traces/s', 1_000_000),

@@ -37,7 +37,7 @@ describe('snapshot signal', () => {
       // The file is in place before the write is over (the directory is
       // pruned after the rename), and a signal during a write is ignored by
       // design: the second goes once the child says the first is written.
-      await until(() => /SIGUSR2: snapshot written to /.test(child.stderr), 5_000);
+      await until(() => /SIGUSR2: snapshot of \d+ spans written to /.test(child.stderr), 5_000);
       process.kill(pid, 'SIGUSR2');
       const names = await waitForFiles(dir, 2);
       assert.equal(child.process.exitCode, null, 'the signal did not end the process');
@@ -59,7 +59,7 @@ describe('snapshot signal', () => {
         assert.equal(attributesOf(span)['flight_recorder.snapshot.id'], id);
       }
       assert.notEqual(names[0], names[1], 'each signal has its own file and snapshot id');
-      assert.match(child.stderr, /SIGUSR2: snapshot written to /);
+      assert.match(child.stderr, /SIGUSR2: snapshot of 7 spans written to /);
     } finally {
       child.kill();
     }
@@ -190,7 +190,7 @@ describe('snapshot signal', () => {
       assert.equal(message!.level, 'warn');
       assert.match(
         message!.message,
-        /SIGUSR2: snapshot written to .*signal.*\(the oldest \d+ spans left out: .*maxTotalBytes \(20000\)/,
+        /SIGUSR2: snapshot of \d+ spans written to .*signal.*\(the oldest \d+ spans left out: .*maxTotalBytes \(20000\)/,
       );
       assert.equal((await readdir(dir)).filter((n) => n.endsWith('.json')).length, 1);
     } finally {
@@ -243,7 +243,20 @@ describe('snapshot signal', () => {
     const [name] = await readdir(dir);
     assert.equal(
       stderr.text(),
-      `otel-flight-recorder: SIGUSR2: snapshot written to ${join(dir, name!)}\n`,
+      `otel-flight-recorder: SIGUSR2: snapshot of 3 spans written to ${join(dir, name!)}\n`,
+    );
+    // Empty after a window flush took it: the line says why.
+    await recorder.snapshot('manual');
+    const empty = captureStderr();
+    try {
+      process.kill(process.pid, 'SIGUSR2');
+      await until(() => empty.text().includes('\n'));
+    } finally {
+      empty.restore();
+    }
+    assert.match(
+      empty.text(),
+      /SIGUSR2: snapshot of 0 spans written to .* \(the window is empty: flushed spans leave it\)\n$/,
     );
     await recorder.shutdown();
   });
@@ -316,6 +329,16 @@ describe('snapshot options', () => {
     ['snapshotDir', '', /`snapshotDir` to be a path that is not blank, got ""/],
     ['crashDump', 1, /`crashDump` to be a boolean, got 1/],
   ];
+  test("a bad signal's message lists only the signals this platform has", () => {
+    const here = ['SIGUSR2', 'SIGHUP', 'SIGQUIT', 'SIGINFO', 'SIGPWR'].filter(
+      (signal) => signal in constants.signals,
+    );
+    assert.throws(
+      () => new FlightRecorderSpanProcessor({ snapshotSignal: 'SIGNOPE' }),
+      (error: Error) => error.message.includes(`(one of ${here.join(', ')}),`),
+    );
+  });
+
   for (const [option, value, message] of badCode) {
     test(`a bad ${option} of ${JSON.stringify(value)} in code throws a TypeError naming both`, () => {
       assert.throws(

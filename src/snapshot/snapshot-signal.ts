@@ -127,16 +127,21 @@ export function installSnapshotSignal(
     }
     busy = true;
     writeSnapshotToDirectory(recorder, dir, SIGNAL_TRIGGER).then(
-      ({ path, left }) => {
+      ({ path, spans, left }) => {
         busy = false;
         if (left === 0) {
-          report('info', `otel-flight-recorder: ${signal}: snapshot written to ${path}`);
+          // An empty file in an incident needs its reason beside it.
+          const why = spans === 0 ? ' (the window is empty: flushed spans leave it)' : '';
+          report(
+            'info',
+            `otel-flight-recorder: ${signal}: snapshot of ${spans} spans written to ${path}${why}`,
+          );
           return;
         }
         const max = dir.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
         report(
           'warn',
-          `otel-flight-recorder: ${signal}: snapshot written to ${path} (the oldest ${left} spans left out: a snapshot file holds at most maxTotalBytes (${max}) of JSON)`,
+          `otel-flight-recorder: ${signal}: snapshot of ${spans} spans written to ${path} (the oldest ${left} spans left out: a snapshot file holds at most maxTotalBytes (${max}) of JSON)`,
         );
       },
       (error: unknown) => {
