@@ -21,7 +21,7 @@ import { Flusher } from './flush/flusher.js';
 import { FlightRecorderLogRecordProcessor } from './logs/flight-recorder-log-record-processor.js';
 import type { LogRequestExporter } from './logs/log-export.js';
 import { severityNumberOf } from './logs/log-record.js';
-import { newSnapshotId } from './marks.js';
+import { type FlushMark, newSnapshotId } from './marks.js';
 import type {
   FlightRecorderOptions,
   FlightRecorderStats,
@@ -32,6 +32,7 @@ import type {
   SnapshotResult,
 } from './options.js';
 import { countTraces, OPEN, ROOT } from './record/record-run.js';
+import { ClosedTraces } from './record/closed-traces.js';
 import { OpenTraces } from './record/open-traces.js';
 import { RecorderClock } from './record/recorder-clock.js';
 import { ResourceScopeTable } from './record/resource-scope-table.js';
@@ -98,6 +99,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _table = new ResourceScopeTable();
   private readonly _ring: SpanRing;
   private readonly _open: OpenTraces;
+  /** Where recently closed traces' records start: a later trigger of theirs takes them too. */
+  private readonly _closed: ClosedTraces;
   private readonly _flushed = new FlushedTraces();
   /** Triggers not flushed yet: waiting for a local root to end, or deferred by the policy. */
   private readonly _waiting: WaitingTriggers;
@@ -197,6 +200,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const { ringBytes, capacity } = ringLayout(o.disabled ? 1 : o.maxBytes);
     this._ring = new SpanRing(ringBytes, capacity, new SpanEncoder(), this._counters);
     this._open = new OpenTraces(this._ring, this._counters);
+    this._closed = new ClosedTraces(capacity);
     this._waiting = new WaitingTriggers(this._open, this._ring);
     if (!o.disabled) {
       this._sink =
@@ -216,6 +220,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       ring: this._ring,
       table: this._table,
       open: this._open,
+      closed: this._closed,
       flushed: this._flushed,
       waiting: this._waiting,
       exports: this._exports,
@@ -346,7 +351,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       if (isLocalRoot(span)) {
         const traceId = span.spanContext().traceId;
-        this._open.start(traceId);
+        this._open.start(traceId, this._flushed.get(traceId));
         this._coordination?.rootStarted(traceId, span, parentContext);
       }
     } catch (error) {
@@ -410,7 +415,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         if (root) this._closeRoot(traceId);
         return;
       }
-      if (reason === undefined) {
+      // Not deferred: a span of a trace already flushed (a window flush took
+      // part of it, say) follows that flush, suppressed trigger or none.
+      if (decision !== 'defer') {
         const mark = this._flushed.lateMark(traceId, open);
         if (mark !== undefined && this._exports !== undefined) {
           // A late span of a trace already flushed goes straight out with its marks.
@@ -608,6 +615,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._policy.close?.();
     this._ring.clear();
     this._open.clear();
+    this._closed.clear();
     this._flushed.clear();
     this._waiting.clear();
     try {
@@ -783,6 +791,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const deferred = this._waiting.deferred(traceId);
     const open = this._open.close(traceId, deferred === undefined);
     if (open === undefined) return;
+    this._closed.closed(traceId, open.firstSeq);
     deferred?.closedRoot(open);
     if (this._coordination !== undefined && open.firstSeq >= 0) {
       this._coordination.traceClosed(traceId, open.firstSeq);
@@ -832,9 +841,34 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       this._waiting.forget(traceId);
       return any;
     },
-    forget: (traceId) => this._waiting.dropCandidate(traceId),
+    forget: (traceId) => {
+      // The policy let the trace's last candidate go. When a flush took part
+      // of the trace already (a window flush while its root was open), what
+      // was held for the policy follows that flush, as its late spans do.
+      const deferred = this._waiting.deferred(traceId);
+      const mark =
+        deferred !== undefined && deferred.candidates <= 1
+          ? this._flushed.lateMark(traceId, this._open.get(traceId))
+          : undefined;
+      if (mark !== undefined) this._followLate(deferred!.records(), mark);
+      this._waiting.dropCandidate(traceId);
+    },
     now: () => this._now(),
   };
+
+  /** Sends the live records of `seqs` as late spans of the flush `mark`. */
+  private _followLate(seqs: readonly number[], mark: FlushMark): void {
+    const exports = this._exports;
+    if (exports === undefined) return;
+    const ring = this._ring;
+    for (const seq of seqs) {
+      if (!ring.isLive(seq)) continue;
+      this._counters.spansLate++;
+      exports.pushLate(ring, seq, mark);
+      ring.remove(seq);
+    }
+    exports.schedule(LATE_EXPORT_DELAY_MS);
+  }
 
   /**
    * The live records of `traceId`: its open roots' and, for a closed trace
@@ -844,7 +878,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private _heldRecords(traceId: string, firstSeq: number | undefined): number[] | undefined {
     if (this._off) return undefined;
     const ring = this._ring;
-    const records = firstSeq === undefined ? [] : traceRecords(ring, traceId, firstSeq);
+    const from = firstSeq ?? this._closed.firstSeq(traceId);
+    const records = from < 0 ? [] : traceRecords(ring, traceId, from);
     const open = this._open.get(traceId);
     if (open !== undefined) for (const s of open.seqs) if (ring.isLive(s)) records.push(s);
     return records.length > 0 || open !== undefined ? records : undefined;

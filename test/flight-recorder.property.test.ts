@@ -26,6 +26,12 @@ interface TracePlan {
   start: number;
   remote: boolean;
   error: boolean;
+  /**
+   * Another hop of an earlier plan's trace (a retry, a second call from
+   * upstream): its root's remote parent is in that plan's trace, when that
+   * plan's root started first.
+   */
+  rejoin: number | undefined;
   spans: SpanPlan[];
 }
 
@@ -37,18 +43,22 @@ const spanPlan = (i: number): fc.Arbitrary<SpanPlan> =>
     duration: fc.nat(400),
   });
 
-const tracePlan: fc.Arbitrary<TracePlan> = fc
-  .record({
-    start: fc.nat(2_000),
-    remote: fc.boolean(),
-    error: fc.boolean(),
-    size: fc.integer({ min: 1, max: 6 }),
-  })
-  .chain(({ size, ...rest }) =>
-    fc
-      .tuple(...Array.from({ length: size }, (_, i) => spanPlan(i)))
-      .map((spans) => ({ ...rest, spans })),
-  );
+/** Traces of one local root each, or (`rejoin`) also hops of an earlier plan's trace. */
+const tracePlan = (rejoin: boolean): fc.Arbitrary<TracePlan> =>
+  fc
+    .record({
+      start: fc.nat(2_000),
+      remote: fc.boolean(),
+      error: fc.boolean(),
+      // Left out, not constant, without hops: a seed replays the runs it did before.
+      ...(rejoin ? { rejoin: fc.option(fc.nat(7), { nil: undefined }) } : {}),
+      size: fc.integer({ min: 1, max: 6 }),
+    })
+    .chain(({ size, ...rest }) =>
+      fc
+        .tuple(...Array.from({ length: size }, (_, i) => spanPlan(i)))
+        .map((spans) => ({ rejoin: undefined, ...rest, spans })),
+    );
 
 const config = fc.record({
   maxBytes: fc.constantFrom(2_500, 6_000, 20_000, 10_000_000),
@@ -91,9 +101,9 @@ const spanId = (s: ReadableSpan | Span) => s.spanContext().spanId;
 beforeEach(() => mock.timers.enable({ apis: ['Date'], now: T0 }));
 afterEach(() => mock.timers.reset());
 
-const invariants = () =>
+const invariants = (rejoin = true) =>
   fc.asyncProperty(
-    fc.array(tracePlan, { minLength: 1, maxLength: 8 }),
+    fc.array(tracePlan(rejoin), { minLength: 1, maxLength: 8 }),
     config,
     async (plans, cfg) => {
       mock.timers.setTime(T0);
@@ -118,11 +128,14 @@ const invariants = () =>
         mock.timers.setTime(now);
         const plan = plans[e.trace]!;
         if (e.kind === 'start') {
+          const joined = plan.rejoin === undefined ? undefined : spans[plan.rejoin]?.[0];
           const parent =
             e.index === 0
-              ? plan.remote
-                ? remoteParent((e.trace + 1).toString(16).padStart(32, 'a'))
-                : undefined
+              ? joined !== undefined && plan.rejoin! < e.trace
+                ? remoteParent(traceIdOf(joined))
+                : plan.remote
+                  ? remoteParent((e.trace + 1).toString(16).padStart(32, 'a'))
+                  : undefined
               : spans[e.trace]![plan.spans[e.index]!.parent];
           spans[e.trace]![e.index] = t.start(`t${e.trace}s${e.index}`, now, parent);
           if (e.index === 0) rootOpen[e.trace] = true;
@@ -149,11 +162,9 @@ const invariants = () =>
         assert.ok(stats.bufferedBytes <= cfg.maxBytes, `${stats.bufferedBytes} > ${cfg.maxBytes}`);
         for (const s of recorder._windowSpans()) {
           if (now - endMs(s) <= cfg.minAgeMs) continue;
-          const owner = spans.findIndex((list) => list.some((x) => spanId(x) === spanId(s)));
-          assert.ok(
-            rootOpen[owner],
-            `${s.name} is ${now - endMs(s)} ms old and its trace is closed`,
-          );
+          // Pinned while a local root of its trace (any hop's) is open.
+          const open = spans.some((list, k) => rootOpen[k] && traceIdOf(list[0]!) === traceIdOf(s));
+          assert.ok(open, `${s.name} is ${now - endMs(s)} ms old and its trace is closed`);
         }
         await recorder.forceFlush();
       }
@@ -170,7 +181,8 @@ const invariants = () =>
       }
       // Spans of a flushed trace that ended after its flush follow it.
       for (const { info, at } of flushes) {
-        const trace = spans.find((list) => traceIdOf(list[0]!) === info.traceId)!;
+        // Every hop of the trace: one that came back after the flush follows it too.
+        const trace = spans.filter((list) => traceIdOf(list[0]!) === info.traceId).flat();
         for (const s of trace) {
           if ((endedAt.get(spanId(s)) ?? -1) > at) {
             assert.ok(
@@ -200,11 +212,11 @@ const invariants = () =>
     },
   );
 
-test('random span trees, end orders and clocks keep every buffer invariant', async () => {
+test('random span trees, end orders and clocks, with traces served here more than once, keep every buffer invariant', async () => {
   await fc.assert(invariants(), { numRuns: 200 });
 });
 
 test('the runs of seed -317139932, reported once as "flushed span missing", keep every invariant', async () => {
   // Replayed on SDK 2.x and 3.x without a failure; kept so that sequence stays covered.
-  await fc.assert(invariants(), { numRuns: 200, seed: -317139932 });
+  await fc.assert(invariants(false), { numRuns: 200, seed: -317139932 });
 });

@@ -22,7 +22,7 @@ export class FlushedTraces {
   private _windowSeq = -1;
 
   get(traceId: string): FlushMark | undefined {
-    return this._marks.get(traceId);
+    return this._marks.size === 0 ? undefined : this._marks.get(traceId);
   }
 
   set(traceId: string, mark: FlushMark): void {

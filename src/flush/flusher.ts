@@ -8,11 +8,12 @@ import { readLeavingSpan } from '../export/span-decoder.js';
 import type { FlightRecorderLogRecordProcessor } from '../logs/flight-recorder-log-record-processor.js';
 import { type FlushMark, newSnapshotId, type TriggerEvidence } from '../marks.js';
 import type { FlushInfo, ResolvedOptions, SnapshotResult } from '../options.js';
+import type { ClosedTraces } from '../record/closed-traces.js';
 import type { OpenTraces } from '../record/open-traces.js';
 import { LIVE, type RecordRun, RunBuilder } from '../record/record-run.js';
 import type { ResourceScopeTable } from '../record/resource-scope-table.js';
 import type { SpanRing } from '../record/span-ring.js';
-import { WantedSpans } from '../record/trace-records.js';
+import { traceRecords, WantedSpans } from '../record/trace-records.js';
 import { countTrigger } from '../trigger/flush-policy.js';
 import type { WaitingTriggers } from '../trigger/waiting-triggers.js';
 import { collectContributions, type FlushContributor, type LeavingSpan } from './contributors.js';
@@ -30,6 +31,7 @@ export interface FlusherParts {
   ring: SpanRing;
   table: ResourceScopeTable;
   open: OpenTraces;
+  closed: ClosedTraces;
   flushed: FlushedTraces;
   waiting: WaitingTriggers;
   /** Undefined when the recorder is disabled: a flush then only counts its trigger. */
@@ -136,8 +138,9 @@ export class Flusher {
       // starts a new one. Open traces' later spans follow this flush.
       run = ring.detach(mark);
       this._p.flushed.windowTook(mark, ring.tailSeq);
-      // The deferred traces' records went with the window.
-      this._p.waiting.windowFlushed();
+      // The deferred traces' records went with the window, and (their local
+      // roots ended) what of theirs ends later follows it.
+      for (const id of this._p.waiting.windowFlushed()) this._p.flushed.set(id, mark);
       const seq = span === undefined ? -1 : this._recordTrigger(span, now);
       if (seq >= 0) {
         const own = new RunBuilder(1024, 1);
@@ -164,6 +167,10 @@ export class Flusher {
         ring.copyInto(ownRun, own);
         ring.remove(own);
       }
+      // What the trace's local roots that closed already left: a child that
+      // ends (and triggers) after its root, a second hop of the trace.
+      const closedFrom = this._p.closed.firstSeq(traceId!);
+      if (closedFrom >= 0) for (const s of traceRecords(ring, traceId!, closedFrom)) take(s);
       if (open !== undefined) for (const s of open.seqs) take(s);
       if (extra !== undefined) for (const s of extra) take(s);
       const seq = span === undefined ? -1 : this._recordTrigger(span, now);

@@ -43,14 +43,18 @@ export class OpenTraces {
     return this._traces.get(traceId);
   }
 
-  /** A local root of the trace started. */
-  start(traceId: string): void {
+  /**
+   * A local root of the trace started. `mark` is the flush that took the
+   * trace already, if one did: a trace that enters again (a retry, another
+   * call from upstream) follows it.
+   */
+  start(traceId: string, mark?: FlushMark): void {
     const open = this._traces.get(traceId);
     if (open !== undefined) {
       open.roots++;
       return;
     }
-    this._traces.set(traceId, { roots: 1, seqs: [], firstSeq: -1, mark: undefined });
+    this._traces.set(traceId, { roots: 1, seqs: [], firstSeq: -1, mark });
     if (this._traces.size > MAX_OPEN_TRACES) {
       const [oldest, trace] = this._traces.entries().next().value as [string, OpenTrace];
       this._traces.delete(oldest);

@@ -89,9 +89,14 @@ export class WaitingTriggers {
     if (trace.closed !== undefined) this._open.release(trace.closed);
   }
 
-  /** A window flush took every record: the deferred traces' went with it. */
-  windowFlushed(): void {
+  /**
+   * A window flush took every record: the deferred traces' went with it.
+   * Returns their ids, for their spans that end later to follow that flush.
+   */
+  windowFlushed(): string[] {
+    const ids = [...this._deferred.keys()];
     this._deferred.clear();
+    return ids;
   }
 
   /** A deferred window trigger (a stall), for `reason`, by its trigger span's trace id. */

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import {
+  FlightRecorderSpanProcessor,
+  type FlightRecorderOptions,
+  SNAPSHOT_ID_ATTRIBUTE,
+} from '../src/index.js';
+import { ClosedTraces, MAX_CLOSED_TRACES } from '../src/record/closed-traces.js';
+import { TestExporter } from './helpers/test-exporter.js';
+import { fail, makeTracing, remoteParent, traceIdOf } from './helpers/tracing.js';
+
+// Flushed traces are complete also when the trace is not one local root
+// open from its first span to its last: a trace served here twice in turn,
+// a child that ends after its root, a trace that comes back after its
+// flush, and traces a window flush took part of.
+
+const T0 = 1_800_000_000_000;
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+function setup(options: FlightRecorderOptions = {}) {
+  const exporter = new TestExporter();
+  const recorder = new FlightRecorderSpanProcessor({
+    exporter,
+    flushScope: 'trace',
+    minAgeMs: 3_600_000,
+    exportDelayMs: 0,
+    runtimeEvents: false,
+    ...options,
+  });
+  return { exporter, recorder, ...makeTracing(recorder) };
+}
+
+type Tracing = ReturnType<typeof setup>;
+
+/** The exported spans of `traceId`, as `name snapshot` (the id's first 4 chars), sorted. */
+function exported(t: Tracing, traceId = TRACE): string[] {
+  return t.exporter.spans
+    .filter((s) => s.spanContext().traceId === traceId)
+    .map((s) => `${s.name} ${String(s.attributes[SNAPSHOT_ID_ATTRIBUTE]).slice(0, 4)}`)
+    .sort();
+}
+
+/** The names of the spans of `traceId` still in the buffer. */
+function buffered(t: Tracing, traceId = TRACE): string[] {
+  return t.recorder
+    ._windowSpans()
+    .filter((s: ReadableSpan) => s.spanContext().traceId === traceId)
+    .map((s) => s.name)
+    .sort();
+}
+
+/** One hop of the trace: a local root under the remote parent, and a child. */
+function hop(t: Tracing, name: string, at: number, failed = false): void {
+  const root = t.start(name, at, remoteParent(TRACE));
+  t.start(`${name} child`, at, root).end(at + 1);
+  if (failed) fail(root);
+  root.end(at + 2);
+}
+
+describe('complete traces', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['Date', 'setTimeout'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  for (const flushScope of ['trace', 'window'] as const) {
+    test(`a trace served twice in turn whose second hop fails goes out with its first hop (${flushScope} scope)`, async () => {
+      const t = setup({ flushScope, minFlushIntervalMs: 60_000 });
+      if (flushScope === 'window') {
+        // The window flush of this minute is spent: the second hop flushes its trace.
+        const other = fail(t.start('other', T0));
+        other.end(T0 + 1);
+      }
+      hop(t, 'first', T0 + 10);
+      hop(t, 'second', T0 + 20, true);
+      await t.recorder.forceFlush();
+      const id = t.exporter.spans.find((s) => s.name === 'second')!.attributes[
+        SNAPSHOT_ID_ATTRIBUTE
+      ];
+      const mark = String(id).slice(0, 4);
+      assert.deepEqual(
+        exported(t),
+        ['first', 'first child', 'second', 'second child'].map((n) => `${n} ${mark}`).sort(),
+      );
+      assert.deepEqual(buffered(t), []);
+      await t.recorder.shutdown();
+    });
+  }
+
+  test('a child that ends after its root and triggers takes its trace with it', async () => {
+    const t = setup({
+      triggers: [],
+      shouldTrigger: (span) => (span.name === 'background job' ? 'job-failed' : undefined),
+    });
+    const root = t.start('GET /orders', T0);
+    const job = t.start('background job', T0 + 1, root);
+    t.start('db', T0 + 1, root).end(T0 + 2);
+    root.end(T0 + 3);
+    job.end(T0 + 20);
+    await t.recorder.forceFlush();
+    const mark = String(t.exporter.spans[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE]).slice(0, 4);
+    assert.deepEqual(
+      exported(t, traceIdOf(root)),
+      ['GET /orders', 'background job', 'db'].map((n) => `${n} ${mark}`).sort(),
+    );
+    assert.deepEqual(buffered(t, traceIdOf(root)), []);
+    await t.recorder.shutdown();
+  });
+
+  test('a trace that comes back after its flush follows that flush, and its trigger spends no second token', async () => {
+    const t = setup();
+    hop(t, 'first', T0, true);
+    await t.recorder.forceFlush();
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    // A retry of the same trace: nothing in it triggers.
+    hop(t, 'retry', T0 + 10);
+    await t.recorder.forceFlush();
+    assert.deepEqual(buffered(t), [], 'the retry went out as late spans');
+    // And a third hop that fails joins the same snapshot.
+    hop(t, 'third', T0 + 20, true);
+    await t.recorder.forceFlush();
+    assert.deepEqual(
+      exported(t),
+      ['first', 'first child', 'retry', 'retry child', 'third', 'third child']
+        .map((n) => `${n} ${mark}`)
+        .sort(),
+    );
+    assert.equal(t.recorder.stats().flushes, 1);
+    assert.deepEqual(t.recorder.stats().triggers, { error: 1 });
+    await t.recorder.shutdown();
+  });
+
+  test('a root the policy suppresses in a storm follows the window flush that took part of its trace', async () => {
+    const t = setup({ flushScope: 'window', maxTracesPerSecond: 1, minFlushIntervalMs: 60_000 });
+    const root = t.start('ROOT', T0, remoteParent(TRACE));
+    t.start('child 1', T0, root).end(T0 + 1);
+    const child2 = t.start('child 2', T0, root);
+    await t.recorder.snapshot('manual');
+    child2.end(T0 + 2);
+    // A storm: the budget is spent, and the interval fills with other
+    // errors, all slower than ROOT (the slowest go first).
+    for (let i = 0; i < 6; i++) fail(t.start(`other ${i}`, T0 - 1_000)).end(T0 + 4);
+    fail(root).end(T0 + 5);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    assert.ok(t.recorder.stats().triggersSuppressed.error! >= 1, 'the storm suppressed triggers');
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    assert.deepEqual(exported(t), [`ROOT ${mark}`, `child 1 ${mark}`, `child 2 ${mark}`].sort());
+    assert.deepEqual(buffered(t), []);
+    await t.recorder.shutdown();
+  });
+
+  test('a deferred trace that a snapshot took before the policy decided: its spans that end later follow the snapshot', async () => {
+    const t = setup({ maxTracesPerSecond: 1 });
+    // Spend the budget: the next trigger is deferred.
+    for (let i = 0; i < 2; i++) fail(t.start(`warm ${i}`, T0)).end(T0 + 1);
+    const root = fail(t.start('ROOT', T0 + 2, remoteParent(TRACE)));
+    const late = t.start('late child', T0 + 2, root);
+    t.start('child', T0 + 2, root).end(T0 + 3);
+    root.end(T0 + 4);
+    // Half the burst flushed the first warm-up; the other and ROOT wait for the policy.
+    assert.deepEqual(t.recorder.stats().triggers, { error: 1 });
+    await t.recorder.snapshot('manual');
+    late.end(T0 + 5);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    assert.deepEqual(exported(t), [`ROOT ${mark}`, `child ${mark}`, `late child ${mark}`].sort());
+    assert.deepEqual(buffered(t), []);
+    await t.recorder.shutdown();
+  });
+});
+
+describe('ClosedTraces', () => {
+  test('remembers where a closed trace began, the earliest of its hops, by the last 32 bits of its id', () => {
+    const closed = new ClosedTraces(1_000);
+    const a = `${'0'.repeat(24)}0000abcd`;
+    assert.equal(closed.firstSeq(a), -1);
+    closed.closed(a, 40);
+    closed.closed(a, 70);
+    assert.equal(closed.firstSeq(a), 40, 'a second hop keeps where the first began');
+    // Another trace in the same slot pushes it out.
+    const b = `${'1'.repeat(24)}0001abcd`;
+    closed.closed(b, 90);
+    assert.equal(closed.firstSeq(b), 90);
+    assert.equal(closed.firstSeq(a), -1);
+    closed.closed('not hex!', 5);
+    assert.equal(closed.firstSeq('not hex!'), -1);
+    closed.clear();
+    assert.equal(closed.firstSeq(b), -1);
+  });
+
+  test('has a slot per 4 records of the ring, a power of two from 256 to the bound', () => {
+    assert.equal(new ClosedTraces(1).slots, 256);
+    assert.equal(new ClosedTraces(4_096).slots, 1_024);
+    assert.equal(new ClosedTraces(4_097).slots, 2_048);
+    assert.equal(new ClosedTraces(10_000_000).slots, MAX_CLOSED_TRACES);
+  });
+});
