@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FlushedTraces, MAX_FLUSHED_TRACES } from '../src/flush/flushed-traces.js';
+import {
+  FlushedTraces,
+  MAX_FLUSHED_TRACES,
+  MAX_WINDOW_FLUSHES,
+} from '../src/flush/flushed-traces.js';
 import type { OpenTrace } from '../src/record/open-traces.js';
 
 const trace = (n: number) => n.toString(16).padStart(32, '0');
@@ -42,4 +46,20 @@ test('the oldest flushed trace is forgotten first, past the bound', () => {
   flushed.set(trace(MAX_FLUSHED_TRACES + 1), mark);
   assert.equal(flushed.get(trace(1)), mark);
   assert.equal(flushed.get(trace(2)), undefined);
+});
+
+test('a trace open across several window flushes follows the first that took its records', () => {
+  const flushed = new FlushedTraces();
+  const w1 = { snapshotId: 'w1', trigger: 'manual' };
+  const w2 = { snapshotId: 'w2', trigger: 'manual' };
+  flushed.windowTook(w1, 10);
+  flushed.windowTook(w2, 20);
+  assert.equal(flushed.lateMark(trace(1), open(3)), w1, 'its first records left with w1');
+  assert.equal(flushed.lateMark(trace(2), open(15)), w2);
+  assert.equal(flushed.lateMark(trace(3), open(20)), undefined, 'after both');
+  // The oldest windows are forgotten past the bound: the oldest remembered stands in.
+  for (let i = 0; i < MAX_WINDOW_FLUSHES; i++) {
+    flushed.windowTook({ snapshotId: `x${i}`, trigger: 'manual' }, 30 + i);
+  }
+  assert.equal(flushed.lateMark(trace(1), open(3))?.snapshotId, 'x0');
 });

@@ -3,6 +3,8 @@ import type { OpenTrace } from '../record/open-traces.js';
 
 /** How many flushed trace ids are remembered so their late spans follow them. */
 export const MAX_FLUSHED_TRACES = 16_384;
+/** How many window flushes are remembered, for traces open across several. */
+export const MAX_WINDOW_FLUSHES = 16;
 
 /**
  * Traces already flushed, with the flush that took them, so a span of
@@ -10,16 +12,17 @@ export const MAX_FLUSHED_TRACES = 16_384;
  * marks. Bounded: the oldest remembered goes first. A flush adds one entry
  * (the triggering trace) and a closing root one more (a trace a window flush
  * took while open): never a walk over the window. Of window flushes, the last
- * one's mark is remembered with the sequence number the ring had then, and
- * every one's mark is recognized as a window flush's (held weakly).
+ * {@link MAX_WINDOW_FLUSHES} marks are remembered with the sequence number
+ * the ring had then (a trace open across several follows the first that took
+ * its records), and every one's mark is recognized as a window flush's (held
+ * weakly).
  */
 export class FlushedTraces {
   private readonly _marks = new Map<string, FlushMark>();
   /** The marks of window flushes (a trace a window flush took part of may still trigger). */
   private readonly _windowMarks = new WeakSet<FlushMark>();
-  /** The last window flush: records before `_windowSeq` left with `_windowMark`. */
-  private _windowMark: FlushMark | undefined;
-  private _windowSeq = -1;
+  /** The last window flushes, oldest first: records before each `seq` (and after the one before) left with its mark. */
+  private readonly _windows: { mark: FlushMark; seq: number }[] = [];
 
   get(traceId: string): FlushMark | undefined {
     return this._marks.size === 0 ? undefined : this._marks.get(traceId);
@@ -35,9 +38,10 @@ export class FlushedTraces {
 
   /** A window flush with `mark` took every record before `seq`. */
   windowTook(mark: FlushMark, seq: number): void {
-    this._windowMark = mark;
     this._windowMarks.add(mark);
-    this._windowSeq = seq;
+    const windows = this._windows;
+    windows.push({ mark, seq });
+    if (windows.length > MAX_WINDOW_FLUSHES) windows.shift();
   }
 
   /**
@@ -47,8 +51,12 @@ export class FlushedTraces {
   lateMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
     if (open !== undefined) {
       if (open.mark !== undefined) return open.mark;
-      // A window flush took the records it had then.
-      if (open.firstSeq >= 0 && open.firstSeq < this._windowSeq) return this._windowMark;
+      // A window flush took the records it had then: the first that took any.
+      // (Most open traces began after the last one: one compare on the hot path.)
+      const windows = this._windows;
+      const n = windows.length;
+      if (open.firstSeq < 0 || n === 0 || open.firstSeq >= windows[n - 1]!.seq) return undefined;
+      for (const w of windows) if (open.firstSeq < w.seq) return w.mark;
       return undefined;
     }
     return this._marks.size === 0 ? undefined : this._marks.get(traceId);
@@ -63,7 +71,6 @@ export class FlushedTraces {
   /** Forgets every flushed trace and the last window flush. */
   clear(): void {
     this._marks.clear();
-    this._windowMark = undefined;
-    this._windowSeq = -1;
+    this._windows.length = 0;
   }
 }
