@@ -18,7 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'signal-snapshot-'));
 let done: (line: string) => void = () => {};
 const written = new Promise<string>((resolve) => (done = resolve));
 const log = (level: string) => (line: string) => {
-  if (line.includes('snapshot written') || line.includes('not written')) {
+  if (/snapshot (of \d+ spans )?written|not written/.test(line)) {
     console.log(`diag.${level}: ${line.slice(0, 300)}`);
     done(line);
   }
