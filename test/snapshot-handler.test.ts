@@ -6,6 +6,7 @@ import { createSnapshotHandler, TRIGGER_ATTRIBUTE } from '../src/index.js';
 import { attributesOf, spansOf } from './fixtures/otlp.js';
 import { makeRecorder, recordTraces } from './fixtures/recorder.js';
 import { SinkStream } from './fixtures/sink-stream.js';
+import { runNode } from './helpers/process.js';
 
 const servers: Server[] = [];
 after(() => {
@@ -101,6 +102,34 @@ describe('createSnapshotHandler', () => {
     }
     assert.equal(status, 200);
     assert.equal(recorder.stats().bufferedSpans, 3000);
+    await recorder.shutdown();
+  });
+
+  test('a download to a fast client in another process gives the event loop a turn between slices', async () => {
+    const { recorder, tracer } = makeRecorder({ maxBytes: 64 << 20 });
+    // 8,000 spans: about 16 slices of the window, 10 MB of JSON.
+    recordTraces(tracer, 4_000, 2);
+    const handler = createSnapshotHandler(recorder);
+    let writing = false;
+    let turns = 0;
+    const url = await listen((req, res) => {
+      writing = true;
+      res.on('close', () => (writing = false));
+      handler(req, res);
+    });
+    // What another request, a timer or I/O would need: a turn of the event loop.
+    let counting = true;
+    const spin = (): void => {
+      if (writing) turns++;
+      if (counting) setImmediate(spin);
+    };
+    spin();
+    const client = `require('node:http').get(process.argv[1], (r) => { r.resume(); r.on('end', () => process.exit(r.statusCode === 200 ? 0 : 1)); });`;
+    const ran = await runNode(['-e', client, url], { timeoutMs: 30_000 });
+    counting = false;
+    assert.equal(ran.code, 0, ran.stderr);
+    // Before, loopback's 'drain' (from process.nextTick) chained every slice: 0 turns.
+    assert.ok(turns >= 8, `the loop turned ${turns} times during the download`);
     await recorder.shutdown();
   });
 

@@ -206,9 +206,12 @@ async function writeSpans(
         first = false;
         write(items);
       }
-      // Backpressure first; otherwise still yield so a large window never blocks the loop.
-      await wait(state, needDrain ? undefined : setImmediate);
+      // Backpressure first; then yield anyway, so a large window never blocks
+      // the loop: to a fast reader on loopback, 'drain' comes from
+      // process.nextTick, and waiting for it alone never gave the loop a turn.
+      if (needDrain) await wait(state, undefined);
       needDrain = false;
+      await wait(state, setImmediate);
     }
     bytes += REQUEST_SUFFIX.length;
     // Done once the last chunk is flushed (or, with `end`, the stream has finished).
