@@ -407,11 +407,15 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
     // Any control character but a line break, or a bidirectional override.
     // eslint-disable-next-line no-control-regex -- matching control characters is the point
     const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
-    for (const file of [broken, badId]) {
+    // A file's own name, as a glob matches it.
+    const named = join(dir, 'named\u001b]0;PWNED\u0007.json');
+    await copyFile(LATENCY, named);
+    for (const file of [broken, badId, named]) {
       for (const args of [
         ['view', file],
         ['upload', file, '--endpoint', 'http://127.0.0.1:1/v1/traces'],
       ]) {
+        if (file === named && args[0] === 'view') continue;
         const run = await cli(args);
         assert.notEqual(run.code, 0);
         assert.match(run.stderr, /^flight-recorder: /);
@@ -550,6 +554,30 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       );
       assert.doesNotMatch(run.stderr, /\n\s+at /);
       assert.deepEqual((await readdir(dir)).sort(), ['a.json', 'b.json']);
+    });
+
+    test('a redirect is not followed: the upload fails, naming where it points, and nothing else is sent', async () => {
+      const sink = await startOtlpReceiver();
+      try {
+        for (const status of [301, 302, 307, 308]) {
+          const endpoint = `${sink.base}/moved/${status}`;
+          const run = await cli(['upload', LATENCY, '--endpoint', endpoint]);
+          assert.equal(run.code, 1, `${status}: ${run.stdout}${run.stderr}`);
+          assert.match(
+            run.stderr,
+            new RegExp(
+              `answered ${status} [^,]*, a redirect to ${sink.base}/v1/traces: not followed .*; the file was kept`,
+            ),
+          );
+        }
+        // Only the four POSTs: no GET after a 301 or 302, no second POST after a 307 or 308.
+        assert.deepEqual(
+          sink.requests.map((r) => `${r.method} ${r.url}`),
+          [301, 302, 307, 308].map((status) => `POST /moved/${status}`),
+        );
+      } finally {
+        await sink.close();
+      }
     });
 
     test('a mix: bad files and refusals fail, the rest go, and the summary says which succeeded', async () => {

@@ -56,8 +56,8 @@ The endpoint is --endpoint, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
 OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://localhost:4318/v1/traces.
 Headers come from OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_TRACES_HEADERS
 (key=value,key2=value2); the timeout from OTEL_EXPORTER_OTLP_TRACES_TIMEOUT or
-OTEL_EXPORTER_OTLP_TIMEOUT (ms, a decimal integer from 1 to ${MAX_DURATION_MS}; a bad
-value is named on stderr and skipped, the default is 10000).
+OTEL_EXPORTER_OTLP_TIMEOUT (ms, read as the SDK reads it, from 1 to ${MAX_DURATION_MS};
+a bad value is named on stderr and skipped, the default is 10000).
 
 Options:
   -e, --endpoint <url>  The full URL to POST to, e.g. http://localhost:4318/v1/traces
@@ -141,10 +141,12 @@ async function upload(args: string[], io: Io): Promise<number> {
     const outcome = await uploadFile(path, endpoint, headers, timeout);
     if (outcome.ok) {
       done.push(path);
-      io.out(`uploaded ${path} (${printable(outcome.detail)})\n`);
+      io.out(`uploaded ${printable(path)} (${printable(outcome.detail)})\n`);
     } else {
       failed.push(path);
-      io.err(`flight-recorder: failed ${path}: ${printable(outcome.detail)}; the file was kept\n`);
+      io.err(
+        `flight-recorder: failed ${printable(path)}: ${printable(outcome.detail)}; the file was kept\n`,
+      );
     }
   }
   const total = positionals.length;
@@ -152,7 +154,8 @@ async function upload(args: string[], io: Io): Promise<number> {
     io.out(`uploaded ${total} file${total === 1 ? '' : 's'} to ${endpoint.href}\n`);
     return EXIT_OK;
   }
-  const succeeded = done.length === 0 ? 'none succeeded' : `succeeded: ${done.join(', ')}`;
+  const succeeded =
+    done.length === 0 ? 'none succeeded' : `succeeded: ${printable(done.join(', '))}`;
   const kept = failed.length === 1 ? 'it was kept' : 'they were kept';
   io.err(
     `flight-recorder: ${failed.length} of ${total} file${total === 1 ? '' : 's'} failed to upload to ${endpoint.href}; ${kept} (${succeeded})\n`,

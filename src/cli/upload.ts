@@ -161,6 +161,10 @@ export async function uploadFile(
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
       body,
+      // Never followed: a 301/302 turns the POST into a GET (and the file is
+      // reported uploaded though nothing was sent), and a redirect may carry
+      // the headers (credentials) to another host. Reported as a failure.
+      redirect: 'manual',
       // A fraction of a ms, as the SDK takes it, waits to the next whole one.
       signal: AbortSignal.timeout(Math.ceil(timeoutMs)),
     });
@@ -171,6 +175,15 @@ export async function uploadFile(
   try {
     text = await response.text();
   } catch {}
+  if (response.status >= 300 && response.status < 400) {
+    const location = response.headers.get('location') ?? '';
+    const to = location === '' ? '' : ` to ${new URL(location, endpoint).href}`;
+    return {
+      path,
+      ok: false,
+      detail: `${endpoint.href} answered ${response.status} ${response.statusText}, a redirect${to}: not followed (it would not send the file as it is, or not there); use that endpoint`,
+    };
+  }
   if (!response.ok) {
     const reason = text.trim().replace(/\s+/g, ' ').slice(0, 200);
     return {

@@ -54,6 +54,13 @@ export async function startOtlpReceiver() {
       const body = Buffer.concat(chunks);
       const receivedAt = Date.now();
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      // `/moved/<status>` redirects to /v1/traces.
+      const moved = /^\/moved\/(3\d\d)$/.exec(req.url ?? '');
+      if (moved !== null) {
+        res.writeHead(Number(moved[1]), { location: '/v1/traces' });
+        res.end();
+        return;
+      }
       if (String(req.headers['content-type']).startsWith('application/json')) {
         try {
           for (const rs of JSON.parse(body.toString('utf8')).resourceSpans ?? []) {
