@@ -211,6 +211,25 @@ describe('writeSnapshotFile', () => {
   });
 });
 
+describe('who may read snapshot files', () => {
+  test('their owner alone: files 0600, and a directory made for them 0700', async () => {
+    const dir = path.join(tempDir(), 'made', 'here');
+    const a = await writeSnapshotFile(
+      { directory: dir },
+      snapshotFileName({ time: T0 }),
+      bytes('{}'),
+    );
+    const b = writeSnapshotFileSync(
+      { directory: dir },
+      snapshotFileName({ time: T0 + 1, trigger: 'crash' }),
+      bytes('{}'),
+    );
+    for (const file of [a, b]) assert.equal(fs.statSync(file).mode & 0o777, 0o600, file);
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(path.dirname(dir)).mode & 0o777, 0o700);
+  });
+});
+
 describe('writeSnapshotFileSync', () => {
   test('writes and prunes like the async version', () => {
     const dir = path.join(tempDir(), 'crash');

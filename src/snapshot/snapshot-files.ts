@@ -56,6 +56,12 @@ const SUFFIX = '.json';
 /** Temp files start with a dot so no listing (ours or a user's `ls`) shows them. */
 const TEMP_PREFIX = `.${PREFIX}`;
 const TEMP_SUFFIX = '.tmp';
+/**
+ * Snapshot files hold what every request did (URLs, attributes, other
+ * users' data): readable by their owner alone, and a directory made here too.
+ */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
 /** A temp file this old was left by a process that died mid-write. */
 const STALE_TEMP_MS = 10 * 60 * 1000;
 const MAX_TRIGGER_LENGTH = 64;
@@ -207,7 +213,7 @@ async function ensureDirectory(directory: string): Promise<string> {
   checkDirectory(directory);
   const dir = path.resolve(directory);
   try {
-    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
     await fsp.access(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (error) {
     throw dirError(dir, error);
@@ -285,8 +291,8 @@ async function writeFrom(
   /** What `produce` threw that is not the directory's fault (its own error, or the size bound). */
   let own: unknown;
   try {
-    await fsp.mkdir(o.directory, { recursive: true });
-    const handle = await fsp.open(temp, 'wx', 0o644);
+    await fsp.mkdir(o.directory, { recursive: true, mode: DIR_MODE });
+    const handle = await fsp.open(temp, 'wx', FILE_MODE);
     try {
       let size = 0;
       let diskError: unknown;
@@ -344,8 +350,8 @@ function writeSync(
 ): string {
   const { o, chunks, final, temp } = prepareWrite(opts, name, body);
   try {
-    fs.mkdirSync(o.directory, { recursive: true });
-    const fd = fs.openSync(temp, 'wx', 0o644);
+    fs.mkdirSync(o.directory, { recursive: true, mode: DIR_MODE });
+    const fd = fs.openSync(temp, 'wx', FILE_MODE);
     try {
       for (const chunk of chunks) {
         let off = 0;
