@@ -712,6 +712,30 @@ describe('flight-recorder CLI', { concurrency: true }, () => {
       }
     });
 
+    test("a collector's answer that never ends is read only as far as it says why", async () => {
+      // A 500 whose body keeps coming: the upload reports its start, without waiting for the rest.
+      const endless = createServer((req, res) => {
+        req.resume();
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.write('collector says no: ');
+        const more = setInterval(() => res.write('x'.repeat(16 * 1024)), 5);
+        res.on('close', () => clearInterval(more));
+      });
+      await new Promise<void>((done) => endless.listen(0, '127.0.0.1', done));
+      try {
+        const { port } = endless.address() as AddressInfo;
+        const run = await cli(
+          ['upload', LATENCY, '--endpoint', `http://127.0.0.1:${port}/v1/traces`],
+          { OTEL_EXPORTER_OTLP_TIMEOUT: '20000' },
+        );
+        assert.equal(run.code, 1);
+        assert.match(run.stderr, /answered 500 Internal Server Error: collector says no: x+;/);
+      } finally {
+        endless.closeAllConnections();
+        await new Promise((done) => endless.close(done));
+      }
+    });
+
     test('a malformed endpoint is a usage error', async () => {
       const run = await cli(['upload', LATENCY], { OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' });
       assertOneLineError(

@@ -227,16 +227,20 @@ function decode(body: unknown, path: string, bytes: number): Snapshot {
   };
 }
 
-/** Reads and decodes a snapshot file; every failure is a one-line {@link CliError}. */
-export async function readSnapshot(path: string): Promise<Snapshot> {
-  let bytes: Buffer;
+/** Reads a snapshot file's bytes, refusing one too large to hold; every failure is a one-line {@link CliError}. */
+export async function readSnapshotBytes(path: string): Promise<Buffer> {
   try {
     const { size } = await stat(path);
     if (size > MAX_FILE_BYTES) throw new CliError(`${path}: too large to read (${size} bytes)`);
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(`${path}: cannot read: ${describeFsError(error)}`);
   }
+}
+
+/** Reads and decodes a snapshot file; every failure is a one-line {@link CliError}. */
+export async function readSnapshot(path: string): Promise<Snapshot> {
+  const bytes = await readSnapshotBytes(path);
   return parseSnapshot(bytes.toString('utf8'), path);
 }

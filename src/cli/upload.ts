@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { MAX_DURATION_MS } from '../config.js';
-import { CliError, describeFsError, EXIT_USAGE } from './errors.js';
-import { parseSnapshot } from './read-snapshot.js';
+import { CliError, EXIT_USAGE } from './errors.js';
+import { parseSnapshot, readSnapshotBytes } from './read-snapshot.js';
 
 const DEFAULT_ENDPOINT = 'http://localhost:4318/v1/traces';
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -130,6 +129,30 @@ function describeFetchError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The most of a collector's answer read: its start says what went wrong, the rest is let go. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The start of `response`'s body as text, at most `max` bytes of it; '' when it cannot be read. */
+async function readAtMost(response: Response, max: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // A body cut short: what came says enough.
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+}
+
 /** POSTs one snapshot file; never throws, never touches the file. */
 export async function uploadFile(
   path: string,
@@ -138,13 +161,9 @@ export async function uploadFile(
   timeoutMs: number,
 ): Promise<UploadOutcome> {
   let body: Buffer;
-  try {
-    body = await readFile(path);
-  } catch (error) {
-    return { path, ok: false, detail: `cannot read: ${describeFsError(error)}` };
-  }
   let spans: number;
   try {
+    body = await readSnapshotBytes(path);
     // Refuse what a collector would refuse, before sending it.
     spans = parseSnapshot(body.toString('utf8'), path).spans.length;
   } catch (error) {
@@ -171,10 +190,7 @@ export async function uploadFile(
   } catch (error) {
     return { path, ok: false, detail: `${endpoint.href}: ${describeFetchError(error)}` };
   }
-  let text = '';
-  try {
-    text = await response.text();
-  } catch {}
+  const text = await readAtMost(response, MAX_ANSWER_BYTES);
   if (response.status >= 300 && response.status < 400) {
     const location = response.headers.get('location') ?? '';
     const to = location === '' ? '' : ` to ${new URL(location, endpoint).href}`;
