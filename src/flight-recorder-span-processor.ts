@@ -791,7 +791,10 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const deferred = this._waiting.deferred(traceId);
     const open = this._open.close(traceId, deferred === undefined);
     if (open === undefined) return;
-    this._closed.closed(traceId, open.firstSeq);
+    // A deferred trace lists its closed roots' records itself (a storm
+    // closes thousands so, and the flushes that follow need no scan); it is
+    // noted here once the policy lets go of it.
+    if (deferred === undefined) this._closed.closed(traceId, open.firstSeq);
     deferred?.closedRoot(open);
     if (this._coordination !== undefined && open.firstSeq >= 0) {
       this._coordination.traceClosed(traceId, open.firstSeq);
@@ -851,7 +854,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           ? this._flushed.lateMark(traceId, this._open.get(traceId))
           : undefined;
       if (mark !== undefined) this._followLate(deferred!.records(), mark);
+      const closed = deferred?.closed;
       this._waiting.dropCandidate(traceId);
+      if (closed !== undefined && this._waiting.deferred(traceId) === undefined) {
+        this._closed.closed(traceId, closed.firstSeq);
+      }
     },
     now: () => this._now(),
   };

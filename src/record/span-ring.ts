@@ -220,6 +220,19 @@ export class SpanRing {
   }
 
   /** The bytes of a live record; a view valid until the next append. */
+  /**
+   * Whether live record `seq` is of the trace whose id bytes are `want` (16),
+   * read in place: a scan for a trace's records allocates nothing.
+   */
+  isOfTrace(seq: number, want: Uint8Array): boolean {
+    const i = slotOf(seq, this.capacity);
+    const o = this._off[i]!;
+    const buf = this._buf;
+    if (this._len[i]! < 18 || buf[o] !== 0x0a || buf[o + 1] !== 0x10) return false;
+    for (let k = 0; k < 16; k++) if (buf[o + 2 + k] !== want[k]) return false;
+    return true;
+  }
+
   record(seq: number): Uint8Array {
     const i = slotOf(seq, this.capacity);
     const o = this._off[i]!;
