@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import {
-  FlightRecorderSpanProcessor,
-  type FlightRecorderOptions,
-  SNAPSHOT_ID_ATTRIBUTE,
-} from '../src/index.js';
+import { type FlightRecorderOptions, SNAPSHOT_ID_ATTRIBUTE } from '../src/index.js';
 import { ClosedTraces, MAX_CLOSED_TRACES } from '../src/record/closed-traces.js';
-import { TestExporter } from './helpers/test-exporter.js';
-import { fail, makeTracing, remoteParent, traceIdOf } from './helpers/tracing.js';
+import { tracedRecorder } from './fixtures/recorder.js';
+import { fail, remoteParent, traceIdOf } from './helpers/tracing.js';
 
 // Flushed traces are complete also when the trace is not one local root
 // open from its first span to its last: a trace served here twice in turn,
@@ -19,16 +15,7 @@ const T0 = 1_800_000_000_000;
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 function setup(options: FlightRecorderOptions = {}) {
-  const exporter = new TestExporter();
-  const recorder = new FlightRecorderSpanProcessor({
-    exporter,
-    flushScope: 'trace',
-    minAgeMs: 3_600_000,
-    exportDelayMs: 0,
-    runtimeEvents: false,
-    ...options,
-  });
-  return { exporter, recorder, ...makeTracing(recorder) };
+  return tracedRecorder({ exportDelayMs: 0, runtimeEvents: false, ...options });
 }
 
 type Tracing = ReturnType<typeof setup>;

@@ -20,6 +20,7 @@ import {
   OTHER_ROUTES,
   RouteThresholds,
 } from '../src/trigger/route-thresholds.js';
+import { tracedRecorder } from './fixtures/recorder.js';
 import { TestExporter } from './helpers/test-exporter.js';
 import {
   captureDiag,
@@ -32,16 +33,7 @@ import {
 
 const T0 = 1_800_000_000_000;
 
-function setup(options: FlightRecorderOptions = {}) {
-  const exporter = new TestExporter();
-  const recorder = new FlightRecorderSpanProcessor({
-    exporter,
-    flushScope: 'trace',
-    minAgeMs: 3_600_000,
-    ...options,
-  });
-  return { exporter, recorder, ...makeTracing(recorder) };
-}
+const setup = tracedRecorder;
 
 type Tracing = ReturnType<typeof setup>;
 
