@@ -351,7 +351,11 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       if (isLocalRoot(span)) {
         const traceId = span.spanContext().traceId;
-        this._open.start(traceId, this._flushed.get(traceId));
+        // Only a root under a remote parent can be a trace flushed here
+        // before (a retry, another call from upstream): a root with no
+        // parent starts a new trace, and skips the lookup.
+        const again = span.parentSpanContext === undefined ? undefined : this._flushed.get(traceId);
+        this._open.start(traceId, again);
         this._coordination?.rootStarted(traceId, span, parentContext);
       }
     } catch (error) {

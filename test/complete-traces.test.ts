@@ -158,25 +158,38 @@ describe('complete traces', () => {
 });
 
 describe('ClosedTraces', () => {
-  test('remembers where a closed trace began, the earliest of its hops, by the last 32 bits of its id', () => {
+  /** A trace id whose last 64 bits are `hi` and `lo` (the table's key). */
+  const id = (hi: number, lo: number) =>
+    `${'f'.repeat(16)}${hi.toString(16).padStart(8, '0')}${lo.toString(16).padStart(8, '0')}`;
+
+  test('remembers where a closed trace began, the earliest of its hops, by the last 64 bits of its id', () => {
     const closed = new ClosedTraces(1_000);
-    const a = `${'0'.repeat(24)}0000abcd`;
+    const a = id(1, 0xabcd);
     assert.equal(closed.firstSeq(a), -1);
     closed.closed(a, 40);
     closed.closed(a, 70);
     assert.equal(closed.firstSeq(a), 40, 'a second hop keeps where the first began');
-    // Another trace in the same slot pushes it out.
-    const b = `${'1'.repeat(24)}0001abcd`;
-    closed.closed(b, 90);
-    assert.equal(closed.firstSeq(b), 90);
-    assert.equal(closed.firstSeq(a), -1);
-    closed.closed('not hex!', 5);
-    assert.equal(closed.firstSeq('not hex!'), -1);
+    // The same low 32 bits, another high half: another trace.
+    assert.equal(closed.firstSeq(id(2, 0xabcd)), -1);
+    closed.closed('not hex, not hex!', 5);
+    assert.equal(closed.firstSeq('not hex, not hex!'), -1);
     closed.clear();
-    assert.equal(closed.firstSeq(b), -1);
+    assert.equal(closed.firstSeq(a), -1);
   });
 
-  test('has a slot per 4 records of the ring, a power of two from 256 to the bound', () => {
+  test('a full set gives the entry of the trace whose records began first to a newer one', () => {
+    const closed = new ClosedTraces(1_000);
+    // Low bits 0x100 apart: one set (the table has 64 sets of 4 here).
+    const traces = [0, 1, 2, 3, 4].map((n) => id(n, n * 0x100));
+    traces.slice(0, 4).forEach((t, n) => closed.closed(t, 10 + n));
+    traces.slice(0, 4).forEach((t, n) => assert.equal(closed.firstSeq(t), 10 + n));
+    closed.closed(traces[4]!, 20);
+    assert.equal(closed.firstSeq(traces[0]!), -1, 'the oldest went');
+    for (const n of [1, 2, 3]) assert.equal(closed.firstSeq(traces[n]!), 10 + n);
+    assert.equal(closed.firstSeq(traces[4]!), 20);
+  });
+
+  test('has an entry per 4 records of the ring, a power of two from 256 to the bound', () => {
     assert.equal(new ClosedTraces(1).slots, 256);
     assert.equal(new ClosedTraces(4_096).slots, 1_024);
     assert.equal(new ClosedTraces(4_097).slots, 2_048);

@@ -1,5 +1,7 @@
-/** The most closed traces remembered (12 bytes each). */
+/** The most closed traces remembered (16 bytes each). */
 export const MAX_CLOSED_TRACES = 16_384;
+/** Entries a trace may take in the table: it goes to the one of its set that was set longest ago. */
+const WAYS = 4;
 
 /**
  * Where the records of recently closed traces start in the ring, so that a
@@ -8,49 +10,69 @@ export const MAX_CLOSED_TRACES = 16_384;
  * trace (a retry, another call from upstream) that triggers after the first
  * hop ended. Without it a flush takes only the open root's records.
  *
- * A direct-mapped table in typed arrays: fixed memory (12 bytes a slot,
- * 196 KiB at most), O(1) without allocating, on every root's end. A trace
- * is known by the last 32 bits of its id; a newer trace in the same slot
- * pushes an older one out, and a trace that shares the slot's key only
- * costs a scan that finds nothing (records are matched by their whole id).
+ * A 4-way set-associative table in typed arrays: fixed memory (16 bytes an
+ * entry, 256 KiB at most), O(1) without allocating, on every root's end. A
+ * trace is known by the last 64 bits of its id; a newer trace in a full set
+ * pushes out the one whose records began first, so an entry lasts about as
+ * many closed traces as the table has entries. A trace that shares another's
+ * key only costs a scan that finds nothing: records are matched by their
+ * whole id.
  */
 export class ClosedTraces {
-  private readonly _keys: Uint32Array;
-  /** The first record's sequence number, -1 for an empty slot. */
+  private readonly _hi: Uint32Array;
+  private readonly _lo: Uint32Array;
+  /** The first record's sequence number, -1 for an empty entry. */
   private readonly _seqs: Float64Array;
-  private readonly _mask: number;
+  /** Sets less one: a set's first entry is `(lo & _setMask) * WAYS`. */
+  private readonly _setMask: number;
 
-  /** About one slot per `recordsPerSlot` records the ring holds, a power of two, 256 to {@link MAX_CLOSED_TRACES}. */
-  constructor(ringCapacity: number, recordsPerSlot = 4) {
-    let slots = 256;
-    while (slots < MAX_CLOSED_TRACES && slots * recordsPerSlot < ringCapacity) slots *= 2;
-    this._keys = new Uint32Array(slots);
-    this._seqs = new Float64Array(slots).fill(-1);
-    this._mask = slots - 1;
+  /** About one entry per `recordsPerEntry` records the ring holds, a power of two, 256 to {@link MAX_CLOSED_TRACES}. */
+  constructor(ringCapacity: number, recordsPerEntry = 4) {
+    let entries = 256;
+    while (entries < MAX_CLOSED_TRACES && entries * recordsPerEntry < ringCapacity) entries *= 2;
+    this._hi = new Uint32Array(entries);
+    this._lo = new Uint32Array(entries);
+    this._seqs = new Float64Array(entries).fill(-1);
+    this._setMask = entries / WAYS - 1;
   }
 
-  /** How many slots the table has. */
+  /** How many traces the table holds at most. */
   get slots(): number {
-    return this._mask + 1;
+    return this._seqs.length;
   }
 
   /** A local root of `traceId` closed; its trace's records start at `firstSeq`. */
   closed(traceId: string, firstSeq: number): void {
-    const key = keyOf(traceId);
-    if (key < 0 || firstSeq < 0) return;
-    const slot = key & this._mask;
-    // A trace that closes again (its second hop) keeps where its first began.
-    if (this._keys[slot] === key && this._seqs[slot]! >= 0 && this._seqs[slot]! <= firstSeq) return;
-    this._keys[slot] = key;
-    this._seqs[slot] = firstSeq;
+    if (firstSeq < 0 || !readKey(traceId)) return;
+    const hi = key[0]!;
+    const lo = key[1]!;
+    const seqs = this._seqs;
+    const at = (lo & this._setMask) * WAYS;
+    let victim = at;
+    for (let i = at; i < at + WAYS; i++) {
+      const seq = seqs[i]!;
+      if (seq >= 0 && this._lo[i] === lo && this._hi[i] === hi) {
+        // A trace that closes again (its second hop) keeps where its first began.
+        if (firstSeq < seq) seqs[i] = firstSeq;
+        return;
+      }
+      if (seq < seqs[victim]!) victim = i;
+    }
+    this._hi[victim] = hi;
+    this._lo[victim] = lo;
+    seqs[victim] = firstSeq;
   }
 
   /** Where the records of `traceId` start, when a local root of it closed recently; else -1. */
   firstSeq(traceId: string): number {
-    const key = keyOf(traceId);
-    if (key < 0) return -1;
-    const slot = key & this._mask;
-    return this._keys[slot] === key ? this._seqs[slot]! : -1;
+    if (!readKey(traceId)) return -1;
+    const hi = key[0]!;
+    const lo = key[1]!;
+    const at = (lo & this._setMask) * WAYS;
+    for (let i = at; i < at + WAYS; i++) {
+      if (this._seqs[i]! >= 0 && this._lo[i] === lo && this._hi[i] === hi) return this._seqs[i]!;
+    }
+    return -1;
   }
 
   clear(): void {
@@ -58,17 +80,29 @@ export class ClosedTraces {
   }
 }
 
-/** The last 8 hex digits of a trace id as a uint32, or -1 when they are not hex. */
-function keyOf(traceId: string): number {
+/** The key {@link readKey} reads: the id's last 64 bits, as two uint32 (high, low). */
+const key = new Uint32Array(2);
+
+/** Reads the last 16 hex digits of a trace id into {@link key}; false when they are not hex. */
+function readKey(traceId: string): boolean {
   const n = traceId.length;
-  if (n < 8) return -1;
-  let key = 0;
-  for (let i = n - 8; i < n; i++) {
-    const c = traceId.charCodeAt(i);
-    const d =
-      c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
-    if (d < 0) return -1;
-    key = (key << 4) | d;
+  if (n < 16) return false;
+  for (let half = 0; half < 2; half++) {
+    let word = 0;
+    for (let i = n - 16 + half * 8; i < n - 8 + half * 8; i++) {
+      const c = traceId.charCodeAt(i);
+      const d =
+        c >= 48 && c <= 57
+          ? c - 48
+          : c >= 97 && c <= 102
+            ? c - 87
+            : c >= 65 && c <= 70
+              ? c - 55
+              : -1;
+      if (d < 0) return false;
+      word = (word << 4) | d;
+    }
+    key[half] = word >>> 0;
   }
-  return key >>> 0;
+  return true;
 }

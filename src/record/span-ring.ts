@@ -219,7 +219,6 @@ export class SpanRing {
     return this._dicts[(this._state[slotOf(seq, this.capacity)]! & DICT_ODD) === 0 ? 0 : 1];
   }
 
-  /** The bytes of a live record; a view valid until the next append. */
   /**
    * Whether live record `seq` is of the trace whose id bytes are `want` (16),
    * read in place: a scan for a trace's records allocates nothing.
@@ -233,6 +232,7 @@ export class SpanRing {
     return true;
   }
 
+  /** The bytes of a live record; a view valid until the next append. */
   record(seq: number): Uint8Array {
     const i = slotOf(seq, this.capacity);
     const o = this._off[i]!;
