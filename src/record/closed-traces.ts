@@ -1,3 +1,5 @@
+import { nibble } from './span-encoder.js';
+
 /** The most closed traces remembered (16 bytes each). */
 export const MAX_CLOSED_TRACES = 16_384;
 /** Entries a trace may take in the table: it goes to the one of its set that was set longest ago. */
@@ -90,15 +92,7 @@ function readKey(traceId: string): boolean {
   for (let half = 0; half < 2; half++) {
     let word = 0;
     for (let i = n - 16 + half * 8; i < n - 8 + half * 8; i++) {
-      const c = traceId.charCodeAt(i);
-      const d =
-        c >= 48 && c <= 57
-          ? c - 48
-          : c >= 97 && c <= 102
-            ? c - 87
-            : c >= 65 && c <= 70
-              ? c - 55
-              : -1;
+      const d = nibble(traceId.charCodeAt(i));
       if (d < 0) return false;
       word = (word << 4) | d;
     }

@@ -85,7 +85,8 @@ for (let c = 0; c < 6; c++) {
   NIBBLE[65 + c] = 10 + c;
 }
 
-function nibble(c: number): number {
+/** The value of hex digit `c` (a char code), -1 for anything else. */
+export function nibble(c: number): number {
   return c < 256 ? NIBBLE[c]! : -1;
 }
 
