@@ -101,7 +101,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
   private readonly _open: OpenTraces;
   /** Where recently closed traces' records start: a later trigger of theirs takes them too. */
   private readonly _closed: ClosedTraces;
-  private readonly _flushed = new FlushedTraces();
+  private readonly _flushed: FlushedTraces;
   /** Triggers not flushed yet: waiting for a local root to end, or deferred by the policy. */
   private readonly _waiting: WaitingTriggers;
   private readonly _flusher: Flusher;
@@ -201,6 +201,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     this._ring = new SpanRing(ringBytes, capacity, new SpanEncoder(), this._counters);
     this._open = new OpenTraces(this._ring, this._counters);
     this._closed = new ClosedTraces(capacity);
+    this._flushed = new FlushedTraces(this._closed);
     this._waiting = new WaitingTriggers(this._open, this._ring);
     if (!o.disabled) {
       this._sink =
@@ -352,9 +353,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       if (isLocalRoot(span)) {
         const traceId = span.spanContext().traceId;
         // Only a root under a remote parent can be a trace flushed here
-        // before (a retry, another call from upstream): a root with no
-        // parent starts a new trace, and skips the lookup.
-        const again = span.parentSpanContext === undefined ? undefined : this._flushed.get(traceId);
+        // before (a retry, another call from upstream), by its own flush or
+        // a window flush: a root with no parent starts a new trace, and
+        // skips the lookup.
+        const again =
+          span.parentSpanContext === undefined
+            ? undefined
+            : this._flushed.lateMark(traceId, undefined);
         this._open.start(traceId, again);
         this._coordination?.rootStarted(traceId, span, parentContext);
       }

@@ -155,6 +155,62 @@ describe('complete traces', () => {
     assert.deepEqual(buffered(t), []);
     await t.recorder.shutdown();
   });
+
+  test('a child that ends after a window flush took its closed trace follows that flush', async () => {
+    const t = setup({ triggers: [] });
+    const root = t.start('GET /orders', T0);
+    const job = t.start('background job', T0 + 1, root);
+    t.start('db', T0 + 1, root).end(T0 + 2);
+    root.end(T0 + 3);
+    await t.recorder.snapshot('manual');
+    job.end(T0 + 20);
+    await t.recorder.forceFlush();
+    const mark = exported(t, traceIdOf(root))[0]!.split(' ').at(-1)!;
+    assert.deepEqual(
+      exported(t, traceIdOf(root)),
+      ['GET /orders', 'background job', 'db'].map((n) => `${n} ${mark}`).sort(),
+    );
+    assert.deepEqual(buffered(t, traceIdOf(root)), []);
+    assert.equal(t.recorder.stats().spansLate, 1);
+    await t.recorder.shutdown();
+  });
+
+  test('a hop that comes after a window flush took its closed trace follows that flush, and one that fails after it flushes once more', async () => {
+    const t = setup({ flushScope: 'window', minFlushIntervalMs: 60_000 });
+    hop(t, 'first', T0);
+    await t.recorder.snapshot('manual');
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    hop(t, 'retry', T0 + 10);
+    await t.recorder.forceFlush();
+    assert.deepEqual(buffered(t), [], 'the retry went out as late spans');
+    assert.deepEqual(
+      exported(t),
+      ['first', 'first child', 'retry', 'retry child'].map((n) => `${n} ${mark}`).sort(),
+    );
+    // A window flush is not the trace's own: a hop that fails still triggers.
+    hop(t, 'third', T0 + 20, true);
+    await t.recorder.forceFlush();
+    assert.deepEqual(t.recorder.stats().triggers, { manual: 1, error: 1 });
+    assert.equal(t.exporter.spans.length, 6, 'no span went out twice');
+    await t.recorder.shutdown();
+  });
+
+  test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {
+    const t = setup({ triggers: [], minAgeMs: 1_000 });
+    const root = t.start('GET /orders', T0);
+    const job = t.start('background job', T0 + 1, root);
+    root.end(T0 + 3);
+    // A later span ages the trace's records out of the ring.
+    mock.timers.tick(5_000);
+    t.start('later', T0 + 5_000).end(T0 + 5_001);
+    assert.deepEqual(buffered(t, traceIdOf(root)), []);
+    await t.recorder.snapshot('manual');
+    job.end(T0 + 5_002);
+    await t.recorder.forceFlush();
+    assert.deepEqual(exported(t, traceIdOf(root)), []);
+    assert.deepEqual(buffered(t, traceIdOf(root)), ['background job']);
+    await t.recorder.shutdown();
+  });
 });
 
 describe('ClosedTraces', () => {

@@ -241,8 +241,14 @@ describe('coordination with breadcrumbs over a real Redis', { skip: skipWithoutR
         const t2 = Date.now();
         const two = request(a, b, c, t2);
         two.roots[2]!.setStatus({ code: SpanStatusCode.ERROR }).end(t2 + 5);
-        await until(() => b.recorder['_flushed'].get(two.trace) !== undefined, 'B to hear of it');
-        await until(() => a.recorder['_flushed'].get(two.trace) !== undefined, 'A to hear of it');
+        await until(
+          () => b.recorder['_flushed'].lateMark(two.trace, undefined) !== undefined,
+          'B to hear of it',
+        );
+        await until(
+          () => a.recorder['_flushed'].lateMark(two.trace, undefined) !== undefined,
+          'A to hear of it',
+        );
         two.roots[1]!.end(t2 + 8);
         two.roots[0]!.end(t2 + 10);
         await until(

@@ -1,4 +1,5 @@
 import type { FlushMark } from '../marks.js';
+import type { ClosedTraces } from '../record/closed-traces.js';
 import type { OpenTrace } from '../record/open-traces.js';
 
 /** How many flushed trace ids are remembered so their late spans follow them. */
@@ -12,21 +13,21 @@ export const MAX_WINDOW_FLUSHES = 16;
  * marks. Bounded: the oldest remembered goes first. A flush adds one entry
  * (the triggering trace) and a closing root one more (a trace a window flush
  * took while open): never a walk over the window. Of window flushes, the last
- * {@link MAX_WINDOW_FLUSHES} marks are remembered with the sequence number
- * the ring had then (a trace open across several follows the first that took
- * its records), and every one's mark is recognized as a window flush's (held
- * weakly).
+ * {@link MAX_WINDOW_FLUSHES} marks are remembered with the sequence numbers
+ * of the records they took (a trace open across several follows the first
+ * that took its records; a trace whose local roots had all closed, found in
+ * the closed traces, the one that took its first record), and every one's
+ * mark is recognized as a window flush's (held weakly).
  */
 export class FlushedTraces {
   private readonly _marks = new Map<string, FlushMark>();
   /** The marks of window flushes (a trace a window flush took part of may still trigger). */
   private readonly _windowMarks = new WeakSet<FlushMark>();
-  /** The last window flushes, oldest first: records before each `seq` (and after the one before) left with its mark. */
-  private readonly _windows: { mark: FlushMark; seq: number }[] = [];
+  /** The last window flushes, oldest first: the live records from `from` to before `seq` left with its mark. */
+  private readonly _windows: { mark: FlushMark; from: number; seq: number }[] = [];
 
-  get(traceId: string): FlushMark | undefined {
-    return this._marks.size === 0 ? undefined : this._marks.get(traceId);
-  }
+  /** `closed`: where recently closed traces' records begin, to tell whether a window flush took them. */
+  constructor(private readonly _closed?: ClosedTraces) {}
 
   set(traceId: string, mark: FlushMark): void {
     this._marks.delete(traceId);
@@ -36,11 +37,11 @@ export class FlushedTraces {
     }
   }
 
-  /** A window flush with `mark` took every record before `seq`. */
-  windowTook(mark: FlushMark, seq: number): void {
+  /** A window flush with `mark` took every live record from `from` to before `seq`. */
+  windowTook(mark: FlushMark, from: number, seq: number): void {
     this._windowMarks.add(mark);
     const windows = this._windows;
-    windows.push({ mark, seq });
+    windows.push({ mark, from, seq });
     if (windows.length > MAX_WINDOW_FLUSHES) windows.shift();
   }
 
@@ -59,7 +60,16 @@ export class FlushedTraces {
       for (const w of windows) if (open.firstSeq < w.seq) return w.mark;
       return undefined;
     }
-    return this._marks.size === 0 ? undefined : this._marks.get(traceId);
+    const mark = this._marks.size === 0 ? undefined : this._marks.get(traceId);
+    if (mark !== undefined || this._windows.length === 0 || this._closed === undefined) {
+      return mark;
+    }
+    // Its local roots had all closed when a window flush took its records:
+    // the flush that took its first one.
+    const first = this._closed.firstSeq(traceId);
+    if (first < 0) return undefined;
+    for (const w of this._windows) if (first >= w.from && first < w.seq) return w.mark;
+    return undefined;
   }
 
   /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */

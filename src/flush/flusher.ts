@@ -136,8 +136,9 @@ export class Flusher {
       this._lastWindowFlush = now;
       // The ring itself goes to the export queue, in O(1); the recorder
       // starts a new one. Open traces' later spans follow this flush.
+      const from = ring.headSeq;
       run = ring.detach(mark);
-      this._p.flushed.windowTook(mark, ring.tailSeq);
+      this._p.flushed.windowTook(mark, from, ring.tailSeq);
       // The deferred traces' records went with the window, and (their local
       // roots ended) what of theirs ends later follows it.
       for (const id of this._p.waiting.windowFlushed()) this._p.flushed.set(id, mark);
