@@ -352,15 +352,16 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       if (isLocalRoot(span)) {
         const traceId = span.spanContext().traceId;
-        // Only a root under a remote parent can be a trace flushed here
-        // before (a retry, another call from upstream), by its own flush or
-        // a window flush: a root with no parent starts a new trace, and
-        // skips the lookup.
-        const again =
-          span.parentSpanContext === undefined
-            ? undefined
-            : this._flushed.lateMark(traceId, undefined);
-        this._open.start(traceId, again);
+        // Only a root under a remote parent can be a trace served here
+        // before (a retry, another call from upstream), and flushed by its
+        // own flush or a window flush, or taken by a window flush while this
+        // hop is open: a root with no parent starts a new trace, and skips
+        // the lookups.
+        if (span.parentSpanContext === undefined) this._open.start(traceId);
+        else {
+          const closedFirst = this._closed.firstSeq(traceId);
+          this._open.start(traceId, this._flushed.startMark(traceId, closedFirst), closedFirst);
+        }
         this._coordination?.rootStarted(traceId, span, parentContext);
       }
     } catch (error) {

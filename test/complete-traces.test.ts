@@ -195,6 +195,24 @@ describe('complete traces', () => {
     await t.recorder.shutdown();
   });
 
+  test('a hop open, with nothing ended yet, when a window flush took the hop before it: its spans follow that flush', async () => {
+    const t = setup({ flushScope: 'window', minFlushIntervalMs: 60_000 });
+    hop(t, 'first', T0);
+    const root = t.start('second', T0 + 10, remoteParent(TRACE));
+    const child = t.start('second child', T0 + 10, root);
+    await t.recorder.snapshot('manual');
+    child.end(T0 + 11);
+    root.end(T0 + 12);
+    await t.recorder.forceFlush();
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    assert.deepEqual(buffered(t), [], 'the second hop went out as late spans');
+    assert.deepEqual(
+      exported(t),
+      ['first', 'first child', 'second', 'second child'].map((n) => `${n} ${mark}`).sort(),
+    );
+    await t.recorder.shutdown();
+  });
+
   test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {
     const t = setup({ triggers: [], minAgeMs: 1_000 });
     const root = t.start('GET /orders', T0);

@@ -9,7 +9,13 @@ import { ClosedTraces } from '../src/record/closed-traces.js';
 import type { OpenTrace } from '../src/record/open-traces.js';
 
 const trace = (n: number) => n.toString(16).padStart(32, '0');
-const open = (firstSeq: number): OpenTrace => ({ roots: 1, seqs: [], firstSeq, mark: undefined });
+const open = (firstSeq: number, closedFirst = -1): OpenTrace => ({
+  roots: 1,
+  seqs: [],
+  firstSeq,
+  closedFirst,
+  mark: undefined,
+});
 
 test('a late span follows its trace flush, and not a window flush as a trace flush', () => {
   const flushed = new FlushedTraces();
@@ -94,4 +100,20 @@ test('a closed trace follows the window flush that took its first record, and no
   early.windowTook(w1, 5, 10);
   assert.equal(early.lateMark(trace(1), undefined), undefined);
   assert.equal(early.lateMark(trace(4), undefined), w1);
+});
+
+test('an open hop follows the window flush that took the closed hops before it', () => {
+  const flushed = new FlushedTraces(new ClosedTraces(1024));
+  const w = { snapshotId: 'w', trigger: 'manual' };
+  flushed.windowTook(w, 2, 10);
+  // No record of its own yet when the window went, and its earlier hops began at 4.
+  assert.equal(flushed.lateMark(trace(1), open(12, 4)), w);
+  assert.equal(flushed.lateMark(trace(1), open(-1, 4)), w);
+  // Hops that began before what the window took (aged out), or after it, or none.
+  assert.equal(flushed.lateMark(trace(1), open(12, 1)), undefined);
+  assert.equal(flushed.lateMark(trace(1), open(12, 10)), undefined);
+  assert.equal(flushed.lateMark(trace(1), open(12)), undefined);
+  // A hop that starts after the window flush is given its mark at once.
+  assert.equal(flushed.startMark(trace(1), 4), w);
+  assert.equal(flushed.startMark(trace(1), 11), undefined);
 });

@@ -52,21 +52,40 @@ export class FlushedTraces {
   lateMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
     if (open !== undefined) {
       if (open.mark !== undefined) return open.mark;
-      // A window flush took the records it had then: the first that took any.
-      // (Most open traces began after the last one: one compare on the hot path.)
       const windows = this._windows;
       const n = windows.length;
-      if (open.firstSeq < 0 || n === 0 || open.firstSeq >= windows[n - 1]!.seq) return undefined;
-      for (const w of windows) if (open.firstSeq < w.seq) return w.mark;
-      return undefined;
+      if (n === 0) return undefined;
+      const last = windows[n - 1]!.seq;
+      // A window flush took the records it had then: the first that took any.
+      // (Most open traces began after the last one: two compares on the hot path.)
+      if (open.firstSeq >= 0 && open.firstSeq < last) {
+        for (const w of windows) if (open.firstSeq < w.seq) return w.mark;
+      }
+      // Or it took the hops of the trace that had closed when this one began.
+      return open.closedFirst >= 0 && open.closedFirst < last
+        ? this._windowOf(open.closedFirst)
+        : undefined;
     }
     const mark = this._marks.size === 0 ? undefined : this._marks.get(traceId);
     if (mark !== undefined || this._windows.length === 0 || this._closed === undefined) {
       return mark;
     }
-    // Its local roots had all closed when a window flush took its records:
-    // the flush that took its first one.
-    const first = this._closed.firstSeq(traceId);
+    // Its local roots had all closed when a window flush took its records.
+    return this._windowOf(this._closed.firstSeq(traceId));
+  }
+
+  /**
+   * The flush for a hop of `traceId` that starts now: the flush that took the
+   * trace, if one did. `closedFirst` is where its closed hops' records begin
+   * (-1 when none is known).
+   */
+  startMark(traceId: string, closedFirst: number): FlushMark | undefined {
+    const mark = this._marks.size === 0 ? undefined : this._marks.get(traceId);
+    return mark ?? this._windowOf(closedFirst);
+  }
+
+  /** The window flush that took the closed trace whose records began at `first`, if one did. */
+  private _windowOf(first: number): FlushMark | undefined {
     if (first < 0) return undefined;
     for (const w of this._windows) if (first >= w.from && first < w.seq) return w.mark;
     return undefined;

@@ -15,6 +15,13 @@ export interface OpenTrace {
   seqs: number[];
   /** The first record's sequence number, -1 before any. */
   firstSeq: number;
+  /**
+   * Where the trace's records begin from hops of it that closed here before
+   * this one started (a second call from upstream), -1 when none did or the
+   * root has no remote parent: a window flush that took those takes this
+   * hop's spans too.
+   */
+  closedFirst: number;
   /** The flush that took this trace's spans, so the next ones follow it. */
   mark: FlushMark | undefined;
 }
@@ -46,15 +53,16 @@ export class OpenTraces {
   /**
    * A local root of the trace started. `mark` is the flush that took the
    * trace already, if one did: a trace that enters again (a retry, another
-   * call from upstream) follows it.
+   * call from upstream) follows it. `closedFirst`: where its closed hops'
+   * records begin, -1 when none is known.
    */
-  start(traceId: string, mark?: FlushMark): void {
+  start(traceId: string, mark?: FlushMark, closedFirst = -1): void {
     const open = this._traces.get(traceId);
     if (open !== undefined) {
       open.roots++;
       return;
     }
-    this._traces.set(traceId, { roots: 1, seqs: [], firstSeq: -1, mark });
+    this._traces.set(traceId, { roots: 1, seqs: [], firstSeq: -1, closedFirst, mark });
     if (this._traces.size > MAX_OPEN_TRACES) {
       const [oldest, trace] = this._traces.entries().next().value as [string, OpenTrace];
       this._traces.delete(oldest);
