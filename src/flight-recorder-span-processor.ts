@@ -846,10 +846,12 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         return true;
       }
       const seqs = this._waiting.deferred(traceId)?.records(reason);
-      const open = this._open.get(traceId);
       const ring = this._ring;
+      // Its own records, else what its open and closed hops left (a scan
+      // only when the first are gone).
       const any =
-        (seqs ?? []).some((s) => ring.isLive(s)) || (open?.seqs ?? []).some((s) => ring.isLive(s));
+        (seqs ?? []).some((s) => ring.isLive(s)) ||
+        (this._heldRecords(traceId, undefined)?.length ?? 0) > 0;
       if (any) this._flusher.flush(reason, this._now(), traceId, undefined, seqs, true, evidence);
       this._waiting.forget(traceId);
       return any;

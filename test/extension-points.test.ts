@@ -57,6 +57,19 @@ test('a trigger policy that suppresses leaves the trace in the ring; one that de
   }
 });
 
+test('the host flushes a trace the policy never deferred, from what its closed hops left in the ring', async () => {
+  const t = setup();
+  t.recorder._policy = policy('suppress');
+  const root = t.start('GET /a', T0);
+  t.start('db', T0, root).end(T0 + 1);
+  root.end(T0 + 2);
+  assert.equal(t.recorder._host.flushTrace(traceIdOf(root), 'error'), true);
+  await t.recorder.forceFlush();
+  assert.deepEqual(names(t.exporter.spans), ['GET /a', 'db']);
+  assert.equal(t.recorder._host.flushTrace(traceIdOf(root), 'error'), false, 'nothing left');
+  await t.recorder.shutdown();
+});
+
 test('flush contributors see the spans leaving and add spans exported with the same marks; a throw stays inside', async () => {
   const diagnostics = captureDiag();
   try {
