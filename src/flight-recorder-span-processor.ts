@@ -264,6 +264,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       this._coordination = startCoordination(coordination!, {
         heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
+        // A trace whose trigger waits for the policy is not in the closed
+        // table until the policy lets go of it: its own closed roots say.
+        closedFirst: (traceId) => {
+          const first = this._closed.firstSeq(traceId);
+          return first >= 0 ? first : (this._waiting.deferred(traceId)?.closed?.firstSeq ?? -1);
+        },
+        forgetClosed: (traceId) => this._closed.forget(traceId),
         // Also when the trace is still being served here with nothing ended
         // (a trigger from downstream): its spans that end from now on
         // follow the mark, and its log records go now and later with it.
@@ -806,9 +813,6 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     // noted here once the policy lets go of it.
     if (deferred === undefined) this._closed.closed(traceId, open.firstSeq);
     deferred?.closedRoot(open);
-    if (this._coordination !== undefined && open.firstSeq >= 0) {
-      this._coordination.traceClosed(traceId, open.firstSeq);
-    }
     // Its spans that end from now on still follow the flush that took it.
     const mark = this._flushed.lateMark(traceId, open);
     if (mark !== undefined) this._flushed.set(traceId, mark);

@@ -261,6 +261,13 @@ describe('ClosedTraces', () => {
     assert.equal(closed.firstSeq(traces[0]!), -1, 'the oldest went');
     for (const n of [1, 2, 3]) assert.equal(closed.firstSeq(traces[n]!), 10 + n);
     assert.equal(closed.firstSeq(traces[4]!), 20);
+    // A trace forgotten (its records are all gone) frees its entry, and no other.
+    closed.forget(traces[2]!);
+    assert.equal(closed.firstSeq(traces[2]!), -1);
+    for (const n of [1, 3]) assert.equal(closed.firstSeq(traces[n]!), 10 + n);
+    closed.closed(traces[0]!, 30);
+    assert.equal(closed.firstSeq(traces[0]!), 30, 'into the freed entry');
+    assert.equal(closed.firstSeq(traces[1]!), 11);
   });
 
   test('has an entry per 4 records of the ring, a power of two from 256 to the bound', () => {

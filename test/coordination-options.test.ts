@@ -20,7 +20,7 @@ import { FlightRecorderSpanProcessor } from '../src/flight-recorder-span-process
 import { makeLogging } from './helpers/logs.js';
 import { runNode } from './helpers/process.js';
 import { TestExporter } from './helpers/test-exporter.js';
-import { makeTracing, remoteParent } from './helpers/tracing.js';
+import { fail, makeTracing, remoteParent } from './helpers/tracing.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/coordination-loads.ts', import.meta.url));
 
@@ -144,6 +144,8 @@ describe('coordination: options, messages, the receiving side', () => {
     const flushed: [string, FlushMark][] = [];
     const host: CoordinationHost = {
       heldRecords: (t) => (held.has(t) ? [1] : undefined),
+      closedFirst: () => -1,
+      forgetClosed: () => {},
       flushRemote: (t, mark) => {
         flushed.push([t, mark]);
         held.delete(t);
@@ -183,23 +185,27 @@ describe('coordination: options, messages, the receiving side', () => {
     const now = 1_000;
     let scans = 0;
     const gone = 'f'.repeat(32);
+    /** The closed traces, with where their records start (the recorder's closed-trace table). */
+    const closed = new Map<string, number>();
     const host: CoordinationHost = {
       // Finding a closed trace's records scans the ring from its first one.
       heldRecords: (t, firstSeq) => {
-        if (firstSeq !== undefined) scans++;
-        return firstSeq === undefined || t === gone ? undefined : [firstSeq];
+        if (firstSeq !== undefined && firstSeq >= 0) scans++;
+        return firstSeq === undefined || firstSeq < 0 || t === gone ? undefined : [firstSeq];
       },
+      closedFirst: (t) => closed.get(t) ?? -1,
+      forgetClosed: (t) => closed.delete(t),
       flushRemote: () => {},
       now: () => now,
     };
     const c = offlineCoordinator(host, { redis: 'redis://127.0.0.1:1', remoteFlushesPerSecond: 2 });
     const msg = (trace: string) =>
       encodeMessage({ trace, snapshot: 's1', trigger: 'error', service: 'x', instance: 'other' });
-    c.traceClosed(gone, 0);
+    closed.set(gone, 0);
     for (let k = 0; k < 5; k++) c.receive(msg(gone));
     assert.equal(scans, 1, 'records gone: later messages about it need no scan');
     const traces = Array.from({ length: 100 }, (_, i) => (i + 1).toString(16).padStart(32, '0'));
-    for (const t of traces) c.traceClosed(t, 10);
+    for (const t of traces) closed.set(t, 10);
     for (const t of traces) c.receive(msg(t));
     assert.equal(c.counters.flushes, 2);
     assert.equal(c.counters.refused, 98);
@@ -211,6 +217,8 @@ describe('coordination: options, messages, the receiving side', () => {
     let now = 1_000;
     const host: CoordinationHost = {
       heldRecords: () => undefined,
+      closedFirst: () => -1,
+      forgetClosed: () => {},
       flushRemote: () => {},
       now: () => now,
     };
@@ -257,6 +265,8 @@ describe('coordination: options, messages, the receiving side', () => {
     const flushed: string[] = [];
     const host: CoordinationHost = {
       heldRecords: (t) => (open.has(t) ? [] : undefined),
+      closedFirst: () => -1,
+      forgetClosed: () => {},
       flushRemote: (t) => flushed.push(t),
       now: () => now,
     };
@@ -293,6 +303,56 @@ describe('coordination: options, messages, the receiving side', () => {
     root(flood.at(-1)!);
     assert.deepEqual(flushed, [late, flood.at(-1)]);
     c.close();
+  });
+
+  test('a remote trigger of a trace whose own trigger waits for the policy here (a storm), its root ended, flushes what it holds', async () => {
+    const exporter = new TestExporter();
+    const recorder = new FlightRecorderSpanProcessor({
+      exporter,
+      triggers: ['error'],
+      flushScope: 'trace',
+      exportDelayMs: 0,
+      maxTracesPerSecond: 1,
+      runtimeEvents: false,
+      // Never connects: the test hands the coordinator its message.
+      coordination: { redis: 'redis://127.0.0.1:1' },
+    });
+    const t = makeTracing(recorder, undefined, 'svc-b');
+    try {
+      // The first errors spend the half burst; the next waits for the policy (200 ms).
+      for (let i = 0; i < 2; i++) fail(t.start('GET /warm', Date.now())).end();
+      const traceId = '6'.repeat(32);
+      const root = fail(t.start('GET /b', Date.now(), remoteParent(traceId)));
+      t.start('query', Date.now(), root).end();
+      root.end();
+      assert.ok(
+        recorder['_waiting'].deferred(traceId) !== undefined,
+        'GET /b waits for the policy',
+      );
+      recorder['_coordination']!.receive(
+        encodeMessage({
+          trace: traceId,
+          snapshot: 'abababababababab',
+          trigger: 'error',
+          service: 'svc-a',
+          instance: 'other',
+        }),
+      );
+      assert.equal(recorder.stats().remoteFlushes, 1);
+      await recorder.forceFlush();
+      assert.deepEqual(
+        exporter.spans
+          .filter((s) => s.spanContext().traceId === traceId)
+          .map((s) => [s.name, s.attributes['flight_recorder.snapshot.id']])
+          .sort(),
+        [
+          ['GET /b', 'abababababababab'],
+          ['query', 'abababababababab'],
+        ],
+      );
+    } finally {
+      await recorder.shutdown();
+    }
   });
 
   test('a remote trigger while the trace is being served here, nothing ended yet, ships its log records now and later, and its spans', async () => {
@@ -373,6 +433,8 @@ describe('coordination: options, messages, the receiving side', () => {
   test('breadcrumbs: what the remembered breadcrumbs take is bounded, whatever names clients send', () => {
     const host: CoordinationHost = {
       heldRecords: () => undefined,
+      closedFirst: () => -1,
+      forgetClosed: () => {},
       flushRemote: () => {},
       now: () => 1_000,
     };
@@ -411,6 +473,8 @@ describe('coordination: options, messages, the receiving side', () => {
     const held = new Set(['1'.repeat(32), '2'.repeat(32)]);
     const host: CoordinationHost = {
       heldRecords: (t) => (held.has(t) ? [1] : undefined),
+      closedFirst: () => -1,
+      forgetClosed: () => {},
       flushRemote: () => {},
       now: () => 1_000,
     };

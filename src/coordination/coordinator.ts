@@ -9,8 +9,6 @@ import { type RedisClientLike, RedisLink } from './redis-link.js';
 
 /** How many trace ids are remembered as acted on, so each is acted on once. */
 export const MAX_SEEN_TRACES = 4_096;
-/** How many closed traces are remembered with where their records start. */
-export const MAX_CLOSED_TRACES = 16_384;
 /** How many traces' breadcrumbs (their upstream services) are remembered. */
 export const MAX_TRACE_BREADCRUMBS = 16_384;
 /**
@@ -46,6 +44,13 @@ export interface CoordinationHost {
    * with nothing ended yet; undefined when it holds nothing of it.
    */
   heldRecords(traceId: string, firstSeq: number | undefined): number[] | undefined;
+  /**
+   * Where the records of `traceId` start in the ring when a local root of it
+   * closed recently; -1 otherwise. O(1): no scan.
+   */
+  closedFirst(traceId: string): number;
+  /** The closed trace's records are all gone: later lookups of it need no scan. */
+  forgetClosed(traceId: string): void;
   /**
    * Flushes `records` and whatever else the trace's open roots hold, under
    * `mark` (trace scope), and remembers the mark so the trace's spans that
@@ -88,8 +93,6 @@ export class Coordinator {
   private readonly _seen = new Set<string>();
   /** Breadcrumbs: traces whose trigger this service passed on (once each). */
   private readonly _passed = new Set<string>();
-  /** Closed traces: where each one's records start in the ring, for a remote flush. */
-  private readonly _closed = new Map<string, number>();
   private readonly _link: RedisLink;
   private _tokens: number;
   private _refilled: number;
@@ -267,13 +270,6 @@ export class Coordinator {
     });
   }
 
-  /** A local root of `traceId` closed; its records start at `firstSeq`. */
-  traceClosed(traceId: string, firstSeq: number): void {
-    const closed = this._closed;
-    if (!closed.has(traceId)) closed.set(traceId, firstSeq);
-    if (closed.size > MAX_CLOSED_TRACES) closed.delete(closed.keys().next().value as string);
-  }
-
   /**
    * A message from `channel` (with breadcrumbs, one of this service's:
    * `:to:<self>` from a service downstream, `:after:<name>` from one
@@ -289,9 +285,10 @@ export class Coordinator {
     }
     // A service that holds nothing of the trace does nothing (and spends no
     // token). Finding a closed trace's records scans the ring from its first
-    // one, so the bucket is read first: a flood over budget costs a map
+    // one, so the bucket is read first: a flood over budget costs a table
     // lookup a message, not a scan.
-    const firstSeq = this._closed.get(m.trace);
+    const firstSeq = this._host.closedFirst(m.trace);
+    const closed = firstSeq >= 0;
     const mark: FlushMark = { snapshotId: m.snapshot, trigger: m.trigger, remote: true };
     // With breadcrumbs, a trigger from downstream goes on to the other
     // branches through the instance that served the trace, whether or not
@@ -299,7 +296,7 @@ export class Coordinator {
     const pass =
       this._o.targets === 'breadcrumbs' && channel !== undefined && channel === this._toSelf();
     if (!this._refill()) {
-      if (firstSeq !== undefined || this._host.heldRecords(m.trace, undefined) !== undefined) {
+      if (closed || this._host.heldRecords(m.trace, -1) !== undefined) {
         c.refused++;
         if (pass) this._pass(m.trace, raw);
       } else this._awaiting(m.trace, mark);
@@ -308,10 +305,10 @@ export class Coordinator {
     const records = this._host.heldRecords(m.trace, firstSeq);
     if (records === undefined) {
       // Its records are all gone: later messages about it need no scan.
-      this._closed.delete(m.trace);
-      if (firstSeq !== undefined && pass) this._pass(m.trace, raw);
+      if (closed) this._host.forgetClosed(m.trace);
+      if (closed && pass) this._pass(m.trace, raw);
       // Or none came yet: a request of it may reach this service later.
-      if (firstSeq === undefined) this._awaiting(m.trace, mark);
+      if (!closed) this._awaiting(m.trace, mark);
       return;
     }
     this._act(m.trace, mark, records);
@@ -361,7 +358,6 @@ export class Coordinator {
     this._link.close();
     this._seen.clear();
     this._passed.clear();
-    this._closed.clear();
     this._upstream.clear();
     this._upstreamBytes = 0;
     this._lists.clear();

@@ -77,6 +77,15 @@ export class ClosedTraces {
     return -1;
   }
 
+  /** Forgets `traceId` (its records are all gone). */
+  forget(traceId: string): void {
+    if (!readKey(traceId)) return;
+    const at = (key[1]! & this._setMask) * WAYS;
+    for (let i = at; i < at + WAYS; i++) {
+      if (this._lo[i] === key[1] && this._hi[i] === key[0]) this._seqs[i] = -1;
+    }
+  }
+
   clear(): void {
     this._seqs.fill(-1);
   }
