@@ -213,6 +213,22 @@ describe('complete traces', () => {
     await t.recorder.shutdown();
   });
 
+  test('the trace whose trigger made a window flush: its root that fails later follows it, one snapshot and one token', async () => {
+    const t = setup({
+      flushScope: 'window',
+      shouldTrigger: (s) => (s.name === 'child' ? 'bad-child' : undefined),
+    });
+    const root = t.start('ROOT', T0);
+    t.start('child', T0, root).end(T0 + 1);
+    fail(root).end(T0 + 2);
+    await t.recorder.forceFlush();
+    const mark = exported(t, traceIdOf(root))[0]!.split(' ').at(-1)!;
+    assert.deepEqual(exported(t, traceIdOf(root)), [`ROOT ${mark}`, `child ${mark}`]);
+    assert.deepEqual(t.recorder.stats().triggers, { 'bad-child': 1 });
+    assert.equal(t.recorder.stats().flushes, 1);
+    await t.recorder.shutdown();
+  });
+
   test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {
     const t = setup({ triggers: [], minAgeMs: 1_000 });
     const root = t.start('GET /orders', T0);

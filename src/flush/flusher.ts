@@ -190,8 +190,13 @@ export class Flusher {
       if (ownRun !== undefined) trigger1 = ownRun.build(rootMark, ring.dicts);
     }
     if (traceId !== undefined) {
-      if (open !== undefined) open.mark = mark;
-      this._p.flushed.set(traceId, mark);
+      // The flush is the triggering trace's own, window or not: a copy of a
+      // window flush's mark (the same marks) is not recognized as a window
+      // flush's, so a later trigger of the trace follows it, spending
+      // nothing, as after a trace flush.
+      const own = whole ? { ...mark } : mark;
+      if (open !== undefined) open.mark = own;
+      this._p.flushed.set(traceId, own);
     }
     const contributed =
       this._p.contributors().length > 0
