@@ -767,12 +767,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
    */
   _triggerTrace(traceId: string, reason: string, span: ReadableSpan): void {
     if (this._off) return;
-    const ring = this._ring;
-    const live = (s: number): boolean => ring.isLive(s);
-    const reachable =
-      this._open.get(traceId)?.seqs.some(live) === true ||
-      this._waiting.deferred(traceId)?.records().some(live) === true;
-    if (!reachable) return;
+    // Open, deferred, or closed (found in the closed-trace table): a
+    // trigger that could flush nothing spends no token.
+    if (!this._reachable(traceId)) return;
     const decision = this._decide(reason, traceId, span, this._now());
     if (decision === 'flush') this._host.flushTrace(traceId, reason);
     else if (decision === 'defer') this._waiting.defer(traceId, -1, reason);
@@ -878,6 +875,38 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     },
     now: () => this._now(),
   };
+
+  /**
+   * The flush a log record of `traceId` emitted now follows, if any (no
+   * lookup until something was flushed): the trace flush that took the
+   * trace, or, once no local root of it is open here, the window flush its
+   * late spans follow. While a root is open its records wait for what takes
+   * its spans next (its own flush, with them as events on their spans). A
+   * record that triggers (`triggers`) follows a window flush only when the
+   * trigger could flush nothing (the ring holds nothing of the trace).
+   * @internal For the log processor.
+   */
+  _lateMarkOf(traceId: string, triggers: boolean): FlushMark | undefined {
+    if (this._off || !this._flushed.any) return undefined;
+    const open = this._open.get(traceId);
+    if (open !== undefined) return this._flushed.traceMark(traceId, open);
+    const mark = this._flushed.lateMark(traceId, undefined);
+    if (!triggers || mark === undefined || this._flushed.traceMark(traceId, undefined) === mark) {
+      return mark;
+    }
+    return this._reachable(traceId) ? undefined : mark;
+  }
+
+  /** Whether the ring holds a record of `traceId` a trace flush would take. */
+  private _reachable(traceId: string): boolean {
+    const ring = this._ring;
+    const live = (s: number): boolean => ring.isLive(s);
+    return (
+      this._open.get(traceId)?.seqs.some(live) === true ||
+      this._waiting.deferred(traceId)?.records().some(live) === true ||
+      (this._heldRecords(traceId, undefined)?.length ?? 0) > 0
+    );
+  }
 
   /** Sends the live records of `seqs` as late spans of the flush `mark`. */
   private _followLate(seqs: readonly number[], mark: FlushMark): void {

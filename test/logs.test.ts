@@ -95,6 +95,35 @@ test("a trace flush sends exactly that trace's log records, marked as its spans 
   await t.provider.shutdown();
 });
 
+test('after a window flush took a closed trace, its later records follow that flush, an ERROR one too when it could flush nothing', async () => {
+  const t = setup({ flushScope: 'window', exportDelayMs: 0, runtimeEvents: false });
+  const root = t.start('GET /a', T0);
+  const job = t.start('background job', T0, root);
+  t.log('in the root', root);
+  root.end(T0 + 1);
+  await t.recorder.snapshot('manual');
+  const windowId = t.exporter.spans[0]!.attributes[SNAPSHOT_ID_ATTRIBUTE];
+  t.log('in the job, after the window flush', job);
+  await settle(t);
+  const marked = () =>
+    t.logs.records.map((r) => [r.body?.stringValue, attr(r, SNAPSHOT_ID_ATTRIBUTE)]);
+  assert.deepEqual(marked(), [
+    ['in the root', windowId],
+    ['in the job, after the window flush', windowId],
+  ]);
+  assert.equal(t.recorder.stats().bufferedLogs, 0);
+  // An ERROR record in it could flush nothing (the window took all of the
+  // trace): it follows the window flush too, spending no token.
+  t.log('the job failed', job, SeverityNumber.ERROR);
+  job.end(T0 + 5);
+  await settle(t);
+  assert.deepEqual(t.recorder.stats().triggers, { manual: 1 });
+  assert.deepEqual(marked().slice(2), [['the job failed', windowId]]);
+  const jobSpan = t.exporter.spans.find((s) => s.name === 'background job')!;
+  assert.equal(jobSpan.attributes[SNAPSHOT_ID_ATTRIBUTE], windowId, 'the job follows it');
+  await t.recorder.shutdown();
+});
+
 test('a window flush also sends the uncorrelated log records; a snapshot() does too', async () => {
   const t = setup({ flushScope: 'window' });
   const a = t.start('GET /a', T0);
@@ -353,8 +382,8 @@ test('an ERROR record inside a trace triggers error-log when its local root ends
   await quiet.recorder.shutdown();
 });
 
-test('an ERROR record in a trace whose local root is not open here, with nothing of the trace in reach, flushes nothing and spends no token', async () => {
-  const t = setup();
+test('an ERROR record after its trace ended here flushes what the ring still holds of it; with nothing in reach it flushes nothing and spends no token', async () => {
+  const t = setup({ minAgeMs: 1_000, exportDelayMs: 0 });
   const asked: string[] = [];
   const policy = t.recorder._policy;
   t.recorder._policy = {
@@ -365,14 +394,25 @@ test('an ERROR record in a trace whose local root is not open here, with nothing
     },
   };
   const root = t.start('GET /a', T0);
+  t.start('db', T0, root).end(T0 + 1);
   root.end(T0 + 2);
-  // The root ended without a trigger: its spans are no longer indexed by
-  // trace, so nothing is flushed, and the policy is not asked (it would
-  // spend a token a real error then lacks in a storm).
+  // The root ended without a trigger: its records are found from where they
+  // begin (the closed-trace table), and go out with the record.
   t.log('broke after the response', root, SeverityNumber.ERROR);
   await settle(t);
-  assert.deepEqual(asked, []);
-  assert.equal(t.exporter.spans.length, 0);
+  assert.deepEqual(asked, ['error-log']);
+  assert.deepEqual(t.exporter.spans.map((s) => s.name).sort(), ['GET /a', 'db']);
+  assert.ok(t.exporter.spans.every((s) => s.attributes[TRIGGER_ATTRIBUTE] === 'error-log'));
+  // A trace whose records aged out: the policy is not asked (it would spend
+  // a token a real error then lacks in a storm).
+  const old = t.start('GET /b', T0 + 3);
+  old.end(T0 + 4);
+  mock.timers.tick(5_000);
+  t.start('GET /c', T0 + 5_000).end(T0 + 5_001);
+  t.log('broke long after', old, SeverityNumber.ERROR);
+  await settle(t);
+  assert.deepEqual(asked, ['error-log']);
+  assert.equal(t.exporter.spans.length, 2);
   await t.recorder.shutdown();
 });
 

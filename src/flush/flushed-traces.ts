@@ -37,6 +37,11 @@ export class FlushedTraces {
     }
   }
 
+  /** Whether any flush is remembered (before the first, a late span needs no lookup). */
+  get any(): boolean {
+    return this._marks.size > 0 || this._windows.length > 0;
+  }
+
   /** A window flush with `mark` took every live record from `from` to before `seq`. */
   windowTook(mark: FlushMark, from: number, seq: number): void {
     this._windowMarks.add(mark);

@@ -5,6 +5,7 @@ import type { RecordRun } from '../record/record-run.js';
 import { WantedSpans } from '../record/trace-records.js';
 import type { ContributorFlush, FlushContributor } from '../flush/contributors.js';
 import type { FlightRecorderSpanProcessor } from '../flight-recorder-span-processor.js';
+import type { FlushMark } from '../marks.js';
 import type { LogStats } from '../options.js';
 import { ProtobufWriter, WriterFull } from '../record/protobuf-writer.js';
 import { RecorderClock } from '../record/recorder-clock.js';
@@ -24,7 +25,6 @@ import { LOG_SHIPPED, LogRing, logRingLayout } from './log-ring.js';
 import { hexOf, logsAsEvents } from './log-span-events.js';
 
 /** How many flushed traces' marks are remembered, so their later log records follow them. */
-const MAX_FLUSHED_TRACES = 4_096;
 /** A record past the per-record cap is encoded again in a buffer of up to this size to pass through. */
 const MAX_PASS_THROUGH_BYTES = 4 * 1024 * 1024;
 /** How far ahead of the wall clock a record's observed time may move the recorder's clock. */
@@ -100,8 +100,8 @@ export class FlightRecorderLogRecordProcessor {
   private _nowTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bytes gathered in `_now` and `_late`: past `logMaxBytes` they go to the export queue at once. */
   private _goingBytes = 0;
-  /** Flushed traces (hex id) and their marks: their later records go straight out with them. */
-  private readonly _flushed = new Map<string, Uint8Array>();
+  /** The span recorder's flush marks, encoded for log records (held weakly, as the recorder holds the marks). */
+  private readonly _markBytes = new WeakMap<FlushMark, Uint8Array>();
   private readonly _traceId = new Uint8Array(16);
   /** What records are stamped with, and what their age is measured by. */
   private readonly _clock = new RecorderClock(CLOCK_SKEW_MS);
@@ -187,9 +187,10 @@ export class FlightRecorderLogRecordProcessor {
       const passThrough = severity >= this._o.logPassThroughSeverity;
       const tidAt = encoder.traceIdAt;
       this._counters.logsRecorded++;
-      if (tidAt >= 0 && this._flushed.size > 0) {
-        // A late record of a trace already flushed goes straight out with its marks.
-        const marks = this._flushed.get(logRecord.spanContext!.traceId);
+      if (tidAt >= 0) {
+        // A late record of a trace already flushed goes straight out with
+        // its marks: the flush its late spans follow.
+        const marks = this._lateMarks(logRecord.spanContext!.traceId, logRecord.severityNumber);
         if (marks !== undefined) {
           this._goNow(ring.buf, at, n, pair, marks);
           return;
@@ -261,7 +262,7 @@ export class FlightRecorderLogRecordProcessor {
       }
       const traceId = this._encoder.traceIdAt >= 0 ? logRecord.spanContext!.traceId : undefined;
       const marks =
-        traceId === undefined || this._flushed.size === 0 ? undefined : this._flushed.get(traceId);
+        traceId === undefined ? undefined : this._lateMarks(traceId, logRecord.severityNumber);
       this._goNow(buf, 0, w.pos, pair, marks);
       if (marks === undefined && traceId !== undefined) {
         this._errorLog(traceId, logRecord.severityNumber ?? 0, context);
@@ -392,16 +393,32 @@ export class FlightRecorderLogRecordProcessor {
     }
     for (const slot of taken) ring.remove(slot);
     this._lastTaken = { snapshotId: flush.snapshotId, count: taken.length };
-    if (flush.traceId !== undefined) this._rememberFlushed(flush.traceId, marks);
     exports?.enqueue(builder.build(marks));
     return undefined;
   }
 
-  private _rememberFlushed(traceId: string, marks: Uint8Array): void {
-    const flushed = this._flushed;
-    flushed.delete(traceId);
-    flushed.set(traceId, marks);
-    if (flushed.size > MAX_FLUSHED_TRACES) flushed.delete(flushed.keys().next().value as string);
+  /**
+   * The marks a record of `traceId` emitted now goes out with: those of the
+   * flush the trace's late spans follow (a trace flush, or a window flush
+   * that took it), as the span recorder remembers it; undefined when none.
+   * A record that triggers `error-log` follows a trace flush only: a window
+   * flush is not the trace's own, and the trace may still flush for it, as
+   * for a span that triggers.
+   */
+  private _lateMarks(traceId: string, severity: number | undefined): Uint8Array | undefined {
+    const triggers = this._o.flushOnErrorLog && (severity ?? 0) >= SEVERITY.ERROR;
+    const mark = this._recorder._lateMarkOf(traceId, triggers);
+    if (mark === undefined) return undefined;
+    let bytes = this._markBytes.get(mark);
+    if (bytes === undefined) {
+      bytes = encodeLogMarks({
+        snapshotId: mark.snapshotId,
+        trigger: mark.trigger,
+        ...(mark.remote === true ? { remote: true } : {}),
+      });
+      this._markBytes.set(mark, bytes);
+    }
+    return bytes;
   }
 
   /**
@@ -505,7 +522,6 @@ export class FlightRecorderLogRecordProcessor {
     const at = contributors.indexOf(this._contributor);
     if (at >= 0) contributors.splice(at, 1);
     this._ring.clear();
-    this._flushed.clear();
     this._exports?.close();
     const exporter = this._exporter;
     if (exporter !== undefined) {
