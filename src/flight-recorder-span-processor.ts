@@ -12,7 +12,7 @@ import { resolveCoordination, startCoordination } from './coordination/start.js'
 import { warnAboutEnv, warnAboutSetup } from './env-warnings.js';
 import { defaultSink } from './export/default-sink.js';
 import { ExportPace } from './export/export-pace.js';
-import { ExportQueue, type RecordSink } from './export/export-queue.js';
+import { ExportQueue, MIN_QUEUE_BYTES, type RecordSink } from './export/export-queue.js';
 import { SpanExporterSink } from './export/sinks.js';
 import { decodeRecord } from './export/span-decoder.js';
 import type { FlushContributor } from './flush/contributors.js';
@@ -210,7 +210,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           : defaultSink(this._table);
       this._exports = new ExportQueue({
         sink: this._sink,
-        maxBytes: o.maxBytes,
+        maxBytes: Math.max(o.maxBytes, MIN_QUEUE_BYTES),
         batchSize: o.maxExportBatchSize,
         batchBytes: o.maxExportBatchBytes,
         table: this._table,
@@ -366,8 +366,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // the lookups.
         if (span.parentSpanContext === undefined) this._open.start(traceId);
         else {
-          const closedFirst = this._closed.firstSeq(traceId);
-          this._open.start(traceId, this._flushed.startMark(traceId, closedFirst), closedFirst);
+          const first = this._closed.firstSeq(traceId);
+          const last = first < 0 ? -1 : this._closed.lastSeq(traceId);
+          this._open.start(traceId, this._flushed.startMark(traceId, first, last), first, last);
         }
         this._coordination?.rootStarted(traceId, span, parentContext);
       }
@@ -454,7 +455,18 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       // stay in the ring and age out as any others.)
       if (decision === 'defer') this._waiting.defer(traceId, seq, reason!);
       // A span of a deferred trace whose local root has ended joins it.
-      else if (open === undefined) this._waiting.deferred(traceId)?.add(seq, this._ring);
+      else if (open === undefined) {
+        const deferred = this._waiting.deferred(traceId);
+        if (deferred !== undefined) this._waiting.add(deferred, seq);
+      }
+      // A span that ended after its trace's roots: where the trace ends now
+      // (not a deferred one that follows a window flush once let go of).
+      if (
+        open === undefined &&
+        (decision !== 'defer' || this._flushed.lateMark(traceId, undefined) === undefined)
+      ) {
+        this._closed.recorded(traceId, seq);
+      }
       // The root closes last: until then its trace's pinned records must stay.
       if (root) this._closeRoot(traceId);
     } catch (error) {
@@ -808,7 +820,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     // A deferred trace lists its closed roots' records itself (a storm
     // closes thousands so, and the flushes that follow need no scan); it is
     // noted here once the policy lets go of it.
-    if (deferred === undefined) this._closed.closed(traceId, open.firstSeq);
+    if (deferred === undefined) this._closed.closed(traceId, open.firstSeq, open.lastSeq);
     deferred?.closedRoot(open);
     // Its spans that end from now on still follow the flush that took it.
     const mark = this._flushed.lateMark(traceId, open);
@@ -862,15 +874,25 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       // of the trace already (a window flush while its root was open), what
       // was held for the policy follows that flush, as its late spans do.
       const deferred = this._waiting.deferred(traceId);
+      const open = this._open.get(traceId);
       const mark =
         deferred !== undefined && deferred.candidates <= 1
-          ? this._flushed.lateMark(traceId, this._open.get(traceId))
+          ? this._flushed.lateMark(traceId, open)
           : undefined;
-      if (mark !== undefined) this._followLate(deferred!.records(), mark);
+      if (mark !== undefined) {
+        this._followLate(deferred!.records(), mark);
+        // And what its open roots held back while it waited (the trigger
+        // spans of a trace still being served).
+        if (open !== undefined) this._followLate(open.seqs, mark);
+      }
       const closed = deferred?.closed;
       this._waiting.dropCandidate(traceId);
       if (closed !== undefined && this._waiting.deferred(traceId) === undefined) {
-        this._closed.closed(traceId, closed.firstSeq);
+        this._closed.closed(
+          traceId,
+          closed.firstSeq,
+          Math.max(closed.lastSeq, lastOf(deferred!.pinned)),
+        );
       }
     },
     now: () => this._now(),
@@ -971,6 +993,13 @@ const NO_LOGS: LogStats = {
   logsOversize: 0,
   logsAsSpanEvents: 0,
 };
+
+/** The newest of `seqs` (sequence numbers), -1 when there are none. */
+function lastOf(seqs: readonly number[]): number {
+  let last = -1;
+  for (const s of seqs) if (s > last) last = s;
+  return last;
+}
 
 /** What {@link FlightRecorderSpanProcessor._record} returns for a span that threw as it was read. */
 const UNREADABLE = -2;

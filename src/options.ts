@@ -91,7 +91,7 @@ export interface FlightRecorderOptions {
    * The memory the recorder's ring takes, exactly: the encoded spans plus
    * their index, in one preallocated `ArrayBuffer`. When it is full the
    * oldest spans are overwritten, pinned or not. Spans waiting for
-   * export are bounded by the same number again. Unit: bytes, an integer
+   * export are bounded by the same number again (64 KiB at least). Unit: bytes, an integer
    * from 1024 (a few spans: less is a mistake of unit, refused) to
    * 1073741824 (1 GiB: the buffer is meant to be one ArrayBuffer).
    * Env: `FLIGHT_RECORDER_MAX_BYTES`. The default is 16777216 (16 MiB).

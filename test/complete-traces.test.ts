@@ -229,6 +229,37 @@ describe('complete traces', () => {
     await t.recorder.shutdown();
   });
 
+  test('trigger spans of an open trace a window flush took, held by the policy and let go, follow that flush', async () => {
+    const t = setup({
+      flushScope: 'window',
+      minFlushIntervalMs: 0,
+      maxTracesPerSecond: 1,
+      triggers: [],
+      shouldTrigger: (s) => (s.name.endsWith('!') ? 'custom' : undefined),
+    });
+    const root = t.start('ROOT', T0);
+    t.start('child', T0, root).end(T0 + 1);
+    // A window flush takes the child; the budget is then below half its burst.
+    t.start('warm 0!', T0 + 2).end(T0 + 2);
+    // The next spends the last token; two more of the open trace wait for
+    // the policy, which finds no token for them and lets them go.
+    t.start('warm 1!', T0 + 3).end(T0 + 3);
+    t.start('job!', T0 + 3, root).end(T0 + 4);
+    t.start('job 2!', T0 + 3, root).end(T0 + 5);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    assert.equal(t.recorder.stats().triggersSuppressed.custom, 2, 'both were let go');
+    root.end(T0 + 1_005);
+    await t.recorder.forceFlush();
+    const mark = exported(t, traceIdOf(root))[0]!.split(' ').at(-1)!;
+    assert.deepEqual(
+      exported(t, traceIdOf(root)),
+      ['ROOT', 'child', 'job!', 'job 2!'].map((n) => `${n} ${mark}`).sort(),
+    );
+    assert.deepEqual(buffered(t, traceIdOf(root)), []);
+    await t.recorder.shutdown();
+  });
+
   test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {
     const t = setup({ triggers: [], minAgeMs: 1_000 });
     const root = t.start('GET /orders', T0);
@@ -243,6 +274,163 @@ describe('complete traces', () => {
     await t.recorder.forceFlush();
     assert.deepEqual(exported(t, traceIdOf(root)), []);
     assert.deepEqual(buffered(t, traceIdOf(root)), ['background job']);
+    await t.recorder.shutdown();
+  });
+
+  test('a closed trace whose first record aged out, the rest taken by a window flush: its late child follows that flush', async () => {
+    const t = setup({ triggers: [], minAgeMs: 1_000 });
+    const root = t.start('GET /orders', T0);
+    t.start('db', T0, root).end(T0 + 1);
+    const job = t.start('background job', T0 + 1, root);
+    root.end(T0 + 500);
+    // db (ended at T0 + 1) ages out at the snapshot; GET /orders (T0 + 500) does not.
+    mock.timers.tick(1_200);
+    assert.deepEqual(buffered(t, traceIdOf(root)), ['GET /orders']);
+    await t.recorder.snapshot('manual');
+    job.end(T0 + 1_300);
+    await t.recorder.forceFlush();
+    const mark = exported(t, traceIdOf(root))[0]!.split(' ').at(-1)!;
+    assert.deepEqual(
+      exported(t, traceIdOf(root)),
+      [`GET /orders ${mark}`, `background job ${mark}`].sort(),
+    );
+    assert.deepEqual(buffered(t, traceIdOf(root)), []);
+    await t.recorder.shutdown();
+  });
+
+  test('a closed trace that aged out before a window flush keeps its late child buffered, also while another trace is open', async () => {
+    const t = setup({ triggers: [], minAgeMs: 1_000 });
+    // Another trace, open across the flush: its pinned record keeps the ring's head.
+    const other = t.start('other', T0);
+    t.start('other child', T0, other).end(T0);
+    const root = t.start('GET /orders', T0);
+    const job = t.start('background job', T0 + 1, root);
+    root.end(T0 + 3);
+    mock.timers.tick(5_000);
+    t.start('later', T0 + 5_000).end(T0 + 5_001);
+    assert.deepEqual(buffered(t, traceIdOf(root)), []);
+    await t.recorder.snapshot('manual');
+    job.end(T0 + 5_002);
+    await t.recorder.forceFlush();
+    assert.deepEqual(exported(t, traceIdOf(root)), []);
+    assert.deepEqual(buffered(t, traceIdOf(root)), ['background job']);
+    other.end(T0 + 5_003);
+    await t.recorder.shutdown();
+  });
+
+  test('a late child of a trace a window took, whose trigger the policy defers, is not lost when minAgeMs is shorter than the 200 ms interval', async () => {
+    const t = setup({
+      flushScope: 'window',
+      minFlushIntervalMs: 0,
+      maxTracesPerSecond: 1,
+      minAgeMs: 50,
+      triggers: [],
+      shouldTrigger: (s) => (s.name.endsWith('!') ? 'custom' : undefined),
+    });
+    const root = t.start('GET /orders', T0);
+    const job = t.start('job!', T0 + 1, root);
+    root.end(T0 + 3);
+    await t.recorder.snapshot('manual');
+    // Spend the budget below half its burst: the next triggers are deferred,
+    // and a slower one than job! takes the interval's one token.
+    t.start('warm 1!', T0 + 4).end(T0 + 4);
+    t.start('warm 2!', T0 - 500).end(T0 + 5);
+    mock.timers.tick(10);
+    job.end(T0 + 10);
+    // Another span ends 100 ms later: job! (its trace closed) ages out, deferred or not.
+    mock.timers.tick(90);
+    t.start('other', T0 + 100).end(T0 + 100);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    const mark = exported(t, traceIdOf(root))[0]!.split(' ').at(-1)!;
+    assert.equal(
+      exported(t, traceIdOf(root)).length,
+      2,
+      `exported: ${exported(t, traceIdOf(root))} (snapshot ${mark})`,
+    );
+    assert.deepEqual(t.recorder.stats().triggersSuppressed, {});
+    await t.recorder.shutdown();
+  });
+
+  test('a late span that ends while its trace flush waits for export does not drop that flush (maxBytes 3000)', async () => {
+    const t = setup({ maxBytes: 3_000, exportDelayMs: 5_000 });
+    const root = t.start('GET /orders', T0);
+    const job = t.start('background job', T0, root);
+    t.start('db', T0, root).end(T0 + 1);
+    fail(root).end(T0 + 2);
+    mock.timers.tick(10);
+    job.end(T0 + 12);
+    mock.timers.tick(6_000);
+    await t.recorder.forceFlush();
+    assert.equal(t.recorder.stats().spansDropped, 0);
+    assert.equal(exported(t, traceIdOf(root)).length, 3);
+    await t.recorder.shutdown();
+  });
+
+  test('a trace open across more than 16 window flushes: its late span is never sent under a window flush that took nothing of it', async () => {
+    const t = setup({ triggers: [] });
+    const root = t.start('GET /orders', T0);
+    t.start('db', T0, root).end(T0 + 1);
+    await t.recorder.snapshot('manual');
+    for (let i = 0; i < 16; i++) {
+      t.start(`other ${i}`, T0 + 2).end(T0 + 2);
+      await t.recorder.snapshot('manual');
+    }
+    root.end(T0 + 3);
+    await t.recorder.forceFlush();
+    // The snapshot that took db is forgotten: GET /orders is not sent under
+    // another one (which took nothing of its trace); it stays in the buffer.
+    assert.equal(exported(t, traceIdOf(root)).length, 1, `${exported(t, traceIdOf(root))}`);
+    assert.deepEqual(buffered(t, traceIdOf(root)), ['GET /orders']);
+    await t.recorder.shutdown();
+  });
+
+  for (const thirdOpen of [false, true]) {
+    test(`a deferred trigger of a trace a window took, swept by a later snapshot: later hops follow the first flush that took the trace (a hop open across it: ${thirdOpen})`, async () => {
+      const t = setup({ maxTracesPerSecond: 1 });
+      hop(t, 'first', T0);
+      await t.recorder.snapshot('manual');
+      // Spend the budget: the next triggers are deferred.
+      for (let i = 0; i < 2; i++) fail(t.start(`warm ${i}`, T0 + 5)).end(T0 + 5);
+      const second = t.start('second', T0 + 10, remoteParent(TRACE));
+      fail(second).end(T0 + 20);
+      const third = thirdOpen ? t.start('third', T0 + 25, remoteParent(TRACE)) : undefined;
+      // Takes second, deferred and still buffered.
+      await t.recorder.snapshot('manual');
+      third?.end(T0 + 40);
+      t.start('fourth', T0 + 50, remoteParent(TRACE)).end(T0 + 51);
+      mock.timers.tick(1_000);
+      await t.recorder.forceFlush();
+      const id = (name: string) =>
+        exported(t)
+          .find((s) => s.startsWith(`${name} `))!
+          .split(' ')
+          .at(-1);
+      // The trace follows the first flush that took any of it, whatever the order.
+      assert.equal(id('fourth'), id('first'), `${exported(t)}`);
+      await t.recorder.shutdown();
+    });
+  }
+
+  test("a hop open when a window flush took its trace's earlier hop, whose trigger the policy deferred, follows that flush", async () => {
+    const t = setup({
+      maxTracesPerSecond: 1,
+      triggers: [],
+      shouldTrigger: (s) => (s.name.endsWith('!') ? 'custom' : undefined),
+    });
+    // Spend the budget: the next triggers are deferred.
+    for (let i = 0; i < 2; i++) t.start(`warm ${i}!`, T0).end(T0);
+    const first = t.start('first', T0 + 10, remoteParent(TRACE));
+    t.start('job!', T0 + 10, first).end(T0 + 11);
+    first.end(T0 + 12);
+    const second = t.start('second', T0 + 20, remoteParent(TRACE));
+    await t.recorder.snapshot('manual');
+    second.end(T0 + 22);
+    mock.timers.tick(1_000);
+    await t.recorder.forceFlush();
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    assert.deepEqual(buffered(t), []);
+    assert.deepEqual(exported(t), ['first', 'job!', 'second'].map((n) => `${n} ${mark}`).sort());
     await t.recorder.shutdown();
   });
 });
@@ -284,6 +472,20 @@ describe('ClosedTraces', () => {
     closed.closed(traces[0]!, 30);
     assert.equal(closed.firstSeq(traces[0]!), 30, 'into the freed entry');
     assert.equal(closed.firstSeq(traces[1]!), 11);
+  });
+
+  test('remembers where a closed trace ends: its last hop, or a span that ended after its roots', () => {
+    const closed = new ClosedTraces(1_000);
+    const t = '1'.repeat(32);
+    closed.closed(t, 10, 15);
+    assert.deepEqual([closed.firstSeq(t), closed.lastSeq(t)], [10, 15]);
+    closed.closed(t, 20, 25);
+    assert.deepEqual([closed.firstSeq(t), closed.lastSeq(t)], [10, 25], 'its second hop');
+    closed.recorded(t, 30);
+    closed.recorded(t, 12);
+    assert.deepEqual([closed.firstSeq(t), closed.lastSeq(t)], [10, 30]);
+    closed.recorded('2'.repeat(32), 40);
+    assert.equal(closed.lastSeq('2'.repeat(32)), -1, 'not a closed trace');
   });
 
   test('has an entry per 4 records of the ring, a power of two from 256 to the bound', () => {

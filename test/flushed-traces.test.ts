@@ -13,7 +13,9 @@ const open = (firstSeq: number, closedFirst = -1): OpenTrace => ({
   roots: 1,
   seqs: [],
   firstSeq,
+  lastSeq: firstSeq,
   closedFirst,
+  closedLast: closedFirst,
   mark: undefined,
 });
 
@@ -61,14 +63,20 @@ test('a trace open across several window flushes follows the first that took its
   const w2 = { snapshotId: 'w2', trigger: 'manual' };
   flushed.windowTook(w1, 0, 10);
   flushed.windowTook(w2, 10, 20);
-  assert.equal(flushed.lateMark(trace(1), open(3)), w1, 'its first records left with w1');
+  const one = open(3);
+  assert.equal(flushed.lateMark(trace(1), one), w1, 'its first records left with w1');
+  assert.equal(one.mark, w1, 'kept on the trace');
   assert.equal(flushed.lateMark(trace(2), open(15)), w2);
   assert.equal(flushed.lateMark(trace(3), open(20)), undefined, 'after both');
-  // The oldest windows are forgotten past the bound: the oldest remembered stands in.
+  // The oldest windows are forgotten past the bound: a trace that looked its
+  // window up before keeps it; one whose window is forgotten gets none (never
+  // the id of a window that took nothing of it).
   for (let i = 0; i < MAX_WINDOW_FLUSHES; i++) {
     flushed.windowTook({ snapshotId: `x${i}`, trigger: 'manual' }, 30 + i - 1, 30 + i);
   }
-  assert.equal(flushed.lateMark(trace(1), open(3))?.snapshotId, 'x0');
+  assert.equal(flushed.lateMark(trace(1), one), w1);
+  assert.equal(flushed.lateMark(trace(4), open(3)), undefined);
+  assert.equal(flushed.lateMark(trace(5), open(29))?.snapshotId, 'x0');
 });
 
 test('a closed trace follows the window flush that took its first record, and none that did not', () => {

@@ -44,6 +44,12 @@ const DROP_STEP = 256;
  * more than their bytes say.
  */
 const RUN_OVERHEAD_BYTES = 1536;
+/**
+ * The least the queue holds, whatever `maxBytes`: a trace flush and a late
+ * batch of it each count {@link RUN_OVERHEAD_BYTES} and a late batch's room,
+ * so a ring of a few KiB would otherwise drop a flush for its own late span.
+ */
+export const MIN_QUEUE_BYTES = 64 * 1024;
 
 /** Entries `[from, to)` of `run` (tombstones skipped). */
 export interface BatchPart {

@@ -23,8 +23,12 @@ export class FlushedTraces {
   private readonly _marks = new Map<string, FlushMark>();
   /** The marks of window flushes (a trace a window flush took part of may still trigger). */
   private readonly _windowMarks = new WeakSet<FlushMark>();
-  /** The last window flushes, oldest first: the live records from `from` to before `seq` left with its mark. */
-  private readonly _windows: { mark: FlushMark; from: number; seq: number }[] = [];
+  /**
+   * The last window flushes, oldest first: the live records from `from` to
+   * before `seq` left with its mark; those of closed traces from `unaged`
+   * on (the ones before it had aged out).
+   */
+  private readonly _windows: { mark: FlushMark; from: number; unaged: number; seq: number }[] = [];
 
   /** `closed`: where recently closed traces' records begin, to tell whether a window flush took them. */
   constructor(private readonly _closed?: ClosedTraces) {}
@@ -42,11 +46,14 @@ export class FlushedTraces {
     return this._marks.size > 0 || this._windows.length > 0;
   }
 
-  /** A window flush with `mark` took every live record from `from` to before `seq`. */
-  windowTook(mark: FlushMark, from: number, seq: number): void {
+  /**
+   * A window flush with `mark` took every live record from `from` to before
+   * `seq`; records of closed traces before `unaged` had aged out.
+   */
+  windowTook(mark: FlushMark, from: number, seq: number, unaged = from): void {
     this._windowMarks.add(mark);
     const windows = this._windows;
-    windows.push({ mark, from, seq });
+    windows.push({ mark, from, unaged: Math.max(from, unaged), seq });
     if (windows.length > MAX_WINDOW_FLUSHES) windows.shift();
   }
 
@@ -61,22 +68,31 @@ export class FlushedTraces {
       const n = windows.length;
       if (n === 0) return undefined;
       const last = windows[n - 1]!.seq;
-      // A window flush took the records it had then: the first that took any.
-      // (Most open traces began after the last one: two compares on the hot path.)
-      if (open.firstSeq >= 0 && open.firstSeq < last) {
-        for (const w of windows) if (open.firstSeq < w.seq) return w.mark;
+      // The first window flush that took any of the trace, kept on it (the
+      // window may be forgotten before its next span). (Most open traces
+      // began after the last one: two compares on the hot path.)
+      // First the hops of the trace that had closed when this one began:
+      // older than its own records.
+      if (open.closedFirst >= 0 && open.closedFirst < last) {
+        const mark = this._windowOf(open.closedFirst, open.closedLast);
+        if (mark !== undefined) return (open.mark = mark);
       }
-      // Or it took the hops of the trace that had closed when this one began.
-      return open.closedFirst >= 0 && open.closedFirst < last
-        ? this._windowOf(open.closedFirst)
-        : undefined;
+      // Then the records it had when a window flush went.
+      if (open.firstSeq >= 0 && open.firstSeq < last) {
+        // Before every window remembered, once some were forgotten: the one
+        // that took it is not known.
+        if (n === MAX_WINDOW_FLUSHES && open.firstSeq < windows[0]!.from) return undefined;
+        for (const w of windows) if (open.firstSeq < w.seq) return (open.mark = w.mark);
+      }
+      return undefined;
     }
     const mark = this._marks.size === 0 ? undefined : this._marks.get(traceId);
     if (mark !== undefined || this._windows.length === 0 || this._closed === undefined) {
       return mark;
     }
     // Its local roots had all closed when a window flush took its records.
-    return this._windowOf(this._closed.firstSeq(traceId));
+    const first = this._closed.firstSeq(traceId);
+    return first < 0 ? undefined : this._windowOf(first, this._closed.lastSeq(traceId));
   }
 
   /**
@@ -84,15 +100,21 @@ export class FlushedTraces {
    * trace, if one did. `closedFirst` is where its closed hops' records begin
    * (-1 when none is known).
    */
-  startMark(traceId: string, closedFirst: number): FlushMark | undefined {
+  startMark(traceId: string, closedFirst: number, closedLast = closedFirst): FlushMark | undefined {
     const mark = this._marks.size === 0 ? undefined : this._marks.get(traceId);
-    return mark ?? this._windowOf(closedFirst);
+    return mark ?? this._windowOf(closedFirst, closedLast);
   }
 
-  /** The window flush that took the closed trace whose records began at `first`, if one did. */
-  private _windowOf(first: number): FlushMark | undefined {
+  /**
+   * The window flush that took the closed trace whose records are from
+   * `first` to `last`, if one did: the one whose window its last record was
+   * live in (a trace's last record is its newest, the last to age out; one
+   * recorded after a window flush means that flush did not take the trace,
+   * or its later spans would have followed it instead).
+   */
+  private _windowOf(first: number, last: number): FlushMark | undefined {
     if (first < 0) return undefined;
-    for (const w of this._windows) if (first >= w.from && first < w.seq) return w.mark;
+    for (const w of this._windows) if (last >= w.unaged && last < w.seq) return w.mark;
     return undefined;
   }
 

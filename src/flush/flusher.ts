@@ -137,11 +137,18 @@ export class Flusher {
       // The ring itself goes to the export queue, in O(1); the recorder
       // starts a new one. Open traces' later spans follow this flush.
       const from = ring.headSeq;
+      const unaged = ring.unagedSeq;
       run = ring.detach(mark);
-      this._p.flushed.windowTook(mark, from, ring.tailSeq);
-      // The deferred traces' records went with the window, and (their local
-      // roots ended) what of theirs ends later follows it.
-      for (const id of this._p.waiting.windowFlushed()) this._p.flushed.set(id, mark);
+      this._p.flushed.windowTook(mark, from, ring.tailSeq, unaged);
+      // The deferred traces' records went with the window, and what of
+      // theirs ends later follows it (or the flush that took the trace
+      // before, the first to take any), a hop of one open now too.
+      for (const id of this._p.waiting.windowFlushed()) {
+        const hop = this._p.open.get(id);
+        const first = this._p.flushed.lateMark(id, hop) ?? mark;
+        this._p.flushed.set(id, first);
+        if (hop !== undefined) hop.mark = first;
+      }
       const seq = span === undefined ? -1 : this._recordTrigger(span, now);
       if (seq >= 0) {
         const own = new RunBuilder(1024, 1);

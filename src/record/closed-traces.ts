@@ -1,6 +1,6 @@
 import { nibble } from './span-encoder.js';
 
-/** The most closed traces remembered (16 bytes each). */
+/** The most closed traces remembered (20 bytes each). */
 export const MAX_CLOSED_TRACES = 16_384;
 /** Entries a trace may take in the table: it goes to the one of its set that was set longest ago. */
 const WAYS = 4;
@@ -12,8 +12,10 @@ const WAYS = 4;
  * trace (a retry, another call from upstream) that triggers after the first
  * hop ended. Without it a flush takes only the open root's records.
  *
- * A 4-way set-associative table in typed arrays: fixed memory (16 bytes an
- * entry, 256 KiB at most), O(1) without allocating, on every root's end. A
+ * A 4-way set-associative table in typed arrays: fixed memory (20 bytes an
+ * entry, 320 KiB at most), O(1) without allocating, on every root's end. It
+ * also keeps where the trace's records end (its last root's record), to tell
+ * whether a window flush took any of them. A
  * trace is known by the last 64 bits of its id; a newer trace in a full set
  * pushes out the one whose records began first, so an entry lasts about as
  * many closed traces as the table has entries. A trace that shares another's
@@ -25,6 +27,8 @@ export class ClosedTraces {
   private readonly _lo: Uint32Array;
   /** The first record's sequence number, -1 for an empty entry. */
   private readonly _seqs: Float64Array;
+  /** The last record's sequence number less the first's (at most 2^32 - 1). */
+  private readonly _spans: Uint32Array;
   /** Sets less one: a set's first entry is `(lo & _setMask) * WAYS`. */
   private readonly _setMask: number;
 
@@ -35,6 +39,7 @@ export class ClosedTraces {
     this._hi = new Uint32Array(entries);
     this._lo = new Uint32Array(entries);
     this._seqs = new Float64Array(entries).fill(-1);
+    this._spans = new Uint32Array(entries);
     this._setMask = entries / WAYS - 1;
   }
 
@@ -43,8 +48,8 @@ export class ClosedTraces {
     return this._seqs.length;
   }
 
-  /** A local root of `traceId` closed; its trace's records start at `firstSeq`. */
-  closed(traceId: string, firstSeq: number): void {
+  /** A local root of `traceId` closed; its trace's records start at `firstSeq` and end at `lastSeq`. */
+  closed(traceId: string, firstSeq: number, lastSeq: number = firstSeq): void {
     if (firstSeq < 0 || !readKey(traceId)) return;
     const hi = key[0]!;
     const lo = key[1]!;
@@ -55,7 +60,9 @@ export class ClosedTraces {
       const seq = seqs[i]!;
       if (seq >= 0 && this._lo[i] === lo && this._hi[i] === hi) {
         // A trace that closes again (its second hop) keeps where its first began.
+        const last = Math.max(seq + this._spans[i]!, lastSeq);
         if (firstSeq < seq) seqs[i] = firstSeq;
+        this._spans[i] = Math.min(last - seqs[i]!, 0xffffffff);
         return;
       }
       if (seq < seqs[victim]!) victim = i;
@@ -63,16 +70,36 @@ export class ClosedTraces {
     this._hi[victim] = hi;
     this._lo[victim] = lo;
     seqs[victim] = firstSeq;
+    this._spans[victim] = Math.min(Math.max(lastSeq - firstSeq, 0), 0xffffffff);
+  }
+
+  /** A record `seq` of the closed trace `traceId` (a span that ended after its root): where its records end. */
+  recorded(traceId: string, seq: number): void {
+    const i = this._find(traceId);
+    if (i >= 0 && seq > this._seqs[i]! + this._spans[i]!) {
+      this._spans[i] = Math.min(seq - this._seqs[i]!, 0xffffffff);
+    }
   }
 
   /** Where the records of `traceId` start, when a local root of it closed recently; else -1. */
   firstSeq(traceId: string): number {
+    const i = this._find(traceId);
+    return i < 0 ? -1 : this._seqs[i]!;
+  }
+
+  /** Where the records of `traceId` end (its last closed root's), when it closed recently; else -1. */
+  lastSeq(traceId: string): number {
+    const i = this._find(traceId);
+    return i < 0 ? -1 : this._seqs[i]! + this._spans[i]!;
+  }
+
+  private _find(traceId: string): number {
     if (!readKey(traceId)) return -1;
     const hi = key[0]!;
     const lo = key[1]!;
     const at = (lo & this._setMask) * WAYS;
     for (let i = at; i < at + WAYS; i++) {
-      if (this._seqs[i]! >= 0 && this._lo[i] === lo && this._hi[i] === hi) return this._seqs[i]!;
+      if (this._seqs[i]! >= 0 && this._lo[i] === lo && this._hi[i] === hi) return i;
     }
     return -1;
   }

@@ -15,6 +15,8 @@ export interface OpenTrace {
   seqs: number[];
   /** The first record's sequence number, -1 before any. */
   firstSeq: number;
+  /** The last record's sequence number, -1 before any. */
+  lastSeq: number;
   /**
    * Where the trace's records begin from hops of it that closed here before
    * this one started (a second call from upstream), -1 when none did or the
@@ -22,6 +24,8 @@ export interface OpenTrace {
    * hop's spans too.
    */
   closedFirst: number;
+  /** Where those hops' records end, -1 with `closedFirst`. */
+  closedLast: number;
   /** The flush that took this trace's spans, so the next ones follow it. */
   mark: FlushMark | undefined;
 }
@@ -56,13 +60,21 @@ export class OpenTraces {
    * call from upstream) follows it. `closedFirst`: where its closed hops'
    * records begin, -1 when none is known.
    */
-  start(traceId: string, mark?: FlushMark, closedFirst = -1): void {
+  start(traceId: string, mark?: FlushMark, closedFirst = -1, closedLast = closedFirst): void {
     const open = this._traces.get(traceId);
     if (open !== undefined) {
       open.roots++;
       return;
     }
-    this._traces.set(traceId, { roots: 1, seqs: [], firstSeq: -1, closedFirst, mark });
+    this._traces.set(traceId, {
+      roots: 1,
+      seqs: [],
+      firstSeq: -1,
+      lastSeq: -1,
+      closedFirst,
+      closedLast,
+      mark,
+    });
     if (this._traces.size > MAX_OPEN_TRACES) {
       const [oldest, trace] = this._traces.entries().next().value as [string, OpenTrace];
       this._traces.delete(oldest);
@@ -73,6 +85,7 @@ export class OpenTraces {
   /** Adds a record of an open trace. */
   add(open: OpenTrace, seq: number): void {
     if (open.firstSeq < 0) open.firstSeq = seq;
+    open.lastSeq = seq;
     const seqs = open.seqs;
     seqs.push(seq);
     if (seqs.length >= PRUNE_AT && seqs.length % PRUNE_AT === 0) {
@@ -96,8 +109,20 @@ export class OpenTraces {
 
   /** Its records are no longer pinned: those already past `minAgeMs` go now. */
   release(open: OpenTrace): void {
+    this.unpin(open.seqs);
+    open.seqs = [];
+  }
+
+  /** Pins a record of a closed trace (one whose trigger waits for the policy) as an open trace's are. */
+  pin(seq: number): void {
+    const state = this._ring.stateOf(seq);
+    if (state !== 0) this._ring.setState(seq, state | OPEN);
+  }
+
+  /** Unpins records: those already past `minAgeMs` go now. */
+  unpin(seqs: readonly number[]): void {
     const ring = this._ring;
-    for (const seq of open.seqs) {
+    for (const seq of seqs) {
       const state = ring.stateOf(seq);
       if (state === 0) continue;
       if ((state & PINNED) !== 0) {
@@ -105,7 +130,6 @@ export class OpenTraces {
         this._counters.spansEvictedByAge++;
       } else ring.setState(seq, state & ~OPEN);
     }
-    open.seqs = [];
   }
 
   clear(): void {

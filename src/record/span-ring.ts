@@ -175,6 +175,11 @@ export class SpanRing {
     return this._tailSeq;
   }
 
+  /** The first sequence number a record of a closed trace can be live at: those before it aged out (or were overwritten). */
+  get unagedSeq(): number {
+    return Math.max(this._ageSeq, this._headSeq);
+  }
+
   isLive(seq: number): boolean {
     return (
       seq >= this._headSeq &&

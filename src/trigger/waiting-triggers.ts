@@ -59,14 +59,18 @@ export class WaitingTriggers {
    */
   defer(traceId: string, seq: number, reason: string): void {
     const had = this._deferred.get(traceId);
+    // With no local root of the trace open, nothing else pins the record.
+    const closed = this._open.get(traceId) === undefined;
     if (had !== undefined) {
       // Another trigger of the same trace: one more candidate.
       had.candidates++;
       had.trigger(reason, seq);
-      if (this._open.get(traceId) === undefined) had.add(seq, this._ring);
+      if (closed) this.add(had, seq);
       return;
     }
-    this._deferred.set(traceId, new DeferredTrace(reason, seq));
+    const trace = new DeferredTrace(reason, seq);
+    this._deferred.set(traceId, trace);
+    if (closed) this.add(trace, seq);
     if (this._deferred.size > MAX_DEFERRED) {
       this.forget(this._deferred.keys().next().value as string);
     }
@@ -87,6 +91,18 @@ export class WaitingTriggers {
     if (trace === undefined) return;
     this._deferred.delete(traceId);
     if (trace.closed !== undefined) this._open.release(trace.closed);
+    this._open.unpin(trace.pinned);
+  }
+
+  /**
+   * A record of the deferred trace `trace` that ended while no local root of
+   * it was open: it joins the trace, pinned until the policy decides (a
+   * `minAgeMs` shorter than the policy's interval must not age it out).
+   */
+  add(trace: DeferredTrace, seq: number): void {
+    if (seq < 0) return;
+    trace.add(seq, this._ring);
+    this._open.pin(seq);
   }
 
   /**
@@ -157,6 +173,12 @@ export class DeferredTrace {
     }
     const seqs = this.closed.seqs;
     for (const s of open.seqs) seqs.push(s);
+    this.closed.lastSeq = Math.max(this.closed.lastSeq, open.lastSeq);
+  }
+
+  /** Its records pinned while no local root of it was open ({@link WaitingTriggers.add}). */
+  get pinned(): readonly number[] {
+    return this._seqs;
   }
 
   add(seq: number, ring: SpanRing): void {
