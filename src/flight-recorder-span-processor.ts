@@ -366,8 +366,14 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // the lookups.
         if (span.parentSpanContext === undefined) this._open.start(traceId);
         else {
-          const first = this._closed.firstSeq(traceId);
-          const last = first < 0 ? -1 : this._closed.lastSeq(traceId);
+          let first = this._closed.firstSeq(traceId);
+          let last = first < 0 ? -1 : this._closed.lastSeq(traceId);
+          // A trace whose trigger waits for the policy is not in the table yet.
+          const held = first < 0 ? this._waiting.deferred(traceId)?.closed : undefined;
+          if (held !== undefined) {
+            first = held.firstSeq;
+            last = held.lastSeq;
+          }
           this._open.start(traceId, this._flushed.startMark(traceId, first, last), first, last);
         }
         this._coordination?.rootStarted(traceId, span, parentContext);

@@ -260,6 +260,31 @@ describe('complete traces', () => {
     await t.recorder.shutdown();
   });
 
+  test('a hop that starts while its trace waits for the policy, let go before a window flush takes the trace, follows that flush', async () => {
+    const t = setup({ maxTracesPerSecond: 1, minFlushIntervalMs: 0 });
+    // Spend the budget: the next triggers wait for the policy, and a slower
+    // error than first takes the token there is.
+    for (let i = 0; i < 2; i++) fail(t.start(`warm ${i}`, T0)).end(T0 + 1);
+    fail(t.start('slow', T0 - 5_000)).end(T0 + 1);
+    const root = fail(t.start('first', T0 + 2, remoteParent(TRACE)));
+    t.start('first child', T0 + 2, root).end(T0 + 3);
+    root.end(T0 + 4);
+    const second = t.start('second', T0 + 5, remoteParent(TRACE));
+    mock.timers.tick(250);
+    assert.ok(t.recorder.stats().triggersSuppressed.error! >= 1, 'first was let go');
+    assert.deepEqual(buffered(t), ['first', 'first child'], 'nothing of it flushed');
+    await t.recorder.snapshot('manual');
+    second.end(T0 + 300);
+    await t.recorder.forceFlush();
+    const mark = exported(t)[0]!.split(' ').at(-1)!;
+    assert.deepEqual(
+      exported(t),
+      ['first', 'first child', 'second'].map((n) => `${n} ${mark}`).sort(),
+    );
+    assert.deepEqual(buffered(t), []);
+    await t.recorder.shutdown();
+  });
+
   test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {
     const t = setup({ triggers: [], minAgeMs: 1_000 });
     const root = t.start('GET /orders', T0);
