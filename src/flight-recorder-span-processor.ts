@@ -270,7 +270,13 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
           const first = this._closed.firstSeq(traceId);
           return first >= 0 ? first : (this._waiting.deferred(traceId)?.closed?.firstSeq ?? -1);
         },
-        forgetClosed: (traceId) => this._closed.forget(traceId),
+        forgetClosed: (traceId) => {
+          // The table also says which window flush took the trace: its later
+          // spans must still follow that flush once the entry is gone.
+          const mark = this._flushed.lateMark(traceId, undefined);
+          if (mark !== undefined) this._flushed.set(traceId, mark);
+          this._closed.forget(traceId);
+        },
         // Also when the trace is still being served here with nothing ended
         // (a trigger from downstream): its spans that end from now on
         // follow the mark, and its log records go now and later with it.
@@ -366,8 +372,9 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // the lookups.
         if (span.parentSpanContext === undefined) this._open.start(traceId);
         else {
-          let first = this._closed.firstSeq(traceId);
-          let last = first < 0 ? -1 : this._closed.lastSeq(traceId);
+          const at = this._closed.find(traceId);
+          let first = at < 0 ? -1 : this._closed.firstAt(at);
+          let last = at < 0 ? -1 : this._closed.lastAt(at);
           // A trace whose trigger waits for the policy is not in the table yet.
           const held = first < 0 ? this._waiting.deferred(traceId)?.closed : undefined;
           if (held !== undefined) {
@@ -925,14 +932,20 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     return this._reachable(traceId) ? undefined : mark;
   }
 
-  /** Whether the ring holds a record of `traceId` a trace flush would take. */
+  /**
+   * Whether the ring holds a record of `traceId` a trace flush would take:
+   * in O(1) for a closed trace (its first or newest record live, from the
+   * closed-trace table; the newest is the last to age out), so a trigger
+   * the budget then refuses costs no scan.
+   */
   private _reachable(traceId: string): boolean {
     const ring = this._ring;
     const live = (s: number): boolean => ring.isLive(s);
+    if (this._open.get(traceId)?.seqs.some(live) === true) return true;
+    if (this._waiting.deferred(traceId)?.records().some(live) === true) return true;
+    const at = this._closed.find(traceId);
     return (
-      this._open.get(traceId)?.seqs.some(live) === true ||
-      this._waiting.deferred(traceId)?.records().some(live) === true ||
-      (this._heldRecords(traceId, undefined)?.length ?? 0) > 0
+      at >= 0 && (ring.isLive(this._closed.lastAt(at)) || ring.isLive(this._closed.firstAt(at)))
     );
   }
 

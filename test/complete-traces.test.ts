@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { type FlightRecorderOptions, SNAPSHOT_ID_ATTRIBUTE } from '../src/index.js';
+import { encodeMessage } from '../src/coordination/message.js';
 import { ClosedTraces, MAX_CLOSED_TRACES } from '../src/record/closed-traces.js';
 import { tracedRecorder } from './fixtures/recorder.js';
 import { fail, remoteParent, traceIdOf } from './helpers/tracing.js';
@@ -283,6 +284,38 @@ describe('complete traces', () => {
     );
     assert.deepEqual(buffered(t), []);
     await t.recorder.shutdown();
+  });
+
+  test('a remote trigger of a closed trace a window flush took does not detach its late child from that flush', async () => {
+    // Never connects: the test hands the coordinator its message.
+    const t = setup({ triggers: [], coordination: { redis: 'redis://127.0.0.1:1' } });
+    try {
+      const root = t.start('GET /orders', T0);
+      const job = t.start('background job', T0 + 1, root);
+      t.start('db', T0 + 1, root).end(T0 + 2);
+      root.end(T0 + 3);
+      await t.recorder.snapshot('manual');
+      // Nothing of the trace is left here: the coordinator forgets it.
+      t.recorder['_coordination']!.receive(
+        encodeMessage({
+          trace: traceIdOf(root),
+          snapshot: 'abababababababab',
+          trigger: 'error',
+          service: 'upstream',
+          instance: 'other',
+        }),
+      );
+      job.end(T0 + 20);
+      await t.recorder.forceFlush();
+      assert.deepEqual(buffered(t, traceIdOf(root)), []);
+      const mark = exported(t, traceIdOf(root))[0]!.split(' ').at(-1)!;
+      assert.deepEqual(
+        exported(t, traceIdOf(root)),
+        ['GET /orders', 'background job', 'db'].map((n) => `${n} ${mark}`).sort(),
+      );
+    } finally {
+      await t.recorder.shutdown();
+    }
   });
 
   test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {

@@ -91,8 +91,8 @@ export class FlushedTraces {
       return mark;
     }
     // Its local roots had all closed when a window flush took its records.
-    const first = this._closed.firstSeq(traceId);
-    return first < 0 ? undefined : this._windowOf(first, this._closed.lastSeq(traceId));
+    const at = this._closed.find(traceId);
+    return at < 0 ? undefined : this._windowOf(this._closed.firstAt(at), this._closed.lastAt(at));
   }
 
   /**

@@ -73,9 +73,19 @@ export class ClosedTraces {
     this._spans[victim] = Math.min(Math.max(lastSeq - firstSeq, 0), 0xffffffff);
   }
 
+  /** The first record's sequence number in entry `at` (from {@link find}). */
+  firstAt(at: number): number {
+    return this._seqs[at]!;
+  }
+
+  /** The last record's sequence number in entry `at` (from {@link find}). */
+  lastAt(at: number): number {
+    return this._seqs[at]! + this._spans[at]!;
+  }
+
   /** A record `seq` of the closed trace `traceId` (a span that ended after its root): where its records end. */
   recorded(traceId: string, seq: number): void {
-    const i = this._find(traceId);
+    const i = this.find(traceId);
     if (i >= 0 && seq > this._seqs[i]! + this._spans[i]!) {
       this._spans[i] = Math.min(seq - this._seqs[i]!, 0xffffffff);
     }
@@ -83,17 +93,18 @@ export class ClosedTraces {
 
   /** Where the records of `traceId` start, when a local root of it closed recently; else -1. */
   firstSeq(traceId: string): number {
-    const i = this._find(traceId);
+    const i = this.find(traceId);
     return i < 0 ? -1 : this._seqs[i]!;
   }
 
   /** Where the records of `traceId` end (its last closed root's), when it closed recently; else -1. */
   lastSeq(traceId: string): number {
-    const i = this._find(traceId);
+    const i = this.find(traceId);
     return i < 0 ? -1 : this._seqs[i]! + this._spans[i]!;
   }
 
-  private _find(traceId: string): number {
+  /** The entry of `traceId` (for {@link firstAt} and {@link lastAt}: one lookup for both), or -1. */
+  find(traceId: string): number {
     if (!readKey(traceId)) return -1;
     const hi = key[0]!;
     const lo = key[1]!;
