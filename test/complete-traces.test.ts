@@ -318,22 +318,28 @@ describe('complete traces', () => {
     }
   });
 
-  test('a closed trace that aged out before a window flush: its late child stays in the buffer', async () => {
-    const t = setup({ triggers: [], minAgeMs: 1_000 });
-    const root = t.start('GET /orders', T0);
-    const job = t.start('background job', T0 + 1, root);
-    root.end(T0 + 3);
-    // A later span ages the trace's records out of the ring.
-    mock.timers.tick(5_000);
-    t.start('later', T0 + 5_000).end(T0 + 5_001);
-    assert.deepEqual(buffered(t, traceIdOf(root)), []);
-    await t.recorder.snapshot('manual');
-    job.end(T0 + 5_002);
-    await t.recorder.forceFlush();
-    assert.deepEqual(exported(t, traceIdOf(root)), []);
-    assert.deepEqual(buffered(t, traceIdOf(root)), ['background job']);
-    await t.recorder.shutdown();
-  });
+  for (const otherOpen of [false, true]) {
+    test(`a closed trace that aged out before a window flush keeps its late child buffered (another trace open across it: ${otherOpen})`, async () => {
+      const t = setup({ triggers: [], minAgeMs: 1_000 });
+      // Another trace, open across the flush: its pinned record keeps the ring's head.
+      const other = otherOpen ? t.start('other', T0) : undefined;
+      if (other !== undefined) t.start('other child', T0, other).end(T0);
+      const root = t.start('GET /orders', T0);
+      const job = t.start('background job', T0 + 1, root);
+      root.end(T0 + 3);
+      // A later span ages the trace's records out of the ring.
+      mock.timers.tick(5_000);
+      t.start('later', T0 + 5_000).end(T0 + 5_001);
+      assert.deepEqual(buffered(t, traceIdOf(root)), []);
+      await t.recorder.snapshot('manual');
+      job.end(T0 + 5_002);
+      await t.recorder.forceFlush();
+      assert.deepEqual(exported(t, traceIdOf(root)), []);
+      assert.deepEqual(buffered(t, traceIdOf(root)), ['background job']);
+      other?.end(T0 + 5_003);
+      await t.recorder.shutdown();
+    });
+  }
 
   test('a closed trace whose first record aged out, the rest taken by a window flush: its late child follows that flush', async () => {
     const t = setup({ triggers: [], minAgeMs: 1_000 });
@@ -353,26 +359,6 @@ describe('complete traces', () => {
       [`GET /orders ${mark}`, `background job ${mark}`].sort(),
     );
     assert.deepEqual(buffered(t, traceIdOf(root)), []);
-    await t.recorder.shutdown();
-  });
-
-  test('a closed trace that aged out before a window flush keeps its late child buffered, also while another trace is open', async () => {
-    const t = setup({ triggers: [], minAgeMs: 1_000 });
-    // Another trace, open across the flush: its pinned record keeps the ring's head.
-    const other = t.start('other', T0);
-    t.start('other child', T0, other).end(T0);
-    const root = t.start('GET /orders', T0);
-    const job = t.start('background job', T0 + 1, root);
-    root.end(T0 + 3);
-    mock.timers.tick(5_000);
-    t.start('later', T0 + 5_000).end(T0 + 5_001);
-    assert.deepEqual(buffered(t, traceIdOf(root)), []);
-    await t.recorder.snapshot('manual');
-    job.end(T0 + 5_002);
-    await t.recorder.forceFlush();
-    assert.deepEqual(exported(t, traceIdOf(root)), []);
-    assert.deepEqual(buffered(t, traceIdOf(root)), ['background job']);
-    other.end(T0 + 5_003);
     await t.recorder.shutdown();
   });
 
