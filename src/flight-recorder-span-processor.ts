@@ -264,12 +264,7 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
       }
       this._coordination = startCoordination(coordination!, {
         heldRecords: (traceId, firstSeq) => this._heldRecords(traceId, firstSeq),
-        // A trace whose trigger waits for the policy is not in the closed
-        // table until the policy lets go of it: its own closed roots say.
-        closedFirst: (traceId) => {
-          const first = this._closed.firstSeq(traceId);
-          return first >= 0 ? first : (this._waiting.deferred(traceId)?.closed?.firstSeq ?? -1);
-        },
+        closedFirst: (traceId) => this._closedHops(traceId, true),
         forgetClosed: (traceId) => {
           // The table also says which window flush took the trace: its later
           // spans must still follow that flush once the entry is gone.
@@ -372,16 +367,8 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
         // the lookups.
         if (span.parentSpanContext === undefined) this._open.start(traceId);
         else {
-          const at = this._closed.find(traceId);
-          let first = at < 0 ? -1 : this._closed.firstAt(at);
-          let last = at < 0 ? -1 : this._closed.lastAt(at);
-          // A trace whose trigger waits for the policy is not in the table yet.
-          const held = first < 0 ? this._waiting.deferred(traceId)?.closed : undefined;
-          if (held !== undefined) {
-            first = held.firstSeq;
-            last = held.lastSeq;
-          }
-          this._open.start(traceId, this._flushed.startMark(traceId, first, last), first, last);
+          const last = this._closedHops(traceId, false);
+          this._open.start(traceId, this._flushed.startMark(traceId, last), last);
         }
         this._coordination?.rootStarted(traceId, span, parentContext);
       }
@@ -926,10 +913,21 @@ export class FlightRecorderSpanProcessor implements SpanProcessor {
     const open = this._open.get(traceId);
     if (open !== undefined) return this._flushed.traceMark(traceId, open);
     const mark = this._flushed.lateMark(traceId, undefined);
-    if (!triggers || mark === undefined || this._flushed.traceMark(traceId, undefined) === mark) {
-      return mark;
-    }
+    if (!triggers || mark === undefined || !this._flushed.isWindow(mark)) return mark;
     return this._reachable(traceId) ? undefined : mark;
+  }
+
+  /**
+   * Where the records of `traceId`'s closed hops begin (`first`) or end, -1
+   * when none is known: from the closed-trace table, or, for a trace whose
+   * trigger waits for the policy (not in the table until let go of), from
+   * its own closed roots.
+   */
+  private _closedHops(traceId: string, first: boolean): number {
+    const seq = first ? this._closed.firstSeq(traceId) : this._closed.lastSeq(traceId);
+    if (seq >= 0) return seq;
+    const held = this._waiting.deferred(traceId)?.closed;
+    return held === undefined ? -1 : first ? held.firstSeq : held.lastSeq;
   }
 
   /**

@@ -9,13 +9,12 @@ import { ClosedTraces } from '../src/record/closed-traces.js';
 import type { OpenTrace } from '../src/record/open-traces.js';
 
 const trace = (n: number) => n.toString(16).padStart(32, '0');
-const open = (firstSeq: number, closedFirst = -1): OpenTrace => ({
+const open = (firstSeq: number, closedLast = -1): OpenTrace => ({
   roots: 1,
   seqs: [],
   firstSeq,
   lastSeq: firstSeq,
-  closedFirst,
-  closedLast: closedFirst,
+  closedLast,
   mark: undefined,
 });
 
@@ -114,10 +113,10 @@ test('an open hop follows the window flush that took the closed hops before it',
   const flushed = new FlushedTraces(new ClosedTraces(1024));
   const w = { snapshotId: 'w', trigger: 'manual' };
   flushed.windowTook(w, 2, 10);
-  // No record of its own yet when the window went, and its earlier hops began at 4.
+  // No record of its own yet when the window went, and its earlier hops' records end at 4.
   assert.equal(flushed.lateMark(trace(1), open(12, 4)), w);
   assert.equal(flushed.lateMark(trace(1), open(-1, 4)), w);
-  // Hops that began before what the window took (aged out), or after it, or none.
+  // Earlier hops that ended before what the window took (aged out), or after it, or none.
   assert.equal(flushed.lateMark(trace(1), open(12, 1)), undefined);
   assert.equal(flushed.lateMark(trace(1), open(12, 10)), undefined);
   assert.equal(flushed.lateMark(trace(1), open(12)), undefined);

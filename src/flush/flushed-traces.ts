@@ -16,8 +16,8 @@ export const MAX_WINDOW_FLUSHES = 16;
  * {@link MAX_WINDOW_FLUSHES} marks are remembered with the sequence numbers
  * of the records they took (a trace open across several follows the first
  * that took its records; a trace whose local roots had all closed, found in
- * the closed traces, the one that took its first record), and every one's
- * mark is recognized as a window flush's (held weakly).
+ * the closed traces, the one its newest record was live in), and every
+ * one's mark is recognized as a window flush's (held weakly).
  */
 export class FlushedTraces {
   private readonly _marks = new Map<string, FlushMark>();
@@ -73,8 +73,8 @@ export class FlushedTraces {
       // began after the last one: two compares on the hot path.)
       // First the hops of the trace that had closed when this one began:
       // older than its own records.
-      if (open.closedFirst >= 0 && open.closedFirst < last) {
-        const mark = this._windowOf(open.closedFirst, open.closedLast);
+      if (open.closedLast >= 0 && open.closedLast < last) {
+        const mark = this._windowOf(open.closedLast);
         if (mark !== undefined) return (open.mark = mark);
       }
       // Then the records it had when a window flush went.
@@ -91,29 +91,28 @@ export class FlushedTraces {
       return mark;
     }
     // Its local roots had all closed when a window flush took its records.
-    const at = this._closed.find(traceId);
-    return at < 0 ? undefined : this._windowOf(this._closed.firstAt(at), this._closed.lastAt(at));
+    return this._windowOf(this._closed.lastSeq(traceId));
   }
 
   /**
    * The flush for a hop of `traceId` that starts now: the flush that took the
-   * trace, if one did. `closedFirst` is where its closed hops' records begin
+   * trace, if one did. `closedLast` is where its closed hops' records end
    * (-1 when none is known).
    */
-  startMark(traceId: string, closedFirst: number, closedLast = closedFirst): FlushMark | undefined {
+  startMark(traceId: string, closedLast: number): FlushMark | undefined {
     const mark = this._marks.size === 0 ? undefined : this._marks.get(traceId);
-    return mark ?? this._windowOf(closedFirst, closedLast);
+    return mark ?? this._windowOf(closedLast);
   }
 
   /**
-   * The window flush that took the closed trace whose records are from
-   * `first` to `last`, if one did: the one whose window its last record was
-   * live in (a trace's last record is its newest, the last to age out; one
+   * The window flush that took the closed trace whose records end at `last`
+   * (-1: none known), if one did: the one whose window that record was live
+   * in (a trace's last record is its newest, the last to age out; one
    * recorded after a window flush means that flush did not take the trace,
    * or its later spans would have followed it instead).
    */
-  private _windowOf(first: number, last: number): FlushMark | undefined {
-    if (first < 0) return undefined;
+  private _windowOf(last: number): FlushMark | undefined {
+    if (last < 0) return undefined;
     for (const w of this._windows) if (last >= w.unaged && last < w.seq) return w.mark;
     return undefined;
   }
@@ -121,7 +120,12 @@ export class FlushedTraces {
   /** The mark of the trace flush that took `traceId` already, if one did (not a window flush). */
   traceMark(traceId: string, open: OpenTrace | undefined): FlushMark | undefined {
     const mark = this.lateMark(traceId, open);
-    return mark === undefined || this._windowMarks.has(mark) ? undefined : mark;
+    return mark === undefined || this.isWindow(mark) ? undefined : mark;
+  }
+
+  /** Whether `mark` is a window flush's (not the trace's own). */
+  isWindow(mark: FlushMark): boolean {
+    return this._windowMarks.has(mark);
   }
 
   /** Forgets every flushed trace and the last window flush. */

@@ -117,11 +117,8 @@ export class ClosedTraces {
 
   /** Forgets `traceId` (its records are all gone). */
   forget(traceId: string): void {
-    if (!readKey(traceId)) return;
-    const at = (key[1]! & this._setMask) * WAYS;
-    for (let i = at; i < at + WAYS; i++) {
-      if (this._lo[i] === key[1] && this._hi[i] === key[0]) this._seqs[i] = -1;
-    }
+    const i = this.find(traceId);
+    if (i >= 0) this._seqs[i] = -1;
   }
 
   clear(): void {

@@ -18,13 +18,11 @@ export interface OpenTrace {
   /** The last record's sequence number, -1 before any. */
   lastSeq: number;
   /**
-   * Where the trace's records begin from hops of it that closed here before
-   * this one started (a second call from upstream), -1 when none did or the
-   * root has no remote parent: a window flush that took those takes this
-   * hop's spans too.
+   * Where the records of the trace's hops that closed here before this one
+   * started (a second call from upstream) end, -1 when none did or the root
+   * has no remote parent: a window flush that took those takes this hop's
+   * spans too.
    */
-  closedFirst: number;
-  /** Where those hops' records end, -1 with `closedFirst`. */
   closedLast: number;
   /** The flush that took this trace's spans, so the next ones follow it. */
   mark: FlushMark | undefined;
@@ -57,10 +55,10 @@ export class OpenTraces {
   /**
    * A local root of the trace started. `mark` is the flush that took the
    * trace already, if one did: a trace that enters again (a retry, another
-   * call from upstream) follows it. `closedFirst`: where its closed hops'
-   * records begin, -1 when none is known.
+   * call from upstream) follows it. `closedLast`: where its closed hops'
+   * records end, -1 when none is known.
    */
-  start(traceId: string, mark?: FlushMark, closedFirst = -1, closedLast = closedFirst): void {
+  start(traceId: string, mark?: FlushMark, closedLast = -1): void {
     const open = this._traces.get(traceId);
     if (open !== undefined) {
       open.roots++;
@@ -71,7 +69,6 @@ export class OpenTraces {
       seqs: [],
       firstSeq: -1,
       lastSeq: -1,
-      closedFirst,
       closedLast,
       mark,
     });
